@@ -1,0 +1,39 @@
+"""Translate domain errors into HTTP responses: one table, registered once."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi import Request
+
+from api.responses import OrjsonResponse
+
+__all__ = ["ERROR_STATUS", "register_error_handlers"]
+
+logger = logging.getLogger(__name__)
+
+# domain error class -> HTTP status. Subclasses inherit their nearest listed base.
+# errors may carry a ``detail`` attribute (a report, a list of problems) sent as-is.
+ERROR_STATUS: dict[type[Exception], int] = {}
+
+
+def register(exc_type: type[Exception], status: int) -> None:
+    """Add one row to the table (domain modules are imported lazily, so rows come late)."""
+    ERROR_STATUS[exc_type] = status
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    for exc_type, status in ERROR_STATUS.items():
+        app.add_exception_handler(exc_type, _handler(status))
+
+
+def _handler(status: int):  # type: ignore[no-untyped-def]
+    async def handle(request: Request, exc: Exception) -> OrjsonResponse:
+        detail = getattr(exc, "detail", None)
+        body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
+        if detail is not None:
+            body["detail"] = detail
+        return OrjsonResponse(body, status_code=status)
+
+    return handle

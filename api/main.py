@@ -1,0 +1,73 @@
+"""Create the cotrench FastAPI application."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.errors import register_error_handlers
+from api.responses import OrjsonResponse
+from api.settings import Settings
+from api.settings import get_settings
+from geodata.db import database_url
+from geodata.db import make_engine
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+# one router module per resource; each exposes ``router``. Listed here so the app's
+# surface is visible in one place.
+ROUTER_MODULES = (
+    "api.routes.health",
+    "api.routes.layers",
+    "api.routes.proposals",
+    "api.routes.plans",
+    "api.routes.sections",
+    "api.approvals.views",
+    "api.routes.maps",
+    "api.routes.tiles",
+    "api.routes.pages",
+)
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app. Pass ``engine`` to share one (tests); otherwise one is made at start."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = app.state.engine is None
+        if own:
+            app.state.engine = make_engine(settings.db.url or database_url())
+        yield
+        if own:
+            app.state.engine.dispose()
+            app.state.engine = None
+
+    app = FastAPI(
+        title="cotrench",
+        summary="Shared utility trenches (dig once) and the joint connection-approval flow",
+        version="0.1.0",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    for name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        app.include_router(module.router)
+        if hasattr(module, "mount"):
+            module.mount(app)
+    register_error_handlers(app)
+    return app
