@@ -1,0 +1,52 @@
+"""Errors raised by the geodata package: one base class, specific errors below it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CRSError",
+    "CityNotFoundError",
+    "GeodataError",
+    "LayerNotFoundError",
+    "LayerReadError",
+    "LayerValidationError",
+    "MissingCRSError",
+    "UnknownUtilityError",
+]
+
+
+class GeodataError(Exception):
+    """Base class of every geodata error."""
+
+
+class LayerReadError(GeodataError, ValueError):
+    """A file cannot be read as a layer: unknown format, missing layer, corrupt data."""
+
+
+class MissingCRSError(LayerReadError):
+    """A layer has no CRS and the caller named none (DXF never has one)."""
+
+
+class CRSError(GeodataError, ValueError):
+    """A CRS is unknown, or a metric operation was asked of a geographic CRS."""
+
+
+class UnknownUtilityError(GeodataError, ValueError):
+    """A utility name is none of water, power, heat, gas, drainage, telecom."""
+
+
+class LayerValidationError(GeodataError, ValueError):
+    """A layer was refused; ``detail`` holds the whole validation report as a dict."""
+
+    def __init__(self, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class LayerNotFoundError(GeodataError, LookupError):
+    """No stored layer has the requested id."""
+
+
+class CityNotFoundError(GeodataError, LookupError):
+    """No city has the requested name."""
