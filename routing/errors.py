@@ -6,6 +6,8 @@ __all__ = [
     "CostModelError",
     "InvalidGraphError",
     "NoRouteError",
+    "ProposalError",
+    "RoadLayerError",
     "RoutingError",
     "SectionError",
     "StandardsError",
@@ -48,3 +50,18 @@ class TrenchRequestError(RoutingError, ValueError):
 
 class CostModelError(RoutingError, ValueError):
     """The cost model file is missing a price or names an unknown utility."""
+
+
+class RoadLayerError(RoutingError, ValueError):
+    """A road or bridge layer cannot be used (CRS mismatch, missing defaults table)."""
+
+
+class ProposalError(RoutingError, ValueError):
+    """A proposed line is unusable (far from any road, self-intersecting, bad dates).
+
+    ``detail`` lists every problem as ``{"feature": ..., "problem": ...}``.
+    """
+
+    def __init__(self, message: str, *, detail: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or []

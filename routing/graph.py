@@ -1,0 +1,654 @@
+"""Build the road graph from centreline layers: nodes at real intersections only."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
+
+from routing.errors import InvalidGraphError
+from routing.errors import RoadLayerError
+
+__all__ = [
+    "ROAD_CLASS_DEFAULTS",
+    "GraphReport",
+    "RoadNetwork",
+    "build_road_graph",
+    "build_road_network",
+    "road_class_width_m",
+    "to_networkx",
+]
+
+logger = logging.getLogger(__name__)
+
+ROAD_CLASS_DEFAULTS = Path(__file__).parent / "data" / "road_class_defaults.csv"
+# coordinates closer than this are the same vertex (GEOS and file round trips jitter below it)
+_GRID_M = 1e-3
+# share of a segment's length inside a bridge polygon that makes it a bridge
+_BRIDGE_SHARE = 0.5
+# columns read from the layer, in order of preference (our stored names first, then OSM's)
+_ALIASES = {
+    "segment_id": ("segment_id", "id", "source_id", "osm_id", "ID"),
+    "road_class": ("road_class", "highway"),
+    "width_m": ("width_m", "width"),
+    "pavement": ("pavement", "surface"),
+    "name": ("name", "Street", "name_zh"),
+    "bridge": ("bridge",),
+    "tunnel": ("tunnel",),
+    "level": ("level", "layer"),
+    "protected_until": ("protected_until",),
+    "built_on": ("built_on",),
+    "overhauled_on": ("overhauled_on",),
+}
+_FALSE_TAGS = frozenset({"", "no", "false", "0", "none", "nan", "building_passage"})
+
+
+@dataclass(frozen=True, slots=True)
+class GraphReport:
+    """What the build did to the layer, for the user to check.
+
+    Attributes
+    ----------
+    n_nodes, n_edges
+        Size of the graph.
+    n_components
+        Connected pieces; ``component_sizes`` lists their node counts, largest first.
+    snapped_endpoints
+        Dangling ends moved onto a nearby vertex or line (within ``snap_tolerance_m``).
+    grade_separated
+        Places where two lines share a vertex but no node was made (bridge, tunnel, layer).
+    dropped_segments
+        Segment ids with an empty, zero-length or non-line geometry; they are not in the graph.
+    """
+
+    n_nodes: int
+    n_edges: int
+    n_components: int
+    component_sizes: tuple[int, ...]
+    snapped_endpoints: int
+    grade_separated: int
+    dropped_segments: tuple[Any, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output (component sizes cut to the 20 largest)."""
+        return {
+            "n_nodes": self.n_nodes,
+            "n_edges": self.n_edges,
+            "n_components": self.n_components,
+            "component_sizes": list(self.component_sizes[:20]),
+            "snapped_endpoints": self.snapped_endpoints,
+            "grade_separated": self.grade_separated,
+            "dropped_segments": [str(s) for s in self.dropped_segments],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RoadNetwork:
+    """The noded network as flat arrays (the fast kernel behind :func:`build_road_graph`).
+
+    Edge ``i`` runs from node ``source[i]`` to node ``target[i]`` along
+    ``coords[offsets[i]:offsets[i + 1]]`` and comes from input row ``row[i]``.
+    """
+
+    crs: Any
+    node_xy: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
+    row: np.ndarray
+    coords: np.ndarray
+    offsets: np.ndarray
+    length_m: np.ndarray
+    component: np.ndarray
+    report: GraphReport
+
+    def edge_geometries(self) -> np.ndarray:
+        """Edge LineStrings (shapely array), built in one vectorised call."""
+        counts = np.diff(self.offsets)
+        return shapely.linestrings(self.coords, indices=np.repeat(np.arange(counts.size), counts))
+
+
+def build_road_network(
+    roads: gpd.GeoDataFrame,
+    *,
+    snap_tolerance_m: float = 0.5,
+    bridges: gpd.GeoDataFrame | None = None,
+) -> RoadNetwork:
+    """Node a centreline layer into a network of arrays (no networkx objects).
+
+    Parameters
+    ----------
+    roads
+        Centrelines in a projected metric CRS. Columns are optional: ``level`` (or OSM
+        ``layer``), ``bridge``, ``tunnel`` decide which shared vertices are junctions.
+    snap_tolerance_m
+        A dangling end this close to another vertex or line of the same level is joined to it.
+    bridges
+        Bridge deck polygons; a line with at least half its length on a deck is a bridge.
+
+    Returns
+    -------
+    RoadNetwork
+
+    Raises
+    ------
+    InvalidGraphError
+        The layer has no CRS or a geographic one.
+
+    Notes
+    -----
+    A vertex becomes a node where a line ends, or where two lines at the same level share it.
+    Ends always join whatever they touch (a bridge ends on its approach road); a shared
+    interior vertex of lines at different levels is an overpass and stays two vertices.
+    Everything is array work (shapely 2, numpy): O(V log V) for V vertices.
+    """
+    _check_crs(roads)
+    attrs = _normalised_levels(roads, bridges)
+    level_of_row = attrs["level"]
+    geoms = np.asarray(roads.geometry.values)
+    if np.all(shapely.get_type_id(geoms) == shapely.GeometryType.LINESTRING):
+        parts, row_of_part = geoms, np.arange(geoms.size)  # the common case: no multi-parts
+    else:
+        parts, row_of_part = shapely.get_parts(geoms, return_index=True)
+    is_line = shapely.get_type_id(parts) == shapely.GeometryType.LINESTRING
+    good = is_line & ~shapely.is_empty(parts)
+    good[good] = shapely.length(parts[good]) > 0
+    used = np.zeros(len(roads), dtype=bool)
+    used[row_of_part[good]] = True
+    dropped = tuple(attrs["segment_id"][~used].tolist())
+    parts = parts[good]
+    row_of_part = row_of_part[good]
+    n_parts = parts.size
+    xy, part_of = shapely.get_coordinates(parts, return_index=True)
+    # drop repeated consecutive vertices so no edge has zero length
+    keep = np.ones(len(xy), dtype=bool)
+    keep[1:] = ~((part_of[1:] == part_of[:-1]) & np.all(xy[1:] == xy[:-1], axis=1))
+    xy, part_of = xy[keep], part_of[keep]
+    level = level_of_row[row_of_part][part_of]
+    part_level = level_of_row[row_of_part]
+    loc = _location_ids(xy)
+    xy, part_of, level, snapped = _snap(
+        xy, part_of, level, loc, parts, part_level, snap_tolerance_m
+    )
+    is_end = _ends(part_of)
+    if snapped:
+        loc = _location_ids(xy)
+    node_key, grade_separated = _node_keys(loc, level, is_end)
+    is_node = node_key >= 0
+    node_ids, node_index = np.unique(node_key[is_node], return_inverse=True)
+    node_of_vertex = np.full(len(xy), -1, dtype=np.int64)
+    node_of_vertex[is_node] = node_index
+    node_xy = np.empty((node_ids.size, 2))
+    node_xy[node_index] = xy[is_node]
+    src, tgt, edge_part, coords, offsets = _split_edges(xy, part_of, is_node, node_of_vertex)
+    seg = np.hypot(*np.diff(coords, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    length_m = cum[offsets[1:] - 1] - cum[offsets[:-1]]
+    n_comp, comp = _components(node_ids.size, src, tgt)
+    sizes = np.sort(np.bincount(comp))[::-1] if comp.size else np.array([], dtype=int)
+    report = GraphReport(
+        n_nodes=int(node_ids.size),
+        n_edges=int(src.size),
+        n_components=int(n_comp),
+        component_sizes=tuple(int(s) for s in sizes),
+        snapped_endpoints=int(snapped),
+        grade_separated=int(grade_separated),
+        dropped_segments=dropped,
+    )
+    logger.info(
+        "road network: %d parts -> %d nodes, %d edges, %d components, %d snapped, %d dropped",
+        n_parts,
+        report.n_nodes,
+        report.n_edges,
+        report.n_components,
+        report.snapped_endpoints,
+        len(dropped),
+    )
+    return RoadNetwork(
+        crs=roads.crs,
+        node_xy=node_xy,
+        source=src,
+        target=tgt,
+        row=row_of_part[edge_part],
+        coords=coords,
+        offsets=offsets,
+        length_m=length_m,
+        component=comp,
+        report=report,
+    )
+
+
+def build_road_graph(
+    roads: gpd.GeoDataFrame,
+    *,
+    snap_tolerance_m: float = 0.5,
+    bridges: gpd.GeoDataFrame | None = None,
+) -> nx.MultiGraph:
+    """Build an undirected road graph with nodes at real intersections only.
+
+    Parameters
+    ----------
+    roads
+        Centrelines in a projected metric CRS (stored ``road_segments`` rows or an OSM
+        extract). Optional columns: ``segment_id`` (else ``id``/``source_id``/index),
+        ``road_class`` (or ``highway``), ``width_m`` (or ``width``), ``pavement`` (or
+        ``surface``), ``name``, ``bridge``, ``tunnel``, ``level`` (or ``layer``),
+        ``protected_until``, ``built_on``, ``overhauled_on``.
+    snap_tolerance_m
+        Dangling ends within this distance of a same-level vertex or line are joined.
+    bridges
+        Optional bridge deck polygons (see :func:`build_road_network`).
+
+    Returns
+    -------
+    networkx.MultiGraph
+        ``G.graph["crs"]`` is the layer's CRS and ``G.graph["report"]`` a
+        :class:`GraphReport`. Nodes carry ``x``, ``y``; edges carry ``edge_id``,
+        ``segment_id``, ``length_m``, ``road_class``, ``width_m`` (layer value, else the
+        class default from ``routing/data/road_class_defaults.csv``), ``pavement``,
+        ``name``, ``bridge``, ``protected_until`` (date or None) and ``geometry``.
+
+    Raises
+    ------
+    InvalidGraphError
+        The layer has no CRS or a geographic one.
+
+    Examples
+    --------
+    >>> from shapely import LineString
+    >>> roads = gpd.GeoDataFrame(
+    ...     {"segment_id": ["a", "b"]},
+    ...     geometry=[LineString([(0, 0), (100, 0)]), LineString([(50, 0), (50, 50)])],
+    ...     crs=32652,
+    ... )
+    >>> G = build_road_graph(roads)
+    >>> G.number_of_nodes(), G.number_of_edges()
+    (4, 3)
+    """
+    net = build_road_network(roads, snap_tolerance_m=snap_tolerance_m, bridges=bridges)
+    return to_networkx(net, roads, bridges=bridges)
+
+
+def to_networkx(
+    net: RoadNetwork, roads: gpd.GeoDataFrame, *, bridges: gpd.GeoDataFrame | None = None
+) -> nx.MultiGraph:
+    """Wrap a :class:`RoadNetwork` of ``roads`` as the networkx MultiGraph model."""
+    attrs = _normalised_levels(roads, bridges)
+    attrs.update(_edge_attributes(roads))
+    r = net.row
+    geoms = net.edge_geometries()
+    columns = {
+        "segment_id": attrs["segment_id"][r].tolist(),
+        "road_class": attrs["road_class"][r].tolist(),
+        "width_m": attrs["width_m"][r].tolist(),
+        "pavement": attrs["pavement"][r].tolist(),
+        "name": attrs["name"][r].tolist(),
+        "bridge": attrs["bridge"][r].tolist(),
+        "protected_until": attrs["protected_until"][r].tolist(),
+    }
+    G = nx.MultiGraph(crs=net.crs, report=net.report)  # noqa: N806 - networkx's name
+    G.add_nodes_from(
+        (i, {"x": float(x), "y": float(y), "component": int(c)})
+        for i, ((x, y), c) in enumerate(zip(net.node_xy, net.component, strict=True))
+    )
+    lengths = net.length_m.tolist()
+    edges = []
+    for i, (u, v) in enumerate(zip(net.source.tolist(), net.target.tolist(), strict=True)):
+        data = {name: values[i] for name, values in columns.items()}
+        data["edge_id"] = i
+        data["length_m"] = lengths[i]
+        data["geometry"] = geoms[i]
+        edges.append((u, v, i, data))
+    G.add_edges_from(edges)
+    return G
+
+
+@functools.cache
+def road_class_width_m(road_class: str | None) -> float:
+    """Default carriageway width of a road class, from ``routing/data/road_class_defaults.csv``.
+
+    Examples
+    --------
+    >>> road_class_width_m("primary")
+    14.0
+    >>> road_class_width_m("no-such-class") == road_class_width_m(None)
+    True
+    """
+    table = _class_defaults()
+    return table.get(str(road_class) if road_class is not None else "*", table["*"])
+
+
+# -- kernel helpers ---------------------------------------------------------------------------
+
+
+def _check_crs(roads: gpd.GeoDataFrame) -> None:
+    if roads.crs is None:
+        msg = "road layer has no CRS; set one (e.g. roads.set_crs(32652)) before building a graph"
+        raise InvalidGraphError(msg)
+    if roads.crs.is_geographic:
+        msg = (
+            f"road layer is in a geographic CRS ({roads.crs.to_string()}); lengths need metres: "
+            "reproject it first (roads.to_crs(roads.estimate_utm_crs()))"
+        )
+        raise InvalidGraphError(msg)
+
+
+def _column(roads: gpd.GeoDataFrame, key: str) -> pd.Series | None:
+    for name in _ALIASES[key]:
+        if name in roads.columns:
+            return roads[name]
+    return None
+
+
+def _truthy(values: pd.Series | None, n: int) -> np.ndarray:
+    if values is None:
+        return np.zeros(n, dtype=bool)
+    if values.dtype == bool:
+        return values.to_numpy()
+    text = values.astype("string").fillna("").str.strip().str.lower()
+    return ~text.isin(_FALSE_TAGS).to_numpy(dtype=bool)
+
+
+def _normalised_levels(
+    roads: gpd.GeoDataFrame, bridges: gpd.GeoDataFrame | None
+) -> dict[str, np.ndarray]:
+    n = len(roads)
+    ids = _column(roads, "segment_id")
+    segment_id = ids.to_numpy(dtype=object) if ids is not None else roads.index.to_numpy(object)
+    bridge = _truthy(_column(roads, "bridge"), n)
+    tunnel = _truthy(_column(roads, "tunnel"), n)
+    if bridges is not None and len(bridges) and n:
+        bridge |= _on_bridge(roads, bridges)
+    raw = _column(roads, "level")
+    level = np.zeros(n, dtype=np.int64)
+    if raw is not None:
+        numeric = pd.to_numeric(raw, errors="coerce").fillna(0).to_numpy()
+        level = np.round(numeric).astype(np.int64)
+    level = np.where((level == 0) & bridge, 1, level)
+    level = np.where((level == 0) & tunnel, -1, level)
+    return {"segment_id": segment_id, "bridge": bridge, "level": level}
+
+
+def _on_bridge(roads: gpd.GeoDataFrame, bridges: gpd.GeoDataFrame) -> np.ndarray:
+    if bridges.crs != roads.crs:
+        msg = f"bridge layer CRS {bridges.crs} differs from road layer CRS {roads.crs}: reproject"
+        raise RoadLayerError(msg)
+    geoms = np.asarray(roads.geometry.values)
+    decks = np.asarray(bridges.geometry.values)
+    tree = shapely.STRtree(decks)
+    pairs = tree.query(geoms, predicate="intersects")
+    inside = np.zeros(len(roads))
+    if pairs.shape[1]:
+        lens = shapely.length(shapely.intersection(geoms[pairs[0]], decks[pairs[1]]))
+        np.add.at(inside, pairs[0], lens)
+    total = shapely.length(geoms)
+    return np.asarray(inside >= _BRIDGE_SHARE * np.where(total > 0, total, np.inf))
+
+
+def _edge_attributes(roads: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
+    n = len(roads)
+    none = np.full(n, None, dtype=object)
+    cls = _column(roads, "road_class")
+    road_class = none.copy() if cls is None else _objects(cls)
+    width = _column(roads, "width_m")
+    width_m = np.full(n, np.nan)
+    if width is not None:
+        text = width.astype("string").str.extract(r"([0-9]+(?:\.[0-9]+)?)")[0]
+        width_m = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    missing = ~np.isfinite(width_m) | (width_m <= 0)
+    if missing.any():
+        width_m[missing] = [road_class_width_m(c) for c in road_class[missing]]
+    name = _column(roads, "name")
+    pav = _column(roads, "pavement")
+    return {
+        "road_class": road_class,
+        "width_m": width_m,
+        "name": none.copy() if name is None else _objects(name),
+        "pavement": none.copy() if pav is None else _objects(pav),
+        "protected_until": _protected_until(roads),
+    }
+
+
+def _objects(values: pd.Series) -> np.ndarray:
+    out = values.astype(object).to_numpy(copy=True)
+    out[pd.isna(out)] = None
+    return out
+
+
+def _protected_until(roads: gpd.GeoDataFrame) -> np.ndarray:
+    from routing.checks import protection_end  # noqa: PLC0415 - checks imports this module
+
+    n = len(roads)
+    out = np.full(n, None, dtype=object)
+    given = _column(roads, "protected_until")
+    built = _column(roads, "built_on")
+    overhauled = _column(roads, "overhauled_on")
+    if given is None and built is None and overhauled is None:
+        return out
+    cols = [_dates(c, n) for c in (given, built, overhauled)]
+    for i in np.flatnonzero([any(c[j] is not None for c in cols) for j in range(n)]):
+        end = protection_end(cols[1][i], cols[2][i])
+        candidates = [d for d in (cols[0][i], end) if d is not None]
+        out[i] = max(candidates) if candidates else None
+    return out
+
+
+def _dates(values: pd.Series | None, n: int) -> list[dt.date | None]:
+    if values is None:
+        return [None] * n
+    parsed = pd.to_datetime(values, errors="coerce")
+    return [None if pd.isna(v) else v.date() for v in parsed]
+
+
+def _ends(part_of: np.ndarray) -> np.ndarray:
+    is_end = np.zeros(part_of.size, dtype=bool)
+    if part_of.size:
+        change = np.flatnonzero(part_of[1:] != part_of[:-1])
+        is_end[0] = is_end[-1] = True
+        is_end[change] = True
+        is_end[change + 1] = True
+    return is_end
+
+
+def _location_ids(xy: np.ndarray) -> np.ndarray:
+    """One id per distinct location (to 1 mm), via a single int64 key and one sort."""
+    if not len(xy):
+        return np.zeros(0, dtype=np.int64)
+    q = np.round(xy / _GRID_M).astype(np.int64)
+    q -= q.min(axis=0)
+    span = int(q[:, 1].max()) + 1
+    if int(q[:, 0].max()) < np.iinfo(np.int64).max // span:
+        key = q[:, 0] * span + q[:, 1]
+        _, inverse = np.unique(key, return_inverse=True)
+    else:
+        _, inverse = np.unique(q, axis=0, return_inverse=True)
+    return np.asarray(inverse, dtype=np.int64).ravel()
+
+
+def _snap(  # noqa: PLR0915, PLR0917 - one pass over the arrays, kept together
+    xy: np.ndarray,
+    part_of: np.ndarray,
+    level: np.ndarray,
+    loc: np.ndarray,
+    parts: np.ndarray,
+    part_level: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Join dangling ends to a vertex or line of the same level within ``tol``."""
+    if tol <= 0 or not len(xy):
+        return xy, part_of, level, 0
+    is_end = _ends(part_of)
+    count = np.bincount(loc)
+    dangling = np.flatnonzero(is_end & (count[loc] == 1))
+    if not dangling.size:
+        return xy, part_of, level, 0
+    pos = np.arange(len(xy), dtype=np.float64)
+    points = shapely.points(xy[dangling])
+    xy = xy.copy()
+    snapped = np.zeros(dangling.size, dtype=bool)
+    # 1. onto another vertex: nearest same-level vertex of another part
+    tree = shapely.STRtree(shapely.points(xy))
+    src, dst = tree.query(points, predicate="dwithin", distance=tol)
+    ok = (part_of[dst] != part_of[dangling[src]]) & (level[dst] == level[dangling[src]])
+    src, dst = src[ok], dst[ok]
+    if src.size:
+        d = np.hypot(*(xy[dst] - xy[dangling[src]]).T)
+        order = np.lexsort((d, src))
+        src, dst = src[order], dst[order]
+        first = np.ones(src.size, dtype=bool)
+        first[1:] = src[1:] != src[:-1]
+        src, dst = src[first], dst[first]
+        # mutual snaps (two dangling ends near each other) meet at the lower index
+        target = dangling[src]
+        mutual = np.isin(dst, dangling) & (dst > target)
+        xy[target[~mutual]] = xy[dst[~mutual]]
+        xy[dst[mutual]] = xy[target[mutual]]
+        snapped[src] = True
+    # 2. onto the interior of another line: insert a vertex there
+    rest = np.flatnonzero(~snapped)
+    if rest.size:
+        lines = shapely.STRtree(parts)
+        src, dst = lines.query(points[rest], predicate="dwithin", distance=tol)
+        v = dangling[rest[src]]
+        ok = (dst != part_of[v]) & (part_level[dst] == level[v])
+        src, dst, v = src[ok], dst[ok], v[ok]
+        if src.size:
+            d = shapely.distance(parts[dst], points[rest[src]])
+            order = np.lexsort((d, src))
+            src, dst, v = src[order], dst[order], v[order]
+            first = np.ones(src.size, dtype=bool)
+            first[1:] = src[1:] != src[:-1]
+            src, dst, v = src[first], dst[first], v[first]
+            m = shapely.line_locate_point(parts[dst], points[rest[src]])
+            proj = shapely.get_coordinates(shapely.line_interpolate_point(parts[dst], m))
+            xy[v] = proj
+            new_pos = _position_of_measure(xy, part_of, dst, m)
+            xy = np.concatenate([xy, proj])
+            part_of = np.concatenate([part_of, dst])
+            level = np.concatenate([level, level[v]])
+            pos = np.concatenate([pos, new_pos])
+            order = np.lexsort((pos, part_of))
+            xy, part_of, level = xy[order], part_of[order], level[order]
+            snapped[rest[src]] = True
+    return xy, part_of, level, int(snapped.sum())
+
+
+def _position_of_measure(
+    xy: np.ndarray, part_of: np.ndarray, parts_idx: np.ndarray, m: np.ndarray
+) -> np.ndarray:
+    """Fractional vertex position (sort key) where measure ``m`` falls on each part.
+
+    ``part_of`` is sorted (vertices come part by part), so a part's vertices are one slice.
+    """
+    seg = np.hypot(*np.diff(xy, axis=0).T)
+    seg = np.where(part_of[1:] == part_of[:-1], seg, 0.0)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    starts = np.searchsorted(part_of, parts_idx, side="left")
+    ends = np.searchsorted(part_of, parts_idx, side="right")
+    out = np.empty(parts_idx.size)
+    for i, (s, e, mi) in enumerate(zip(starts.tolist(), ends.tolist(), m.tolist(), strict=True)):
+        local = cum[s:e] - cum[s]
+        k = int(np.searchsorted(local, mi, side="right"))
+        k = min(max(k, 1), e - s - 1)
+        # strictly between vertex k-1 and k so the inserted vertex sorts between them
+        frac = 0.5 if local[k] == local[k - 1] else (mi - local[k - 1]) / (local[k] - local[k - 1])
+        out[i] = s + (k - 1) + min(max(frac, 1e-6), 1 - 1e-6)
+    return out
+
+
+def _node_keys(loc: np.ndarray, level: np.ndarray, is_end: np.ndarray) -> tuple[np.ndarray, int]:
+    """Node key per vertex (-1: not a node) and the count of grade-separated shared vertices."""
+    n = loc.size
+    key = np.full(n, -1, dtype=np.int64)
+    if not n:
+        return key, 0
+    count = np.bincount(loc)
+    mids_at = np.bincount(loc, weights=~is_end)
+    # locations with ends only (dead ends, plain junctions of split centrelines): one node
+    # each. They get even keys and mixed locations odd ones, so the two never collide.
+    ends_only = is_end & (mids_at[loc] == 0)
+    key[ends_only] = loc[ends_only] * 2
+    idx = np.flatnonzero((count[loc] > 1) & (mids_at[loc] > 0))
+    if not idx.size:
+        return key, 0
+    df = pd.DataFrame({"v": idx, "loc": loc[idx], "level": level[idx], "end": is_end[idx]})
+    mids = df[~df["end"]]
+    ends = df[df["end"]]
+    eff = pd.Series(ends["level"].to_numpy(), index=ends["v"].to_numpy(), dtype=np.int64)
+    if len(ends) and len(mids):
+        mid_levels = mids[["loc", "level"]].drop_duplicates()
+        pair = ends[["v", "loc", "level"]].merge(mid_levels, on="loc", suffixes=("", "_mid"))
+        pair["gap"] = (pair["level"] - pair["level_mid"]).abs()
+        best = pair.sort_values(["v", "gap", "level_mid"]).drop_duplicates("v")
+        eff.loc[best["v"].to_numpy()] = best["level_mid"].to_numpy()
+        # ends with no interior vertex at their location all join one node
+        no_mid = ~ends["v"].isin(best["v"]).to_numpy()
+        eff.loc[ends["v"].to_numpy()[no_mid]] = np.iinfo(np.int32).min
+    elif len(ends):
+        eff[:] = np.iinfo(np.int32).min
+    df["eff"] = df["level"]
+    df.loc[df["end"], "eff"] = eff.loc[df.loc[df["end"], "v"].to_numpy()].to_numpy()
+    grp = df.groupby(["loc", "eff"], sort=False)
+    size = grp["v"].transform("size").to_numpy()
+    has_end = grp["end"].transform("any").to_numpy()
+    is_node = (size > 1) | has_end
+    codes = grp.ngroup().to_numpy()
+    key[df["v"].to_numpy()[is_node]] = codes[is_node] * 2 + 1
+    # several level groups at one location and no joint: an overpass kept apart
+    per_loc = df.loc[~df["end"]].groupby("loc")["eff"].nunique()
+    grade_separated = int((per_loc > 1).sum())
+    return key, grade_separated
+
+
+def _split_edges(
+    xy: np.ndarray, part_of: np.ndarray, is_node: np.ndarray, node_of_vertex: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cut every part at its node vertices; node vertices end one edge and start the next.
+
+    No sort: the output is the vertex sequence with every interior node vertex written
+    twice (the end of one edge, then the start of the next).
+    """
+    n = len(xy)
+    is_first = np.ones(n, dtype=bool)
+    is_first[1:] = part_of[1:] != part_of[:-1]
+    is_last = np.ones(n, dtype=bool)
+    is_last[:-1] = is_first[1:]
+    rep = 1 + (is_node & ~is_first & ~is_last)
+    first_copy = np.cumsum(rep) - rep
+    starts = np.flatnonzero(is_node & ~is_last)
+    offsets = np.concatenate([first_copy[starts] + rep[starts] - 1, [int(rep.sum())]])
+    vert = np.repeat(np.arange(n), rep)
+    coords = xy[vert]
+    src = node_of_vertex[vert[offsets[:-1]]]
+    tgt = node_of_vertex[vert[offsets[1:] - 1]]
+    edge_part = part_of[vert[offsets[:-1]]]
+    return src, tgt, edge_part, coords, offsets
+
+
+def _components(n_nodes: int, src: np.ndarray, tgt: np.ndarray) -> tuple[int, np.ndarray]:
+    if not n_nodes:
+        return 0, np.zeros(0, dtype=np.int64)
+    adj = coo_array((np.ones(src.size), (src, tgt)), shape=(n_nodes, n_nodes))
+    n, labels = connected_components(adj, directed=False)
+    return int(n), labels.astype(np.int64)
+
+
+@functools.cache
+def _class_defaults() -> dict[str, float]:
+    with ROAD_CLASS_DEFAULTS.open(encoding="utf-8", newline="") as fh:
+        table = {row["road_class"]: float(row["width_m"]) for row in csv.DictReader(fh)}
+    if "*" not in table:
+        msg = f"{ROAD_CLASS_DEFAULTS.name}: needs a '*' fallback row"
+        raise RoadLayerError(msg)
+    return table
