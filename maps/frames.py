@@ -1,0 +1,191 @@
+"""Turn domain results into the plain GeoDataFrames the web and print maps draw."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+__all__ = [
+    "MapContext",
+    "TrenchFrames",
+    "normalise_utilities",
+    "trench_frames",
+]
+
+logger = logging.getLogger(__name__)
+
+TRENCH_COLUMNS = ("edge", "utilities", "n_utilities", "length_m", "geometry")
+ROUTE_COLUMNS = ("utility", "length_m", "geometry")
+
+
+@dataclass(frozen=True)
+class TrenchFrames:
+    """A trench plan as frames: one row per trench edge, one row per utility route.
+
+    ``edges`` has ``edge`` (segment id), ``utilities`` (sorted, comma-joined),
+    ``n_utilities``, ``length_m`` and the geometry; ``routes`` has ``utility``,
+    ``length_m`` and the geometry. Both share the plan's metric CRS.
+    """
+
+    edges: gpd.GeoDataFrame
+    routes: gpd.GeoDataFrame
+    plan_id: int | str | None = None
+    title: str = ""
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def crs(self) -> Any:
+        return self.edges.crs
+
+
+@dataclass(frozen=True)
+class MapContext:
+    """What a review map shows around a plan or an application; every frame is optional.
+
+    ``existing`` needs a ``utility`` column; ``trees`` may carry a boolean ``affected``;
+    ``groups`` (co-location groups) should carry ``group``, ``utilities``, ``length_m``;
+    ``warnings`` should carry ``rule`` and ``message``.
+    """
+
+    roads: gpd.GeoDataFrame | None = None
+    existing: gpd.GeoDataFrame | None = None
+    trees: gpd.GeoDataFrame | None = None
+    protected: gpd.GeoDataFrame | None = None
+    poles: gpd.GeoDataFrame | None = None
+    groups: gpd.GeoDataFrame | None = None
+    warnings: gpd.GeoDataFrame | None = None
+
+    def frames(self) -> dict[str, gpd.GeoDataFrame]:
+        """Return the non-empty frames by layer key."""
+        out = {}
+        for key in ("roads", "existing", "trees", "protected", "groups", "warnings"):
+            # poles are drawn on the attachment permit sheet only
+            gdf = getattr(self, key)
+            if gdf is not None and len(gdf):
+                out[key] = gdf
+        return out
+
+
+def normalise_utilities(value: Any) -> tuple[str, ...]:
+    """Return a sorted tuple of utility names from a set, list or comma-joined string.
+
+    Examples
+    --------
+    >>> normalise_utilities("water, gas")
+    ('gas', 'water')
+    >>> normalise_utilities(frozenset({"power"}))
+    ('power',)
+    """
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ()
+    if isinstance(value, str):
+        items: Iterable[str] = (v.strip() for v in value.split(","))
+    else:
+        items = (str(v) for v in value)
+    return tuple(sorted({v for v in items if v}))
+
+
+def trench_frames(plan: Any) -> TrenchFrames:
+    """Return the frames of a trench plan.
+
+    Parameters
+    ----------
+    plan
+        A ``TrenchFrames`` (returned as is), a GeoDataFrame of trench edges with
+        ``utilities`` and a geometry, or a ``routing.results.TrenchPlan``.
+
+    Returns
+    -------
+    TrenchFrames
+
+    Raises
+    ------
+    ValueError
+        If the plan has no CRS or its edges lack a ``utilities`` column.
+    """
+    if isinstance(plan, TrenchFrames):
+        return plan
+    if isinstance(plan, gpd.GeoDataFrame):
+        edges = _edges_from_frame(plan)
+        return TrenchFrames(edges=edges, routes=_routes_from_edges(edges))
+    return _frames_from_plan(plan)
+
+
+def _edges_from_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if gdf.crs is None:
+        msg = "trench edges have no CRS; set one (the city's metric CRS) before drawing"
+        raise ValueError(msg)
+    if "utilities" not in gdf.columns:
+        msg = f"trench edges need a 'utilities' column; got {list(gdf.columns)}"
+        raise ValueError(msg)
+    utilities = gdf["utilities"].map(normalise_utilities)
+    edge_ids = gdf["edge"] if "edge" in gdf.columns else pd.Series(gdf.index, index=gdf.index)
+    length_m = gdf["length_m"] if "length_m" in gdf.columns else gdf.geometry.length
+    return gpd.GeoDataFrame(
+        {
+            "edge": edge_ids.astype(str).to_numpy(),
+            "utilities": utilities.map(", ".join).to_numpy(),
+            "n_utilities": utilities.map(len).to_numpy(),
+            "length_m": pd.to_numeric(length_m).to_numpy(dtype=float),
+        },
+        geometry=gdf.geometry.to_numpy(),
+        crs=gdf.crs,
+    )
+
+
+def _routes_from_edges(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    rows = []
+    for utility in sorted({u for us in edges["utilities"] for u in normalise_utilities(us)}):
+        mask = edges["utilities"].map(lambda us, u=utility: u in normalise_utilities(us))
+        part = edges[mask]
+        rows.append(
+            {
+                "utility": utility,
+                "length_m": float(part["length_m"].sum()),
+                "geometry": shapely.line_merge(shapely.union_all(part.geometry.to_numpy())),
+            }
+        )
+    return gpd.GeoDataFrame(rows, columns=list(ROUTE_COLUMNS), geometry="geometry", crs=edges.crs)
+
+
+def _frames_from_plan(plan: Any) -> TrenchFrames:
+    # duck-typed on routing.results.TrenchPlan so maps does not pin its internals
+    to_frame = getattr(plan, "edges_frame", None) or getattr(plan, "to_geodataframe", None)
+    if to_frame is not None:
+        gdf = to_frame()
+    else:
+        edges = getattr(plan, "edges", None)
+        if edges is None:
+            msg = f"cannot draw {type(plan).__name__}: expected a TrenchPlan or a GeoDataFrame"
+            raise TypeError(msg)
+        crs = getattr(plan, "crs", None)
+        gdf = gpd.GeoDataFrame(
+            [
+                {
+                    "edge": getattr(e, "edge", getattr(e, "segment_id", i)),
+                    "utilities": normalise_utilities(getattr(e, "utilities", ())),
+                    "length_m": getattr(e, "length_m", None),
+                    "geometry": getattr(e, "geometry", None),
+                }
+                for i, e in enumerate(edges)
+            ],
+            geometry="geometry",
+            crs=crs,
+        )
+        if gdf["length_m"].isna().any():
+            gdf["length_m"] = gdf.geometry.length
+    edges_gdf = _edges_from_frame(gdf)
+    return TrenchFrames(
+        edges=edges_gdf,
+        routes=_routes_from_edges(edges_gdf),
+        plan_id=getattr(plan, "plan_id", getattr(plan, "id", None)),
+        title=str(getattr(plan, "title", "") or ""),
+    )

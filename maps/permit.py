@@ -1,0 +1,803 @@
+"""Draw printable permit sheets: the route at a true standard scale with its title block."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import matplotlib as mpl
+import numpy as np
+import pyproj
+import shapely
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrow
+from matplotlib.patches import Patch
+from matplotlib.patches import Rectangle
+
+from maps import style
+from maps.frames import MapContext
+from maps.frames import TrenchFrames
+from maps.frames import normalise_utilities
+from maps.frames import trench_frames
+
+__all__ = [
+    "PAPER_MM",
+    "STANDARD_SCALES",
+    "FontMissingError",
+    "SheetInfo",
+    "SheetScaleError",
+    "choose_layout",
+    "map_units_per_paper_mm",
+    "render_permit_map",
+    "render_permit_packet",
+    "render_permit_sheet",
+    "save_permit_packet",
+    "save_permit_sheet",
+]
+
+logger = logging.getLogger(__name__)
+
+CJK_FONT_PATH = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+CJK_FONT_FAMILY = "Noto Sans CJK SC"
+PAPER_MM = {"A4": (297.0, 210.0), "A3": (420.0, 297.0)}  # landscape: width, height
+PAPERS = ("A4", "A3")
+STANDARD_SCALES = (500, 1000, 2000)
+# the grid interval (metres) at each scale: a line every 4-5 cm on paper
+GRID_M = {500: 20.0, 1000: 50.0, 2000: 100.0}
+MARGIN_SHARE = 0.06  # room left around the route inside the map frame, per side
+MM_PER_INCH = 25.4
+
+# sheet layout on A3 in millimetres (x, y, width, height from the bottom-left corner);
+# A4 uses the same layout scaled by 297/420 so both keep the same look.
+_LAYOUT_A3 = {
+    "map": (12.0, 14.0, 288.0, 271.0),
+    "map_excavation": (12.0, 118.0, 288.0, 167.0),
+    "section": (12.0, 14.0, 170.0, 96.0),
+    "quantities": (188.0, 14.0, 112.0, 96.0),
+    "header": (306.0, 247.0, 102.0, 38.0),
+    "legend": (306.0, 128.0, 102.0, 117.0),
+    "north": (306.0, 100.0, 30.0, 26.0),
+    "scalebar": (340.0, 100.0, 68.0, 26.0),
+    "title": (306.0, 14.0, 102.0, 84.0),
+}
+_PRINT_RAMP_MIN_MM = 1.2
+
+
+class FontMissingError(RuntimeError):
+    """The CJK font for the sheets is not installed."""
+
+
+class SheetScaleError(ValueError):
+    """A route does not fit any standard scale on the paper sizes allowed."""
+
+
+@dataclass(frozen=True)
+class SheetInfo:
+    """What the title block of one permit sheet says."""
+
+    project: str
+    application_no: str
+    permit_type: str
+    applicant: str
+    issued_on: dt.date
+    sheet: int = 1
+    sheets: int = 1
+    attribution: str = style.ATTRIBUTION_OSM
+    drawn_by: str = "cotrench"
+
+    def __post_init__(self) -> None:
+        style.permit_label(self.permit_type)  # raises on an unknown type
+        if not 1 <= self.sheet <= self.sheets:
+            msg = f"sheet {self.sheet} of {self.sheets} is impossible"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Paper, scale and map window chosen for a route."""
+
+    paper: str
+    scale: int
+    frame_mm: tuple[float, float]
+    window: tuple[float, float, float, float]  # minx, miny, maxx, maxy in map units (m)
+
+
+def map_units_per_paper_mm(scale: int) -> float:
+    """Return the map units (metres) one paper millimetre covers at ``1:scale``.
+
+    Examples
+    --------
+    >>> map_units_per_paper_mm(1000)
+    1.0
+    """
+    return scale / 1000.0
+
+
+def choose_layout(
+    bounds: Sequence[float],
+    *,
+    frame_key: str = "map",
+    papers: Sequence[str] = PAPERS,
+    scales: Sequence[int] = STANDARD_SCALES,
+) -> SheetLayout:
+    """Return the largest standard scale (smallest paper first) whose frame holds ``bounds``.
+
+    Parameters
+    ----------
+    bounds
+        ``(minx, miny, maxx, maxy)`` of the route in a metric CRS.
+    frame_key
+        Which map frame of the sheet layout (``"map"`` or ``"map_excavation"``).
+
+    Raises
+    ------
+    SheetScaleError
+        If the route does not fit at any of ``scales`` on any of ``papers``; the message
+        gives the extent and the largest frame tried.
+    """
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        msg = "the route has no extent (empty geometry); nothing to draw"
+        raise SheetScaleError(msg)
+    width_m = max(maxx - minx, 1.0)
+    height_m = max(maxy - miny, 1.0)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    for scale in sorted(scales):
+        for paper in papers:
+            _, _, w_mm, h_mm = _frame_mm(paper, frame_key)
+            usable = 1.0 - 2 * MARGIN_SHARE
+            per_mm = map_units_per_paper_mm(scale)
+            if width_m <= w_mm * usable * per_mm and height_m <= h_mm * usable * per_mm:
+                half_w, half_h = w_mm * per_mm / 2, h_mm * per_mm / 2
+                return SheetLayout(
+                    paper=paper,
+                    scale=scale,
+                    frame_mm=(w_mm, h_mm),
+                    window=(cx - half_w, cy - half_h, cx + half_w, cy + half_h),
+                )
+    _, _, w_mm, h_mm = _frame_mm(papers[-1], frame_key)
+    per_mm = map_units_per_paper_mm(max(scales))
+    msg = (
+        f"the route spans {width_m:.0f} m x {height_m:.0f} m, more than the "
+        f"{w_mm * per_mm:.0f} m x {h_mm * per_mm:.0f} m a {papers[-1]} frame holds at "
+        f"1:{max(scales)}; split the route into map sheets (render_permit_packet does)"
+    )
+    raise SheetScaleError(msg)
+
+
+def render_permit_map(
+    plan: Any,
+    *,
+    ax: Axes | None = None,
+    context: MapContext | None = None,
+    permit_type: str = "road_excavation",
+    layout: SheetLayout | None = None,
+) -> Figure:
+    """Draw a plan's route at a true standard scale with its coordinate grid and CRS.
+
+    Parameters
+    ----------
+    plan
+        A ``TrenchPlan``, ``TrenchFrames`` or GeoDataFrame of trench edges.
+    ax
+        Axes to draw into. Its physical size on the figure sets the window, so the map
+        is at ``1:layout.scale`` exactly. A new A3/A4 figure is made if none.
+    context
+        Roads, existing lines, trees, poles, protected roads around the route.
+    permit_type
+        Which permit the map is for: it decides what is emphasised.
+    layout
+        The scale and window; chosen from the route's extent if none.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding ``ax``.
+    """
+    frames = trench_frames(plan)
+    _require_metric(frames)
+    if layout is None:
+        layout = choose_layout(frames.edges.total_bounds)
+    if ax is None:
+        fig = _new_figure(layout.paper)
+        ax = fig.add_axes(_frame_fraction(layout.paper, "map"))
+    fig = ax.get_figure()
+    if fig is None:  # pragma: no cover - an axes always has a figure here
+        msg = "the axes is not on a figure"
+        raise ValueError(msg)
+    with _sheet_rc():
+        _draw_map(ax, frames, context or MapContext(), permit_type, layout)
+    return fig  # type: ignore[return-value]
+
+
+def render_permit_sheet(
+    plan: Any,
+    info: SheetInfo,
+    *,
+    context: MapContext | None = None,
+    layout: SheetLayout | None = None,
+    draw_section: Callable[[Axes], Any] | None = None,
+    quantities: Sequence[tuple[str, str, str]] | None = None,
+) -> Figure:
+    """Return one permit sheet: map, title block, legend, north arrow, scale bar.
+
+    Parameters
+    ----------
+    plan
+        A ``TrenchPlan``, ``TrenchFrames`` or GeoDataFrame of trench edges.
+    info
+        Title block contents; ``info.permit_type`` decides the sheet's content.
+    layout
+        Paper, scale and window; chosen to fit the route if none.
+    draw_section
+        On the excavation sheet: draws the typical cross-section into the axes given.
+    quantities
+        On the excavation sheet: rows ``(item, value, unit)``; without them the sheet
+        lists the plan's own lengths, labelled as such.
+
+    Raises
+    ------
+    SheetScaleError
+        If no layout is given and the route fits no standard scale.
+    FontMissingError
+        If fonts-noto-cjk is not installed.
+    """
+    frames = trench_frames(plan)
+    _require_metric(frames)
+    excavation = info.permit_type == "road_excavation"
+    frame_key = "map_excavation" if excavation else "map"
+    if layout is None:
+        layout = choose_layout(frames.edges.total_bounds, frame_key=frame_key)
+    with _sheet_rc():
+        fig = _new_figure(layout.paper)
+        ax = fig.add_axes(_frame_fraction(layout.paper, frame_key))
+        _draw_map(ax, frames, context or MapContext(), info.permit_type, layout)
+        _draw_header(fig, layout.paper, info)
+        _draw_legend(fig, layout.paper, frames, context or MapContext(), info.permit_type)
+        _draw_north_arrow(fig, layout.paper, frames.crs, layout.window)
+        _draw_scale_bar(fig, layout.paper, layout.scale)
+        _draw_title_block(fig, layout, info, frames.crs)
+        if excavation:
+            _draw_section_panel(fig, layout.paper, draw_section)
+            _draw_quantities(fig, layout.paper, quantities or _plan_facts(frames))
+    return fig
+
+
+def render_permit_packet(
+    plan: Any,
+    infos: Sequence[SheetInfo],
+    *,
+    context: MapContext | None = None,
+    draw_section: Callable[[Axes], Any] | None = None,
+    quantities: Sequence[tuple[str, str, str]] | None = None,
+) -> list[Figure]:
+    """Return every sheet for the permits in ``infos``, splitting long routes into sheets.
+
+    A route too large for one frame at 1:2000 on A3 is cut into a grid of frames at
+    1:2000 (only frames the route passes through are kept); sheet numbers count all
+    the sheets of the packet.
+    """
+    frames = trench_frames(plan)
+    _require_metric(frames)
+    planned: list[tuple[SheetInfo, SheetLayout]] = []
+    for info in infos:
+        key = "map_excavation" if info.permit_type == "road_excavation" else "map"
+        planned.extend((info, layout) for layout in _layouts(frames, key))
+    total = len(planned)
+    figs = []
+    for n, (info, layout) in enumerate(planned, start=1):
+        numbered = replace(info, sheet=n, sheets=total)
+        figs.append(
+            render_permit_sheet(
+                frames,
+                numbered,
+                context=context,
+                layout=layout,
+                draw_section=draw_section,
+                quantities=quantities,
+            )
+        )
+    logger.info("permit packet: %d sheets for %d permits", total, len(infos))
+    return figs
+
+
+def save_permit_sheet(fig: Figure, path: str | Path, *, title: str = "") -> Path:
+    """Write one sheet as PDF (CJK font embedded as TrueType, fonttype 42)."""
+    path = Path(path)
+    with _sheet_rc():
+        fig.savefig(path, format="pdf", metadata={"Title": title, "Creator": "cotrench"})
+    return path
+
+
+def save_permit_packet(figs: Sequence[Figure], path: str | Path, *, title: str = "") -> Path:
+    """Write all sheets into one PDF, one page per sheet."""
+    if not figs:
+        msg = "a permit packet needs at least one sheet"
+        raise ValueError(msg)
+    path = Path(path)
+    with (
+        _sheet_rc(),
+        PdfPages(path, metadata={"Title": title, "Creator": "cotrench"}) as pdf,
+    ):
+        for fig in figs:
+            pdf.savefig(fig)
+    return path
+
+
+# --- layout helpers ------------------------------------------------------------------
+
+
+def _frame_mm(paper: str, key: str) -> tuple[float, float, float, float]:
+    if paper not in PAPER_MM:
+        msg = f"unknown paper {paper!r}; expected one of {', '.join(PAPER_MM)}"
+        raise ValueError(msg)
+    k = PAPER_MM[paper][0] / PAPER_MM["A3"][0]
+    x, y, w, h = _LAYOUT_A3[key]
+    return x * k, y * k, w * k, h * k
+
+
+def _frame_fraction(paper: str, key: str) -> tuple[float, float, float, float]:
+    pw, ph = PAPER_MM[paper]
+    x, y, w, h = _frame_mm(paper, key)
+    return x / pw, y / ph, w / pw, h / ph
+
+
+def _new_figure(paper: str) -> Figure:
+    pw, ph = PAPER_MM[paper]
+    return Figure(figsize=(pw / MM_PER_INCH, ph / MM_PER_INCH))
+
+
+def _font_k(paper: str) -> float:
+    return PAPER_MM[paper][0] / PAPER_MM["A3"][0]
+
+
+def _layouts(frames: TrenchFrames, key: str) -> list[SheetLayout]:
+    try:
+        return [choose_layout(frames.edges.total_bounds, frame_key=key)]
+    except SheetScaleError:
+        pass
+    # tile the route at the smallest standard scale on the largest paper
+    paper, scale = PAPERS[-1], max(STANDARD_SCALES)
+    _, _, w_mm, h_mm = _frame_mm(paper, key)
+    per_mm = map_units_per_paper_mm(scale)
+    w_m, h_m = w_mm * per_mm, h_mm * per_mm
+    step_x, step_y = w_m * (1 - 2 * MARGIN_SHARE), h_m * (1 - 2 * MARGIN_SHARE)
+    minx, miny, maxx, maxy = frames.edges.total_bounds
+    route = shapely.union_all(frames.edges.geometry.to_numpy())
+    out = []
+    for j in range(math.ceil((maxy - miny) / step_y)):
+        for i in range(math.ceil((maxx - minx) / step_x)):
+            x0, y0 = minx + i * step_x, miny + j * step_y
+            if not route.intersects(shapely.box(x0, y0, x0 + step_x, y0 + step_y)):
+                continue
+            cx, cy = x0 + step_x / 2, y0 + step_y / 2
+            window = (cx - w_m / 2, cy - h_m / 2, cx + w_m / 2, cy + h_m / 2)
+            out.append(SheetLayout(paper, scale, (w_mm, h_mm), window))
+    return out
+
+
+@contextlib.contextmanager
+def _sheet_rc() -> Iterator[None]:
+    _ensure_font()
+    with mpl.rc_context(
+        {
+            "pdf.fonttype": 42,
+            "ps.fonttype": 42,
+            "font.family": "sans-serif",
+            "font.sans-serif": [CJK_FONT_FAMILY, "DejaVu Sans"],
+            "axes.unicode_minus": False,
+        }
+    ):
+        yield
+
+
+_font_loaded = False
+
+
+def _ensure_font() -> None:
+    global _font_loaded  # noqa: PLW0603 - register the font once per process
+    if _font_loaded:
+        return
+    if not CJK_FONT_PATH.exists():
+        msg = f"the CJK font {CJK_FONT_PATH} is missing; install Debian's fonts-noto-cjk"
+        raise FontMissingError(msg)
+    font_manager.fontManager.addfont(str(CJK_FONT_PATH))
+    _font_loaded = True
+
+
+def _require_metric(frames: TrenchFrames) -> None:
+    crs = pyproj.CRS.from_user_input(frames.crs)
+    if not crs.is_projected:
+        msg = f"permit sheets need a projected metric CRS, the plan is in {crs.to_string()}"
+        raise ValueError(msg)
+
+
+# --- the map -------------------------------------------------------------------------
+
+
+def _draw_map(
+    ax: Axes,
+    frames: TrenchFrames,
+    context: MapContext,
+    permit_type: str,
+    layout: SheetLayout,
+) -> None:
+    minx, miny, maxx, maxy = _true_scale_window(ax, layout)
+    per_mm = map_units_per_paper_mm(layout.scale)
+    lw = 72.0 / MM_PER_INCH * style.PRINT_WIDTH_MM_PER_PX  # points per CSS px on paper
+    clip = shapely.box(minx, miny, maxx, maxy)
+    if context.protected is not None and len(context.protected):
+        s = style.CONTEXT_STYLES["protected"]
+        _clipped(context.protected, clip).plot(
+            ax=ax,
+            facecolor=s["fill"],
+            edgecolor=s["color"],
+            linewidth=style.LINE_WIDTHS_PX["protected"] * lw,
+            linestyle="--",
+            alpha=0.6,
+            zorder=1,
+        )
+    if context.roads is not None and len(context.roads):
+        _clipped(context.roads, clip).plot(
+            ax=ax,
+            color=style.CONTEXT_STYLES["road"]["color"],
+            linewidth=style.LINE_WIDTHS_PX["road"] * lw,
+            zorder=2,
+        )
+        _label_roads(ax, _clipped(context.roads, clip), layout)
+    if context.existing is not None and len(context.existing):
+        existing = _clipped(context.existing, clip)
+        for utility, part in existing.groupby("utility"):
+            part.plot(
+                ax=ax,
+                color=style.UTILITY_COLOURS.get(str(utility), "#555555"),
+                linewidth=style.LINE_WIDTHS_PX["existing"] * lw,
+                linestyle=(0, (4, 3)),
+                zorder=3,
+            )
+    edges = frames.edges
+    for n, part in edges.groupby("n_utilities"):
+        part.plot(
+            ax=ax,
+            color=style.trench_colour(int(n)),
+            linewidth=max(style.trench_width_px(int(n)) * lw * 1.6, _PRINT_RAMP_MIN_MM),
+            alpha=0.55,
+            capstyle="butt",
+            zorder=4,
+        )
+    # each utility's line inside the trench band, side by side 0.7 mm apart on paper
+    utilities = [u for u in style.UTILITIES if u in set(frames.routes["utility"])]
+    offset_m = 0.7 * per_mm
+    for k, utility in enumerate(utilities):
+        shift = (k - (len(utilities) - 1) / 2) * offset_m
+        geoms = [
+            _offset(g, shift)
+            for g, us in zip(edges.geometry, edges["utilities"], strict=True)
+            if utility in normalise_utilities(us)
+        ]
+        gpd.GeoSeries(geoms, crs=edges.crs).plot(
+            ax=ax,
+            color=style.utility_colour(utility),
+            linewidth=style.LINE_WIDTHS_PX["proposed"] * lw,
+            zorder=5,
+        )
+    if context.poles is not None and len(context.poles) and permit_type == "pipeline_attachment":
+        _clipped(context.poles, clip).plot(
+            ax=ax, marker="s", markersize=14, color="#37474f", zorder=6
+        )
+    if context.trees is not None and len(context.trees):
+        trees = _clipped(context.trees, clip)
+        affected = (
+            trees["affected"].fillna(False).astype(bool)
+            if "affected" in trees.columns
+            else np.ones(len(trees), dtype=bool)
+        )
+        emphasise = permit_type == "tree_felling"
+        for is_affected, part in trees.groupby(np.asarray(affected)):
+            s = style.CONTEXT_STYLES["tree_affected" if is_affected else "tree"]
+            part.plot(
+                ax=ax,
+                marker="o",
+                markersize=(30 if emphasise and is_affected else 12),
+                facecolor=s["fill"],
+                edgecolor=s["color"],
+                linewidth=0.6,
+                zorder=7,
+            )
+            if emphasise and is_affected and "source_id" in part.columns:
+                for geom, sid in zip(part.geometry, part["source_id"], strict=True):
+                    ax.annotate(
+                        str(sid),
+                        (geom.x, geom.y),
+                        xytext=(3, 3),
+                        textcoords="offset points",
+                        fontsize=5.5,
+                        color=s["color"],
+                        zorder=8,
+                    )
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    _draw_grid(ax, layout)
+
+
+def _true_scale_window(ax: Axes, layout: SheetLayout) -> tuple[float, float, float, float]:
+    """Return the window that puts ``layout.scale`` exactly on the axes' paper size."""
+    fig = ax.get_figure()
+    assert fig is not None
+    fw_in, fh_in = fig.get_size_inches()
+    pos = ax.get_position()
+    w_mm, h_mm = pos.width * fw_in * MM_PER_INCH, pos.height * fh_in * MM_PER_INCH
+    per_mm = map_units_per_paper_mm(layout.scale)
+    minx, miny, maxx, maxy = layout.window
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    return (
+        cx - w_mm * per_mm / 2,
+        cy - h_mm * per_mm / 2,
+        cx + w_mm * per_mm / 2,
+        cy + h_mm * per_mm / 2,
+    )
+
+
+def _draw_grid(ax: Axes, layout: SheetLayout) -> None:
+    step = GRID_M.get(layout.scale, 50.0 * map_units_per_paper_mm(layout.scale))
+    minx, maxx = ax.get_xlim()
+    miny, maxy = ax.get_ylim()
+    xs = np.arange(math.ceil(minx / step) * step, maxx, step)
+    ys = np.arange(math.ceil(miny / step) * step, maxy, step)
+    ax.set_xticks(xs, [f"{x:.0f}" for x in xs], fontsize=5.5)
+    ax.set_yticks(ys, [f"{y:.0f}" for y in ys], fontsize=5.5, rotation=90, va="center")
+    ax.tick_params(direction="in", length=2, pad=1.5, top=True, right=True)
+    ax.grid(True, color="#9e9e9e", linewidth=0.25, linestyle="-", zorder=0)
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.8)
+
+
+def _label_roads(ax: Axes, roads: gpd.GeoDataFrame, layout: SheetLayout) -> None:
+    if "name" not in roads.columns:
+        return
+    seen: set[str] = set()
+    min_len = 30 * map_units_per_paper_mm(layout.scale)  # 3 cm on paper
+    for geom, name in zip(roads.geometry, roads["name"], strict=True):
+        if not isinstance(name, str) or not name or name in seen or geom.length < min_len:
+            continue
+        seen.add(name)
+        p = geom.interpolate(0.5, normalized=True)
+        ax.annotate(name, (p.x, p.y), fontsize=6, color="#616161", ha="center", zorder=8)
+
+
+def _clipped(gdf: gpd.GeoDataFrame, clip: shapely.Polygon) -> gpd.GeoDataFrame:
+    return gdf[gdf.intersects(clip)]
+
+
+def _offset(geom: Any, distance_m: float) -> Any:
+    if abs(distance_m) < 1e-9:
+        return geom
+    return shapely.offset_curve(geom, distance_m)
+
+
+# --- the sheet furniture -------------------------------------------------------------
+
+
+def _panel(fig: Figure, paper: str, key: str) -> Axes:
+    ax = fig.add_axes(_frame_fraction(paper, key))
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    return ax
+
+
+def _draw_header(fig: Figure, paper: str, info: SheetInfo) -> None:
+    ax = _panel(fig, paper, "header")
+    k = _font_k(paper)
+    zh, en = style.permit_label(info.permit_type)
+    ax.text(0, 0.95, zh + " 附图", fontsize=17 * k, weight="bold", va="top")
+    ax.text(0, 0.55, f"{en} — route map", fontsize=9 * k, va="top")
+    ax.text(0, 0.25, f"申请编号 Application No. {info.application_no}", fontsize=9.5 * k, va="top")
+
+
+def _draw_legend(
+    fig: Figure, paper: str, frames: TrenchFrames, context: MapContext, permit_type: str
+) -> None:
+    ax = _panel(fig, paper, "legend")
+    k = _font_k(paper)
+    handles: list[Any] = []
+    for utility in style.UTILITIES:
+        if utility in set(frames.routes["utility"]):
+            handles.append(Line2D([], [], color=style.utility_colour(utility), lw=1.5))
+            handles[-1].set_label(f"拟建 {style.label(utility)}")
+    for n in sorted(set(frames.edges["n_utilities"])):
+        handles.append(Patch(color=style.trench_colour(int(n)), alpha=0.55))
+        handles[-1].set_label(f"共同沟槽 Shared trench: {int(n)}")
+    if context.roads is not None and len(context.roads):
+        handles.append(Line2D([], [], color=style.CONTEXT_STYLES["road"]["color"], lw=1))
+        handles[-1].set_label(style.label("roads"))
+    if context.existing is not None and len(context.existing):
+        handles.append(Line2D([], [], color="#555555", lw=0.8, ls=(0, (4, 3))))
+        handles[-1].set_label(style.label("existing"))
+    if context.trees is not None and len(context.trees):
+        s = style.CONTEXT_STYLES["tree_affected"]
+        handles.append(
+            Line2D([], [], marker="o", ls="", markerfacecolor=s["fill"], markeredgecolor=s["color"])
+        )
+        handles[-1].set_label(style.label("trees"))
+    if context.protected is not None and len(context.protected):
+        s = style.CONTEXT_STYLES["protected"]
+        handles.append(Patch(facecolor=s["fill"], edgecolor=s["color"], ls="--"))
+        handles[-1].set_label(style.label("protected"))
+    if permit_type == "pipeline_attachment" and context.poles is not None and len(context.poles):
+        handles.append(Line2D([], [], marker="s", ls="", color="#37474f"))
+        handles[-1].set_label("杆线 Poles")
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=7 * k,
+        title="图例 Legend",
+        title_fontsize=8.5 * k,
+        frameon=True,
+        alignment="left",
+    )
+
+
+def _draw_north_arrow(
+    fig: Figure, paper: str, crs: Any, window: tuple[float, float, float, float]
+) -> None:
+    ax = _panel(fig, paper, "north")
+    k = _font_k(paper)
+    # grid north is up; the arrow points to true north, off by the meridian convergence
+    cx, cy = (window[0] + window[2]) / 2, (window[1] + window[3]) / 2
+    lon, lat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(cx, cy)
+    gamma = float(pyproj.Proj(crs).get_factors(lon, lat).meridian_convergence)
+    angle = math.radians(gamma)
+    dx, dy = 0.42 * math.sin(angle), 0.42 * math.cos(angle)
+    ax.add_patch(FancyArrow(0.5 - dx / 2, 0.18, dx, dy, width=0.08, head_width=0.25, color="black"))
+    ax.text(0.5, 1.02, "N 北", ha="center", va="top", fontsize=9 * k, weight="bold")
+    ax.text(0.5, 0.05, f"γ = {gamma:+.2f}°", ha="center", fontsize=5.5 * k)
+
+
+def _draw_scale_bar(fig: Figure, paper: str, scale: int) -> None:
+    ax = _panel(fig, paper, "scalebar")
+    k = _font_k(paper)
+    _, _, w_mm, _ = _frame_mm(paper, "scalebar")
+    per_mm = map_units_per_paper_mm(scale)
+    bar_m = _nice_length(0.75 * w_mm * per_mm)
+    bar_share = bar_m / per_mm / w_mm  # of the panel width
+    parts = 4
+    for i in range(parts):
+        x0 = i * bar_share / parts
+        ax.add_patch(
+            Rectangle(
+                (x0, 0.45),
+                bar_share / parts,
+                0.12,
+                facecolor="black" if i % 2 == 0 else "white",
+                edgecolor="black",
+                linewidth=0.6,
+            )
+        )
+    for frac in (0.0, 0.5, 1.0):
+        ax.text(frac * bar_share, 0.3, f"{bar_m * frac:g}", ha="center", fontsize=6 * k)
+    ax.text(bar_share + 0.02, 0.45, "m", fontsize=6 * k)
+    ax.text(0, 0.95, f"比例尺 Scale 1:{scale}", va="top", fontsize=9 * k, weight="bold")
+
+
+def _nice_length(max_m: float) -> float:
+    exponent = 10 ** math.floor(math.log10(max_m))
+    for step in (5, 2.5, 2, 1):
+        if step * exponent <= max_m:
+            return step * exponent
+    return exponent  # pragma: no cover - the loop always returns
+
+
+def _draw_title_block(fig: Figure, layout: SheetLayout, info: SheetInfo, crs: Any) -> None:
+    ax = _panel(fig, layout.paper, "title")
+    k = _font_k(layout.paper)
+    zh, en = style.permit_label(info.permit_type)
+    crs_obj = pyproj.CRS.from_user_input(crs)
+    epsg = crs_obj.to_epsg()
+    crs_text = f"EPSG:{epsg} {crs_obj.name}" if epsg else crs_obj.name
+    n, m = info.sheet, info.sheets
+    rows = [
+        ("项目 Project", info.project),
+        ("申请编号 Application", info.application_no),
+        ("许可类型 Permit", f"{zh} / {en}"),
+        ("申请人 Applicant", info.applicant),
+        ("日期 Date", info.issued_on.isoformat()),
+        ("图幅 Sheet", f"第 {n} 张 共 {m} 张 (sheet {n} of {m})"),
+        ("比例 Scale", f"1:{layout.scale}  {layout.paper} 横向 landscape"),
+        ("坐标系 CRS", crs_text),
+        ("数据 Data", info.attribution),
+        ("制图 Drawn by", info.drawn_by),
+    ]
+    n = len(rows)
+    ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, linewidth=1.0))
+    for i, (key, value) in enumerate(rows):
+        y = 1 - (i + 1) / n
+        ax.plot([0, 1], [y, y], color="black", linewidth=0.4)
+        ax.text(0.02, y + 0.5 / n, key, va="center", fontsize=6.5 * k, weight="bold")
+        ax.text(
+            0.37,
+            y + 0.5 / n,
+            _fit_text(value, 44),
+            va="center",
+            fontsize=6.5 * k,
+            wrap=False,
+        )
+    ax.plot([0.35, 0.35], [0, 1], color="black", linewidth=0.4)
+
+
+def _fit_text(text: str, width_chars: int) -> str:
+    text = str(text)
+    return text if len(text) <= width_chars else text[: width_chars - 1] + "…"
+
+
+def _draw_section_panel(
+    fig: Figure, paper: str, draw_section: Callable[[Axes], Any] | None
+) -> None:
+    k = _font_k(paper)
+    if draw_section is None:
+        ax = _panel(fig, paper, "section")
+        ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, linewidth=0.6, linestyle="--"))
+        ax.text(
+            0.5,
+            0.5,
+            "断面图未提供 — 需人工复核\nno cross-section supplied: needs manual review",
+            ha="center",
+            va="center",
+            fontsize=8 * k,
+        )
+        return
+    ax = fig.add_axes(_frame_fraction(paper, "section"))
+    draw_section(ax)
+    ax.set_title("典型横断面 Typical cross-section", fontsize=8 * k, loc="left")
+
+
+def _draw_quantities(fig: Figure, paper: str, rows: Sequence[tuple[str, str, str]]) -> None:
+    ax = _panel(fig, paper, "quantities")
+    k = _font_k(paper)
+    ax.text(0, 1.0, "工程量 Quantities", va="bottom", fontsize=8 * k, weight="bold")
+    table = ax.table(
+        cellText=[[a, b, c] for a, b, c in rows],
+        colLabels=["项目 Item", "数量 Value", "单位 Unit"],
+        colWidths=[0.6, 0.25, 0.15],
+        loc="upper left",
+        cellLoc="left",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(6 * k)
+    table.scale(1, 1.1)
+
+
+def _plan_facts(frames: TrenchFrames) -> list[tuple[str, str, str]]:
+    """Lengths read off the plan itself, for a sheet drawn without the quantities."""
+    edges = frames.edges
+    rows = [
+        ("沟槽总长 Trench length (plan)", f"{edges['length_m'].sum():.1f}", "m"),
+        (
+            "共用段长 Shared length (plan)",
+            f"{edges.loc[edges['n_utilities'] >= 2, 'length_m'].sum():.1f}",
+            "m",
+        ),
+        ("路段数 Segments", str(len(edges)), "-"),
+    ]
+    rows.extend(
+        (f"{style.label(r.utility)} 路由 route", f"{r.length_m:.1f}", "m")
+        for r in frames.routes.itertuples()
+    )
+    return rows
