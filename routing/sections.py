@@ -1,0 +1,1207 @@
+"""Lay out the lines of a shared trench across its section under GB 50289 and size the dig.
+
+For one trench segment and its lines this module fixes the horizontal order (GB 50289-2016
+§4.1.3), the positions that meet every pairwise horizontal clearance edge to edge (表4.1.9;
+half outside diameters added) at least width (an LP, :mod:`routing.placement`), the depth of
+each line from the minimum cover for the lane (表4.1.1) or the city's frost depth (§4.1.1),
+vertical clearances to existing lines that cross (表4.1.14), and the trench bottom width
+``B = D0 + 2(b1 + b2 + b3)`` (GB 50268-2008 §4.3.2) with side slopes or shoring by depth.
+
+Every number comes from :mod:`routing.standards` and is cited on the result. The section
+fails closed: a pair with no rule is UNKNOWN and the section "needs manual review"; any
+``unverified`` value cited is listed; a road too narrow for the section is flagged "needs
+safety measures and approval" with the clause (GB 50289-2016 §4.1.9), never relaxed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from shapely.geometry.base import BaseGeometry
+
+from routing import standards as std
+from routing.errors import SectionError
+from routing.placement import place_lines
+
+__all__ = [
+    "FLAG_APPROVAL",
+    "FLAG_MANUAL_REVIEW",
+    "FLAG_UNVERIFIED",
+    "UTILITIES",
+    "Clearance",
+    "CrossSection",
+    "ExistingLine",
+    "LineSpec",
+    "PlacedLine",
+    "SectionFlag",
+    "SiteConditions",
+    "TrenchSegment",
+    "cross_section",
+    "cross_sections",
+    "default_line",
+    "required_width_m",
+]
+
+logger = logging.getLogger(__name__)
+
+# flag kinds shown on every output
+FLAG_MANUAL_REVIEW = "needs_manual_review"
+FLAG_APPROVAL = "needs_safety_measures_and_approval"
+FLAG_UNVERIFIED = "unverified_values"
+FLAG_SPECIAL_SCHEME = "special_construction_scheme"
+FLAG_EXPERT_REVIEW = "expert_review"
+
+# project utility words (geodata.utilities) and the standards' own words -> standards key
+_UTILITY_KEYS = {
+    "water": "water",
+    "drainage": "sewer_storm",
+    "sewer_storm": "sewer_storm",
+    "sewer": "sewer_storm",
+    "storm": "sewer_storm",
+    "reclaimed_water": "reclaimed_water",
+    "gas": "gas",
+    "heat": "heat",
+    "power": "power",
+    "telecom": "telecom",
+}
+UTILITIES = tuple(sorted(_UTILITY_KEYS))
+# vertical table (表4.1.14) words for cables in a protective pipe or duct
+_VERTICAL_ALIASES = {("power", "conduit"): "protected", ("telecom", "duct"): "protected"}
+_DIAMETER_TAG = re.compile(r"^(?:d|dn)_(le|gt)_(\d+)mm$")
+_LINE_DEFAULTS = Path(__file__).parent / "data" / "line_defaults.yaml"
+_SLOPE_TABLE = "side_slopes_depth_le_5m"
+_MM_PER_M = 1000.0
+_EPS_M = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class LineSpec:
+    """One line to lay in the trench.
+
+    Attributes
+    ----------
+    utility
+        ``water``, ``drainage`` (or ``sewer_storm``), ``reclaimed_water``, ``gas``, ``heat``,
+        ``power``, ``telecom``.
+    outside_diameter_mm
+        D0, outer wall with protective layer (for a duct bank: its width).
+    subtype
+        Gas pressure class (``low``, ``medium_b``, ``medium_a``, ``sub_high_b``,
+        ``sub_high_a``); power ``direct_buried`` or ``conduit``; telecom ``direct_buried`` or
+        ``duct``; heat ``direct_buried``; drainage ``sewer`` or ``storm``.
+    dn_mm
+        Nominal diameter, used for the diameter classes of the tables (water DN ≤ 200, gas
+        DN ≤ 300). Defaults to D0, which errs on the larger class.
+    role
+        ``distribution`` or ``transmission`` (order of §4.1.3 for water and gas).
+    material
+        Column of GB 50268 表4.3.2: ``metal_or_plastic``, ``concrete_flexible_joint``,
+        ``concrete_rigid_joint``.
+    tags
+        Extra subtypes from the tables' vocabulary (``pe`` water, ``wet`` gas,
+        ``steel_conduit`` telecom...).
+    formwork_mm
+        b3, formwork thickness per side for cast-in-place concrete conduits (0 otherwise).
+    label
+        Free name shown on outputs.
+    """
+
+    utility: str
+    outside_diameter_mm: float
+    subtype: str | None = None
+    dn_mm: float | None = None
+    role: str = "distribution"
+    material: str = "metal_or_plastic"
+    tags: frozenset[str] = frozenset()
+    formwork_mm: float = 0.0
+    label: str = ""
+
+    @property
+    def key(self) -> str:
+        """Standards key of the utility (``drainage`` -> ``sewer_storm``)."""
+        return _UTILITY_KEYS[self.utility]
+
+    @property
+    def radius_m(self) -> float:
+        """Half the outside diameter in metres."""
+        return self.outside_diameter_mm / _MM_PER_M / 2.0
+
+    @property
+    def name(self) -> str:
+        """Label, or utility and subtype."""
+        return self.label or "/".join(p for p in (self.utility, self.subtype) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingLine:
+    """An existing line crossing the trench (for vertical clearances, 表4.1.14)."""
+
+    utility: str
+    top_depth_m: float
+    outside_diameter_mm: float
+    subtype: str | None = None
+    label: str = ""
+
+    @property
+    def key(self) -> str:
+        """Standards key of the utility."""
+        return _UTILITY_KEYS.get(self.utility, self.utility)
+
+    @property
+    def bottom_depth_m(self) -> float:
+        """Depth of the outer wall's bottom."""
+        return self.top_depth_m + self.outside_diameter_mm / _MM_PER_M
+
+
+@dataclass(frozen=True, slots=True)
+class TrenchSegment:
+    """A length of shared trench with its lines and the road that hosts it.
+
+    ``geometry`` is a LineString in a metric CRS (the trench centreline); ``length_m``
+    defaults to its length. ``road_width_m`` is the width available to the dig; ``None``
+    means unknown and the section needs manual review. ``lane`` is ``motor`` or
+    ``non_motor`` (sidewalk or non-motor lane).
+    """
+
+    segment_id: str
+    lines: tuple[LineSpec, ...]
+    geometry: BaseGeometry | None = None
+    length_m: float | None = None
+    road_width_m: float | None = None
+    lane: str = "motor"
+    pavement: str | None = None
+    road_class: str | None = None
+    crossings: tuple[ExistingLine, ...] = ()
+
+    @property
+    def trench_length_m(self) -> float:
+        """Length of the segment (``length_m`` or the geometry's length)."""
+        if self.length_m is not None:
+            return float(self.length_m)
+        if self.geometry is None:
+            return 0.0
+        return float(self.geometry.length)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConditions:
+    """City and site parameters (not standards values).
+
+    Attributes
+    ----------
+    frost_depth_m
+        Standard soil frost depth (city parameter, ``cities.frost_depth_m``); ``None``
+        outside cold regions. Harbin's is about 1.8-2.0 m (unverified; local design value).
+    slope_soil
+        Row of GB 50268 表4.3.3 (side slopes).
+    wall_soil
+        Key of ``vertical_walls_without_support_max_depth_m``.
+    top_load
+        Column of 表4.3.3: ``no_load_at_top``, ``static_load_at_top``, ``dynamic_load_at_top``.
+    support
+        ``auto`` (vertical walls if shallow enough, else slopes if they fit the road, else
+        shoring), ``slope``, ``shoring`` or ``vertical``.
+    """
+
+    frost_depth_m: float | None = None
+    slope_soil: str = "stiff_silty_clay_or_clay"
+    wall_soil: str = "clay"
+    top_load: str = "dynamic_load_at_top"
+    support: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class SectionFlag:
+    """A finding shown with the section: manual review, approval needed, unverified values."""
+
+    kind: str
+    message: str
+    clause: str = ""
+    verification: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """Plain dict for JSON output."""
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "clause": self.clause,
+            "verification": self.verification,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Clearance:
+    """One required distance and the distance the section gives.
+
+    ``kind`` is ``horizontal`` (line to line, edge to edge), ``vertical`` (to an existing
+    crossing line), ``cover`` (top of line to ground), ``working_width`` (outer wall to the
+    trench wall, b1). ``status`` is ``ok``, ``unknown`` (no rule) or ``violated``.
+    """
+
+    kind: str
+    a: int
+    b: int | None
+    other: str
+    required_m: float | None
+    actual_m: float
+    rule: std.RuleValue | None
+    status: str
+
+    @property
+    def clause(self) -> str:
+        """Cited clause, or ``UNKNOWN``."""
+        return self.rule.clause if self.rule is not None else "UNKNOWN"
+
+    @property
+    def verification(self) -> str:
+        """Verification level of the cited value, or ``UNKNOWN``."""
+        return self.rule.verification if self.rule is not None else "UNKNOWN"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return {
+            "kind": self.kind,
+            "a": self.a,
+            "b": self.b,
+            "other": self.other,
+            "required_m": self.required_m,
+            "actual_m": round(self.actual_m, 4),
+            "status": self.status,
+            "clause": self.clause,
+            "verification": self.verification,
+            "source": self.rule.source if self.rule is not None else "",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedLine:
+    """A line at its place: centre from the left wall (red-line side) and depths."""
+
+    index: int
+    spec: LineSpec
+    order_key: str
+    x_m: float
+    offset_m: float
+    cover_m: float
+    bottom_m: float
+    cover_rule: std.RuleValue | None
+    frost_rule: std.FrostRule | None
+    frost_cover_m: float | None
+    working_width: std.RuleValue
+
+    @property
+    def centre_depth_m(self) -> float:
+        """Depth of the centre."""
+        return self.cover_m + self.spec.radius_m
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        frost = None
+        if self.frost_rule is not None:
+            frost = {
+                "clause": self.frost_rule.governing.clause,
+                "verification": self.frost_rule.governing.verification,
+                "cover_m": self.frost_cover_m,
+                "margin": None
+                if self.frost_rule.margin is None
+                else self.frost_rule.margin.as_dict(),
+            }
+        return {
+            "index": self.index,
+            "label": self.spec.name,
+            "utility": self.spec.utility,
+            "subtype": self.spec.subtype,
+            "outside_diameter_mm": self.spec.outside_diameter_mm,
+            "order_key": self.order_key,
+            "x_m": round(self.x_m, 4),
+            "offset_m": round(self.offset_m, 4),
+            "cover_m": round(self.cover_m, 4),
+            "bottom_m": round(self.bottom_m, 4),
+            "cover_rule": None if self.cover_rule is None else self.cover_rule.as_dict(),
+            "frost": frost,
+            "working_width": self.working_width.as_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CrossSection:
+    """The laid-out section of one trench segment, with every value cited.
+
+    Widths: ``bottom_width_m`` is B between the walls at the bottom (b2 included when
+    shored); ``surface_width_m`` is the width opened at the surface (B plus both slopes).
+    ``x_m`` of the lines runs from the left wall at the bottom (red-line side).
+    """
+
+    segment_id: str
+    lane: str
+    lines: tuple[PlacedLine, ...]
+    clearances: tuple[Clearance, ...]
+    depth_m: float
+    bottom_width_m: float
+    surface_width_m: float
+    support: str
+    slope_ratio: std.RuleValue | None
+    shoring: std.RuleValue | None
+    width_rule: std.Rule
+    road_width_m: float | None
+    length_m: float
+    flags: tuple[SectionFlag, ...]
+    method: str
+    site: SiteConditions = field(default_factory=SiteConditions)
+
+    @property
+    def needs_manual_review(self) -> bool:
+        """A rule was missing (UNKNOWN) or an input could not be checked."""
+        return any(f.kind == FLAG_MANUAL_REVIEW for f in self.flags)
+
+    @property
+    def needs_approval(self) -> bool:
+        """The road cannot host the section as the tables require (§4.1.9)."""
+        return any(f.kind == FLAG_APPROVAL for f in self.flags)
+
+    @property
+    def unverified(self) -> bool:
+        """Some cited value is ``unverified`` in the standards tables."""
+        return any(f.kind == FLAG_UNVERIFIED for f in self.flags)
+
+    @property
+    def status(self) -> str:
+        """``needs_manual_review``, ``needs_safety_measures_and_approval`` or ``ok``."""
+        if self.needs_manual_review:
+            return FLAG_MANUAL_REVIEW
+        if self.needs_approval:
+            return FLAG_APPROVAL
+        return "ok"
+
+    @property
+    def unverified_rules(self) -> tuple[std.RuleValue, ...]:
+        """The cited values whose verification is ``unverified``."""
+        return tuple(r for r in self.cited_rules() if r.unverified)
+
+    def cited_rules(self) -> tuple[std.RuleValue, ...]:
+        """Every value the section relies on, once each."""
+        seen: dict[str, std.RuleValue] = {}
+        for c in self.clearances:
+            if c.rule is not None:
+                seen.setdefault(c.rule.source, c.rule)
+        for line in self.lines:
+            if line.frost_rule is not None and line.frost_rule.margin is not None:
+                seen.setdefault(line.frost_rule.margin.source, line.frost_rule.margin)
+        for rule in (self.slope_ratio, self.shoring):
+            if rule is not None:
+                seen.setdefault(rule.source, rule)
+        return tuple(seen.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output (every value with clause and verification)."""
+        return {
+            "segment_id": self.segment_id,
+            "status": self.status,
+            "unverified": self.unverified,
+            "lane": self.lane,
+            "method": self.method,
+            "length_m": round(self.length_m, 3),
+            "depth_m": round(self.depth_m, 4),
+            "bottom_width_m": round(self.bottom_width_m, 4),
+            "surface_width_m": round(self.surface_width_m, 4),
+            "road_width_m": self.road_width_m,
+            "support": self.support,
+            "slope_ratio": None if self.slope_ratio is None else self.slope_ratio.as_dict(),
+            "shoring": None if self.shoring is None else self.shoring.as_dict(),
+            "width_rule": {
+                "text": self.width_rule.text,
+                "clause": self.width_rule.clause,
+                "verification": self.width_rule.verification,
+            },
+            "frost_depth_m": self.site.frost_depth_m,
+            "lines": [line.as_dict() for line in self.lines],
+            "clearances": [c.as_dict() for c in self.clearances],
+            "flags": [f.as_dict() for f in self.flags],
+        }
+
+
+# -- public functions ---------------------------------------------------------------------------
+
+
+def cross_section(
+    segment: TrenchSegment,
+    *,
+    site: SiteConditions | None = None,
+    method: str = "lp",
+) -> CrossSection:
+    """Lay out one trench segment's lines and size the trench.
+
+    Parameters
+    ----------
+    segment
+        The segment, its lines and its road.
+    site
+        City parameters (frost depth, soil); defaults to no frost and stiff clay.
+    method
+        ``lp`` (order fixed by §4.1.3, ties in input order) or ``milp`` (ties ordered by the
+        solver for least width).
+
+    Returns
+    -------
+    CrossSection
+
+    Raises
+    ------
+    SectionError
+        The segment has no lines, a line has an unknown utility, a non-positive diameter or an
+        unknown material, or the site names an unknown soil or load column.
+
+    Notes
+    -----
+    Lines sit side by side (GB 50289-2016 §4.1.6 forbids stacking them). The trench bottom
+    is flat at the deepest line's bottom (plus cable bedding, GB 50217 §5.3.3). Every
+    clearance the layout relies on is returned with its clause in ``clearances``.
+    """
+    site = site or SiteConditions()
+    standards = std.load_standards()
+    lines = _check_segment(segment, standards)
+    _check_site(site, segment.segment_id)
+    flags: list[SectionFlag] = []
+    order_keys = [_order_key(spec) for spec in lines]
+    order, order_rule = std.layout_order(standards=standards)
+    rank = [order.index(k) for k in order_keys]
+
+    # pairwise horizontal clearances (edge to edge) -> centre separations
+    h_rules: dict[tuple[int, int], std.RuleValue | None] = {}
+    separation: dict[tuple[int, int], float] = {}
+    for i in range(len(lines)):
+        for j in range(i + 1, len(lines)):
+            rule = std.horizontal_clearance(
+                lines[i].key,
+                _h_tags(lines[i], standards),
+                lines[j].key,
+                _h_tags(lines[j], standards),
+            )
+            h_rules[i, j] = rule
+            gap = rule.value if rule is not None else 0.0
+            separation[i, j] = lines[i].radius_m + lines[j].radius_m + gap
+            if rule is None:
+                flags.append(
+                    SectionFlag(
+                        FLAG_MANUAL_REVIEW,
+                        f"no horizontal clearance rule for {lines[i].name} - {lines[j].name}: "
+                        "UNKNOWN, placed touching; needs manual review",
+                        clause="GB 50289-2016 表4.1.9",
+                        verification="UNKNOWN",
+                    )
+                )
+
+    b1 = [_working_width(spec, segment.segment_id, flags) for spec in lines]
+    margins = [
+        spec.radius_m + b1[i].value + spec.formwork_mm / _MM_PER_M for i, spec in enumerate(lines)
+    ]
+    placement = place_lines(rank, separation, margins, margins, method=method)
+
+    covers = _covers(lines, segment, site, flags)
+    depth = max(
+        cov[0] + spec.outside_diameter_mm / _MM_PER_M + _bedding_m(spec)
+        for spec, cov in zip(lines, covers, strict=True)
+    )
+
+    support, slope, shoring, b2_m = _support(depth, placement.width_m, segment, site, flags)
+    bottom = placement.width_m + 2.0 * b2_m
+    slope_n = slope.value if slope is not None else 0.0
+    surface = bottom + 2.0 * slope_n * depth
+
+    placed = []
+    for i, spec in enumerate(lines):
+        x = placement.x_m[i] + b2_m
+        cover, cover_rule, frost_rule, frost_cover = covers[i]
+        placed.append(
+            PlacedLine(
+                index=i,
+                spec=spec,
+                order_key=order_keys[i],
+                x_m=x,
+                offset_m=x - bottom / 2.0,
+                cover_m=cover,
+                bottom_m=cover + spec.outside_diameter_mm / _MM_PER_M,
+                cover_rule=cover_rule,
+                frost_rule=frost_rule,
+                frost_cover_m=frost_cover,
+                working_width=b1[i],
+            )
+        )
+
+    clearances = _clearances(placed, h_rules, bottom, b2_m)
+    clearances.extend(_crossings(placed, segment, flags))
+    _road_check(segment, surface, standards, flags)
+    _depth_flags(depth, flags)
+    _unverified_flag(
+        clearances, placed, slope=slope, shoring=shoring, flags=flags, order_rule=order_rule
+    )
+
+    section = CrossSection(
+        segment_id=segment.segment_id,
+        lane=segment.lane,
+        lines=tuple(placed),
+        clearances=tuple(clearances),
+        depth_m=depth,
+        bottom_width_m=bottom,
+        surface_width_m=surface,
+        support=support,
+        slope_ratio=slope,
+        shoring=shoring,
+        width_rule=_width_rule(standards),
+        road_width_m=segment.road_width_m,
+        length_m=segment.trench_length_m,
+        flags=tuple(flags),
+        method=placement.method,
+        site=site,
+    )
+    logger.debug(
+        "section %s: %d lines, B=%.3f m, surface %.3f m, depth %.3f m, %s",
+        segment.segment_id,
+        len(placed),
+        bottom,
+        surface,
+        depth,
+        section.status,
+    )
+    return section
+
+
+def cross_sections(
+    segments: Iterable[TrenchSegment],
+    *,
+    site: SiteConditions | None = None,
+    method: str = "lp",
+) -> tuple[CrossSection, ...]:
+    """Sections for many segments (same result as calling :func:`cross_section` on each)."""
+    return tuple(cross_section(s, site=site, method=method) for s in segments)
+
+
+def default_line(utility: str) -> LineSpec:
+    """Typical line for a utility when only its kind is known (``routing/data/line_defaults.yaml``).
+
+    These sizes are planning assumptions, not standards values (the file says so).
+
+    Raises
+    ------
+    SectionError
+        No default for that utility.
+    """
+    defaults = _line_defaults()
+    key = utility if utility in defaults else _UTILITY_KEYS.get(utility, utility)
+    for name, spec in defaults.items():
+        if name == key or _UTILITY_KEYS.get(name) == key:
+            return spec
+    msg = f"no default line for utility {utility!r}; known: {sorted(defaults)}"
+    raise SectionError(msg)
+
+
+def required_width_m(
+    lines: Iterable[LineSpec | str],
+    *,
+    lane: str = "motor",
+    site: SiteConditions | None = None,
+    road_width_m: float | None = None,
+) -> float:
+    """Width (m) the shared trench opens at the surface for these lines.
+
+    The trench optimiser's cost model calls this so plans and sections agree. A bare
+    utility name stands for its :func:`default_line`.
+
+    Examples
+    --------
+    >>> w = required_width_m(["water", "gas"], lane="motor")
+    >>> w > 0
+    True
+    """
+    specs = tuple(default_line(x) if isinstance(x, str) else x for x in lines)
+    if not specs:
+        return 0.0
+    return _required_width_cached(
+        tuple(sorted(specs, key=repr)), lane, site or SiteConditions(), road_width_m
+    )
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _required_width_cached(
+    specs: tuple[LineSpec, ...], lane: str, site: SiteConditions, road_width_m: float | None
+) -> float:
+    segment = TrenchSegment("width", specs, lane=lane, road_width_m=road_width_m)
+    return cross_section(segment, site=site).surface_width_m
+
+
+@functools.cache
+def _line_defaults() -> dict[str, LineSpec]:
+    doc = yaml.safe_load(_LINE_DEFAULTS.read_text(encoding="utf-8"))
+    out = {}
+    for name, spec in doc["lines"].items():
+        subtype = spec.get("subtype")
+        tags: frozenset[str] = frozenset()
+        if name == "drainage" and subtype in ("sewer", "storm"):
+            tags = frozenset({subtype})
+        out[name] = LineSpec(
+            utility=name,
+            outside_diameter_mm=float(spec["outside_diameter_mm"]),
+            subtype=subtype,
+            dn_mm=float(spec["dn_mm"]),
+            material=str(spec.get("material", "metal_or_plastic")),
+            tags=tags,
+            label=f"{name} (default size)",
+        )
+    return out
+
+
+def _check_segment(segment: TrenchSegment, standards: std.Standards) -> tuple[LineSpec, ...]:
+    sid = segment.segment_id
+    if not segment.lines:
+        msg = f"segment {sid!r}: no lines to lay"
+        raise SectionError(msg)
+    std._lane(segment.lane)  # raises ValueError on an unknown lane
+    if segment.road_width_m is not None and not (segment.road_width_m > 0):
+        msg = f"segment {sid!r}: road_width_m must be > 0, got {segment.road_width_m!r}"
+        raise SectionError(msg)
+    columns = trench_columns(standards)
+    for i, spec in enumerate(segment.lines):
+        where = f"segment {sid!r} line {i} ({spec.name})"
+        if spec.utility not in _UTILITY_KEYS:
+            msg = f"{where}: unknown utility {spec.utility!r}; valid: {list(UTILITIES)}"
+            raise SectionError(msg)
+        if not (math.isfinite(spec.outside_diameter_mm) and spec.outside_diameter_mm > 0):
+            msg = f"{where}: outside_diameter_mm must be > 0, got {spec.outside_diameter_mm!r}"
+            raise SectionError(msg)
+        if spec.material not in columns:
+            msg = f"{where}: unknown material {spec.material!r}; valid: {columns}"
+            raise SectionError(msg)
+        if spec.role not in ("distribution", "transmission"):
+            msg = f"{where}: role must be 'distribution' or 'transmission', got {spec.role!r}"
+            raise SectionError(msg)
+        if spec.formwork_mm < 0:
+            msg = f"{where}: formwork_mm must be >= 0"
+            raise SectionError(msg)
+    return tuple(segment.lines)
+
+
+def trench_columns(standards: std.Standards) -> list[str]:
+    """Material columns of GB 50268 表4.3.2."""
+    geometry = std.trench_geometry(standards=standards)
+    return [str(c) for c in geometry["trench_bottom_width"]["b1_table_mm"]["columns"]]
+
+
+def _check_site(site: SiteConditions, sid: str) -> None:
+    geometry = std.trench_geometry()
+    slopes = geometry[_SLOPE_TABLE]
+    walls = _wall_depths(geometry)
+    if site.slope_soil not in slopes["rows"]:
+        valid = sorted(slopes["rows"])
+        msg = f"segment {sid!r}: unknown slope_soil {site.slope_soil!r}; valid: {valid}"
+        raise SectionError(msg)
+    if site.top_load not in slopes["columns"]:
+        msg = f"segment {sid!r}: unknown top_load {site.top_load!r}; valid: {slopes['columns']}"
+        raise SectionError(msg)
+    if site.wall_soil not in walls:
+        msg = f"segment {sid!r}: unknown wall_soil {site.wall_soil!r}; valid: {sorted(walls)}"
+        raise SectionError(msg)
+    if site.support not in ("auto", "slope", "shoring", "vertical"):
+        msg = f"segment {sid!r}: support must be auto, slope, shoring or vertical"
+        raise SectionError(msg)
+    if site.frost_depth_m is not None and not (site.frost_depth_m >= 0):
+        msg = f"segment {sid!r}: frost_depth_m must be >= 0"
+        raise SectionError(msg)
+
+
+def _wall_depths(geometry: Mapping[str, Any]) -> dict[str, float]:
+    block = geometry["vertical_walls_without_support_max_depth_m"]
+    return {k: float(v) for k, v in block.items() if isinstance(v, int | float)}
+
+
+def _order_key(spec: LineSpec) -> str:
+    key = spec.key
+    if key in ("water", "gas"):
+        return f"{key}_{spec.role}"
+    if key == "sewer_storm":
+        return "storm" if "storm" in _tags(spec) else "sewer"
+    return key
+
+
+def _tags(spec: LineSpec) -> frozenset[str]:
+    tags = set(spec.tags)
+    if spec.subtype:
+        tags.add(spec.subtype)
+    return frozenset(tags)
+
+
+def _h_tags(spec: LineSpec, standards: std.Standards) -> frozenset[str]:
+    """Subtype tags for the clearance tables: subtype, extra tags and diameter classes."""
+    return _tags(spec) | _diameter_tags(spec.dn_mm or spec.outside_diameter_mm, standards)
+
+
+def _diameter_tags(dn_mm: float, standards: std.Standards) -> frozenset[str]:
+    # the class bounds are read from the tables' own subtype names (d_le_200mm, dn_gt_300mm)
+    out = set()
+    for name in _diameter_vocabulary(standards):
+        m = _DIAMETER_TAG.match(name)
+        if m is None:
+            continue
+        bound = float(m.group(2))
+        if (m.group(1) == "le" and dn_mm <= bound) or (m.group(1) == "gt" and dn_mm > bound):
+            out.add(name)
+    return frozenset(out)
+
+
+@functools.cache
+def _diameter_vocabulary(standards: std.Standards) -> frozenset[str]:
+    names = set()
+    for row in (*standards.horizontal, *standards.vertical):
+        names.update((row.subtype_a, row.subtype_b))
+    return frozenset(n for n in names if _DIAMETER_TAG.match(n))
+
+
+def _v_tags(spec: LineSpec, standards: std.Standards) -> frozenset[str]:
+    tags = set(_h_tags(spec, standards))
+    alias = _VERTICAL_ALIASES.get((spec.key, spec.subtype or ""))
+    if alias:
+        tags.add(alias)
+    return frozenset(tags)
+
+
+def _cover_tags(spec: LineSpec, standards: std.Standards) -> frozenset[str]:
+    tags = set(_h_tags(spec, standards))
+    if spec.key == "telecom" and "steel_conduit" not in tags:
+        # 表4.1.1 telecom rows: direct-buried and plastic/concrete conduit share one row
+        tags.add("direct_or_plastic_concrete_conduit")
+    return frozenset(tags)
+
+
+def _working_width(spec: LineSpec, sid: str, flags: list[SectionFlag]) -> std.RuleValue:
+    geometry = std.trench_geometry()
+    block = geometry["trench_bottom_width"]
+    table = block["b1_table_mm"]
+    column = list(table["columns"]).index(spec.material)
+    rows = list(table["rows"])
+    chosen = None
+    for row in rows:
+        if spec.outside_diameter_mm <= float(row["d0_max_mm"]):
+            chosen = row
+            break
+    if chosen is None:
+        chosen = rows[-1]
+        flags.append(
+            SectionFlag(
+                FLAG_MANUAL_REVIEW,
+                f"segment {sid!r}: {spec.name} D0 {spec.outside_diameter_mm:g} mm is beyond "
+                "GB 50268 "
+                f"表4.3.2 (max {chosen['d0_max_mm']} mm); b1 of the last row used",
+                clause=str(block["source_clause"]),
+                verification=str(table["verification"]),
+            )
+        )
+    value = chosen["values"][column]
+    # a range such as [800, 1000] is taken at its upper end (never narrower than allowed)
+    mm = max(float(v) for v in value) if isinstance(value, list) else float(value)
+    return std.RuleValue(
+        value=mm / _MM_PER_M,
+        clause=f"{block['source_clause']} 表4.3.2",
+        verification=str(table["verification"]),
+        condition=f"b1, {spec.material}, D0 <= {chosen['d0_max_mm']} mm",
+        note="working width on one side of the pipe",
+        source=f"trench_geometry.yaml:trench_bottom_width.b1_table_mm.rows[{rows.index(chosen)}]",
+    )
+
+
+def _bedding_m(spec: LineSpec) -> float:
+    if spec.key == "power" and spec.subtype == "direct_buried":
+        bedding = std.trench_geometry()["direct_buried_cable_bedding"]
+        return float(bedding["soft_soil_or_sand_above_and_below_mm"]) / _MM_PER_M
+    return 0.0
+
+
+def _covers(
+    lines: Sequence[LineSpec],
+    segment: TrenchSegment,
+    site: SiteConditions,
+    flags: list[SectionFlag],
+) -> list[tuple[float, std.RuleValue | None, std.FrostRule | None, float | None]]:
+    standards = std.load_standards()
+    frost = std.frost_rules(standards=standards)
+    out: list[tuple[float, std.RuleValue | None, std.FrostRule | None, float | None]] = []
+    unknown = []
+    for i, spec in enumerate(lines):
+        rule = std.min_cover(
+            spec.key, _cover_tags(spec, standards), segment.lane, standards=standards
+        )
+        frost_rule = None
+        frost_cover = None
+        if site.frost_depth_m is not None:
+            tags = _tags(spec)
+            for fr in frost:
+                if fr.utility == spec.key and (fr.subtype == "*" or fr.subtype in tags):
+                    frost_rule = fr
+                    margin = fr.margin.value if fr.margin is not None else 0.0
+                    frost_cover = site.frost_depth_m + margin
+                    break
+        candidates = [v for v in (rule.value if rule else None, frost_cover) if v is not None]
+        if not candidates:
+            unknown.append(i)
+            out.append((math.nan, None, None, None))
+            continue
+        out.append((max(candidates), rule, frost_rule, frost_cover))
+    if unknown:
+        known = [c[0] for c in out if not math.isnan(c[0])]
+        fallback = max(known) if known else 0.0
+        for i in unknown:
+            flags.append(
+                SectionFlag(
+                    FLAG_MANUAL_REVIEW,
+                    f"no minimum cover rule for {lines[i].name} under {segment.lane}: UNKNOWN; "
+                    f"drawn at {fallback:.2f} m (deepest known cover); needs manual review",
+                    clause="GB 50289-2016 表4.1.1",
+                    verification="UNKNOWN",
+                )
+            )
+            out[i] = (fallback, None, None, None)
+    return out
+
+
+def _support(
+    depth: float,
+    width: float,
+    segment: TrenchSegment,
+    site: SiteConditions,
+    flags: list[SectionFlag],
+) -> tuple[str, std.RuleValue | None, std.RuleValue | None, float]:
+    """Choose vertical walls, slopes or shoring; return (support, slope, shoring, b2_m)."""
+    geometry = std.trench_geometry()
+    walls = geometry["vertical_walls_without_support_max_depth_m"]
+    wall_max = _wall_depths(geometry)[site.wall_soil]
+    slopes = geometry[_SLOPE_TABLE]
+    slope_clause = str(slopes["source_clause"])
+    column = list(slopes["columns"]).index(site.top_load)
+    n_raw = slopes["rows"][site.slope_soil][column]
+    slope_limit = _slope_depth_limit()
+    block = geometry["trench_bottom_width"]
+    b2 = std.RuleValue(
+        value=max(float(v) for v in block["b2_range_mm"]) / _MM_PER_M,
+        clause=f"{block['source_clause']} (b2)",
+        verification=str(block["verification"]),
+        condition="shoring thickness per side, upper end of the 150-200 mm range",
+        source="trench_geometry.yaml:trench_bottom_width.b2_range_mm",
+    )
+    slope = None
+    if n_raw is not None:
+        slope = std.RuleValue(
+            value=float(n_raw),
+            clause=slope_clause,
+            verification=str(slopes["verification"]),
+            condition=f"1:{float(n_raw):g}, {site.slope_soil}, {site.top_load}",
+            source=f"trench_geometry.yaml:{_SLOPE_TABLE}.rows.{site.slope_soil}[{column}]",
+        )
+    if site.support == "vertical" or (site.support == "auto" and depth <= wall_max + _EPS_M):
+        if depth > wall_max + _EPS_M:
+            flags.append(
+                SectionFlag(
+                    FLAG_APPROVAL,
+                    f"vertical unsupported walls asked for at {depth:.2f} m, deeper than "
+                    f"{wall_max:g} m allowed in {site.wall_soil}",
+                    clause=str(walls.get("source", "")),
+                    verification=str(walls.get("verification", "")),
+                )
+            )
+        return "vertical", None, None, 0.0
+    fits_road = (
+        segment.road_width_m is None
+        or width + 2 * (slope.value if slope else 0) * depth <= segment.road_width_m + _EPS_M
+    )
+    slope_ok = slope is not None and (slope_limit is None or depth <= slope_limit + _EPS_M)
+    if site.support == "slope" or (site.support == "auto" and slope_ok and fits_road):
+        if not slope_ok:
+            flags.append(
+                SectionFlag(
+                    FLAG_MANUAL_REVIEW,
+                    f"side slopes asked for but {slope_clause} gives none for {site.slope_soil} "
+                    f"at {depth:.2f} m; design the support",
+                    clause=slope_clause,
+                    verification=str(slopes["verification"]),
+                )
+            )
+            return "shoring", None, b2, b2.value
+        return "slope", slope, None, 0.0
+    return "shoring", None, b2, b2.value
+
+
+def _slope_depth_limit() -> float | None:
+    # the slope table is for trenches "up to N m deep": read N from the table's key
+    m = re.search(r"depth_le_(\d+)m", _SLOPE_TABLE)
+    return float(m.group(1)) if m else None
+
+
+def _clearances(
+    placed: Sequence[PlacedLine],
+    h_rules: Mapping[tuple[int, int], std.RuleValue | None],
+    bottom: float,
+    b2_m: float,
+) -> list[Clearance]:
+    out = []
+    for (i, j), rule in h_rules.items():
+        a, b = placed[i], placed[j]
+        actual = abs(a.x_m - b.x_m) - a.spec.radius_m - b.spec.radius_m
+        out.append(
+            Clearance(
+                kind="horizontal",
+                a=i,
+                b=j,
+                other=b.spec.name,
+                required_m=None if rule is None else rule.value,
+                actual_m=actual,
+                rule=rule,
+                status=_status(rule, actual),
+            )
+        )
+    for line in placed:
+        frost = _frost_value(line)
+        if frost is not None:
+            out.append(
+                Clearance(
+                    kind="frost_cover",
+                    a=line.index,
+                    b=None,
+                    other="frost line",
+                    required_m=frost.value,
+                    actual_m=line.cover_m,
+                    rule=frost,
+                    status=_status(frost, line.cover_m),
+                )
+            )
+        rule = line.cover_rule
+        out.append(
+            Clearance(
+                kind="cover",
+                a=line.index,
+                b=None,
+                other="ground",
+                required_m=None if rule is None else rule.value,
+                actual_m=line.cover_m,
+                rule=rule,
+                status=_status(rule, line.cover_m),
+            )
+        )
+        to_wall = min(line.x_m - line.spec.radius_m, bottom - line.x_m - line.spec.radius_m) - b2_m
+        out.append(
+            Clearance(
+                kind="working_width",
+                a=line.index,
+                b=None,
+                other="trench wall",
+                required_m=line.working_width.value,
+                actual_m=to_wall,
+                rule=line.working_width,
+                status=_status(line.working_width, to_wall),
+            )
+        )
+    return out
+
+
+def _frost_value(line: PlacedLine) -> std.RuleValue | None:
+    """The frost-governed cover as a cited value (city frost depth plus the margin)."""
+    fr = line.frost_rule
+    if fr is None or line.frost_cover_m is None:
+        return None
+    levels = [fr.governing.verification]
+    clauses = [fr.governing.clause]
+    condition = "crown below the frost line (frost depth is a city parameter)"
+    if fr.margin is not None:
+        levels.append(fr.margin.verification)
+        clauses.append(fr.margin.clause)
+        condition = (
+            f"crown {fr.margin.value:g} m below the frost line (frost depth: city parameter)"
+        )
+    weakest = max(levels, key=std.VERIFICATION_LEVELS.index)
+    return std.RuleValue(
+        value=line.frost_cover_m,
+        clause="; ".join(clauses),
+        verification=weakest,
+        condition=condition,
+        note=fr.governing.text,
+        source=fr.governing.source,
+    )
+
+
+def _status(rule: std.RuleValue | None, actual: float) -> str:
+    if rule is None:
+        return "unknown"
+    return "ok" if actual >= rule.value - _EPS_M else "violated"
+
+
+def _crossings(
+    placed: Sequence[PlacedLine], segment: TrenchSegment, flags: list[SectionFlag]
+) -> list[Clearance]:
+    """Vertical clearances to existing lines crossing the trench (表4.1.14).
+
+    The new line passes above the existing one when its laid depth leaves the clearance,
+    otherwise the section needs it lowered locally: that is reported as ``violated`` with
+    a manual-review flag (new lines yield to existing ones, but gravity lines fix crossing
+    elevations, GB 50289-2016 §4.1.13).
+    """
+    standards = std.load_standards()
+    out = []
+    for k, existing in enumerate(segment.crossings):
+        name = existing.label or f"existing {existing.utility} #{k}"
+        for line in placed:
+            ex_tags = {existing.subtype} if existing.subtype else set()
+            alias = _VERTICAL_ALIASES.get((existing.key, existing.subtype or ""))
+            if alias:
+                ex_tags.add(alias)
+            rule = std.vertical_clearance(
+                line.spec.key, _v_tags(line.spec, standards), existing.key, ex_tags
+            )
+            if line.bottom_m <= existing.top_depth_m:
+                actual = existing.top_depth_m - line.bottom_m
+            elif line.cover_m >= existing.bottom_depth_m:
+                actual = line.cover_m - existing.bottom_depth_m
+            else:
+                actual = -min(
+                    line.bottom_m - existing.top_depth_m, existing.bottom_depth_m - line.cover_m
+                )
+            status = _status(rule, actual)
+            out.append(
+                Clearance(
+                    "vertical",
+                    line.index,
+                    None,
+                    name,
+                    None if rule is None else rule.value,
+                    actual,
+                    rule,
+                    status,
+                )
+            )
+            if rule is None:
+                flags.append(
+                    SectionFlag(
+                        FLAG_MANUAL_REVIEW,
+                        f"no vertical clearance rule for {line.spec.name} crossing {name}: UNKNOWN",
+                        clause="GB 50289-2016 表4.1.14",
+                        verification="UNKNOWN",
+                    )
+                )
+            elif status == "violated":
+                flags.append(
+                    SectionFlag(
+                        FLAG_MANUAL_REVIEW,
+                        f"{line.spec.name} crosses {name} with {actual:.2f} m vertical clearance, "
+                        f"{rule.value:.2f} m required: lower or raise locally "
+                        "(new yields to existing, "
+                        "gravity lines fix crossing elevations)",
+                        clause=rule.clause,
+                        verification=rule.verification,
+                    )
+                )
+    return out
+
+
+def _road_check(
+    segment: TrenchSegment, surface: float, standards: std.Standards, flags: list[SectionFlag]
+) -> None:
+    reduction = standards.yaml["layout_rules.yaml"]["clearance_reduction"]
+    clause = str(reduction["source_clause"])
+    if segment.road_width_m is None:
+        flags.append(
+            SectionFlag(
+                FLAG_MANUAL_REVIEW,
+                f"road width unknown for segment {segment.segment_id!r}: cannot confirm the "
+                f"road hosts a {surface:.2f} m wide dig",
+                clause=clause,
+                verification=str(reduction["verification"]),
+            )
+        )
+        return
+    if surface > segment.road_width_m + _EPS_M:
+        flags.append(
+            SectionFlag(
+                FLAG_APPROVAL,
+                f"the section needs {surface:.2f} m at the surface but the road offers "
+                f"{segment.road_width_m:.2f} m: clearances may only be reduced with safety "
+                "measures and approval; needs safety measures and approval",
+                clause=clause,
+                verification=str(reduction["verification"]),
+            )
+        )
+
+
+def _depth_flags(depth: float, flags: list[SectionFlag]) -> None:
+    rules = std.excavation_rules()
+    for threshold, kind, text in (
+        (rules.expert_review_depth_m, FLAG_EXPERT_REVIEW, "expert review of the special scheme"),
+        (rules.special_scheme_depth_m, FLAG_SPECIAL_SCHEME, "a special construction scheme"),
+    ):
+        if depth >= threshold.value - _EPS_M:
+            flags.append(
+                SectionFlag(
+                    kind,
+                    f"trench {depth:.2f} m deep (>= {threshold.value:g} m) needs {text}",
+                    clause=threshold.clause,
+                    verification=threshold.verification,
+                )
+            )
+            break
+
+
+def _unverified_flag(
+    clearances: Sequence[Clearance],
+    placed: Sequence[PlacedLine],
+    *,
+    slope: std.RuleValue | None,
+    shoring: std.RuleValue | None,
+    flags: list[SectionFlag],
+    order_rule: std.Rule,
+) -> None:
+    rules: dict[str, std.RuleValue] = {}
+    for c in clearances:
+        if c.rule is not None and c.rule.unverified:
+            rules.setdefault(c.rule.source, c.rule)
+    for line in placed:
+        margin = line.frost_rule.margin if line.frost_rule is not None else None
+        if margin is not None and margin.unverified:
+            rules.setdefault(margin.source, margin)
+    for rule in (slope, shoring):
+        if rule is not None and rule.unverified:
+            rules.setdefault(rule.source, rule)
+    if order_rule.verification == "unverified":
+        flags.append(
+            SectionFlag(
+                FLAG_UNVERIFIED, "line order rule is unverified", order_rule.clause, "unverified"
+            )
+        )
+    if rules:
+        cited = "; ".join(f"{r.clause} ({r.source}) = {r.value:g}" for r in rules.values())
+        flags.append(
+            SectionFlag(
+                FLAG_UNVERIFIED,
+                f"{len(rules)} cited value(s) are unverified; check them against the official "
+                f"text before a permit relies on them: {cited}",
+                clause=", ".join(sorted({r.clause for r in rules.values()})),
+                verification="unverified",
+            )
+        )
+
+
+def _width_rule(standards: std.Standards) -> std.Rule:
+    block = std.trench_geometry(standards=standards)["trench_bottom_width"]
+    return std.Rule(
+        text=str(block["formula"]) + " (b1 to the outermost walls of the side-by-side lines)",
+        clause=str(block["source_clause"]),
+        verification=str(block["verification"]),
+        source="trench_geometry.yaml:trench_bottom_width",
+    )
