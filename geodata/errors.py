@@ -12,6 +12,7 @@ __all__ = [
     "LayerReadError",
     "LayerValidationError",
     "MissingCRSError",
+    "UnknownKindError",
     "UnknownUtilityError",
 ]
 
@@ -30,6 +31,11 @@ class MissingCRSError(LayerReadError):
 
 class CRSError(GeodataError, ValueError):
     """A CRS is unknown, or a metric operation was asked of a geographic CRS."""
+
+
+class UnknownKindError(GeodataError, ValueError):
+    """A layer kind is none of roads, underground_lines, trees, poles, protected_areas,
+    proposed_lines."""
 
 
 class UnknownUtilityError(GeodataError, ValueError):

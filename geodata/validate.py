@@ -1,0 +1,835 @@
+"""Check a layer against its kind and turn it into rows for the kind's table.
+
+Every problem is reported with the file, layer, feature (index and id) and field it
+concerns. A layer with any problem is refused as a whole; warnings do not refuse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
+
+from geodata.crs import crs_label
+from geodata.crs import require_metric
+from geodata.errors import LayerValidationError
+from geodata.errors import UnknownKindError
+from geodata.errors import UnknownUtilityError
+from geodata.layers import SourceLayer
+from geodata.utilities import normalize_utility
+
+__all__ = [
+    "KINDS",
+    "Problem",
+    "ValidatedLayer",
+    "ValidationReport",
+    "validate_layer",
+]
+
+logger = logging.getLogger(__name__)
+
+# problems listed per code in a report; the counts still cover all of them
+MAX_LISTED_PER_CODE = 50
+# a line shorter than this (metres) has zero length
+ZERO_LENGTH_M = 0.001
+# dates outside these years are typing errors, not dates
+DATE_YEARS = (1900, 2100)
+# installation years below this mean "unknown" in real registers (PLATEAU writes 0001)
+UNKNOWN_YEAR_BELOW = 1800
+
+
+@dataclass(frozen=True)
+class _Field:
+    column: str
+    type: str  # text | int | float | bool | date | utility | year
+    aliases: tuple[str, ...]
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class _Kind:
+    geometry: str  # line | point | polygon
+    fields: tuple[_Field, ...]
+    date_order: tuple[tuple[str, str], ...] = ()
+
+
+_ID_FIELDS = (
+    "id",
+    "source_id",
+    "fid",
+    "objectid",
+    "osm_id",
+    "gml_id",
+    "entityhandle",
+    "uid",
+    "编号",
+    "编码",
+    "标识码",
+)
+
+KINDS: dict[str, _Kind] = {
+    "roads": _Kind(
+        "line",
+        (
+            _Field("name", "text", ("name", "名称", "道路名称", "路名", "road_name")),
+            _Field(
+                "road_class",
+                "text",
+                ("road_class", "highway", "class", "fclass", "道路等级", "等级"),
+            ),
+            _Field("width_m", "float", ("width_m", "width", "宽度", "路宽")),
+            _Field("lanes", "int", ("lanes", "车道数")),
+            _Field("pavement", "text", ("pavement", "surface", "路面", "路面材料")),
+            _Field("bridge", "bool", ("bridge", "桥梁")),
+            _Field("tunnel", "bool", ("tunnel", "隧道")),
+            _Field("level", "int", ("level", "layer", "层")),
+            _Field("built_on", "date", ("built_on", "建成日期", "通车日期")),
+            _Field("overhauled_on", "date", ("overhauled_on", "大修日期")),
+            _Field("last_dug_on", "date", ("last_dug_on", "最近开挖日期")),
+        ),
+        date_order=(("built_on", "overhauled_on"),),
+    ),
+    "underground_lines": _Kind(
+        "line",
+        (
+            _Field(
+                "utility",
+                "utility",
+                ("utility", "kind", "type", "管线类型", "管线种类", "专业", "类别"),
+                required=True,
+            ),
+            _Field("subtype", "text", ("subtype", "element", "子类", "用途")),
+            _Field("diameter_mm", "float", ("diameter_mm", "diameter", "dn", "管径")),
+            _Field("depth_m", "float", ("depth_m", "depth", "埋深")),
+            _Field("material", "text", ("material", "材质", "管材")),
+            _Field("owner", "text", ("owner", "operator", "权属单位", "权属")),
+            _Field("installed_year", "year", ("installed_year", "year", "建设年代", "敷设年份")),
+        ),
+    ),
+    "trees": _Kind(
+        "point",
+        (
+            _Field("species", "text", ("species", "树种", "genus")),
+            _Field("dbh_cm", "float", ("dbh_cm", "dbh", "胸径")),
+        ),
+    ),
+    "poles": _Kind(
+        "point",
+        (
+            _Field("pole_kind", "text", ("pole_kind", "power", "杆类型")),
+            _Field("owner", "text", ("owner", "operator", "权属单位")),
+        ),
+    ),
+    "protected_areas": _Kind(
+        "polygon",
+        (
+            _Field("area_kind", "text", ("area_kind", "类型", "保护类型")),
+            _Field("name", "text", ("name", "名称")),
+            _Field("protected_until", "date", ("protected_until", "保护期至")),
+        ),
+    ),
+    "proposed_lines": _Kind(
+        "line",
+        (
+            _Field(
+                "utility",
+                "utility",
+                ("utility", "kind", "type", "管线类型", "管线种类", "专业", "类别"),
+                required=True,
+            ),
+            _Field("subtype", "text", ("subtype", "子类", "用途")),
+            _Field("diameter_mm", "float", ("diameter_mm", "diameter", "dn", "管径")),
+            _Field("project", "text", ("project", "项目", "项目名称"), required=True),
+            _Field(
+                "applicant", "text", ("applicant", "申请人", "申请单位", "建设单位"), required=True
+            ),
+            _Field(
+                "planned_start",
+                "date",
+                ("planned_start", "start", "计划开工", "计划开工日期", "开工日期"),
+                required=True,
+            ),
+            _Field(
+                "planned_end",
+                "date",
+                ("planned_end", "end", "计划完工", "计划完工日期", "完工日期"),
+                required=True,
+            ),
+        ),
+        date_order=(("planned_start", "planned_end"),),
+    ),
+}
+_ALLOWED = {
+    "line": {"LineString", "MultiLineString"},
+    "point": {"Point", "MultiPoint"},
+    "polygon": {"Polygon", "MultiPolygon"},
+}
+_TRUE = {"yes", "true", "1", "y", "t", "是", "有"}
+_FALSE = {"no", "false", "0", "n", "f", "否", "无", ""}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one feature (or the whole layer, when ``index`` is None)."""
+
+    code: str
+    message: str
+    index: int | None = None
+    feature_id: str | None = None
+    field: str | None = None
+
+    def where(self, file: str, layer: str | None) -> str:
+        parts = [file]
+        if layer:
+            parts.append(f"layer {layer!r}")
+        if self.index is not None:
+            parts.append(
+                f"feature {self.index}" + (f" (id {self.feature_id})" if self.feature_id else "")
+            )
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        return ", ".join(parts)
+
+
+@dataclass
+class ValidationReport:
+    """What was checked and what was wrong; ``ok`` when nothing refuses the layer."""
+
+    file: str
+    layer: str | None
+    kind: str
+    feature_count: int
+    source_crs: str
+    target_crs: str
+    encoding: str | None
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(p.code for p in self.problems))
+
+    def summary(self) -> str:
+        """One paragraph: refused or accepted, and the first problems with where they are."""
+        where = self.file + (f", layer {self.layer!r}" if self.layer else "")
+        if self.ok:
+            return f"{where}: {self.feature_count} features accepted as {self.kind}"
+        lines = [
+            f"{where}: refused as {self.kind}, {len(self.problems)} problem(s) "
+            f"({', '.join(f'{c} {n}' for c, n in self.counts().items())})"
+        ]
+        lines += [f"  {p.where(self.file, self.layer)}: {p.message}" for p in self.problems[:10]]
+        if len(self.problems) > 10:
+            lines.append(f"  ... and {len(self.problems) - 10} more")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data (problems capped per code, counts complete)."""
+        listed: list[dict[str, Any]] = []
+        seen: Counter[str] = Counter()
+        for p in self.problems:
+            seen[p.code] += 1
+            if seen[p.code] <= MAX_LISTED_PER_CODE:
+                listed.append(self._problem_dict(p))
+        return {
+            "file": self.file,
+            "layer": self.layer,
+            "kind": self.kind,
+            "ok": self.ok,
+            "feature_count": self.feature_count,
+            "source_crs": self.source_crs,
+            "target_crs": self.target_crs,
+            "encoding": self.encoding,
+            "problem_counts": self.counts(),
+            "problems": listed,
+            "warnings": [self._problem_dict(w) for w in self.warnings[:MAX_LISTED_PER_CODE]],
+        }
+
+    def _problem_dict(self, p: Problem) -> dict[str, Any]:
+        return {
+            "code": p.code,
+            "message": p.message,
+            "where": p.where(self.file, self.layer),
+            "file": self.file,
+            "layer": self.layer,
+            "index": p.index,
+            "feature_id": p.feature_id,
+            "field": p.field,
+        }
+
+
+@dataclass(frozen=True)
+class ValidatedLayer:
+    """Rows ready for the kind's table (metric CRS), with the report that accepted them."""
+
+    rows: gpd.GeoDataFrame
+    report: ValidationReport
+
+
+def validate_layer(
+    source: SourceLayer,
+    *,
+    kind: str,
+    crs: Any,
+    extent: BaseGeometry | None = None,
+) -> ValidatedLayer:
+    """Validate a layer for ``kind`` and build its table rows in the metric ``crs``.
+
+    Parameters
+    ----------
+    source
+        The layer as read by :func:`geodata.layers.load_layer`.
+    kind
+        One of :data:`KINDS` (``roads``, ``underground_lines``, ``trees``, ``poles``,
+        ``protected_areas``, ``proposed_lines``).
+    crs
+        The city's metric CRS; geometries are reprojected into it.
+    extent
+        The city's extent in WGS 84; features that fall outside it are refused (a wrong
+        CRS or swapped axes, usually). ``None`` skips the check.
+
+    Returns
+    -------
+    ValidatedLayer
+        ``rows`` has ``source_id``, ``attrs`` (the unmapped fields), the table's columns
+        and the geometry; ``report`` lists warnings.
+
+    Raises
+    ------
+    LayerValidationError
+        If anything is wrong; ``detail`` is the report (file, layer, feature index and id,
+        field and reason of each problem).
+    UnknownKindError
+        If ``kind`` is unknown.
+    CRSError
+        If ``crs`` is not metric.
+    """
+    spec = KINDS.get(kind)
+    if spec is None:
+        msg = f"unknown layer kind {kind!r}; expected one of {', '.join(KINDS)}"
+        raise UnknownKindError(msg)
+    target = require_metric(crs, what="the city's geometries")
+    frame = source.frame.reset_index(drop=True)
+    report = ValidationReport(
+        file=source.file,
+        layer=source.layer,
+        kind=kind,
+        feature_count=len(frame),
+        source_crs=source.source_crs,
+        target_crs=crs_label(target),
+        encoding=source.encoding,
+    )
+    if source.crs_from_caller:
+        report.warnings.append(
+            Problem("crs_from_caller", f"coordinates taken as {source.source_crs}")
+        )
+    if frame.empty:
+        report.problems.append(Problem("no_features", "the layer has no features"))
+    id_column = _id_column(frame)
+    ids = _feature_ids(frame, id_column)
+    _check_text(source, ids, report)
+    _check_duplicate_ids(ids, id_column, report)
+    geoms, keep = _check_geometries(frame, spec, ids, report)
+    metric = _reproject(geoms, frame.crs, target)
+    _check_lengths(metric, keep, spec, ids, report)
+    if extent is not None:
+        _check_extent(
+            metric,
+            geoms,
+            keep,
+            extent=extent,
+            target=target,
+            source_crs=frame.crs,
+            ids=ids,
+            report=report,
+        )
+    columns, used = _map_fields(frame, spec, ids, report)
+    if report.problems:
+        logger.info("refused %s: %s", source.file, report.counts())
+        raise LayerValidationError(report.summary(), report.to_dict())
+    rows = _build_rows(
+        frame,
+        metric,
+        spec=spec,
+        ids=ids,
+        columns=columns,
+        used=used,
+        id_column=id_column,
+        report=report,
+    )
+    # object columns keep ints as ints and dates as dates (no NaN-float coercion)
+    data = {k: pd.Series(v, dtype=object) for k, v in rows.items() if k != "geometry"}
+    frame_out = gpd.GeoDataFrame(data, geometry=list(rows["geometry"]), crs=target)
+    return ValidatedLayer(rows=frame_out, report=report)
+
+
+def _id_column(frame: gpd.GeoDataFrame) -> str | None:
+    lowered = {str(c).lower(): str(c) for c in frame.columns if c != frame.geometry.name}
+    for candidate in _ID_FIELDS:
+        if candidate in lowered:
+            return lowered[candidate]
+    return None
+
+
+def _feature_ids(frame: gpd.GeoDataFrame, id_column: str | None) -> list[str | None]:
+    if id_column is None:
+        return [None] * len(frame)
+    return [_id_text(v) for v in frame[id_column].to_numpy(dtype=object)]
+
+
+def _id_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _check_text(source: SourceLayer, ids: list[str | None], report: ValidationReport) -> None:
+    for t in source.undecodable:
+        what = "field name" if t.index is None else "text"
+        report.problems.append(
+            Problem(
+                "undecodable_text",
+                f"{what} {t.value!r} is not valid {t.encoding}; name the file's encoding "
+                "(e.g. encoding='gbk', or add a .cpg file)",
+                t.index,
+                ids[t.index] if t.index is not None else None,
+                t.field,
+            )
+        )
+
+
+def _check_duplicate_ids(
+    ids: list[str | None], id_column: str | None, report: ValidationReport
+) -> None:
+    first: dict[str, int] = {}
+    for index, value in enumerate(ids):
+        if value is None:
+            continue
+        if value in first:
+            report.problems.append(
+                Problem(
+                    "duplicate_id",
+                    f"id {value!r} already used by feature {first[value]}",
+                    index,
+                    value,
+                    id_column,
+                )
+            )
+        else:
+            first[value] = index
+
+
+def _check_geometries(
+    frame: gpd.GeoDataFrame, spec: _Kind, ids: list[str | None], report: ValidationReport
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the geometries (single parts unwrapped) and a mask of those worth measuring."""
+    geoms = frame.geometry.to_numpy().copy()
+    keep = np.ones(len(geoms), dtype=bool)
+    missing = shapely.is_missing(geoms)
+    empty = ~missing & shapely.is_empty(geoms)
+    for index in np.flatnonzero(missing | empty):
+        what = "no geometry" if missing[index] else "an empty geometry"
+        report.problems.append(
+            Problem("empty_geometry", f"the feature has {what}", int(index), ids[index])
+        )
+    keep &= ~(missing | empty)
+    allowed = _ALLOWED[spec.geometry]
+    types = shapely.get_type_id(geoms)
+    names = np.array(
+        [
+            "Missing",
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ]
+    )[types + 1]
+    wrong = keep & ~np.isin(names, list(allowed))
+    # a multi-point with several points cannot be one tree or pole
+    multipoint = keep & (names == "MultiPoint") & (shapely.get_num_geometries(geoms) > 1)
+    for index in np.flatnonzero(wrong | multipoint):
+        report.problems.append(
+            Problem(
+                "wrong_geometry_type",
+                f"{names[index]} with {shapely.get_num_geometries(geoms[index])} part(s) where a "
+                f"{report.kind} layer needs {' or '.join(sorted(allowed))}",
+                int(index),
+                ids[index],
+            )
+        )
+    keep &= ~(wrong | multipoint)
+    has_z = keep & shapely.has_z(geoms)
+    if has_z.any():
+        geoms[has_z] = shapely.force_2d(geoms[has_z])
+        report.warnings.append(
+            Problem("z_dropped", f"{int(has_z.sum())} geometries had Z values; dropped")
+        )
+    finite = np.array(
+        [
+            np.isfinite(shapely.get_coordinates(g)).all() if k else True
+            for g, k in zip(geoms, keep, strict=True)
+        ]
+    )
+    valid = np.zeros(len(geoms), dtype=bool)
+    valid[keep & finite] = shapely.is_valid(geoms[keep & finite])
+    for index in np.flatnonzero(keep & ~valid):
+        reason = (
+            "non-finite coordinate" if not finite[index] else shapely.is_valid_reason(geoms[index])
+        )
+        report.problems.append(
+            Problem("invalid_geometry", f"invalid geometry: {reason}", int(index), ids[index])
+        )
+    keep &= valid
+    return geoms, keep
+
+
+def _reproject(geoms: np.ndarray, source: Any, target: CRS) -> np.ndarray:
+    series = gpd.GeoSeries(geoms, crs=source)
+    if CRS(source).equals(target):
+        return geoms
+    return series.to_crs(target).to_numpy()
+
+
+def _check_lengths(
+    metric: np.ndarray,
+    keep: np.ndarray,
+    spec: _Kind,
+    ids: list[str | None],
+    report: ValidationReport,
+) -> None:
+    if spec.geometry != "line":
+        return
+    lengths = np.full(len(metric), np.inf)
+    lengths[keep] = shapely.length(metric[keep])
+    for index in np.flatnonzero(keep & (lengths < ZERO_LENGTH_M)):
+        report.problems.append(
+            Problem("zero_length", "the line has zero length", int(index), ids[index])
+        )
+    keep &= lengths >= ZERO_LENGTH_M
+
+
+def _check_extent(
+    metric: np.ndarray,
+    source_geoms: np.ndarray,
+    keep: np.ndarray,
+    *,
+    extent: BaseGeometry,
+    target: CRS,
+    source_crs: Any,
+    ids: list[str | None],
+    report: ValidationReport,
+) -> None:
+    area = gpd.GeoSeries([extent.segmentize(0.01)], crs=4326).to_crs(target).iloc[0]
+    shapely.prepare(area)
+    inside = np.ones(len(metric), dtype=bool)
+    finite = np.array(
+        [
+            np.isfinite(shapely.get_coordinates(g)).all() if k else True
+            for g, k in zip(metric, keep, strict=True)
+        ]
+    )
+    test = keep & finite
+    inside[test] = shapely.intersects(area, metric[test])
+    inside[keep & ~finite] = False
+    outside = np.flatnonzero(keep & ~inside)
+    if not len(outside):
+        return
+    swapped = _swapped_inside(source_geoms[outside], source_crs, target, area)
+    bounds = ", ".join(f"{v:.6g}" for v in extent.bounds)
+    for k, index in enumerate(outside):
+        first = shapely.get_coordinates(source_geoms[index])[0]
+        if swapped[k]:
+            hint = "the x and y coordinates look swapped (latitude given first?)"
+        else:
+            hint = (
+                f"is the CRS right? the file says {report.source_crs}; name the real one with crs="
+            )
+        report.problems.append(
+            Problem(
+                "outside_extent",
+                f"the feature (first point {first[0]:.6g}, {first[1]:.6g}) lies outside the "
+                f"city's extent (lon/lat {bounds}): {hint}",
+                int(index),
+                ids[index],
+            )
+        )
+
+
+def _swapped_inside(
+    geoms: np.ndarray, source_crs: Any, target: CRS, area: BaseGeometry
+) -> np.ndarray:
+    flipped = shapely.transform(geoms, lambda xy: xy[:, ::-1])
+    with np.errstate(all="ignore"):
+        moved = gpd.GeoSeries(flipped, crs=source_crs).to_crs(target).to_numpy()
+    ok = np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in moved])
+    result = np.zeros(len(geoms), dtype=bool)
+    result[ok] = shapely.intersects(area, moved[ok])
+    return result
+
+
+def _map_fields(
+    frame: gpd.GeoDataFrame, spec: _Kind, ids: list[str | None], report: ValidationReport
+) -> tuple[dict[str, list[Any]], set[str]]:
+    """Parse the source fields that feed table columns; problems go to the report."""
+    lowered = {str(c).lower(): str(c) for c in frame.columns if c != frame.geometry.name}
+    columns: dict[str, list[Any]] = {}
+    used: set[str] = set()
+    for f in spec.fields:
+        source = next((lowered[a] for a in f.aliases if a in lowered), None)
+        if source is None:
+            if f.required:
+                report.problems.append(
+                    Problem(
+                        "missing_field",
+                        f"no {f.column!r} field (accepted names: {', '.join(f.aliases)})",
+                        field=f.column,
+                    )
+                )
+            continue
+        used.add(source)
+        parse = _PARSERS[f.type]
+        values: list[Any] = []
+        for index, raw in enumerate(frame[source].to_numpy(dtype=object)):
+            try:
+                value = parse(raw)
+            except (ValueError, UnknownUtilityError) as exc:
+                report.problems.append(Problem(_CODES[f.type], str(exc), index, ids[index], source))
+                value = None
+            else:
+                if value is None and f.required:
+                    report.problems.append(
+                        Problem("missing_value", f"{f.column} is empty", index, ids[index], source)
+                    )
+            values.append(value)
+        columns[f.column] = values
+    for earlier, later in spec.date_order:
+        if earlier in columns and later in columns:
+            for index, (a, b) in enumerate(zip(columns[earlier], columns[later], strict=True)):
+                if a is not None and b is not None and b < a:
+                    report.problems.append(
+                        Problem(
+                            "reversed_dates",
+                            f"{later} {b.isoformat()} is before {earlier} {a.isoformat()}",
+                            index,
+                            ids[index],
+                            later,
+                        )
+                    )
+    return columns, used
+
+
+def _build_rows(
+    frame: gpd.GeoDataFrame,
+    metric: np.ndarray,
+    *,
+    spec: _Kind,
+    ids: list[str | None],
+    columns: dict[str, list[Any]],
+    used: set[str],
+    id_column: str | None,
+    report: ValidationReport,
+) -> dict[str, Any]:
+    extra = [
+        c for c in frame.columns if c != frame.geometry.name and c not in used and c != id_column
+    ]
+    attrs = _attrs(frame[extra]) if extra else [{} for _ in range(len(frame))]
+    source_ids = [i if i is not None else str(n) for n, i in enumerate(ids)]
+    rows: dict[str, list[Any]] = {"source_id": [], "attrs": [], "geometry": []}
+    for name in columns:
+        rows[name] = []
+    split = 0
+    for n, geom in enumerate(metric):
+        parts = _parts(geom, spec.geometry)
+        split += len(parts) > 1
+        for k, part in enumerate(parts):
+            rows["source_id"].append(source_ids[n] if len(parts) == 1 else f"{source_ids[n]}/{k}")
+            rows["attrs"].append(attrs[n])
+            rows["geometry"].append(part)
+            for name, values in columns.items():
+                rows[name].append(values[n])
+    if split:
+        report.warnings.append(
+            Problem("multipart_split", f"{split} multi-part lines stored as their parts (id/part)")
+        )
+    for f in spec.fields:
+        if f.type == "bool" and f.column in rows:
+            rows[f.column] = [bool(v) for v in rows[f.column]]
+        if f.column == "level" and f.column in rows:
+            rows[f.column] = [v or 0 for v in rows[f.column]]
+    return rows
+
+
+def _parts(geom: BaseGeometry, kind: str) -> list[BaseGeometry]:
+    if kind == "polygon":
+        return [geom if geom.geom_type == "MultiPolygon" else shapely.MultiPolygon([geom])]
+    if geom.geom_type == "MultiPoint":
+        return [geom.geoms[0]]
+    if geom.geom_type == "MultiLineString":
+        merged = shapely.line_merge(geom) if len(geom.geoms) > 1 else geom.geoms[0]
+        return list(getattr(merged, "geoms", [merged]))
+    return [geom]
+
+
+def _attrs(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = frame.to_dict("records")
+    return [{str(k): _json_value(v) for k, v in r.items() if not _is_null(v)} for r in records]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _is_null(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    return False
+
+
+def _parse_text(value: Any) -> str | None:
+    if _is_null(value):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _parse_float(value: Any) -> float | None:
+    if _is_null(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        msg = f"{value!r} is not a number"
+        raise ValueError(msg) from None
+    if not math.isfinite(number):
+        msg = f"{value!r} is not a finite number"
+        raise ValueError(msg)
+    return number
+
+
+def _parse_int(value: Any) -> int | None:
+    number = _parse_float(value)
+    if number is None:
+        return None
+    if not number.is_integer():
+        msg = f"{value!r} is not a whole number"
+        raise ValueError(msg)
+    return int(number)
+
+
+def _parse_year(value: Any) -> int | None:
+    year = _parse_int(value)
+    if year is None or year < UNKNOWN_YEAR_BELOW:
+        return None
+    if year > DATE_YEARS[1]:
+        msg = f"{value!r} is not a plausible year"
+        raise ValueError(msg)
+    return year
+
+
+def _parse_bool(value: Any) -> bool | None:
+    if _is_null(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return bool(value)
+    text = str(value).strip().lower()
+    # OSM writes bridge=viaduct, tunnel=building_passage...: any other value means yes
+    return text not in _FALSE
+
+
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%Y%m%d",
+    "%Y年%m月%d日",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+)
+
+
+def _parse_date(value: Any) -> dt.date | None:
+    if _is_null(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        day = value.date()
+    elif isinstance(value, dt.date):
+        day = value
+    elif isinstance(value, np.datetime64):
+        day = pd.Timestamp(value).date()
+    else:
+        text = re.sub(r"\s+", " ", str(value).strip())
+        day = None
+        for fmt in _DATE_FORMATS:
+            try:
+                day = dt.datetime.strptime(text, fmt).date()
+                break
+            except ValueError:
+                continue
+        if day is None:
+            msg = f"{value!r} is not a date (write YYYY-MM-DD)"
+            raise ValueError(msg)
+    if not DATE_YEARS[0] <= day.year <= DATE_YEARS[1]:
+        msg = f"{value!r} is not a plausible date"
+        raise ValueError(msg)
+    return day
+
+
+def _parse_utility(value: Any) -> str | None:
+    if _is_null(value):
+        return None
+    return normalize_utility(str(value))
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "text": _parse_text,
+    "float": _parse_float,
+    "int": _parse_int,
+    "year": _parse_year,
+    "bool": _parse_bool,
+    "date": _parse_date,
+    "utility": _parse_utility,
+}
+_CODES = {
+    "text": "bad_value",
+    "float": "bad_number",
+    "int": "bad_number",
+    "year": "bad_number",
+    "bool": "bad_value",
+    "date": "bad_date",
+    "utility": "unknown_utility",
+}
