@@ -1,0 +1,508 @@
+"""Find which road segments a proposed line runs along, and where it crosses roads."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+
+from routing.errors import InvalidGraphError
+from routing.errors import ProposalError
+
+__all__ = [
+    "ALONG_COLUMNS",
+    "CROSSING_COLUMNS",
+    "LineMatching",
+    "RoadIndex",
+    "match_lines",
+]
+
+logger = logging.getLogger(__name__)
+
+ALONG_COLUMNS = (
+    "line",
+    "edge_id",
+    "segment_id",
+    "side",
+    "overlap_m",
+    "share",
+    "from_m",
+    "to_m",
+    "offset_m",
+)
+CROSSING_COLUMNS = ("line", "edge_id", "segment_id", "x", "y", "angle_deg")
+OFF_NETWORK_COLUMNS = ("line", "part", "from_m", "to_m", "length_m", "geometry")
+# a line this close to the centreline (either side) is "on" it
+_CENTRE_M = 0.5
+# crossing points closer than this on one line are one crossing (a line through a node)
+_SAME_POINT_M = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class RoadIndex:
+    """Road edges cut into straight pieces with a spatial index, built once per graph.
+
+    Build with :meth:`from_graph`; matching many lines (or one new line at a time) reuses it.
+    """
+
+    crs: Any
+    edge_id: np.ndarray
+    segment_id: np.ndarray
+    length_m: np.ndarray
+    half_width_m: np.ndarray
+    geometry: np.ndarray
+    piece_a: np.ndarray
+    piece_b: np.ndarray
+    piece_edge: np.ndarray
+    piece_from_m: np.ndarray
+    pieces: shapely.STRtree
+    edges: shapely.STRtree
+
+    @classmethod
+    def from_graph(cls, G: nx.MultiGraph) -> RoadIndex:  # noqa: N803 - networkx's name
+        """Index the edges of a road graph from :func:`routing.graph.build_road_graph`.
+
+        Raises
+        ------
+        InvalidGraphError
+            The graph has no CRS, a geographic one, or an edge lacks its geometry.
+        """
+        crs = G.graph.get("crs")
+        if crs is None:
+            msg = "road graph has no G.graph['crs']; build it with routing.graph.build_road_graph"
+            raise InvalidGraphError(msg)
+        if getattr(crs, "is_geographic", False):
+            msg = f"road graph is in a geographic CRS ({crs}); matching needs metres"
+            raise InvalidGraphError(msg)
+        rows = sorted((d.get("edge_id", i), d) for i, (_, _, d) in enumerate(G.edges(data=True)))
+        if any("geometry" not in d for _, d in rows):
+            msg = "road graph edges need a 'geometry' attribute (LineString in the graph CRS)"
+            raise InvalidGraphError(msg)
+        return cls.from_arrays(
+            crs,
+            edge_id=np.array([e for e, _ in rows], dtype=np.int64),
+            segment_id=np.array([d.get("segment_id") for _, d in rows], dtype=object),
+            width_m=np.array([d.get("width_m") or 0.0 for _, d in rows], dtype=float),
+            geometry=np.array([d["geometry"] for _, d in rows], dtype=object),
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        crs: Any,
+        *,
+        edge_id: np.ndarray,
+        segment_id: np.ndarray,
+        width_m: np.ndarray,
+        geometry: np.ndarray,
+    ) -> RoadIndex:
+        """Index edges given as arrays (the fast path for large networks)."""
+        xy, owner = shapely.get_coordinates(geometry, return_index=True)
+        same = owner[1:] == owner[:-1]
+        a, b = xy[:-1][same], xy[1:][same]
+        piece_edge = owner[:-1][same]
+        seg = np.hypot(*(b - a).T)
+        cum = np.cumsum(seg)
+        start = np.searchsorted(piece_edge, piece_edge, side="left")
+        base = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+        piece_from = cum - seg - base
+        lines = shapely.linestrings(np.stack([a, b], axis=1))
+        return cls(
+            crs=crs,
+            edge_id=np.asarray(edge_id),
+            segment_id=np.asarray(segment_id, dtype=object),
+            length_m=shapely.length(geometry),
+            half_width_m=np.asarray(width_m, dtype=float) / 2,
+            geometry=np.asarray(geometry, dtype=object),
+            piece_a=a,
+            piece_b=b,
+            piece_edge=piece_edge,
+            piece_from_m=piece_from,
+            pieces=shapely.STRtree(lines),
+            edges=shapely.STRtree(geometry),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LineMatching:
+    """How proposed lines sit on the road network.
+
+    Attributes
+    ----------
+    along
+        One row per (line, edge, side) the line runs along: ``overlap_m`` (length of line
+        beside the edge), ``share`` (part of the edge's length covered, 0-1), ``from_m`` /
+        ``to_m`` (covered stretch, measured along the edge's geometry), ``offset_m`` (mean
+        distance from the centreline) and ``side`` (``left``/``right`` of the edge's
+        digitised direction, or ``centre``).
+    crossings
+        One row per place a line crosses a road centreline: point and angle (0-90 degrees).
+    off_network
+        Stretches of lines farther than any road's corridor (half width plus verge). Never
+        dropped silently: a line entirely off the network appears here with its full length.
+    line_length_m
+        Length of each input line, by input index label.
+    """
+
+    along: pd.DataFrame
+    crossings: pd.DataFrame
+    off_network: gpd.GeoDataFrame
+    line_length_m: pd.Series
+
+    def off_network_m(self) -> pd.Series:
+        """Length off the network per line (0 where the whole line is on roads)."""
+        off = self.off_network.groupby("line")["length_m"].sum()
+        return off.reindex(self.line_length_m.index, fill_value=0.0)
+
+
+def match_lines(
+    index: RoadIndex,
+    lines: gpd.GeoDataFrame,
+    *,
+    verge_m: float = 5.0,
+    max_angle_deg: float = 30.0,
+    step_m: float = 2.0,
+    min_overlap_m: float = 1.0,
+) -> LineMatching:
+    """Match proposed lines to road edges: runs along, crossings and stretches off the network.
+
+    Parameters
+    ----------
+    index
+        The road edges (:meth:`RoadIndex.from_graph`).
+    lines
+        Proposed lines (LineString or MultiLineString) in the graph's CRS. Output rows name
+        them by their index label in ``line``.
+    verge_m
+        How far beyond the carriageway edge (``width_m / 2``) a line still runs along the
+        road: sidewalks and verges, where most lines are laid.
+    max_angle_deg
+        A stretch runs along an edge only if it is within this angle of the centreline;
+        a crossing is a centreline intersection at a larger angle.
+    step_m
+        Lines are cut into pieces of at most this length; each piece goes to its nearest
+        parallel edge. Coverage ends are exact (pieces are projected end to end).
+    min_overlap_m
+        Runs shorter than this are dropped (a line brushing the end of a side street).
+
+    Returns
+    -------
+    LineMatching
+
+    Raises
+    ------
+    ProposalError
+        ``lines`` has no CRS or another CRS than the graph.
+
+    Notes
+    -----
+    Either side of the road, dual carriageways (each side goes to its nearest carriageway),
+    reversed digitising (angles are undirected) and multi-part lines are handled piece by
+    piece. Cost is O(P log E) for P pieces and E edge pieces (one STRtree query, then numpy).
+    """
+    _check_crs(index, lines)
+    geoms = np.asarray(lines.geometry.values)
+    labels = lines.index.to_numpy()
+    parts, line_of_part = shapely.get_parts(geoms, return_index=True)
+    part_no = np.arange(parts.size) - np.searchsorted(line_of_part, line_of_part, side="left")
+    dense = shapely.segmentize(parts, step_m)
+    xy, part_of = shapely.get_coordinates(dense, return_index=True)
+    same = part_of[1:] == part_of[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    sub_part = part_of[:-1][same]
+    sub_len = np.hypot(*(b - a).T)
+    keep = sub_len > 0
+    a, b, sub_part, sub_len = a[keep], b[keep], sub_part[keep], sub_len[keep]
+    sub_from = _measures(sub_part, sub_len)
+    best_piece, dist, signed = _nearest_parallel(index, a, b, sub_len, verge_m, max_angle_deg)
+    along = _along(index, labels, line_of_part, sub_part, a, b, sub_len, best_piece, dist, signed)
+    along = along[along["overlap_m"] >= min_overlap_m].reset_index(drop=True)
+    near = _near_any(index, a, b, sub_len, verge_m)
+    off = _off_network(
+        lines, labels, line_of_part, part_no, sub_part, a, b, sub_from, sub_len, near
+    )
+    crossings = _crossings(index, parts, labels[line_of_part], max_angle_deg)
+    line_length = pd.Series(shapely.length(geoms), index=lines.index, name="length_m")
+    logger.info(
+        "matched %d lines: %d along rows, %d crossings, %.0f m off the network",
+        len(lines),
+        len(along),
+        len(crossings),
+        float(off["length_m"].sum()) if len(off) else 0.0,
+    )
+    return LineMatching(
+        along=along, crossings=crossings, off_network=off, line_length_m=line_length
+    )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _check_crs(index: RoadIndex, lines: gpd.GeoDataFrame) -> None:
+    if lines.crs is None:
+        msg = "proposed lines have no CRS; set the CRS they were drawn in"
+        raise ProposalError(msg)
+    if index.crs is not None and lines.crs != index.crs:
+        msg = (
+            f"proposed lines are in {lines.crs.to_string()} but the road graph in "
+            f"{index.crs.to_string()}: reproject the lines (lines.to_crs(G.graph['crs']))"
+        )
+        raise ProposalError(msg)
+
+
+def _measures(owner: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Start measure of each piece along its owner (owners are contiguous)."""
+    cum = np.cumsum(length)
+    start = np.searchsorted(owner, owner, side="left")
+    base = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+    return cum - length - base
+
+
+def _candidates(
+    index: RoadIndex, a: np.ndarray, b: np.ndarray, sub_len: np.ndarray, reach_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    mid = (a + b) / 2
+    half = reach_m + sub_len / 2
+    boxes = shapely.box(mid[:, 0] - half, mid[:, 1] - half, mid[:, 0] + half, mid[:, 1] + half)
+    sub, piece = index.pieces.query(boxes)
+    return sub, piece
+
+
+def _project(
+    index: RoadIndex, piece: np.ndarray, p: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance, signed offset (left +) and measure of points ``p`` on pieces ``piece``."""
+    pa, pb = index.piece_a[piece], index.piece_b[piece]
+    d = pb - pa
+    dd = np.einsum("ij,ij->i", d, d)
+    t = np.clip(np.einsum("ij,ij->i", p - pa, d) / np.where(dd > 0, dd, 1), 0, 1)
+    foot = pa + t[:, None] * d
+    dist = np.hypot(*(p - foot).T)
+    cross = d[:, 0] * (p - pa)[:, 1] - d[:, 1] * (p - pa)[:, 0]
+    signed = np.where(cross >= 0, dist, -dist)
+    measure = index.piece_from_m[piece] + t * np.sqrt(dd)
+    return dist, signed, measure
+
+
+def _nearest_parallel(  # noqa: PLR0917 - private, arrays in one pass
+    index: RoadIndex,
+    a: np.ndarray,
+    b: np.ndarray,
+    sub_len: np.ndarray,
+    verge_m: float,
+    max_angle_deg: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per line piece: nearest road piece within its corridor and angle (-1 if none)."""
+    n = len(a)
+    best = np.full(n, -1, dtype=np.int64)
+    dist_out = np.full(n, np.inf)
+    signed_out = np.zeros(n)
+    if not n or not index.piece_edge.size:
+        return best, dist_out, signed_out
+    reach = float(index.half_width_m.max()) + verge_m
+    sub, piece = _candidates(index, a, b, sub_len, reach)
+    mid = (a[sub] + b[sub]) / 2
+    dist, signed, _ = _project(index, piece, mid)
+    edge = index.piece_edge[piece]
+    u = b[sub] - a[sub]
+    v = index.piece_b[piece] - index.piece_a[piece]
+    cos = np.abs(np.einsum("ij,ij->i", u, v)) / (
+        np.hypot(*u.T) * np.hypot(*v.T) + np.finfo(float).tiny
+    )
+    ok = (dist <= index.half_width_m[edge] + verge_m) & (cos >= np.cos(np.radians(max_angle_deg)))
+    sub, piece, dist, signed = sub[ok], piece[ok], dist[ok], signed[ok]
+    # nearest first; ties go to the lower edge id so results do not depend on tree order
+    order = np.lexsort((index.edge_id[index.piece_edge[piece]], dist, sub))
+    sub, piece, dist, signed = sub[order], piece[order], dist[order], signed[order]
+    first = np.ones(sub.size, dtype=bool)
+    first[1:] = sub[1:] != sub[:-1]
+    best[sub[first]] = piece[first]
+    dist_out[sub[first]] = dist[first]
+    signed_out[sub[first]] = signed[first]
+    return best, dist_out, signed_out
+
+
+def _near_any(
+    index: RoadIndex, a: np.ndarray, b: np.ndarray, sub_len: np.ndarray, verge_m: float
+) -> np.ndarray:
+    """True for line pieces whose midpoint lies inside some road's corridor."""
+    near = np.zeros(len(a), dtype=bool)
+    if not len(a) or not index.piece_edge.size:
+        return near
+    reach = float(index.half_width_m.max()) + verge_m
+    sub, piece = _candidates(index, a, b, sub_len, reach)
+    dist, _, _ = _project(index, piece, (a[sub] + b[sub]) / 2)
+    ok = dist <= index.half_width_m[index.piece_edge[piece]] + verge_m
+    near[sub[ok]] = True
+    return near
+
+
+def _along(  # noqa: PLR0917 - private, arrays in one pass
+    index: RoadIndex,
+    labels: np.ndarray,
+    line_of_part: np.ndarray,
+    sub_part: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    sub_len: np.ndarray,
+    best: np.ndarray,
+    dist: np.ndarray,
+    signed: np.ndarray,
+) -> pd.DataFrame:
+    hit = best >= 0
+    if not hit.any():
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ALONG_COLUMNS})
+    piece = best[hit]
+    edge_pos = index.piece_edge[piece]
+    # project both ends of each line piece onto its road piece (exact coverage ends)
+    ends = np.concatenate([a[hit], b[hit]])
+    _, _, m_ends = _project(index, np.concatenate([piece, piece]), ends)
+    k = int(hit.sum())
+    side_sign = np.where(np.abs(signed[hit]) <= _CENTRE_M, 0, np.sign(signed[hit])).astype(int)
+    df = pd.DataFrame(
+        {
+            "line_pos": line_of_part[sub_part[hit]],
+            "edge_pos": edge_pos,
+            "side_sign": side_sign,
+            "len": sub_len[hit],
+            "m0": np.minimum(m_ends[:k], m_ends[k:]),
+            "m1": np.maximum(m_ends[:k], m_ends[k:]),
+            "wd": dist[hit] * sub_len[hit],
+        }
+    )
+    g = df.groupby(["line_pos", "edge_pos", "side_sign"], sort=True)
+    agg = g.agg(
+        overlap_m=("len", "sum"), from_m=("m0", "min"), to_m=("m1", "max"), wd=("wd", "sum")
+    )
+    agg = agg.reset_index()
+    edge_len = index.length_m[agg["edge_pos"].to_numpy()]
+    covered = _covered_length(df)
+    out = pd.DataFrame(
+        {
+            "line": labels[agg["line_pos"].to_numpy()],
+            "edge_id": index.edge_id[agg["edge_pos"].to_numpy()],
+            "segment_id": index.segment_id[agg["edge_pos"].to_numpy()],
+            "side": agg["side_sign"].map({-1: "right", 0: "centre", 1: "left"}).to_numpy(),
+            "overlap_m": agg["overlap_m"].to_numpy(),
+            "share": np.clip(covered / np.where(edge_len > 0, edge_len, np.inf), 0, 1),
+            "from_m": agg["from_m"].to_numpy(),
+            "to_m": agg["to_m"].to_numpy(),
+            "offset_m": agg["wd"].to_numpy() / agg["overlap_m"].to_numpy(),
+        }
+    )
+    return out
+
+
+def _covered_length(df: pd.DataFrame) -> np.ndarray:
+    """Union length of the [m0, m1] stretches per (line, edge, side), in groupby order."""
+    s = df.sort_values(["line_pos", "edge_pos", "side_sign", "m0"])
+    key = s[["line_pos", "edge_pos", "side_sign"]].to_numpy()
+    m0, m1 = s["m0"].to_numpy(), s["m1"].to_numpy()
+    new = np.ones(len(s), dtype=bool)
+    new[1:] = np.any(key[1:] != key[:-1], axis=1)
+    grp = np.cumsum(new) - 1
+    # shift each group past the previous one so one running max serves all groups
+    shift = grp * 2 * (float(m1.max() - m0.min()) + 1.0)
+    m0s, m1s = m0 + shift, m1 + shift
+    reach = np.maximum.accumulate(m1s)
+    prev = np.where(new, -np.inf, np.concatenate([[-np.inf], reach[:-1]]))
+    gain = np.clip(m1s - np.maximum(m0s, prev), 0, None)
+    return np.bincount(grp, weights=gain)
+
+
+def _off_network(  # noqa: PLR0917 - private, arrays in one pass
+    lines: gpd.GeoDataFrame,
+    labels: np.ndarray,
+    line_of_part: np.ndarray,
+    part_no: np.ndarray,
+    sub_part: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    sub_from: np.ndarray,
+    sub_len: np.ndarray,
+    near: np.ndarray,
+) -> gpd.GeoDataFrame:
+    off = ~near
+    empty = gpd.GeoDataFrame(
+        {c: pd.Series(dtype=object) for c in OFF_NETWORK_COLUMNS[:-1]},
+        geometry=gpd.GeoSeries([], crs=lines.crs),
+    )
+    if not off.any():
+        return empty
+    idx = np.flatnonzero(off)
+    # runs: consecutive off pieces of the same part
+    new = np.ones(idx.size, dtype=bool)
+    new[1:] = (idx[1:] != idx[:-1] + 1) | (sub_part[idx[1:]] != sub_part[idx[:-1]])
+    run = np.cumsum(new) - 1
+    starts = idx[new]
+    ends = idx[np.r_[new[1:], True]]
+    coords = np.concatenate([a[idx], b[ends]])
+    owner = np.concatenate([run, np.arange(starts.size)])
+    order = np.lexsort((np.concatenate([idx, ends + 0.5]), owner))
+    geoms = shapely.simplify(shapely.linestrings(coords[order], indices=owner[order]), 0.0)
+    part = sub_part[starts]
+    return gpd.GeoDataFrame(
+        {
+            "line": labels[line_of_part[part]],
+            "part": part_no[part],
+            "from_m": sub_from[starts],
+            "to_m": sub_from[ends] + sub_len[ends],
+            "length_m": np.bincount(run, weights=sub_len[idx]),
+        },
+        geometry=gpd.GeoSeries(geoms, crs=lines.crs),
+    )
+
+
+def _crossings(
+    index: RoadIndex, parts: np.ndarray, part_label: np.ndarray, max_angle_deg: float
+) -> pd.DataFrame:
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in CROSSING_COLUMNS})
+    if not parts.size:
+        return empty
+    part_idx, edge_pos = index.edges.query(parts, predicate="intersects")
+    if not part_idx.size:
+        return empty
+    inter = shapely.intersection(parts[part_idx], index.geometry[edge_pos])
+    pts, owner = shapely.get_parts(inter, return_index=True)
+    is_point = shapely.get_type_id(pts) == shapely.GeometryType.POINT
+    pts, owner = pts[is_point], owner[is_point]
+    if not pts.size:
+        return empty
+    part_idx, edge_pos = part_idx[owner], edge_pos[owner]
+    u = _direction(parts[part_idx], pts)
+    v = _direction(index.geometry[edge_pos], pts)
+    cos = np.abs(np.einsum("ij,ij->i", u, v)) / (
+        np.hypot(*u.T) * np.hypot(*v.T) + np.finfo(float).tiny
+    )
+    angle = np.degrees(np.arccos(np.clip(cos, 0, 1)))
+    xy = shapely.get_coordinates(pts)
+    df = pd.DataFrame(
+        {
+            "part": part_idx,
+            "line": part_label[part_idx],
+            "edge_id": index.edge_id[edge_pos],
+            "segment_id": index.segment_id[edge_pos],
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "angle_deg": angle,
+        }
+    )
+    df = df[df["angle_deg"] > max_angle_deg]
+    # a line crossing a road at a node meets two edges there: one crossing
+    df = df.assign(qx=np.round(df["x"] / _SAME_POINT_M), qy=np.round(df["y"] / _SAME_POINT_M))
+    df = df.sort_values(["part", "qx", "qy", "edge_id"]).drop_duplicates(["part", "qx", "qy"])
+    return df[list(CROSSING_COLUMNS)].reset_index(drop=True)
+
+
+def _direction(lines: np.ndarray, pts: np.ndarray, delta_m: float = 0.5) -> np.ndarray:
+    m = shapely.line_locate_point(lines, pts)
+    length = shapely.length(lines)
+    p0 = shapely.line_interpolate_point(lines, np.clip(m - delta_m, 0, length))
+    p1 = shapely.line_interpolate_point(lines, np.clip(m + delta_m, 0, length))
+    return shapely.get_coordinates(p1) - shapely.get_coordinates(p0)
