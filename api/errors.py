@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi import Request
 
 from api.responses import OrjsonResponse
+from geodata import errors as geodata_errors
 
 __all__ = ["ERROR_STATUS", "register_error_handlers"]
 
@@ -15,7 +16,17 @@ logger = logging.getLogger(__name__)
 
 # domain error class -> HTTP status. Subclasses inherit their nearest listed base.
 # errors may carry a ``detail`` attribute (a report, a list of problems) sent as-is.
-ERROR_STATUS: dict[type[Exception], int] = {}
+ERROR_STATUS: dict[type[Exception], int] = {
+    # geodata (issue 3): bad files and parameters are 422, missing things 404
+    geodata_errors.LayerValidationError: 422,
+    geodata_errors.LayerReadError: 422,
+    geodata_errors.CRSError: 422,
+    geodata_errors.InvalidBBoxError: 422,
+    geodata_errors.UnknownKindError: 422,
+    geodata_errors.UnknownUtilityError: 422,
+    geodata_errors.LayerNotFoundError: 404,
+    geodata_errors.CityNotFoundError: 404,
+}
 
 
 def register(exc_type: type[Exception], status: int) -> None:

@@ -8,6 +8,7 @@ __all__ = [
     "CRSError",
     "CityNotFoundError",
     "GeodataError",
+    "InvalidBBoxError",
     "LayerNotFoundError",
     "LayerReadError",
     "LayerValidationError",
@@ -48,6 +49,10 @@ class LayerValidationError(GeodataError, ValueError):
     def __init__(self, message: str, detail: dict[str, Any]) -> None:
         super().__init__(message)
         self.detail = detail
+
+
+class InvalidBBoxError(GeodataError, ValueError):
+    """A bounding box is not four numbers minx, miny, maxx, maxy with min <= max."""
 
 
 class LayerNotFoundError(GeodataError, LookupError):

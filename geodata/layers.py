@@ -165,6 +165,9 @@ def load_layer(
         frame, used, problems = _read_shapefile(path, encoding, shown)
     else:
         frame, used, problems = _read_other(path, layer, encoding, shown)
+    if driver == "DXF" and "Layer" in frame.columns:
+        # the CAD layer name, not the OSM-style vertical "layer" of a road
+        frame = frame.rename(columns={"Layer": "cad_layer"})
     given = parse_crs(crs) if crs is not None else None
     if given is not None:
         if frame.crs is not None and not given.equals(frame.crs):

@@ -57,6 +57,8 @@ class _Field:
     type: str  # text | int | float | bool | date | utility | year
     aliases: tuple[str, ...]
     required: bool = False
+    # stored when the file has no such field or leaves it empty (NOT NULL columns)
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,9 @@ KINDS: dict[str, _Kind] = {
             _Field("width_m", "float", ("width_m", "width", "宽度", "路宽")),
             _Field("lanes", "int", ("lanes", "车道数")),
             _Field("pavement", "text", ("pavement", "surface", "路面", "路面材料")),
-            _Field("bridge", "bool", ("bridge", "桥梁")),
-            _Field("tunnel", "bool", ("tunnel", "隧道")),
-            _Field("level", "int", ("level", "layer", "层")),
+            _Field("bridge", "bool", ("bridge", "桥梁"), default=False),
+            _Field("tunnel", "bool", ("tunnel", "隧道"), default=False),
+            _Field("level", "int", ("level", "layer", "层"), default=0),
             _Field("built_on", "date", ("built_on", "建成日期", "通车日期")),
             _Field("overhauled_on", "date", ("overhauled_on", "大修日期")),
             _Field("last_dug_on", "date", ("last_dug_on", "最近开挖日期")),
@@ -347,6 +349,7 @@ def validate_layer(
     _check_duplicate_ids(ids, id_column, report)
     geoms, keep = _check_geometries(frame, spec, ids, report)
     metric = _reproject(geoms, frame.crs, target)
+    _check_projected(metric, geoms, keep, ids, report)
     _check_lengths(metric, keep, spec, ids, report)
     if extent is not None:
         _check_extent(
@@ -486,12 +489,7 @@ def _check_geometries(
         report.warnings.append(
             Problem("z_dropped", f"{int(has_z.sum())} geometries had Z values; dropped")
         )
-    finite = np.array(
-        [
-            np.isfinite(shapely.get_coordinates(g)).all() if k else True
-            for g, k in zip(geoms, keep, strict=True)
-        ]
-    )
+    finite = _finite(geoms)
     valid = np.zeros(len(geoms), dtype=bool)
     valid[keep & finite] = shapely.is_valid(geoms[keep & finite])
     for index in np.flatnonzero(keep & ~valid):
@@ -530,6 +528,38 @@ def _check_lengths(
     keep &= lengths >= ZERO_LENGTH_M
 
 
+def _check_projected(
+    metric: np.ndarray,
+    source_geoms: np.ndarray,
+    keep: np.ndarray,
+    ids: list[str | None],
+    report: ValidationReport,
+) -> None:
+    """Refuse features whose coordinates the source CRS cannot hold (infinite when moved)."""
+    bad = keep & ~_finite(metric)
+    for index in np.flatnonzero(bad):
+        first = shapely.get_coordinates(source_geoms[index])[0]
+        report.problems.append(
+            Problem(
+                "outside_extent",
+                f"coordinates ({first[0]:.6g}, {first[1]:.6g}) are not valid in "
+                f"{report.source_crs}: is the CRS right? name the real one with crs=",
+                int(index),
+                ids[index],
+            )
+        )
+    keep &= ~bad
+
+
+def _finite(geoms: np.ndarray) -> np.ndarray:
+    """Mask of geometries whose coordinates are all finite (missing ones count as finite)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.unique(index[~np.isfinite(coords).all(axis=1)])
+    mask = np.ones(len(geoms), dtype=bool)
+    mask[bad] = False
+    return mask
+
+
 def _check_extent(
     metric: np.ndarray,
     source_geoms: np.ndarray,
@@ -544,15 +574,7 @@ def _check_extent(
     area = gpd.GeoSeries([extent.segmentize(0.01)], crs=4326).to_crs(target).iloc[0]
     shapely.prepare(area)
     inside = np.ones(len(metric), dtype=bool)
-    finite = np.array(
-        [
-            np.isfinite(shapely.get_coordinates(g)).all() if k else True
-            for g, k in zip(metric, keep, strict=True)
-        ]
-    )
-    test = keep & finite
-    inside[test] = shapely.intersects(area, metric[test])
-    inside[keep & ~finite] = False
+    inside[keep] = shapely.intersects(area, metric[keep])
     outside = np.flatnonzero(keep & ~inside)
     if not len(outside):
         return
@@ -583,7 +605,7 @@ def _swapped_inside(
     flipped = shapely.transform(geoms, lambda xy: xy[:, ::-1])
     with np.errstate(all="ignore"):
         moved = gpd.GeoSeries(flipped, crs=source_crs).to_crs(target).to_numpy()
-    ok = np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in moved])
+    ok = _finite(moved)
     result = np.zeros(len(geoms), dtype=bool)
     result[ok] = shapely.intersects(area, moved[ok])
     return result
@@ -674,10 +696,12 @@ def _build_rows(
             Problem("multipart_split", f"{split} multi-part lines stored as their parts (id/part)")
         )
     for f in spec.fields:
-        if f.type == "bool" and f.column in rows:
-            rows[f.column] = [bool(v) for v in rows[f.column]]
-        if f.column == "level" and f.column in rows:
-            rows[f.column] = [v or 0 for v in rows[f.column]]
+        if f.default is None:
+            continue
+        if f.column in rows:
+            rows[f.column] = [f.default if v is None else v for v in rows[f.column]]
+        else:
+            rows[f.column] = [f.default] * len(rows["geometry"])
     return rows
 
 
