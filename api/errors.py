@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 from fastapi import Request
 
+from api.approvals import errors as approval_errors
 from api.responses import OrjsonResponse
 from geodata import errors as geodata_errors
 
@@ -26,6 +27,16 @@ ERROR_STATUS: dict[type[Exception], int] = {
     geodata_errors.UnknownUtilityError: 422,
     geodata_errors.LayerNotFoundError: 404,
     geodata_errors.CityNotFoundError: 404,
+    # approvals (issue 7): 409s name the allowed transitions / the versions in ``detail``
+    approval_errors.TransitionNotAllowedError: 409,
+    approval_errors.PreconditionError: 409,
+    approval_errors.StaleVersionError: 409,
+    approval_errors.PermissionDeniedError: 403,
+    approval_errors.AuthenticationError: 401,
+    approval_errors.NotFoundError: 404,
+    approval_errors.FormValidationError: 422,
+    approval_errors.IdempotencyKeyReusedError: 422,
+    approval_errors.CalendarRangeError: 422,
 }
 
 

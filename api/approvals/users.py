@@ -1,0 +1,84 @@
+"""Create the real-name users of the flow (实名制), each with one role and organisation."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.approvals.auth import hash_password
+from api.approvals.enums import OrganisationKind
+from api.approvals.enums import Role
+from api.approvals.errors import FormValidationError
+from api.approvals.models import Organisation
+from api.approvals.models import User
+from api.approvals.schemas import UserCreate
+
+__all__ = ["ORGANISATION_KIND_FOR_ROLE", "create_user"]
+
+# which kind of organisation a role belongs to; None = none at all
+ORGANISATION_KIND_FOR_ROLE: dict[Role, OrganisationKind | None] = {
+    Role.applicant: None,
+    Role.admin: None,
+    Role.acceptor: OrganisationKind.department,
+    Role.responsible_person: OrganisationKind.department,
+    Role.dept_clerk: OrganisationKind.department,
+    Role.dept_chief: OrganisationKind.department,
+    Role.utility_staff: OrganisationKind.utility_company,
+}
+
+
+def create_user(*, session: Session, body: UserCreate) -> User:
+    """Store a user with an argon2 password hash.
+
+    Raises
+    ------
+    FormValidationError
+        If the username is taken or the organisation does not fit the role.
+    """
+    errors = []
+    if session.scalar(select(User.id).where(User.username == body.username)) is not None:
+        errors.append({"loc": ["body", "username"], "type": "value_error", "msg": "already taken"})
+    want = ORGANISATION_KIND_FOR_ROLE[body.role]
+    org = None
+    if body.organisation_code is not None:
+        org = session.scalars(
+            select(Organisation).where(Organisation.code == body.organisation_code)
+        ).one_or_none()
+    if (want is None) != (body.organisation_code is None) or (
+        want is not None and (org is None or org.kind != want)
+    ):
+        need = "no organisation" if want is None else f"the code of a {want}"
+        errors.append(
+            {
+                "loc": ["body", "organisation_code"],
+                "type": "value_error",
+                "msg": f"role {body.role} needs {need}",
+            }
+        )
+    elif (
+        body.role in {Role.acceptor, Role.responsible_person}
+        and org is not None
+        and (org.department_kind != "city_management")
+    ):
+        errors.append(
+            {
+                "loc": ["body", "organisation_code"],
+                "type": "value_error",
+                "msg": f"role {body.role} belongs to the city management bureau",
+            }
+        )
+    if errors:
+        raise FormValidationError(errors)
+    user = User(
+        username=body.username,
+        password_hash=hash_password(body.password),
+        real_name=body.real_name,
+        id_number=body.id_number,
+        phone=body.phone,
+        role=body.role,
+        organisation_id=org.id if org else None,
+        is_active=True,
+    )
+    session.add(user)
+    session.flush()
+    return user
