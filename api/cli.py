@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -64,6 +69,132 @@ def serve(
 
     upgrade_database(database_url())
     uvicorn.run(create_app(), host=host, port=port)
+
+
+demo_app = typer.Typer(help="The sample cities in the repository's data/ folder")
+app.add_typer(demo_app, name="demo")
+
+# the sample city packages (GeoPackages with a ``city`` layer); see data/README.md
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# imports with at least this many features get a progress bar
+PROGRESS_MIN_FEATURES = 5000
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="the GIS file to import")
+    ],
+    *,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="roads, underground_lines, trees, poles, protected_areas or proposed_lines"
+        ),
+    ],
+    city: Annotated[str, typer.Option(help="the city to import into, e.g. harbin")],
+    crs: Annotated[str | None, typer.Option(help="CRS of the coordinates, e.g. EPSG:4547")] = None,
+    encoding: Annotated[str | None, typer.Option(help="text encoding, e.g. gbk")] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="the layer to read from a multi-layer file")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="name of the stored layer")] = None,
+) -> None:
+    """Validate a GIS file and import it into a city's tables (all or nothing)."""
+    from geodata.db import database_url
+    from geodata.db import make_engine
+    from geodata.db import session_scope
+    from geodata.errors import GeodataError
+    from geodata.errors import LayerValidationError
+    from geodata.importer import import_layer
+    from geodata.migrate import upgrade_database
+
+    url = database_url()
+    upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        with _progress(f"import {file.name}") as progress, session_scope(engine) as session:
+            result = import_layer(
+                session,
+                file,
+                kind=kind,
+                city=city,
+                crs=crs,
+                encoding=encoding,
+                layer=layer,
+                name=name,
+                progress=progress,
+            )
+    except LayerValidationError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    except (GeodataError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    info = result.layer
+    typer.echo(
+        f"imported {info.feature_count} {info.kind} into {info.city} as layer {info.id} "
+        f"({info.source_crs} -> {info.crs})"
+    )
+    for warning in result.report.warnings:
+        typer.echo(f"warning: {warning.message}", err=True)
+
+
+@demo_app.command("load")
+def demo_load(
+    data_dir: Annotated[Path, typer.Option(help="folder with the city GeoPackages")] = DATA_DIR,
+) -> None:
+    """Load the sample cities into the database; running it again adds nothing."""
+    from geodata.db import database_url
+    from geodata.db import make_engine
+    from geodata.db import session_scope
+    from geodata.importer import load_city_package
+    from geodata.migrate import upgrade_database
+
+    url = database_url()
+    upgrade_database(url)
+    engine = make_engine(url)
+    packages = sorted(data_dir.glob("*.gpkg"))
+    if not packages:
+        typer.echo(f"error: no city GeoPackage in {data_dir}", err=True)
+        raise typer.Exit(code=1)
+    try:
+        for package in packages:
+            with session_scope(engine) as session:
+                loaded = load_city_package(session, package)
+            for layer, info, new in loaded:
+                state = "loaded" if new else "already there"
+                typer.echo(
+                    f"{package.name}: {layer}: {info.feature_count} features, layer "
+                    f"{info.id} ({state})"
+                )
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], None]]:
+    """Yield a callback that advances a tqdm bar, shown once an import is long."""
+    from tqdm import tqdm
+
+    bar: tqdm[None] | None = None
+    count = 0
+
+    def advance(n: int) -> None:
+        nonlocal bar, count
+        count += n
+        if bar is None and count >= PROGRESS_MIN_FEATURES:
+            bar = tqdm(desc=label, unit=" features", initial=count - n)
+        if bar is not None:
+            bar.update(n)
+
+    try:
+        yield advance
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 if __name__ == "__main__":
