@@ -126,6 +126,9 @@ def _edges_from_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if "utilities" not in gdf.columns:
         msg = f"trench edges need a 'utilities' column; got {list(gdf.columns)}"
         raise ValueError(msg)
+    if "length_m" not in gdf.columns and not gdf.crs.is_projected:
+        msg = f"trench edges need a projected metric CRS for lengths, got {gdf.crs.to_string()}"
+        raise ValueError(msg)
     utilities = gdf["utilities"].map(normalise_utilities)
     edge_ids = gdf["edge"] if "edge" in gdf.columns else pd.Series(gdf.index, index=gdf.index)
     length_m = gdf["length_m"] if "length_m" in gdf.columns else gdf.geometry.length

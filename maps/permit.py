@@ -442,8 +442,9 @@ def _draw_map(
     clip = shapely.box(minx, miny, maxx, maxy)
     if context.protected is not None and len(context.protected):
         s = style.CONTEXT_STYLES["protected"]
-        _clipped(context.protected, clip).plot(
-            ax=ax,
+        _plot(
+            _clipped(context.protected, clip),
+            ax,
             facecolor=s["fill"],
             edgecolor=s["color"],
             linewidth=style.LINE_WIDTHS_PX["protected"] * lw,
@@ -452,8 +453,9 @@ def _draw_map(
             zorder=1,
         )
     if context.roads is not None and len(context.roads):
-        _clipped(context.roads, clip).plot(
-            ax=ax,
+        _plot(
+            _clipped(context.roads, clip),
+            ax,
             color=style.CONTEXT_STYLES["road"]["color"],
             linewidth=style.LINE_WIDTHS_PX["road"] * lw,
             zorder=2,
@@ -462,8 +464,9 @@ def _draw_map(
     if context.existing is not None and len(context.existing):
         existing = _clipped(context.existing, clip)
         for utility, part in existing.groupby("utility"):
-            part.plot(
-                ax=ax,
+            _plot(
+                part,
+                ax,
                 color=style.UTILITY_COLOURS.get(str(utility), "#555555"),
                 linewidth=style.LINE_WIDTHS_PX["existing"] * lw,
                 linestyle=(0, (4, 3)),
@@ -471,8 +474,9 @@ def _draw_map(
             )
     edges = frames.edges
     for n, part in edges.groupby("n_utilities"):
-        part.plot(
-            ax=ax,
+        _plot(
+            part,
+            ax,
             color=style.trench_colour(int(n)),
             linewidth=max(style.trench_width_px(int(n)) * lw * 1.6, _PRINT_RAMP_MIN_MM),
             alpha=0.55,
@@ -489,15 +493,16 @@ def _draw_map(
             for g, us in zip(edges.geometry, edges["utilities"], strict=True)
             if utility in normalise_utilities(us)
         ]
-        gpd.GeoSeries(geoms, crs=edges.crs).plot(
-            ax=ax,
+        _plot(
+            gpd.GeoSeries(geoms, crs=edges.crs),
+            ax,
             color=style.utility_colour(utility),
             linewidth=style.LINE_WIDTHS_PX["proposed"] * lw,
             zorder=5,
         )
     if context.poles is not None and len(context.poles) and permit_type == "pipeline_attachment":
-        _clipped(context.poles, clip).plot(
-            ax=ax, marker="s", markersize=14, color="#37474f", zorder=6
+        _plot(
+            _clipped(context.poles, clip), ax, marker="s", markersize=14, color="#37474f", zorder=6
         )
     if context.trees is not None and len(context.trees):
         trees = _clipped(context.trees, clip)
@@ -509,8 +514,9 @@ def _draw_map(
         emphasise = permit_type == "tree_felling"
         for is_affected, part in trees.groupby(np.asarray(affected)):
             s = style.CONTEXT_STYLES["tree_affected" if is_affected else "tree"]
-            part.plot(
-                ax=ax,
+            _plot(
+                part,
+                ax,
                 marker="o",
                 markersize=(30 if emphasise and is_affected else 12),
                 facecolor=s["fill"],
@@ -584,6 +590,12 @@ def _label_roads(ax: Axes, roads: gpd.GeoDataFrame, layout: SheetLayout) -> None
 
 def _clipped(gdf: gpd.GeoDataFrame, clip: shapely.Polygon) -> gpd.GeoDataFrame:
     return gdf[gdf.intersects(clip)]
+
+
+def _plot(gdf: gpd.GeoDataFrame | gpd.GeoSeries, ax: Axes, **kwargs: Any) -> None:
+    # geopandas warns on an empty frame; a window with nothing of a layer is normal
+    if len(gdf):
+        gdf.plot(ax=ax, **kwargs)
 
 
 def _offset(geom: Any, distance_m: float) -> Any:
@@ -665,9 +677,18 @@ def _draw_north_arrow(
     lon, lat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(cx, cy)
     gamma = float(pyproj.Proj(crs).get_factors(lon, lat).meridian_convergence)
     angle = math.radians(gamma)
-    dx, dy = 0.42 * math.sin(angle), 0.42 * math.cos(angle)
-    ax.add_patch(FancyArrow(0.5 - dx / 2, 0.18, dx, dy, width=0.08, head_width=0.25, color="black"))
-    ax.text(0.5, 1.02, "N 北", ha="center", va="top", fontsize=9 * k, weight="bold")
+    dx, dy = 0.62 * math.sin(angle), 0.62 * math.cos(angle)
+    ax.add_patch(FancyArrow(
+            0.5 - dx / 2,
+            0.12,
+            dx,
+            dy,
+            width=0.08,
+            head_width=0.25,
+            length_includes_head=True,
+            color="black",
+        ))
+    ax.text(0.5, 0.8, "N 北", ha="center", va="bottom", fontsize=9 * k, weight="bold")
     ax.text(0.5, 0.05, f"γ = {gamma:+.2f}°", ha="center", fontsize=5.5 * k)
 
 

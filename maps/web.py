@@ -586,7 +586,8 @@ def _to_display(gdf: gpd.GeoDataFrame, kind: str) -> gpd.GeoDataFrame:
         pairs = zip(out["planned_start"], out["planned_end"], strict=True)
         out["window"] = [f"{s} – {e}" for s, e in pairs]
     for column in out.columns:
-        if column != out.geometry.name and out[column].dtype == object:
+        is_text = out[column].dtype == object or pd.api.types.is_string_dtype(out[column])
+        if column != out.geometry.name and is_text:
             # user-supplied text goes into innerHTML of tooltips: escape it here
             out[column] = out[column].map(lambda v: html.escape(v) if isinstance(v, str) else v)
     for column in out.columns:

@@ -12,6 +12,7 @@ import shapely
 from sqlalchemy import Connection
 from sqlalchemy import text
 
+from geodata.utilities import normalize_utility
 from maps.frames import MapContext
 from tests.helpers import read_sample
 
@@ -34,13 +35,20 @@ def sample_trees() -> gpd.GeoDataFrame:
 
 
 def sample_proposals() -> gpd.GeoDataFrame:
-    return read_sample("proposed_lines").to_crs(CRS)
+    proposals = read_sample("proposed_lines").to_crs(CRS)
+    proposals["utility"] = proposals["utility"].map(normalize_utility)
+    return proposals
 
 
 def trench_edges(n_edges: int = 8) -> gpd.GeoDataFrame:
     """A hand-made trench plan on the sample roads: utility sets of 1 to 4 sharers."""
     roads = sample_roads()
-    roads = roads[roads.geometry.length > 40].head(n_edges)
+    # a compact block, so the plan fits one sheet at a standard scale
+    centre = roads.geometry.union_all().centroid
+    block = shapely.box(centre.x - 150, centre.y - 120, centre.x + 150, centre.y + 120)
+    roads = roads.clip(block).explode(ignore_index=True)
+    roads = roads[(roads.geom_type == "LineString") & (roads.geometry.length > 25)]
+    roads = roads.drop_duplicates("edge").head(n_edges)
     sets = [
         {"water", "gas", "power", "telecom"},
         {"water", "gas", "power"},

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import re
+
+import folium
+import geopandas as gpd
+import pytest
+import shapely
+
+from maps import style
+from maps import web
+from maps.frames import MapContext
+from maps.frames import trench_frames
+from tests.maps.sample import CRS
+from tests.maps.sample import sample_context
+from tests.maps.sample import sample_proposals
+from tests.maps.sample import sample_roads
+from tests.maps.sample import trench_edges
+
+
+def render(m: folium.Map) -> str:
+    return m.get_root().render()
+
+
+def kind_counts(html: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for kind in re.findall(r'"kind": "(\w+)"', html):
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def edges() -> gpd.GeoDataFrame:
+    return trench_edges()
+
+
+@pytest.fixture(scope="module")
+def trench_html(edges: gpd.GeoDataFrame) -> str:
+    m = web.build_trench_map(
+        edges, context=sample_context(edges), section_url="/plans/{plan_id}/sections/{edge}"
+    )
+    return render(m)
+
+
+def test_every_asset_is_served_locally(trench_html: str) -> None:
+    links = re.findall(r'(?:src|href)="([^"]+)"', trench_html)
+    assert links, "the page links no asset at all"
+    assert all(link.startswith("/static/") for link in links), links
+    assert "/static/vendor/leaflet/1.9.4/leaflet.js" in links
+    assert not re.search(r"https?://", trench_html)
+    assert "cdn" not in trench_html.lower()
+
+
+def test_canvas_renderer_layer_control_and_attribution(trench_html: str) -> None:
+    assert '"preferCanvas": true' in trench_html
+    assert "L.control.layers" in trench_html
+    assert style.ATTRIBUTION_OSM.replace("©", "&copy;") in trench_html or (
+        "OpenStreetMap contributors" in trench_html
+    )
+    assert "L.tileLayer" not in trench_html  # no base layer unless one is configured
+
+
+def test_trench_map_draws_every_feature_once(edges: gpd.GeoDataFrame, trench_html: str) -> None:
+    context = sample_context(edges)
+    counts = kind_counts(trench_html)
+    frames = trench_frames(edges)
+    assert counts["trench"] == len(edges)
+    assert counts["route"] == len(frames.routes) == 6
+    assert counts["road"] == len(context.roads)
+    assert counts["tree"] == len(context.trees)
+    assert counts["protected"] == len(context.protected)
+    assert counts["group"] == 1 and counts["warning"] == 1
+
+
+def test_shared_trench_coloured_by_number_of_sharers(
+    edges: gpd.GeoDataFrame, trench_html: str
+) -> None:
+    for n in set(trench_frames(edges).edges["n_utilities"]):
+        assert style.trench_colour(int(n)) in trench_html
+        assert f"Shared trench: {n} 种管线 utilities" in trench_html
+    for utility in style.UTILITIES:
+        assert style.utility_colour(utility) in trench_html
+        assert style.label(utility) in trench_html
+
+
+def test_popup_links_each_segment_to_its_cross_section(
+    edges: gpd.GeoDataFrame, trench_html: str
+) -> None:
+    for edge in edges["edge"]:
+        assert f'href=\\"/plans/None/sections/{edge}\\"' in trench_html or (
+            f"/plans/None/sections/{edge}" in trench_html
+        )
+    assert "GeoJsonPopup" in trench_html or "bindPopup" in trench_html
+
+
+def test_builders_add_to_a_given_map(edges: gpd.GeoDataFrame) -> None:
+    m = web.build_layer_map({"roads": sample_roads()})
+    same = web.build_trench_map(edges, m=m)
+    assert same is m
+    html = render(m)
+    counts = kind_counts(html)
+    assert counts["road"] == len(sample_roads()) and counts["trench"] == len(edges)
+    assert html.count("L.control.layers") == 1
+    assert html.count('class="cotrench-legend"') == 1
+
+
+def test_application_map_colours_each_utility(edges: gpd.GeoDataFrame) -> None:
+    proposals = sample_proposals()
+    html = render(web.build_application_map(proposals, context=sample_context(edges)))
+    assert kind_counts(html)["proposed"] == len(proposals)
+    for utility in set(proposals["utility"]):
+        assert style.utility_colour(utility) in html
+    assert "\\u5de5\\u671f Window" in html  # 工期, as folium's JSON writes it
+
+
+def test_local_tile_url_is_the_only_base_layer() -> None:
+    url = "http://tiles.city.local/{z}/{x}/{y}.png"
+    m = web.build_layer_map({"roads": sample_roads()}, tile_url=url, tile_attribution="市测绘院")
+    html = render(m)
+    assert html.count("L.tileLayer") == 1
+    assert url in html
+    assert "市测绘院" in html or "\\u5e02\\u6d4b\\u7ed8\\u9662" in html
+
+
+def test_user_text_is_escaped() -> None:
+    roads = sample_roads().head(2).copy()
+    roads["name"] = "<script>alert(1)</script>"
+    html = render(web.build_layer_map({"roads": roads}))
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;" in html or "\\u0026lt;script\\u0026gt;" in html
+
+
+def test_empty_and_missing_geometry_is_skipped() -> None:
+    roads = sample_roads().head(3).copy()
+    roads.loc[roads.index[0], "geometry"] = shapely.LineString()
+    roads.loc[roads.index[1], "geometry"] = None
+    assert kind_counts(render(web.build_layer_map({"roads": roads})))["road"] == 1
+
+
+@pytest.mark.parametrize(
+    ("layers", "error", "words"),
+    [
+        ({"rivers": sample_roads()}, ValueError, "unknown layer kind(s) ['rivers']"),
+        ({"roads": sample_roads().set_crs(None, allow_override=True)}, ValueError, "no CRS"),
+        (
+            {"existing": sample_roads().assign(utility="steam")},
+            ValueError,
+            "unknown utilities ['steam']",
+        ),
+        ({"proposed": sample_roads()}, ValueError, "needs a 'utility' column"),
+    ],
+)
+def test_bad_layers_are_refused(layers, error, words: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=re.escape(words)):
+        web.build_layer_map(layers)
+
+
+def test_too_many_features_points_to_vector_tiles(edges: gpd.GeoDataFrame) -> None:
+    roads = sample_roads()
+    with pytest.raises(web.MapTooLargeError, match="vector tiles"):
+        web.build_layer_map({"roads": roads}, max_features=len(roads) - 1)
+    with pytest.raises(web.MapTooLargeError, match="too many"):
+        web.build_trench_map(edges, context=MapContext(roads=roads), max_features=len(roads))
+
+
+def test_trench_frames_from_plain_frame(edges: gpd.GeoDataFrame) -> None:
+    frames = trench_frames(edges.assign(utilities=["water, gas"] * len(edges)))
+    assert set(frames.edges["utilities"]) == {"gas, water"}
+    assert frames.edges["n_utilities"].eq(2).all()
+    assert frames.routes["utility"].tolist() == ["gas", "water"]
+    assert frames.routes["length_m"].iloc[0] == pytest.approx(edges.geometry.length.sum())
+    with pytest.raises(ValueError, match="'utilities' column"):
+        trench_frames(edges.drop(columns="utilities"))
+    assert frames.crs == CRS
