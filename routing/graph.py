@@ -51,6 +51,7 @@ _ALIASES = {
     "protected_until": ("protected_until",),
     "built_on": ("built_on",),
     "overhauled_on": ("overhauled_on",),
+    "last_dug_on": ("last_dug_on",),
 }
 _FALSE_TAGS = frozenset({"", "no", "false", "0", "none", "nan", "building_passage"})
 
@@ -257,7 +258,8 @@ def build_road_graph(
         :class:`GraphReport`. Nodes carry ``x``, ``y``; edges carry ``edge_id``,
         ``segment_id``, ``length_m``, ``road_class``, ``width_m`` (layer value, else the
         class default from ``routing/data/road_class_defaults.csv``), ``pavement``,
-        ``name``, ``bridge``, ``protected_until`` (date or None) and ``geometry``.
+        ``name``, ``bridge``, ``protected_until`` (date or None), ``last_dug_on`` (date or
+        None) and ``geometry``.
 
     Raises
     ------
@@ -296,6 +298,7 @@ def to_networkx(
         "name": attrs["name"][r].tolist(),
         "bridge": attrs["bridge"][r].tolist(),
         "protected_until": attrs["protected_until"][r].tolist(),
+        "last_dug_on": attrs["last_dug_on"][r].tolist(),
     }
     G = nx.MultiGraph(crs=net.crs, report=net.report)  # noqa: N806 - networkx's name
     G.add_nodes_from(
@@ -417,6 +420,7 @@ def _edge_attributes(roads: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
         "name": none.copy() if name is None else _objects(name),
         "pavement": none.copy() if pav is None else _objects(pav),
         "protected_until": _protected_until(roads),
+        "last_dug_on": np.array(_dates(_column(roads, "last_dug_on"), n), dtype=object),
     }
 
 

@@ -1,0 +1,288 @@
+"""Find co-location groups: road runs where several utilities' proposed lines meet in time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
+
+from routing.errors import ProposalError
+
+__all__ = [
+    "PROPOSAL_COLUMNS",
+    "ColocationGroup",
+    "edge_endpoints",
+    "find_colocations",
+]
+
+logger = logging.getLogger(__name__)
+
+PROPOSAL_COLUMNS = ("utility", "project", "applicant", "planned_start", "planned_end")
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+@dataclass(frozen=True, slots=True)
+class ColocationGroup:
+    """A run of road edges along which at least two utilities' lines run in nearby windows.
+
+    Attributes
+    ----------
+    key
+        Stable id: a hash of the edge ids and line labels (same group, same key).
+    edge_ids, segment_ids
+        The graph edges of the run and the stored road segments they come from.
+    lines
+        The proposed lines in the group (input labels), sorted.
+    utilities, projects, applicants
+        Distinct values over those lines, sorted.
+    shared_length_m
+        Road length along which at least two utilities run together (sum over edges).
+    start, end
+        The window from the earliest planned start to the latest planned end.
+    """
+
+    key: str
+    edge_ids: tuple[int, ...]
+    segment_ids: tuple[Any, ...]
+    lines: tuple[Any, ...]
+    utilities: tuple[str, ...]
+    projects: tuple[str, ...]
+    applicants: tuple[str, ...]
+    shared_length_m: float
+    start: dt.date
+    end: dt.date
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        return {
+            "key": self.key,
+            "edge_ids": list(self.edge_ids),
+            "segment_ids": list(self.segment_ids),
+            "lines": list(self.lines),
+            "utilities": list(self.utilities),
+            "projects": list(self.projects),
+            "applicants": list(self.applicants),
+            "shared_length_m": self.shared_length_m,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+        }
+
+
+def edge_endpoints(G: nx.MultiGraph) -> dict[int, tuple[Any, Any]]:  # noqa: N803
+    """Map each ``edge_id`` of a road graph to its two end nodes (for run adjacency)."""
+    return {d["edge_id"]: (u, v) for u, v, d in G.edges(data=True)}
+
+
+def find_colocations(
+    along: pd.DataFrame,
+    proposals: pd.DataFrame,
+    endpoints: Mapping[int, tuple[Any, Any]],
+    *,
+    horizon_days: int = 90,
+    min_utilities: int = 2,
+) -> tuple[ColocationGroup, ...]:
+    """Group proposed lines that run along the same road edges at nearby times.
+
+    Parameters
+    ----------
+    along
+        ``LineMatching.along`` rows (``line``, ``edge_id``, ``segment_id``, ``from_m``,
+        ``to_m``); several rows per (line, edge) (both sides) are merged.
+    proposals
+        One row per line, indexed by the same labels, with ``utility``, ``project``,
+        ``applicant``, ``planned_start``, ``planned_end`` (dates).
+    endpoints
+        ``edge_id -> (u, v)`` from :func:`edge_endpoints`; edges sharing a node are adjacent.
+    horizon_days
+        Two windows are coordinated if they overlap or the gap between them is at most this.
+    min_utilities
+        A run needs at least this many distinct utilities on each of its edges.
+
+    Returns
+    -------
+    tuple of ColocationGroup
+        Sorted by key. Empty when nothing is co-located.
+
+    Raises
+    ------
+    ProposalError
+        A line in ``along`` has no proposal row, or a window ends before it starts.
+
+    Notes
+    -----
+    On each edge, lines are chained by time (single linkage: sort by start, a new cluster
+    begins where a start lies more than ``horizon_days`` after every earlier end). Clusters
+    with ``min_utilities`` utilities are the edge's co-locations. Co-locations on adjacent
+    edges that share a line join into one run (connected components). Cost O(n log n) in
+    the number of (line, edge) rows.
+    """
+    occ = _occupancies(along, proposals)
+    if occ.empty:
+        return ()
+    clusters = _edge_clusters(occ, horizon_days, min_utilities)
+    if clusters.empty:
+        return ()
+    comp = _join_runs(clusters, endpoints)
+    clusters["group"] = comp[clusters["cluster"].to_numpy()]
+    shared = _shared_length(clusters)
+    groups = []
+    for g, rows in clusters.groupby("group", sort=False):
+        edges = rows.drop_duplicates("edge_id").sort_values("edge_id")
+        lines = tuple(sorted(rows["line"].unique().tolist(), key=str))
+        groups.append(
+            ColocationGroup(
+                key=_key(edges["edge_id"].tolist(), lines),
+                edge_ids=tuple(int(e) for e in edges["edge_id"]),
+                segment_ids=tuple(edges["segment_id"].tolist()),
+                lines=lines,
+                utilities=tuple(sorted(rows["utility"].unique().tolist())),
+                projects=tuple(sorted(rows["project"].unique().tolist())),
+                applicants=tuple(sorted(rows["applicant"].unique().tolist())),
+                shared_length_m=float(shared.get(g, 0.0)),
+                start=_date(int(rows["start"].min())),
+                end=_date(int(rows["end"].max())),
+            )
+        )
+    logger.info("co-location: %d groups from %d (line, edge) rows", len(groups), len(occ))
+    return tuple(sorted(groups, key=lambda grp: grp.key))
+
+
+def _occupancies(along: pd.DataFrame, proposals: pd.DataFrame) -> pd.DataFrame:
+    if along.empty:
+        return pd.DataFrame()
+    missing = set(PROPOSAL_COLUMNS) - set(proposals.columns)
+    if missing:
+        msg = f"proposals lack columns {sorted(missing)}"
+        raise ProposalError(msg)
+    occ = along.groupby(["line", "edge_id"], sort=False).agg(
+        segment_id=("segment_id", "first"), from_m=("from_m", "min"), to_m=("to_m", "max")
+    )
+    occ = occ.reset_index()
+    unknown = set(occ["line"]) - set(proposals.index)
+    if unknown:
+        msg = f"lines {sorted(map(str, unknown))[:5]} have matches but no proposal row"
+        raise ProposalError(msg)
+    attrs = proposals.loc[occ["line"].to_numpy(), list(PROPOSAL_COLUMNS)]
+    for col in ("utility", "project", "applicant"):
+        occ[col] = attrs[col].astype(str).to_numpy()
+    occ["start"] = _days(attrs["planned_start"])
+    occ["end"] = _days(attrs["planned_end"])
+    bad = occ["end"] < occ["start"]
+    if bad.any():
+        line = occ.loc[bad, "line"].iloc[0]
+        msg = f"proposed line {line!r}: planned_end is before planned_start"
+        raise ProposalError(msg, detail=[{"feature": str(line), "problem": "end before start"}])
+    return occ
+
+
+def _edge_clusters(occ: pd.DataFrame, horizon_days: int, min_utilities: int) -> pd.DataFrame:
+    occ = occ.sort_values(["edge_id", "start", "end", "line"], key=None).reset_index(drop=True)
+    edge = occ["edge_id"].to_numpy()
+    start = occ["start"].to_numpy()
+    first = np.ones(len(occ), dtype=bool)
+    first[1:] = edge[1:] != edge[:-1]
+    reach = occ.groupby("edge_id", sort=False)["end"].cummax().to_numpy()
+    prev = np.concatenate([[np.iinfo(np.int64).min // 2], reach[:-1]])
+    new = first | (start - prev > horizon_days)
+    occ["cluster"] = np.cumsum(new) - 1
+    n_util = occ.groupby("cluster")["utility"].transform("nunique").to_numpy()
+    kept = occ[n_util >= min_utilities].copy()
+    kept["cluster"] = pd.factorize(kept["cluster"])[0]
+    return kept
+
+
+def _join_runs(clusters: pd.DataFrame, endpoints: Mapping[int, tuple[Any, Any]]) -> np.ndarray:
+    """Component id per cluster: clusters on adjacent edges sharing a line are one run."""
+    n = int(clusters["cluster"].max()) + 1
+    ends = np.array([endpoints[int(e)] for e in clusters["edge_id"]], dtype=object)
+    cl = clusters[["line", "cluster"]].assign(u=ends[:, 0], v=ends[:, 1])
+    pairs = cl.merge(cl, on="line", suffixes=("", "_o"))
+    pairs = pairs[pairs["cluster"] < pairs["cluster_o"]]
+    adjacent = (
+        (pairs["u"] == pairs["u_o"])
+        | (pairs["u"] == pairs["v_o"])
+        | (pairs["v"] == pairs["u_o"])
+        | (pairs["v"] == pairs["v_o"])
+    )
+    pairs = pairs[adjacent.to_numpy(dtype=bool)]
+    adj = coo_array(
+        (np.ones(len(pairs)), (pairs["cluster"].to_numpy(), pairs["cluster_o"].to_numpy())),
+        shape=(n, n),
+    )
+    _, labels = connected_components(adj, directed=False)
+    return np.asarray(labels)
+
+
+def _shared_length(clusters: pd.DataFrame) -> dict[int, float]:
+    """Per group: edge length covered by at least two utilities at once (sum over clusters)."""
+    iv = clusters[["group", "cluster", "utility", "from_m", "to_m"]].sort_values(
+        ["cluster", "utility", "from_m"]
+    )
+    key = iv[["cluster", "utility"]].to_numpy()
+    new = np.ones(len(iv), dtype=bool)
+    new[1:] = np.any(key[1:] != key[:-1], axis=1)
+    # merge overlapping stretches of one utility so it is counted once
+    m0, m1 = iv["from_m"].to_numpy(float), iv["to_m"].to_numpy(float)
+    run = np.cumsum(new) - 1
+    shift = run * 2 * (float(m1.max() - m0.min()) + 1.0)
+    reach = np.maximum.accumulate(m1 + shift) - shift
+    prev = np.where(new, -np.inf, np.concatenate([[-np.inf], reach[:-1]]))
+    starts_piece = new | (m0 > prev)
+    piece = np.cumsum(starts_piece) - 1
+    merged = (
+        pd.DataFrame(
+            {
+                "cluster": iv["cluster"].to_numpy(),
+                "group": iv["group"].to_numpy(),
+                "m0": m0,
+                "m1": m1,
+            }
+        )
+        .groupby(piece)
+        .agg(
+            cluster=("cluster", "first"),
+            group=("group", "first"),
+            m0=("m0", "min"),
+            m1=("m1", "max"),
+        )
+    )
+    # sweep: +1 at each start, -1 at each end; length where the count is >= 2
+    ev = pd.DataFrame(
+        {
+            "cluster": np.concatenate([merged["cluster"], merged["cluster"]]),
+            "group": np.concatenate([merged["group"], merged["group"]]),
+            "pos": np.concatenate([merged["m0"], merged["m1"]]),
+            "delta": np.concatenate([np.ones(len(merged)), -np.ones(len(merged))]),
+        }
+    ).sort_values(["cluster", "pos", "delta"])
+    count = ev["delta"].cumsum().to_numpy()
+    pos = ev["pos"].to_numpy()
+    same = np.r_[ev["cluster"].to_numpy()[1:] == ev["cluster"].to_numpy()[:-1], False]
+    span = np.where(same, np.r_[pos[1:], 0.0] - pos, 0.0)
+    ev["shared"] = np.where(count >= 2, span, 0.0)
+    return {int(g): float(v) for g, v in ev.groupby("group")["shared"].sum().items()}
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    if values.isna().any():
+        msg = "a proposal has no planned_start or planned_end"
+        raise ProposalError(msg)
+    return (pd.to_datetime(values).to_numpy().astype("datetime64[D]") - _EPOCH).astype(np.int64)
+
+
+def _date(days: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=days)
+
+
+def _key(edges: list[int], lines: tuple[Any, ...]) -> str:
+    text = ",".join(map(str, edges)) + "|" + ",".join(map(str, lines))
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
