@@ -17,6 +17,7 @@ __all__ = [
     "MapContext",
     "TrenchFrames",
     "normalise_utilities",
+    "route_frames",
     "trench_frames",
 ]
 
@@ -117,6 +118,37 @@ def trench_frames(plan: Any) -> TrenchFrames:
         edges = _edges_from_frame(plan)
         return TrenchFrames(edges=edges, routes=_routes_from_edges(edges))
     return _frames_from_plan(plan)
+
+
+def route_frames(geojson: Mapping[str, Any], crs: Any, *, title: str = "") -> TrenchFrames:
+    """Return the frames of a fixed route: a GeoJSON FeatureCollection of trench lines.
+
+    Each feature carries ``utilities`` (a list or comma-joined) or a single ``utility``,
+    and optionally ``edge`` and ``length_m``; coordinates are in ``crs``.
+
+    Raises
+    ------
+    ValueError
+        If the collection has no line features or a feature names no utility.
+    """
+    features = list(geojson.get("features") or [])
+    if not features:
+        msg = "the route has no features; nothing to draw"
+        raise ValueError(msg)
+    gdf = gpd.GeoDataFrame.from_features(features, crs=crs)
+    if "utilities" not in gdf.columns:
+        if "utility" not in gdf.columns:
+            msg = "route features need a 'utilities' or 'utility' property"
+            raise ValueError(msg)
+        gdf["utilities"] = gdf["utility"].map(lambda u: [u] if isinstance(u, str) else u)
+    missing = [i for i, us in enumerate(gdf["utilities"]) if not normalise_utilities(us)]
+    if missing:
+        msg = f"route feature(s) {missing} name no utility"
+        raise ValueError(msg)
+    if "edge" not in gdf.columns:
+        gdf["edge"] = [str(f.get("id", i)) for i, f in enumerate(features)]
+    edges = _edges_from_frame(gdf)
+    return TrenchFrames(edges=edges, routes=_routes_from_edges(edges), title=title)
 
 
 def _edges_from_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

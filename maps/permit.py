@@ -502,7 +502,12 @@ def _draw_map(
         )
     if context.poles is not None and len(context.poles) and permit_type == "pipeline_attachment":
         _plot(
-            _clipped(context.poles, clip), ax, marker="s", markersize=14, color="#37474f", zorder=6
+            _clipped(context.poles, clip),
+            ax,
+            marker="s",
+            markersize=14,
+            color=style.CONTEXT_STYLES["pole"]["color"],
+            zorder=6,
         )
     if context.trees is not None and len(context.trees):
         trees = _clipped(context.trees, clip)
@@ -654,8 +659,10 @@ def _draw_legend(
         handles.append(Patch(facecolor=s["fill"], edgecolor=s["color"], ls="--"))
         handles[-1].set_label(style.label("protected"))
     if permit_type == "pipeline_attachment" and context.poles is not None and len(context.poles):
-        handles.append(Line2D([], [], marker="s", ls="", color="#37474f"))
-        handles[-1].set_label("杆线 Poles")
+        handles.append(
+            Line2D([], [], marker="s", ls="", color=style.CONTEXT_STYLES["pole"]["color"])
+        )
+        handles[-1].set_label(style.label("poles"))
     ax.legend(
         handles=handles,
         loc="upper left",
@@ -678,7 +685,8 @@ def _draw_north_arrow(
     gamma = float(pyproj.Proj(crs).get_factors(lon, lat).meridian_convergence)
     angle = math.radians(gamma)
     dx, dy = 0.62 * math.sin(angle), 0.62 * math.cos(angle)
-    ax.add_patch(FancyArrow(
+    ax.add_patch(
+        FancyArrow(
             0.5 - dx / 2,
             0.12,
             dx,
@@ -687,7 +695,8 @@ def _draw_north_arrow(
             head_width=0.25,
             length_includes_head=True,
             color="black",
-        ))
+        )
+    )
     ax.text(0.5, 0.8, "N 北", ha="center", va="bottom", fontsize=9 * k, weight="bold")
     ax.text(0.5, 0.05, f"γ = {gamma:+.2f}°", ha="center", fontsize=5.5 * k)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 __all__ = [
     "ATTRIBUTION_OSM",
     "CONTEXT_STYLES",
+    "LAYER_LABELS",
     "LINE_WIDTHS_PX",
     "PERMIT_LABELS",
     "PERMIT_TYPES",
+    "PRINT_WIDTH_MM_PER_PX",
+    "TREE_RADIUS_PX",
     "TRENCH_RAMP",
+    "TRENCH_WIDTH_STEP_PX",
     "UTILITIES",
     "UTILITY_COLOURS",
     "UTILITY_LABELS",
@@ -16,6 +20,7 @@ __all__ = [
     "label",
     "permit_label",
     "trench_colour",
+    "trench_width_px",
     "utility_colour",
 ]
 
@@ -72,6 +77,7 @@ CONTEXT_STYLES = {
     "protected": {"color": "#c2185b", "fill": "#f8bbd0", "dash": "6 3"},
     "tree": {"color": "#1b5e20", "fill": "#66bb6a", "dash": None},
     "tree_affected": {"color": "#b71c1c", "fill": "#ef9a9a", "dash": None},
+    "pole": {"color": "#37474f", "fill": "#37474f", "dash": None},
 }
 WARNING_COLOUR = "#ff1744"
 TREE_RADIUS_PX = 4.0
@@ -98,6 +104,7 @@ LAYER_LABELS = {
     "warnings": ("警示", "Warnings"),
     "trees": ("受影响树木", "Trees affected"),
     "protected": ("保护期道路", "Protected roads"),
+    "poles": ("杆线", "Poles"),
     "base": ("底图", "Base map"),
 }
 

@@ -42,7 +42,16 @@ VENDOR_CSS = (
 )
 DISPLAY_CRS = "EPSG:4326"
 COORD_DECIMALS = 7  # ~1 cm at the equator; keeps the embedded GeoJSON small
-LAYER_KINDS = ("roads", "existing", "proposed", "trees", "protected", "groups", "warnings")
+LAYER_KINDS = (
+    "roads",
+    "existing",
+    "proposed",
+    "trees",
+    "poles",
+    "protected",
+    "groups",
+    "warnings",
+)
 
 
 class MapTooLargeError(ValueError):
@@ -515,6 +524,19 @@ def _draw_trees(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> None:
     legend.add("trees", style.label("trees"), dot=style.CONTEXT_STYLES["tree_affected"]["fill"])
 
 
+def _draw_poles(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> None:
+    colour = style.CONTEXT_STYLES["pole"]["color"]
+    fg = _group(m, "poles")
+    _geojson(
+        gdf,
+        kind="pole",
+        style_function=lambda f: {"color": colour, "fillColor": colour, "fillOpacity": 0.9},
+        fields=[("pole_kind", "类别 Kind"), ("owner", "权属 Owner")],
+        marker=folium.CircleMarker(radius=3),
+    ).add_to(fg)
+    legend.add("poles", style.label("poles"), dot=colour)
+
+
 def _draw_warnings(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> None:
     fg = _group(m, "warnings")
     points = gdf.copy()
@@ -541,6 +563,7 @@ _DRAW: dict[str, Callable[[folium.Map, gpd.GeoDataFrame, _Legend], None]] = {
     "existing": _draw_existing,
     "proposed": _draw_proposed,
     "trees": _draw_trees,
+    "poles": _draw_poles,
     "protected": _draw_protected,
     "groups": _draw_groups,
     "warnings": _draw_warnings,
