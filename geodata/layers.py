@@ -236,11 +236,8 @@ def save_layer(
         raise MissingCRSError(msg)
     options: dict[str, Any] = {}
     if driver == "DXF":
-        out = gpd.GeoDataFrame(
-            {"Layer": frame.get("Layer", layer or "0")},
-            geometry=frame.geometry.to_numpy(),
-            crs=frame.crs,
-        )
+        out = gpd.GeoDataFrame(geometry=frame.geometry.to_numpy(), crs=frame.crs)
+        out["Layer"] = frame["Layer"].to_numpy() if "Layer" in frame else (layer or "0")
         pyogrio.write_dataframe(out, path, driver=driver)
         return path
     if driver == "ESRI Shapefile" and encoding is not None:

@@ -349,7 +349,9 @@ def validate_layer(
     _check_duplicate_ids(ids, id_column, report)
     geoms, keep = _check_geometries(frame, spec, ids, report)
     metric = _reproject(geoms, frame.crs, target)
-    _check_projected(metric, geoms, keep, ids, report)
+    _check_projected(
+        metric, geoms, keep, source_crs=frame.crs, target=target, ids=ids, report=report
+    )
     _check_lengths(metric, keep, spec, ids, report)
     if extent is not None:
         _check_extent(
@@ -496,6 +498,17 @@ def _check_geometries(
         reason = (
             "non-finite coordinate" if not finite[index] else shapely.is_valid_reason(geoms[index])
         )
+        if reason.startswith("Too few points") and spec.geometry == "line":
+            # GEOS calls a line whose points all coincide invalid; it is a zero-length line
+            report.problems.append(
+                Problem(
+                    "zero_length",
+                    "the line has zero length (all its points coincide)",
+                    int(index),
+                    ids[index],
+                )
+            )
+            continue
         report.problems.append(
             Problem("invalid_geometry", f"invalid geometry: {reason}", int(index), ids[index])
         )
@@ -532,18 +545,32 @@ def _check_projected(
     metric: np.ndarray,
     source_geoms: np.ndarray,
     keep: np.ndarray,
+    *,
+    source_crs: Any,
+    target: CRS,
     ids: list[str | None],
     report: ValidationReport,
 ) -> None:
     """Refuse features whose coordinates the source CRS cannot hold (infinite when moved)."""
     bad = keep & ~_finite(metric)
-    for index in np.flatnonzero(bad):
+    if not bad.any():
+        return
+    flipped = shapely.transform(source_geoms[bad], lambda xy: xy[:, ::-1])
+    with np.errstate(all="ignore"):
+        moved = _reproject(flipped, source_crs, target)
+    swapped = _finite(moved)
+    for k, index in enumerate(np.flatnonzero(bad)):
         first = shapely.get_coordinates(source_geoms[index])[0]
+        hint = (
+            "the x and y coordinates look swapped (latitude given first?)"
+            if swapped[k]
+            else "is the CRS right? name the real one with crs="
+        )
         report.problems.append(
             Problem(
                 "outside_extent",
                 f"coordinates ({first[0]:.6g}, {first[1]:.6g}) are not valid in "
-                f"{report.source_crs}: is the CRS right? name the real one with crs=",
+                f"{report.source_crs}: {hint}",
                 int(index),
                 ids[index],
             )
