@@ -170,8 +170,9 @@ class TrenchSegment:
 
     ``geometry`` is a LineString in a metric CRS (the trench centreline); ``length_m``
     defaults to its length. ``road_width_m`` is the width available to the dig; ``None``
-    means unknown and the section needs manual review. ``lane`` is ``motor`` or
-    ``non_motor`` (sidewalk or non-motor lane).
+    means unknown and the section needs manual review; ``road_width_note`` says where an
+    assumed width came from (shown as unverified). ``lane`` is ``motor`` or ``non_motor``
+    (sidewalk or non-motor lane).
     """
 
     segment_id: str
@@ -183,6 +184,7 @@ class TrenchSegment:
     pavement: str | None = None
     road_class: str | None = None
     crossings: tuple[ExistingLine, ...] = ()
+    road_width_note: str = ""
 
     @property
     def trench_length_m(self) -> float:
@@ -210,8 +212,8 @@ class SiteConditions:
     top_load
         Column of 表4.3.3: ``no_load_at_top``, ``static_load_at_top``, ``dynamic_load_at_top``.
     support
-        ``auto`` (vertical walls if shallow enough, else slopes if they fit the road, else
-        shoring), ``slope``, ``shoring`` or ``vertical``.
+        ``auto`` (vertical walls if shallow enough, else slopes if they fit the known road
+        width, else shoring), ``slope``, ``shoring`` or ``vertical``.
     """
 
     frost_depth_m: float | None = None
@@ -920,9 +922,10 @@ def _support(
                 )
             )
         return "vertical", None, None, 0.0
+    # with the road width unknown, shore: the narrowest dig, so a width that fits is not a guess
     fits_road = (
-        segment.road_width_m is None
-        or width + 2 * (slope.value if slope else 0) * depth <= segment.road_width_m + _EPS_M
+        segment.road_width_m is not None
+        and width + 2 * (slope.value if slope else 0) * depth <= segment.road_width_m + _EPS_M
     )
     slope_ok = slope is not None and (slope_limit is None or depth <= slope_limit + _EPS_M)
     if site.support == "slope" or (site.support == "auto" and slope_ok and fits_road):
@@ -1116,6 +1119,14 @@ def _road_check(
 ) -> None:
     reduction = standards.yaml["layout_rules.yaml"]["clearance_reduction"]
     clause = str(reduction["source_clause"])
+    if segment.road_width_note:
+        flags.append(
+            SectionFlag(
+                FLAG_UNVERIFIED,
+                f"road width {segment.road_width_m} m assumed: {segment.road_width_note}",
+                verification="unverified",
+            )
+        )
     if segment.road_width_m is None:
         flags.append(
             SectionFlag(
