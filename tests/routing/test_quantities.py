@@ -149,7 +149,7 @@ def test_default_prices_are_empty() -> None:
 def test_bad_prices_file(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
     bad.write_text("excavation_cny_per_m3: -5\n", encoding="utf-8")
-    with pytest.raises(SectionError, match="p.yaml: excavation_cny_per_m3 must be a number >= 0"):
+    with pytest.raises(SectionError, match=r"p\.yaml: excavation_cny_per_m3 must be a number >= 0"):
         load_unit_prices(bad)
 
 
@@ -157,7 +157,7 @@ def test_layers_in_another_crs_are_refused() -> None:
     seg = TrenchSegment("c", TWO, geometry=AXIS, road_width_m=10)
     sec = cross_section(seg)
     trees = gpd.GeoDataFrame(geometry=[Point(1, 1)], crs="EPSG:4326")
-    with pytest.raises(SectionError, match="layer 'trees' is in .* reproject"):
+    with pytest.raises(SectionError, match=r"layer 'trees' is in .* reproject"):
         segment_quantities(sec, seg, trees=trees, crs=CRS)
     with pytest.raises(SectionError, match="give the segments' metric crs"):
         segment_quantities(sec, seg, trees=trees)
