@@ -1,0 +1,136 @@
+"""Turn a trench plan's edges into cross-section segments, and sections and quantities for it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+
+import networkx as nx
+
+from routing.quantities import PlanQuantities
+from routing.quantities import UnitPrices
+from routing.quantities import plan_quantities
+from routing.results import TrenchPlan
+from routing.sections import CrossSection
+from routing.sections import LineSpec
+from routing.sections import SiteConditions
+from routing.sections import TrenchSegment
+from routing.sections import cross_section
+from routing.sections import default_line
+
+__all__ = [
+    "NON_MOTOR_CLASSES",
+    "lane_for_road_class",
+    "quantities_for_plan",
+    "sections_for_plan",
+    "segments_from_plan",
+]
+
+logger = logging.getLogger(__name__)
+
+# road classes without motor traffic: the trench lies under a sidewalk or non-motor lane
+NON_MOTOR_CLASSES = frozenset(
+    {"footway", "path", "cycleway", "pedestrian", "steps", "living_street"}
+)
+
+
+def lane_for_road_class(road_class: str | None) -> str:
+    """``non_motor`` for footways, paths, cycleways and pedestrian streets, else ``motor``.
+
+    Examples
+    --------
+    >>> lane_for_road_class("footway"), lane_for_road_class("primary"), lane_for_road_class(None)
+    ('non_motor', 'motor', 'motor')
+    """
+    return "non_motor" if road_class in NON_MOTOR_CLASSES else "motor"
+
+
+def segments_from_plan(
+    plan: TrenchPlan,
+    *,
+    G: nx.MultiGraph | None = None,  # noqa: N803 - networkx's name
+    lines: Mapping[str, LineSpec | Sequence[LineSpec]] | None = None,
+) -> tuple[TrenchSegment, ...]:
+    """One :class:`TrenchSegment` per plan edge, with its utilities' lines.
+
+    Parameters
+    ----------
+    plan
+        The optimiser's plan (edges with utility sets, lengths and geometry).
+    G
+        The road graph the plan was made on; its edges give ``width_m``, ``pavement`` and
+        ``road_class``. Without it the road width is unknown (manual review).
+    lines
+        Line specs per utility; a utility not listed uses :func:`default_line` (documented
+        planning sizes, not standards values).
+    """
+    out = []
+    for edge in plan.edges:
+        data: Mapping[str, Any] = {}
+        if G is not None and G.has_edge(edge.source, edge.target, edge.key):
+            data = G.edges[edge.source, edge.target, edge.key]
+        specs: list[LineSpec] = []
+        for utility in edge.utilities:
+            chosen = (lines or {}).get(utility)
+            if chosen is None:
+                specs.append(default_line(utility))
+            elif isinstance(chosen, LineSpec):
+                specs.append(chosen)
+            else:
+                specs.extend(chosen)
+        road_class = edge.road_class or data.get("road_class")
+        width = data.get("width_m")
+        out.append(
+            TrenchSegment(
+                segment_id=f"{edge.segment_id}:{edge.source}-{edge.target}-{edge.key}",
+                lines=tuple(specs),
+                geometry=edge.geometry if edge.geometry is not None else data.get("geometry"),
+                length_m=edge.length_m,
+                road_width_m=float(width) if width is not None and width == width else None,
+                lane=lane_for_road_class(road_class),
+                pavement=data.get("pavement"),
+                road_class=road_class,
+            )
+        )
+    return tuple(out)
+
+
+def sections_for_plan(
+    plan: TrenchPlan,
+    *,
+    G: nx.MultiGraph | None = None,  # noqa: N803 - networkx's name
+    lines: Mapping[str, LineSpec | Sequence[LineSpec]] | None = None,
+    site: SiteConditions | None = None,
+    method: str = "lp",
+) -> tuple[tuple[TrenchSegment, ...], tuple[CrossSection, ...]]:
+    """Segments and their cross-sections for every edge of a plan (see :func:`segments_from_plan`)."""
+    segments = segments_from_plan(plan, G=G, lines=lines)
+    sections = tuple(cross_section(s, site=site, method=method) for s in segments)
+    logger.info(
+        "plan sections: %d segments, %d need manual review, %d need approval",
+        len(sections),
+        sum(s.needs_manual_review for s in sections),
+        sum(s.needs_approval for s in sections),
+    )
+    return segments, sections
+
+
+def quantities_for_plan(
+    plan: TrenchPlan,
+    *,
+    G: nx.MultiGraph | None = None,  # noqa: N803 - networkx's name
+    lines: Mapping[str, LineSpec | Sequence[LineSpec]] | None = None,
+    site: SiteConditions | None = None,
+    prices: UnitPrices | None = None,
+    **layers: Any,
+) -> tuple[tuple[CrossSection, ...], PlanQuantities]:
+    """Sections and quantities of a plan; ``layers`` are passed to :func:`plan_quantities`."""
+    segments, sections = sections_for_plan(plan, G=G, lines=lines, site=site)
+    crs = layers.pop("crs", None)
+    if crs is None and G is not None:
+        crs = G.graph.get("crs")
+    if crs is None:
+        crs = plan.crs
+    return sections, plan_quantities(sections, segments, prices=prices, crs=crs, **layers)

@@ -1,0 +1,77 @@
+"""Sections and quantities for a plan from the trench optimiser (the TrenchPlan adapter)."""
+
+from __future__ import annotations
+
+import functools
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import LineString
+
+from routing._check_section import check_section
+from routing.graph import build_road_graph
+from routing.plan_sections import lane_for_road_class
+from routing.plan_sections import quantities_for_plan
+from routing.plan_sections import sections_for_plan
+from routing.sections import SiteConditions
+from routing.sections import required_width_m
+from routing.trench import plan_shared_trench
+
+
+@pytest.fixture(scope="module")
+def roads() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "segment_id": ["a", "b", "c"],
+            "road_class": ["primary", "residential", "footway"],
+            "width_m": [14.0, 8.0, 3.0],
+            "pavement": ["asphalt", "asphalt", "paving"],
+        },
+        geometry=[
+            LineString([(0, 0), (100, 0)]),
+            LineString([(100, 0), (200, 0)]),
+            LineString([(100, 0), (100, 60)]),
+        ],
+        crs=32652,
+    )
+
+
+def _node(G, x: float, y: float):  # type: ignore[no-untyped-def]
+    return next(
+        n for n, d in G.nodes(data=True) if abs(d["x"] - x) < 1e-6 and abs(d["y"] - y) < 1e-6
+    )
+
+
+def test_plan_edges_become_sections_with_road_attributes(roads: gpd.GeoDataFrame) -> None:
+    G = build_road_graph(roads)
+    site = SiteConditions(frost_depth_m=2.0)
+    width = functools.partial(required_width_m, site=site)
+    plan = plan_shared_trench(
+        G,
+        {_node(G, 200, 0): {"water", "gas"}, _node(G, 100, 60): {"telecom"}},
+        {"water": _node(G, 0, 0), "gas": _node(G, 0, 0), "telecom": _node(G, 0, 0)},
+        required_width_m=width,
+    )
+    segments, sections = sections_for_plan(plan, G=G, site=site)
+    assert len(sections) == len(plan.edges) == 3
+    by_road = {s.road_class: (s, sec) for s, sec in zip(segments, sections, strict=True)}
+    seg_a, sec_a = by_road["primary"]
+    assert {p.spec.utility for p in sec_a.lines} == {"water", "gas", "telecom"}
+    assert seg_a.road_width_m == 14.0
+    assert seg_a.pavement == "asphalt"
+    assert sec_a.lane == "motor"
+    assert by_road["footway"][1].lane == "non_motor"
+    assert sec_a.length_m == pytest.approx(100.0)
+    for sec in sections:
+        assert check_section(sec) == []
+    # the optimiser's width hook and the section agree on the least (shored) width
+    utilities = frozenset(p.spec.utility for p in sec_a.lines)
+    assert width(utilities) <= sec_a.surface_width_m + 1e-9
+    _, quantities = quantities_for_plan(plan, G=G, site=site)
+    assert quantities.trench_length_m == pytest.approx(plan.trench_length_m)
+    assert quantities.lines_attached_m["water"] == pytest.approx(200.0)
+
+
+def test_lane_for_road_class() -> None:
+    assert lane_for_road_class("cycleway") == "non_motor"
+    assert lane_for_road_class("secondary") == "motor"
