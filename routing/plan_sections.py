@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -88,7 +89,7 @@ def segments_from_plan(
                 lines=tuple(specs),
                 geometry=edge.geometry if edge.geometry is not None else data.get("geometry"),
                 length_m=edge.length_m,
-                road_width_m=float(width) if width is not None and width == width else None,
+                road_width_m=float(width) if width is not None and math.isfinite(width) else None,
                 lane=lane_for_road_class(road_class),
                 pavement=data.get("pavement"),
                 road_class=road_class,
@@ -105,7 +106,11 @@ def sections_for_plan(
     site: SiteConditions | None = None,
     method: str = "lp",
 ) -> tuple[tuple[TrenchSegment, ...], tuple[CrossSection, ...]]:
-    """Segments and their cross-sections for every edge of a plan (see :func:`segments_from_plan`)."""
+    """Segments and their cross-sections for every edge of a plan.
+
+    See :func:`segments_from_plan` for the parameters; ``site`` and ``method`` go to
+    :func:`routing.sections.cross_section`.
+    """
     segments = segments_from_plan(plan, G=G, lines=lines)
     sections = tuple(cross_section(s, site=site, method=method) for s in segments)
     logger.info(

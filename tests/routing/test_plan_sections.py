@@ -36,14 +36,14 @@ def roads() -> gpd.GeoDataFrame:
     )
 
 
-def _node(G, x: float, y: float):  # type: ignore[no-untyped-def]
+def _node(G, x: float, y: float):  # type: ignore[no-untyped-def]  # noqa: N803
     return next(
         n for n, d in G.nodes(data=True) if abs(d["x"] - x) < 1e-6 and abs(d["y"] - y) < 1e-6
     )
 
 
 def test_plan_edges_become_sections_with_road_attributes(roads: gpd.GeoDataFrame) -> None:
-    G = build_road_graph(roads)
+    G = build_road_graph(roads)  # noqa: N806
     site = SiteConditions(frost_depth_m=2.0)
     width = functools.partial(required_width_m, site=site)
     plan = plan_shared_trench(
