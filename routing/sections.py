@@ -1211,7 +1211,7 @@ def _unverified_flag(
 def _width_rule(standards: std.Standards) -> std.Rule:
     block = std.trench_geometry(standards=standards)["trench_bottom_width"]
     return std.Rule(
-        text=str(block["formula"]) + " (b1 to the outermost walls of the side-by-side lines)",
+        text=str(block["formula"]),
         clause=str(block["source_clause"]),
         verification=str(block["verification"]),
         source="trench_geometry.yaml:trench_bottom_width",
