@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
 from routing import standards as std
@@ -483,7 +484,11 @@ def _check_layers(crs: Any, **layers: gpd.GeoDataFrame | None) -> None:
     if crs is None:
         msg = f"give the segments' metric crs to compare with layers {sorted(given)}"
         raise SectionError(msg)
-    target = CRS.from_user_input(crs)
+    try:
+        target = CRS.from_user_input(crs)
+    except CRSError as exc:
+        msg = f"unknown crs {crs!r}: give an EPSG code such as 'EPSG:32652'"
+        raise SectionError(msg) from exc
     if not target.is_projected:
         msg = f"crs {target.name!r} is not projected: quantities need metres"
         raise SectionError(msg)

@@ -1,0 +1,286 @@
+"""Serve trench cross-sections, permit quantities (JSON, CSV) and section drawings (SVG, PNG)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from typing import Any
+from typing import Literal
+
+import geopandas as gpd
+from fastapi import APIRouter
+from fastapi import Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+from pydantic import Field
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+from shapely.geometry import LineString
+from shapely.geometry import Point
+
+from api.errors import register
+from maps.section_drawing import section_png
+from maps.section_drawing import section_svg
+from routing.errors import SectionError
+from routing.quantities import PlanQuantities
+from routing.quantities import plan_quantities
+from routing.quantities import quantities_frame
+from routing.sections import CrossSection
+from routing.sections import ExistingLine
+from routing.sections import LineSpec
+from routing.sections import SiteConditions
+from routing.sections import TrenchSegment
+from routing.sections import cross_section
+
+__all__ = [
+    "LineIn",
+    "SectionsPublic",
+    "SectionsRequest",
+    "SegmentIn",
+    "router",
+]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/sections", tags=["sections"])
+
+register(SectionError, 422)
+
+
+class LineIn(BaseModel):
+    """A line to lay: utility, D0 and subtype (see ``routing.sections.LineSpec``)."""
+
+    utility: str
+    outside_diameter_mm: float = Field(gt=0)
+    subtype: str | None = None
+    dn_mm: float | None = Field(default=None, gt=0)
+    role: Literal["distribution", "transmission"] = "distribution"
+    material: str = "metal_or_plastic"
+    tags: list[str] = Field(default_factory=list)
+    formwork_mm: float = Field(default=0.0, ge=0)
+    label: str = ""
+
+
+class ExistingLineIn(BaseModel):
+    """An existing line crossing the segment (depth to its top)."""
+
+    utility: str
+    top_depth_m: float = Field(ge=0)
+    outside_diameter_mm: float = Field(gt=0)
+    subtype: str | None = None
+    label: str = ""
+
+
+class SegmentIn(BaseModel):
+    """A trench segment: its lines and the road that hosts it (coordinates in ``crs``)."""
+
+    segment_id: str
+    lines: list[LineIn] = Field(min_length=1)
+    coordinates: list[tuple[float, float]] | None = Field(default=None, min_length=2)
+    length_m: float | None = Field(default=None, ge=0)
+    road_width_m: float | None = Field(default=None, gt=0)
+    lane: Literal["motor", "non_motor", "sidewalk"] = "motor"
+    pavement: str | None = None
+    road_class: str | None = None
+    crossings: list[ExistingLineIn] = Field(default_factory=list)
+
+
+class SiteIn(BaseModel):
+    """City parameters: frost depth (m) and soil (see ``routing.sections.SiteConditions``)."""
+
+    frost_depth_m: float | None = Field(default=None, ge=0)
+    slope_soil: str = "stiff_silty_clay_or_clay"
+    wall_soil: str = "clay"
+    top_load: str = "dynamic_load_at_top"
+    support: Literal["auto", "slope", "shoring", "vertical"] = "auto"
+
+
+class PointIn(BaseModel):
+    """A tree or pole in ``crs``."""
+
+    id: str | int
+    x: float
+    y: float
+    pole_kind: str | None = None
+
+
+class SectionsRequest(BaseModel):
+    """Trench segments and their lines, with optional trees and poles for the quantities."""
+
+    segments: list[SegmentIn] = Field(min_length=1)
+    site: SiteIn = Field(default_factory=SiteIn)
+    method: Literal["lp", "milp"] = "lp"
+    crs: str | None = Field(default=None, description="metric CRS of coordinates, e.g. EPSG:32652")
+    trees: list[PointIn] = Field(default_factory=list)
+    poles: list[PointIn] = Field(default_factory=list)
+
+
+class SectionsPublic(BaseModel):
+    """Sections (every value with clause and verification) and the permit quantities."""
+
+    sections: list[dict[str, Any]]
+    quantities: dict[str, Any]
+
+
+@router.post("", operation_id="sections-compute", response_model=SectionsPublic)
+def compute_sections(body: SectionsRequest) -> dict[str, Any]:
+    """Lay out the lines of each segment and derive the permit quantities."""
+    sections, quantities = _compute(body)
+    return {"sections": [s.as_dict() for s in sections], "quantities": quantities.as_dict()}
+
+
+@router.post(
+    "/quantities.csv",
+    operation_id="sections-quantities-csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def quantities_csv(body: SectionsRequest) -> Response:
+    """Permit quantities, one CSV row per segment."""
+    _, quantities = _compute(body)
+    text = quantities_frame(quantities).to_csv(index=False, lineterminator="\n")
+    return Response(
+        content=text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="quantities.csv"'},
+    )
+
+
+@router.post(
+    "/drawing.svg",
+    operation_id="sections-drawing-svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+def drawing_svg(
+    body: SectionsRequest,
+    segment_id: Annotated[
+        str | None, Query(description="segment to draw; the first if omitted")
+    ] = None,
+) -> Response:
+    """Cross-section drawing of one segment as SVG."""
+    return Response(section_svg(_one(body, segment_id)), media_type="image/svg+xml")
+
+
+@router.post(
+    "/drawing.png",
+    operation_id="sections-drawing-png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def drawing_png(
+    body: SectionsRequest,
+    segment_id: Annotated[
+        str | None, Query(description="segment to draw; the first if omitted")
+    ] = None,
+    dpi: Annotated[int, Query(ge=30, le=600)] = 150,
+) -> Response:
+    """Cross-section drawing of one segment as PNG."""
+    return Response(section_png(_one(body, segment_id), dpi=dpi), media_type="image/png")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _segments(body: SectionsRequest) -> list[TrenchSegment]:
+    seen: set[str] = set()
+    out = []
+    for seg in body.segments:
+        if seg.segment_id in seen:
+            msg = f"segment id {seg.segment_id!r} given twice"
+            raise SectionError(msg)
+        seen.add(seg.segment_id)
+        geometry = LineString(seg.coordinates) if seg.coordinates else None
+        if geometry is not None and body.crs is None:
+            msg = f"segment {seg.segment_id!r} has coordinates: give their metric crs"
+            raise SectionError(msg)
+        out.append(
+            TrenchSegment(
+                segment_id=seg.segment_id,
+                lines=tuple(
+                    LineSpec(
+                        utility=line.utility,
+                        outside_diameter_mm=line.outside_diameter_mm,
+                        subtype=line.subtype,
+                        dn_mm=line.dn_mm,
+                        role=line.role,
+                        material=line.material,
+                        tags=frozenset(line.tags),
+                        formwork_mm=line.formwork_mm,
+                        label=line.label,
+                    )
+                    for line in seg.lines
+                ),
+                geometry=geometry,
+                length_m=seg.length_m,
+                road_width_m=seg.road_width_m,
+                lane=seg.lane,
+                pavement=seg.pavement,
+                road_class=seg.road_class,
+                crossings=tuple(
+                    ExistingLine(
+                        c.utility, c.top_depth_m, c.outside_diameter_mm, c.subtype, c.label
+                    )
+                    for c in seg.crossings
+                ),
+            )
+        )
+    return out
+
+
+def _site(body: SectionsRequest) -> SiteConditions:
+    s = body.site
+    return SiteConditions(
+        frost_depth_m=s.frost_depth_m,
+        slope_soil=s.slope_soil,
+        wall_soil=s.wall_soil,
+        top_load=s.top_load,
+        support=s.support,
+    )
+
+
+def _points(points: list[PointIn], crs: str | None, *, poles: bool) -> gpd.GeoDataFrame | None:
+    if not points:
+        return None
+    if crs is None:
+        msg = "trees and poles need the crs of their coordinates"
+        raise SectionError(msg)
+    cols: dict[str, list[Any]] = {}
+    if poles:
+        cols["pole_kind"] = [p.pole_kind for p in points]
+    gdf = gpd.GeoDataFrame(cols, geometry=[Point(p.x, p.y) for p in points], crs=crs)
+    gdf.index = [p.id for p in points]
+    return gdf
+
+
+def _compute(body: SectionsRequest) -> tuple[list[CrossSection], PlanQuantities]:
+    if body.crs is not None:
+        try:
+            CRS.from_user_input(body.crs)
+        except CRSError as exc:
+            msg = f"unknown crs {body.crs!r}: give an EPSG code such as 'EPSG:32652'"
+            raise SectionError(msg) from exc
+    segments = _segments(body)
+    site = _site(body)
+    sections = [cross_section(s, site=site, method=body.method) for s in segments]
+    quantities = plan_quantities(
+        sections,
+        segments,
+        trees=_points(body.trees, body.crs, poles=False),
+        poles=_points(body.poles, body.crs, poles=True),
+        crs=body.crs,
+    )
+    return sections, quantities
+
+
+def _one(body: SectionsRequest, segment_id: str | None) -> CrossSection:
+    segments = _segments(body)
+    if segment_id is None:
+        chosen = segments[0]
+    else:
+        found = [s for s in segments if s.segment_id == segment_id]
+        if not found:
+            msg = f"no segment {segment_id!r} in the request"
+            raise SectionError(msg)
+        chosen = found[0]
+    return cross_section(chosen, site=_site(body), method=body.method)

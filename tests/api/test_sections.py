@@ -1,0 +1,128 @@
+"""API: sections and quantities (JSON, CSV) and drawings (SVG, PNG) for posted trench segments."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.main import create_app
+from api.routes.sections import SectionsPublic
+
+HARBIN_BODY: dict[str, Any] = {
+    "crs": "EPSG:32652",
+    "site": {"frost_depth_m": 2.0},
+    "segments": [
+        {
+            "segment_id": "s1",
+            "coordinates": [[0, 0], [100, 0]],
+            "road_width_m": 14,
+            "pavement": "asphalt",
+            "lines": [
+                {"utility": "water", "outside_diameter_mm": 320, "dn_mm": 300, "label": "W"},
+                {"utility": "gas", "outside_diameter_mm": 160, "subtype": "medium_a", "dn_mm": 150},
+                {"utility": "power", "outside_diameter_mm": 200, "subtype": "conduit"},
+                {"utility": "telecom", "outside_diameter_mm": 300, "subtype": "duct"},
+            ],
+        },
+        {
+            "segment_id": "s2",
+            "coordinates": [[100, 0], [100, 40]],
+            "road_width_m": 0.8,
+            "pavement": "paving",
+            "lane": "sidewalk",
+            "lines": [
+                {"utility": "power", "outside_diameter_mm": 200, "subtype": "conduit"},
+                {"utility": "power", "outside_diameter_mm": 100, "subtype": "direct_buried"},
+            ],
+        },
+    ],
+    "trees": [{"id": "t1", "x": 50, "y": 1.0}],
+}
+
+
+@pytest.fixture(scope="module")
+def client(engine: Engine):  # type: ignore[no-untyped-def]
+    with TestClient(create_app(engine=engine)) as c:
+        yield c
+
+
+def test_sections_json_cites_clauses_and_flags(client: TestClient) -> None:
+    response = client.post("/sections", json=HARBIN_BODY)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = SectionsPublic.model_validate(response.json())
+    s1, s2 = body.sections
+    assert s1["status"] == "ok"
+    assert s1["unverified"] is True
+    assert s1["bottom_width_m"] == pytest.approx(3.58, abs=0.005)
+    water = next(line for line in s1["lines"] if line["label"] == "W")
+    assert water["x_m"] == pytest.approx(2.46, abs=0.005)
+    assert water["cover_m"] == pytest.approx(2.15, abs=0.005)
+    assert {c["clause"] for c in s1["clearances"] if c["kind"] == "horizontal"} == {
+        "GB 50289-2016 表4.1.9"
+    }
+    # power-power has no rule (UNKNOWN) and the 0.8 m strip is too narrow for 0.9 m
+    assert s2["status"] == "needs_manual_review"
+    kinds = {f["kind"] for f in s2["flags"]}
+    assert {"needs_manual_review", "needs_safety_measures_and_approval"} <= kinds
+    totals = body.quantities["totals"]
+    assert totals["trench_length_m"] == pytest.approx(140.0)
+    assert totals["trees_to_fell"] == 1
+    assert body.quantities["needs_manual_review"] == ["s2"]
+    assert body.quantities["needs_safety_measures_and_approval"] == ["s2"]
+    assert body.quantities["prices_source"] == "no unit prices: quantities only"
+
+
+def test_quantities_csv(client: TestClient) -> None:
+    response = client.post("/sections/quantities.csv", json=HARBIN_BODY)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["segment_id"] for r in rows] == ["s1", "s2"]
+    assert float(rows[0]["restoration_area_m2"]) == pytest.approx(688.98, abs=0.01)
+    assert rows[0]["cost_restoration_cny"] == ""  # no price: no invented cost
+
+
+def test_drawings(client: TestClient) -> None:
+    svg = client.post("/sections/drawing.svg?segment_id=s2", json=HARBIN_BODY)
+    assert svg.status_code == 200
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert "需人工复核" in svg.text
+    png = client.post("/sections/drawing.png?dpi=40", json=HARBIN_BODY)
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert png.content[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("patch", "status", "needle"),
+    [
+        ({"segments": []}, 422, "segments"),
+        ({"crs": None}, 422, "give their metric crs"),
+        ({"crs": "EPSG:4326"}, 422, "not projected"),
+        ({"crs": "EPSG:99999999"}, 422, "unknown crs"),
+        ({"site": {"slope_soil": "peat"}}, 422, "unknown slope_soil"),
+    ],
+)
+def test_bad_requests(client: TestClient, patch: dict[str, Any], status: int, needle: str) -> None:
+    response = client.post("/sections", json={**HARBIN_BODY, **patch})
+    assert response.status_code == status
+    assert needle in response.text
+
+
+def test_bad_line_and_unknown_segment(client: TestClient) -> None:
+    body = {
+        "segments": [{"segment_id": "x", "lines": [{"utility": "oil", "outside_diameter_mm": 100}]}]
+    }
+    response = client.post("/sections", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"] == "SectionError"
+    assert "unknown utility 'oil'" in response.json()["message"]
+    missing = client.post("/sections/drawing.svg?segment_id=nope", json=HARBIN_BODY)
+    assert missing.status_code == 422
+    assert "no segment 'nope'" in missing.text
