@@ -207,6 +207,10 @@ class Standards:
     trees: tuple[tuple[str, str, str, RuleValue | None, RuleValue | None], ...]
     yaml: Mapping[str, Any] = field(repr=False)
     directory: Path = STANDARDS_DIR
+    # rows grouped by their (utility_a, utility_b), for lookups in both orders
+    by_pair: Mapping[tuple[str, str, str], tuple[_ClearanceRow, ...]] = field(
+        default_factory=dict, repr=False
+    )
 
 
 # -- public lookups -----------------------------------------------------------------------------
@@ -236,7 +240,19 @@ def load_standards(directory: Path | None = None) -> Standards:
     cover = _read_cover(folder / "min_cover_depth.csv")
     trees = _read_trees(folder / "tree_clearances.csv")
     docs = {name: _read_yaml(folder / name) for name in _YAML_FILES}
-    standards = Standards(horizontal, vertical, cover, trees, docs, folder)
+    by_pair: dict[tuple[str, str, str], list[_ClearanceRow]] = {}
+    for table, rows in (("h", horizontal), ("v", vertical)):
+        for row in rows:
+            by_pair.setdefault((table, row.utility_a, row.utility_b), []).append(row)
+    standards = Standards(
+        horizontal,
+        vertical,
+        cover,
+        trees,
+        docs,
+        folder,
+        {k: tuple(v) for k, v in by_pair.items()},
+    )
     _check_yaml(standards)
     logger.info(
         "standards loaded from %s: %d horizontal, %d vertical, %d cover, %d tree rows",
@@ -283,8 +299,7 @@ def horizontal_clearance(
     >>> horizontal_clearance("power", "conduit", "power", "conduit") is None
     True
     """
-    rows = (standards or load_standards()).horizontal
-    return _match_pair(rows, a, sub_a, b, sub_b)
+    return _match_pair(standards or load_standards(), a, sub_a, b, sub_b, table="h")
 
 
 def vertical_clearance(
@@ -305,8 +320,7 @@ def vertical_clearance(
     >>> vertical_clearance("gas", "medium_a", "water", "*").value
     0.15
     """
-    rows = (standards or load_standards()).vertical
-    return _match_pair(rows, a, sub_a, b, sub_b)
+    return _match_pair(standards or load_standards(), a, sub_a, b, sub_b, table="v")
 
 
 def min_cover(
@@ -767,19 +781,19 @@ def _lane(lane: str) -> str:
 
 
 def _match_pair(
-    rows: Iterable[_ClearanceRow],
+    standards: Standards,
     a: str,
     sub_a: str | Collection[str] | None,
     b: str,
     sub_b: str | Collection[str] | None,
+    *,
+    table: str,
 ) -> RuleValue | None:
     tags_a = _tags(sub_a)
     tags_b = _tags(sub_b)
     best: tuple[int, RuleValue] | None = None
-    for row in rows:
-        for (ua, ta), (ub, tb) in (((a, tags_a), (b, tags_b)), ((b, tags_b), (a, tags_a))):
-            if row.utility_a != ua or row.utility_b != ub:
-                continue
+    for (ua, ta), (ub, tb) in (((a, tags_a), (b, tags_b)), ((b, tags_b), (a, tags_a))):
+        for row in standards.by_pair.get((table, ua, ub), ()):
             if row.subtype_a != "*" and row.subtype_a not in ta:
                 continue
             if row.subtype_b != "*" and row.subtype_b not in tb:
