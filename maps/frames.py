@@ -16,6 +16,7 @@ import shapely
 __all__ = [
     "MapContext",
     "TrenchFrames",
+    "mark_affected_trees",
     "normalise_utilities",
     "route_frames",
     "trench_frames",
@@ -45,6 +46,16 @@ class TrenchFrames:
     @property
     def crs(self) -> Any:
         return self.edges.crs
+
+    def to_crs(self, crs: Any) -> TrenchFrames:
+        """Return the same frames in another (metric) CRS."""
+        return TrenchFrames(
+            edges=self.edges.to_crs(crs),
+            routes=self.routes.to_crs(crs),
+            plan_id=self.plan_id,
+            title=self.title,
+            summary=self.summary,
+        )
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,32 @@ def trench_frames(plan: Any) -> TrenchFrames:
         edges = _edges_from_frame(plan)
         return TrenchFrames(edges=edges, routes=_routes_from_edges(edges))
     return _frames_from_plan(plan)
+
+
+def mark_affected_trees(
+    trees: gpd.GeoDataFrame, frames: TrenchFrames, *, clearance_m: Mapping[str, float]
+) -> gpd.GeoDataFrame:
+    """Return ``trees`` with ``affected``: within a utility's tree clearance of its route.
+
+    Distances are measured to the trench centreline, in the frames' metric CRS.
+
+    Raises
+    ------
+    ValueError
+        If a routed utility has no clearance, or the CRSs differ.
+    """
+    if trees.crs != frames.crs:
+        msg = f"trees are in {trees.crs}, the plan in {frames.crs}; reproject one of them"
+        raise ValueError(msg)
+    out = trees.copy()
+    out["affected"] = False
+    for route in frames.routes.itertuples():
+        if route.utility not in clearance_m:
+            msg = f"no tree clearance given for {route.utility!r}"
+            raise ValueError(msg)
+        near = out.geometry.distance(route.geometry) <= clearance_m[route.utility]
+        out["affected"] = out["affected"] | near
+    return out
 
 
 def route_frames(geojson: Mapping[str, Any], crs: Any, *, title: str = "") -> TrenchFrames:

@@ -28,10 +28,37 @@ def sample_roads() -> gpd.GeoDataFrame:
 
 
 def sample_trees() -> gpd.GeoDataFrame:
+    """The sample's OSM trees plus SYNTHETIC street trees beside the trench block."""
     trees = read_sample("trees").to_crs(CRS)
     trees["source_id"] = "T" + trees["osm_id"].astype(str)
     trees["species"] = trees["leaf_type"].fillna("")
-    return trees
+    street = street_trees()
+    return gpd.GeoDataFrame(
+        pd.concat([trees[["source_id", "species", "geometry"]], street], ignore_index=True),
+        geometry="geometry",
+        crs=CRS,
+    )
+
+
+# street trees beside each trench edge at these distances (m) from its centreline: the
+# first two are inside every utility's tree clearance (CJJ 75-97: 1.0-1.5 m), the last not
+STREET_TREE_OFFSETS_M = (0.8, 1.3, 8.0)
+
+
+def street_trees() -> gpd.GeoDataFrame:
+    """SYNTHETIC trees at known distances from the first three trench edges."""
+    rows = []
+    for e in trench_edges().head(3).itertuples():
+        for k, offset in enumerate(STREET_TREE_OFFSETS_M):
+            side = shapely.offset_curve(e.geometry, offset)
+            rows.append(
+                {
+                    "source_id": f"S{e.edge}-{k}",
+                    "species": "synthetic street tree",
+                    "geometry": side.interpolate(0.3 + 0.2 * k, normalized=True),
+                }
+            )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS)
 
 
 def sample_proposals() -> gpd.GeoDataFrame:
@@ -72,7 +99,7 @@ def trench_edges(n_edges: int = 8) -> gpd.GeoDataFrame:
 def sample_context(edges: gpd.GeoDataFrame) -> MapContext:
     roads = sample_roads()
     trees = sample_trees()
-    near = shapely.union_all(edges.geometry.to_numpy()).buffer(15.0)
+    near = shapely.union_all(edges.geometry.to_numpy()).buffer(1.5)
     trees["affected"] = trees.intersects(near)
     protected = read_sample("protected_areas").to_crs(CRS)
     first = edges.iloc[0]

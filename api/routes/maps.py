@@ -1,0 +1,391 @@
+"""Serve review maps (HTML), permit sheets (PDF) and the route (GeoJSON, DXF) of an application."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated
+from typing import Any
+
+import geopandas as gpd
+import shapely
+from fastapi import APIRouter
+from fastapi import Depends
+from fastapi import FastAPI
+from fastapi import HTTPException
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from matplotlib.figure import Figure
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+import maps
+from api.approvals import auth
+from api.approvals.enums import Action
+from api.approvals.models import Application
+from api.approvals.models import Permit
+from api.approvals.models import RouteVersion
+from api.approvals.models import User
+from api.deps import SessionDep
+from api.deps import SettingsDep
+from api.errors import register
+from geodata.layers import save_layer
+from geodata.storage import get_city
+from geodata.storage import get_layer
+from geodata.storage import read_features
+from maps import permit
+from maps import style
+from maps import web
+from maps.frames import MapContext
+from maps.frames import TrenchFrames
+from maps.frames import mark_affected_trees
+from maps.frames import route_frames
+from routing.standards import tree_clearance
+
+__all__ = [
+    "STATIC_DIR",
+    "TOKEN_COOKIE",
+    "application_context",
+    "mount",
+    "optional_user",
+    "router",
+]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["maps"])
+
+STATIC_DIR = Path(maps.__file__).resolve().parent / "static"
+TOKEN_COOKIE = "cotrench_token"
+PDF = "application/pdf"
+DXF = "image/vnd.dxf"
+# context drawn around a route: this far beyond its extent (m)
+CONTEXT_MARGIN_M = 150.0
+# the store's layer kinds -> the review map's layer keys
+KIND_KEYS = {
+    "roads": "roads",
+    "underground_lines": "existing",
+    "proposed_lines": "proposed",
+    "trees": "trees",
+    "poles": "poles",
+    "protected_areas": "protected",
+}
+
+register(web.MapTooLargeError, 413)
+register(permit.SheetScaleError, 422)
+
+
+def mount(app: FastAPI) -> None:
+    """Serve ``maps/static`` (vendored Leaflet and plugins, the pages' CSS/JS) at ``/static``."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def optional_user(request: Request, session: SessionDep) -> User | None:
+    """The user of a bearer token or of the workbench's login cookie; none if neither."""
+    header = request.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else None
+    token = token or request.cookies.get(TOKEN_COOKIE)
+    if not token:
+        return None
+    return auth.authenticate(session=session, token=token, now=dt.datetime.now(dt.UTC))
+
+
+def required_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise HTTPException(401, "log in first: a bearer token or the workbench login cookie")
+    return user
+
+
+UserDep = Annotated[User, Depends(required_user)]
+
+
+# --- review maps ---------------------------------------------------------------------
+
+
+@router.get("/maps/layers/{layer_id}", response_class=HTMLResponse, operation_id="maps-layer-map")
+def layer_map(layer_id: int, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """Review map of one stored layer (HTML, no CDN)."""
+    info = get_layer(session, layer_id)
+    gdf = read_features(session, city=info.city, kind=info.kind, layer_id=layer_id)
+    m = web.build_layer_map(
+        {KIND_KEYS[info.kind]: _with_attrs(gdf)},
+        tile_url=settings.maps.tile_url,
+        tile_attribution=settings.maps.tile_attribution,
+        max_features=settings.maps.max_folium_features,
+    )
+    return _html(m)
+
+
+@router.get("/maps/cities/{city}", response_class=HTMLResponse, operation_id="maps-city-map")
+def city_map(city: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """Review map of every layer of a city; above the feature limit use the vector tiles."""
+    get_city(session, city)
+    layers = {
+        KIND_KEYS[k]: _with_attrs(read_features(session, city=city, kind=k)) for k in KIND_KEYS
+    }
+    m = web.build_layer_map(
+        {k: v for k, v in layers.items() if len(v)},
+        tile_url=settings.maps.tile_url,
+        tile_attribution=settings.maps.tile_attribution,
+        max_features=settings.maps.max_folium_features,
+    )
+    return _html(m)
+
+
+@router.get(
+    "/maps/applications/{application_id}",
+    response_class=HTMLResponse,
+    operation_id="maps-application-map",
+)
+def application_map(
+    application_id: int, session: SessionDep, settings: SettingsDep, user: UserDep
+) -> HTMLResponse:
+    """Review map of an application's fixed route with its context (log-in needed)."""
+    app, route = _application_route(session, user, application_id)
+    frames = route_frames(route.geojson, route.crs, title=app.project_name)
+    m = web.build_trench_map(
+        frames,
+        context=application_context(session, frames),
+        tile_url=settings.maps.tile_url,
+        tile_attribution=settings.maps.tile_attribution,
+        max_features=settings.maps.max_folium_features,
+    )
+    return _html(m)
+
+
+# --- permit sheets and the packet ----------------------------------------------------
+
+
+@router.get(
+    "/permits/applications/{application_id}/sheets/{permit_type}.pdf",
+    response_class=Response,
+    responses={200: {"content": {PDF: {}}}},
+    operation_id="maps-permit-sheet",
+)
+def permit_sheet(
+    application_id: int, permit_type: str, session: SessionDep, user: UserDep
+) -> Response:
+    """The permit sheet(s) of one approval type for an application's fixed route (PDF)."""
+    if permit_type not in style.PERMIT_TYPES:
+        raise HTTPException(404, f"no sheet for {permit_type!r}; one of {list(style.PERMIT_TYPES)}")
+    app, route = _application_route(session, user, application_id)
+    figs = _sheets(session, app, route, [permit_type])
+    name = f"{app.number}-{permit_type}.pdf"
+    return Response(_pdf(figs, title=name), media_type=PDF, headers=_attachment(name))
+
+
+@router.get(
+    "/permits/applications/{application_id}/packet.pdf",
+    response_class=Response,
+    responses={200: {"content": {PDF: {}}}},
+    operation_id="maps-permit-packet-pdf",
+)
+def permit_packet_pdf(application_id: int, session: SessionDep, user: UserDep) -> Response:
+    """Every permit sheet of an application in one PDF."""
+    app, route = _application_route(session, user, application_id)
+    figs = _sheets(session, app, route, _permit_types(session, app))
+    name = f"{app.number}-permits.pdf"
+    return Response(_pdf(figs, title=name), media_type=PDF, headers=_attachment(name))
+
+
+@router.get(
+    "/permits/applications/{application_id}/route.geojson",
+    operation_id="maps-route-geojson",
+)
+def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Response:
+    """The fixed route as RFC 7946 GeoJSON (WGS 84), one feature per trench segment."""
+    app, route = _application_route(session, user, application_id)
+    data = _route_geojson_bytes(route_frames(route.geojson, route.crs))
+    name = f"{app.number}-route.geojson"
+    return Response(data, media_type="application/geo+json", headers=_attachment(name))
+
+
+@router.get(
+    "/permits/applications/{application_id}/route.dxf",
+    response_class=Response,
+    responses={200: {"content": {DXF: {}}}},
+    operation_id="maps-route-dxf",
+)
+def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Response:
+    """The fixed route as DXF in the city's metric CRS, one DXF layer per sharing count."""
+    app, route = _application_route(session, user, application_id)
+    data = _route_dxf_bytes(route_frames(route.geojson, route.crs))
+    name = f"{app.number}-route.dxf"
+    return Response(data, media_type=DXF, headers=_attachment(name))
+
+
+@router.get(
+    "/permits/applications/{application_id}/packet.zip",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+    operation_id="maps-permit-packet-zip",
+)
+def permit_packet_zip(application_id: int, session: SessionDep, user: UserDep) -> Response:
+    """The permit packet: all sheets as PDF, the route as GeoJSON and as DXF, in one zip."""
+    app, route = _application_route(session, user, application_id)
+    frames = route_frames(route.geojson, route.crs, title=app.project_name)
+    figs = _sheets(session, app, route, _permit_types(session, app))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{app.number}-permits.pdf", _pdf(figs, title=app.number))
+        zf.writestr(f"{app.number}-route.geojson", _route_geojson_bytes(frames))
+        zf.writestr(f"{app.number}-route.dxf", _route_dxf_bytes(frames))
+    name = f"{app.number}-packet.zip"
+    return Response(buffer.getvalue(), media_type="application/zip", headers=_attachment(name))
+
+
+# --- helpers shared with the workbench pages -----------------------------------------
+
+
+def application_context(session: Session, frames: TrenchFrames) -> MapContext:
+    """Read the city layers around a route: roads, existing lines, trees, poles, protection."""
+    city = _city_of(session, frames)
+    if city is None:
+        return MapContext()
+    minx, miny, maxx, maxy = frames.edges.to_crs(city.srid).total_bounds
+    bbox = (
+        minx - CONTEXT_MARGIN_M,
+        miny - CONTEXT_MARGIN_M,
+        maxx + CONTEXT_MARGIN_M,
+        maxy + CONTEXT_MARGIN_M,
+    )
+    layers = {
+        key: _with_attrs(read_features(session, city=city.name, kind=kind, bbox=bbox))
+        for kind, key in KIND_KEYS.items()
+        if key != "proposed"
+    }
+    trees = layers["trees"]
+    if len(trees):
+        clearance = {u: _tree_clearance_m(u) for u in frames.routes["utility"]}
+        trees = mark_affected_trees(trees, frames.to_crs(city.srid), clearance_m=clearance)
+    return MapContext(
+        roads=layers["roads"],
+        existing=layers["existing"],
+        trees=trees,
+        poles=layers["poles"],
+        protected=layers["protected"],
+    )
+
+
+def _tree_clearance_m(utility: str) -> float:
+    """Least distance from a line to a tree centre (CJJ 75-97 表6.2.1, routing standards)."""
+    subtype = {"power": "cable", "telecom": "duct"}.get(utility)
+    rule = tree_clearance("drainage" if utility == "drainage" else utility, subtype)
+    if rule is None:
+        rule = tree_clearance("sewer")  # drainage rows are keyed sewer / storm
+    if rule is None:  # pragma: no cover - every utility has a row in the table
+        msg = f"no tree clearance for {utility!r} in the standards tables"
+        raise LookupError(msg)
+    return float(rule.value)
+
+
+def _city_of(session: Session, frames: TrenchFrames) -> Any:
+    centre = shapely.box(*frames.edges.to_crs(4326).total_bounds).centroid
+    name = session.execute(
+        text(
+            "SELECT name FROM cities WHERE ST_Intersects(extent, ST_GeomFromText(:p, 4326)) "
+            "ORDER BY ST_Area(extent) LIMIT 1"
+        ),
+        {"p": centre.wkt},
+    ).scalar()
+    return None if name is None else get_city(session, name)
+
+
+def _application_route(
+    session: Session, user: User, application_id: int
+) -> tuple[Application, RouteVersion]:
+    auth.authorize(user, Action.read_routes)
+    app = session.get(Application, application_id)
+    if app is None:
+        raise HTTPException(404, f"no application {application_id}")
+    auth.authorize(user, Action.read_routes, app, session=session)
+    route = session.scalars(
+        select(RouteVersion)
+        .where(RouteVersion.application_id == application_id)
+        .order_by(RouteVersion.version_no.desc())
+        .limit(1)
+    ).first()
+    if route is None:
+        raise HTTPException(
+            409, f"application {app.number} has no fixed route yet (the joint survey fixes it)"
+        )
+    return app, route
+
+
+def _permit_types(session: Session, app: Application) -> list[str]:
+    ordered = list(style.PERMIT_TYPES)
+    have = set(
+        session.scalars(select(Permit.permit_type).where(Permit.application_id == app.id)).all()
+    )
+    chosen = [p for p in ordered if p in have]
+    return chosen or ordered
+
+
+def _sheets(
+    session: Session, app: Application, route: RouteVersion, permit_types: list[str]
+) -> list[Figure]:
+    frames = route_frames(route.geojson, route.crs, title=app.project_name)
+    context = application_context(session, frames)
+    applicant = app.applicant.get("name", "") if isinstance(app.applicant, dict) else ""
+    infos = [
+        permit.SheetInfo(
+            project=app.project_name,
+            application_no=app.number,
+            permit_type=p,
+            applicant=applicant,
+            issued_on=route.fixed_at.date(),
+            attribution=f"{style.ATTRIBUTION_OSM}; 路由版本 route v{route.version_no}",
+        )
+        for p in permit_types
+    ]
+    rows = _quantity_rows(route.quantities)
+    return permit.render_permit_packet(frames, infos, context=context, quantities=rows)
+
+
+def _quantity_rows(quantities: Any) -> list[tuple[str, str, str]] | None:
+    """Rows for the excavation sheet from the fixed route's quantities, if it has any."""
+    if not isinstance(quantities, dict) or not quantities:
+        return None
+    rows = []
+    for key, value in quantities.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            unit = key.rsplit("_", 1)[-1] if "_" in key else "-"
+            rows.append((key, f"{value:g}", unit))
+    return rows or None
+
+
+def _pdf(figs: list[Figure], *, title: str) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = permit.save_permit_packet(figs, Path(tmp) / "packet.pdf", title=title)
+        return path.read_bytes()
+
+
+def _route_geojson_bytes(frames: TrenchFrames) -> bytes:
+    return frames.edges.to_crs(4326).to_json(drop_id=True).encode()
+
+
+def _route_dxf_bytes(frames: TrenchFrames) -> bytes:
+    out = frames.edges.copy()
+    out["Layer"] = [f"TRENCH_{n}" for n in out["n_utilities"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        return save_layer(out, Path(tmp) / "route.dxf").read_bytes()
+
+
+def _with_attrs(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    # the importer keeps extra source fields in ``attrs``; maps only need the columns
+    return gdf.drop(columns=[c for c in ("attrs",) if c in gdf.columns])
+
+
+def _html(m: Any) -> HTMLResponse:
+    return HTMLResponse(m.get_root().render())
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}

@@ -1,0 +1,310 @@
+"""Serve the workbench pages: applications, plan review, layer upload, city tiles (Jinja2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi import Depends
+from fastapi import HTTPException
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+import maps
+from api.approvals import auth
+from api.approvals import queries
+from api.approvals.enums import Action
+from api.approvals.enums import Role
+from api.approvals.errors import PermissionDeniedError
+from api.approvals.models import Application
+from api.approvals.models import RouteVersion
+from api.approvals.models import User
+from api.deps import SessionDep
+from api.deps import SettingsDep
+from api.routes.maps import optional_user
+from api.routes.tiles import TILE_COLUMNS
+from geodata.storage import get_city
+from geodata.storage import list_cities
+from maps import style
+from maps.frames import route_frames
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/workbench", tags=["pages"], include_in_schema=False)
+templates = Jinja2Templates(directory=maps.__path__[0] + "/templates")
+
+STATIC = "/static"
+STATUS_LABELS = {
+    "submitted": "已提交 submitted",
+    "returned": "退回修改 returned",
+    "rejected": "不予受理 rejected",
+    "not_competent": "非本部门 not competent",
+    "dispatched": "已分派 dispatched",
+    "surveying": "联合勘察 joint survey",
+    "permitting": "并联审批 permits",
+    "construction": "施工 construction",
+    "acceptance": "验收 acceptance",
+    "completed": "办结 completed",
+}
+PERMIT_STATUS_LABELS = {
+    "submitted": "待审 submitted",
+    "in_review": "审核中 in review",
+    "approved": "批准 approved",
+    "approved_with_conditions": "附条件批准 approved with conditions",
+    "returned": "退回 returned",
+    "rejected": "不予许可 rejected",
+    "deadline_passed": "逾期 deadline passed",
+    "not_competent": "非本部门 not competent",
+}
+STAGE_LABELS = {
+    "acceptance": "申请受理 acceptance",
+    "joint_survey": "联合勘察 joint survey",
+    "permits": "许可审批 permits",
+    "construction": "企业施工 construction",
+    "final_acceptance": "验收服务 final acceptance",
+    "closed": "办结 closed",
+}
+KIND_LABELS = {
+    "proposed_lines": "拟建管线 Proposed lines",
+    "underground_lines": "现状地下管线 Existing underground lines",
+    "roads": "道路中心线 Road centrelines",
+    "trees": "树木 Trees",
+    "poles": "杆线 Poles",
+    "protected_areas": "桥梁/保护区 Bridges and protected areas",
+}
+# the first API that answers "what co-location does this layer trigger" (issue 4)
+COLOCATION_PATHS = ("/proposals/layers/{layer_id}",)
+
+UserOrNone = Annotated[User | None, Depends(optional_user)]
+
+
+@router.get("", include_in_schema=False)
+def index() -> RedirectResponse:
+    return RedirectResponse("/workbench/applications", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(
+    request: Request, session: SessionDep, next: str = "/workbench/applications"
+) -> HTMLResponse:
+    """Log in (the token goes into a SameSite cookie the pages and maps read)."""
+    if not next.startswith("/") or next.startswith("//"):
+        next = "/workbench/applications"
+    return _render(request, session, "login.html", None, next=next)
+
+
+@router.get("/applications", response_class=HTMLResponse, response_model=None)
+def applications_page(
+    request: Request, session: SessionDep, user: UserOrNone
+) -> HTMLResponse | RedirectResponse:
+    """Applications the user may see, with status and deadline."""
+    if user is None:
+        return _to_login(request)
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for app in queries.list_applications(session=session, user=user):
+        public = queries.application_public(session, app, now)
+        rows.append(
+            {
+                "id": app.id,
+                "number": app.number,
+                "project_name": app.project_name,
+                "district": app.district,
+                "utilities": [
+                    u for u in style.UTILITIES if u in {d.utility for d in public.demands}
+                ],
+                "status": app.status,
+                "stage": app.stage,
+                "due": app.stage_due_at.strftime("%Y-%m-%d %H:%M") if app.stage_due_at else None,
+                "overdue": public.overdue,
+            }
+        )
+    return _render(request, session, "applications.html", user, rows=rows)
+
+
+@router.get("/applications/{application_id}", response_class=HTMLResponse, response_model=None)
+def application_page(
+    application_id: int, request: Request, session: SessionDep, user: UserOrNone
+) -> HTMLResponse | RedirectResponse:
+    """Review one application: map, shared segments, quantities, savings, permit actions."""
+    if user is None:
+        return _to_login(request)
+    auth.authorize(user, Action.read_application)
+    app = session.get(Application, application_id)
+    if app is None:
+        raise HTTPException(404, f"no application {application_id}")
+    auth.authorize(user, Action.read_application, app, session=session)
+    now = dt.datetime.now(dt.UTC)
+    route = _latest_route(session, user, app)
+    context: dict[str, Any] = {"app": app, "route": route}
+    if route is not None:
+        context.update(_route_context(route))
+    permits = []
+    for p in queries.list_permits(session=session, user=user, application_id=application_id):
+        public = queries.permit_public(session, p, now)
+        permits.append({**public.model_dump(), "action": _action_for(user, public)})
+    context["permits"] = permits
+    context["sheet_types"] = list(style.PERMIT_TYPES)
+    return _render(request, session, "application.html", user, **context)
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request, session: SessionDep, user: UserOrNone) -> HTMLResponse:
+    """A designer uploads a layer and sees its validation report and co-location."""
+    paths = {getattr(r, "path", "") for r in request.app.routes}
+    colocation = next((p for p in COLOCATION_PATHS if p in paths), "")
+    kinds = list(KIND_LABELS.items())
+    return _render(request, session, "upload.html", user, kinds=kinds, colocation_url=colocation)
+
+
+@router.get("/cities/{city}/tiles", response_class=HTMLResponse)
+def tiles_page(
+    city: str, request: Request, session: SessionDep, settings: SettingsDep, user: UserOrNone
+) -> HTMLResponse:
+    """Every layer of a city as vector tiles (for layers too large for one folium page)."""
+    info = get_city(session, city)
+    bounds = _data_bounds(session, info.id) or list(info.extent.bounds)
+    styles = _tile_styles()
+    kinds = [(k, KIND_LABELS[k]) for k in TILE_COLUMNS]
+    return _render(
+        request,
+        session,
+        "tiles.html",
+        user,
+        city=info.name,
+        bounds=bounds,
+        kinds=kinds,
+        styles=styles,
+        tile_url=settings.maps.tile_url,
+        tile_attribution=settings.maps.tile_attribution,
+        attribution=style.ATTRIBUTION_OSM,
+    )
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _render(
+    request: Request, session: Session, name: str, user: User | None, **context: Any
+) -> HTMLResponse:
+    base = {
+        "static": STATIC,
+        "user": user,
+        "cities": [c.name for c in list_cities(session)],
+        "colours": style.UTILITY_COLOURS,
+        "labels": {u: style.label(u) for u in style.UTILITIES},
+        "permit_labels": style.PERMIT_LABELS,
+        "status_labels": STATUS_LABELS,
+        "permit_status_labels": PERMIT_STATUS_LABELS,
+        "stage_labels": STAGE_LABELS,
+    }
+    return templates.TemplateResponse(request, name, {**base, **context})
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/workbench/login?next={request.url.path}", status_code=303)
+
+
+def _latest_route(session: Session, user: User, app: Application) -> RouteVersion | None:
+    try:
+        auth.authorize(user, Action.read_routes, app, session=session)
+    except PermissionDeniedError:
+        return None
+    return session.scalars(
+        select(RouteVersion)
+        .where(RouteVersion.application_id == app.id)
+        .order_by(RouteVersion.version_no.desc())
+        .limit(1)
+    ).first()
+
+
+def _route_context(route: RouteVersion) -> dict[str, Any]:
+    frames = route_frames(route.geojson, route.crs)
+    edges = frames.edges
+    section_url = f"/plans/{route.plan_id}/sections/{{edge}}" if route.plan_id else None
+    segments = [
+        {
+            "edge": e.edge,
+            "utilities": [u for u in style.UTILITIES if u in e.utilities.split(", ")],
+            "n": int(e.n_utilities),
+            "colour": style.trench_colour(int(e.n_utilities)),
+            "length_m": float(e.length_m),
+            "section_url": section_url.format(edge=e.edge) if section_url else None,
+        }
+        for e in edges.sort_values(["n_utilities", "length_m"], ascending=False).itertuples()
+    ]
+    shared = edges[edges["n_utilities"] >= 2]
+    quantities = [
+        (k, f"{v:g}" if isinstance(v, int | float) else str(v))
+        for k, v in (route.quantities or {}).items()
+        if not isinstance(v, dict | list)
+    ]
+    savings = [
+        (k, f"{v:g}" if isinstance(v, int | float) else str(v))
+        for k, v in (route.quantities or {}).get("savings", {}).items()
+    ]
+    return {
+        "segments": segments,
+        "total_m": float(edges["length_m"].sum()),
+        "shared_m": float(shared["length_m"].sum()),
+        "dig_count": int(shared["n_utilities"].max()) if len(shared) else 1,
+        "quantities": quantities,
+        "savings": savings,
+    }
+
+
+def _action_for(user: User, permit: Any) -> str | None:
+    if user.organisation_id != permit.department_id:
+        return None
+    if user.role == Role.dept_clerk and permit.status in ("submitted", "deadline_passed"):
+        return "review"
+    if user.role == Role.dept_chief and permit.status == "in_review":
+        return "decide"
+    return None
+
+
+def _data_bounds(session: Session, city_id: int) -> list[float] | None:
+    row = session.execute(
+        text(
+            "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
+            "SELECT ST_Transform(ST_SetSRID(ST_Extent(geom), min(srid)), 4326) AS b "
+            "FROM road_segments WHERE city_id = :c) AS t WHERE b IS NOT NULL"
+        ),
+        {"c": city_id},
+    ).first()
+    return None if row is None else [float(v) for v in row]
+
+
+def _tile_styles() -> dict[str, dict[str, Any]]:
+    ctx = style.CONTEXT_STYLES
+    w = style.LINE_WIDTHS_PX
+    return {
+        "roads": {"color": ctx["road"]["color"], "weight": w["road"]},
+        "underground_lines": {
+            "color": "#555555",
+            "weight": w["existing"],
+            "by_utility": style.UTILITY_COLOURS,
+        },
+        "proposed_lines": {
+            "color": "#555555",
+            "weight": w["proposed"],
+            "by_utility": style.UTILITY_COLOURS,
+        },
+        "trees": {"color": ctx["tree"]["color"], "weight": 1, "fill": ctx["tree"]["fill"]},
+        "poles": {"color": ctx["pole"]["color"], "weight": 1, "fill": ctx["pole"]["fill"]},
+        "protected_areas": {
+            "color": ctx["protected"]["color"],
+            "weight": w["protected"],
+            "fill": ctx["protected"]["fill"],
+        },
+    }

@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyogrio
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.main import create_app
+from api.settings import MapSettings
+from api.settings import Settings
+from api.settings import get_settings
+from maps.style import PERMIT_TYPES
+from maps.style import permit_label
+from tests.api.approvals.flow import Flow
+from tests.maps.sample import StoredCity
+from tests.maps.sample import sample_trees
+from tests.maps.sample import trench_edges
+from tests.maps.workbench import committed_city
+from tests.maps.workbench import permitting_application
+from tests.maps.workbench import seeded_tokens
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture(scope="module")
+def city(engine: Engine) -> Iterator[StoredCity]:
+    with committed_city(engine) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def tokens(engine: Engine) -> dict[str, str]:
+    return seeded_tokens(engine)
+
+
+@pytest.fixture(scope="module")
+def client(engine: Engine, city: StoredCity) -> Iterator[TestClient]:
+    with TestClient(create_app(engine=engine)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def application(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
+    return permitting_application(client, tokens)
+
+
+# CJJ 75-97 表6.2.1, line to tree centre (m), by hand: power cable 1.0, gas 1.2, the rest 1.5
+TREE_CLEARANCE_M = {
+    "water": 1.5,
+    "power": 1.0,
+    "heat": 1.5,
+    "gas": 1.2,
+    "drainage": 1.5,
+    "telecom": 1.5,
+}
+
+
+def expected_affected_trees() -> int:
+    edges = trench_edges()
+    trees = sample_trees()
+    hit = set()
+    for utility, clearance in TREE_CLEARANCE_M.items():
+        lines = [
+            g for g, us in zip(edges.geometry, edges["utilities"], strict=True) if utility in us
+        ]
+        if lines:
+            near = trees.distance(shapely.union_all(lines)) <= clearance
+            hit |= set(trees.index[near])
+    assert len(hit) >= 6  # the synthetic street trees at 0.8 m and 1.3 m at least
+    return len(hit)
+
+
+def bearer(tokens: dict[str, str], user: str = "acceptor") -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[user]}"}
+
+
+def kinds(html: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for k in re.findall(r'"kind": "(\w+)"', html):
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+def test_static_assets_are_served_by_the_app(client: TestClient) -> None:
+    js = client.get("/static/vendor/leaflet/1.9.4/leaflet.js")
+    assert js.status_code == 200
+    assert "javascript" in js.headers["content-type"]
+    assert "Leaflet" in js.text[:400]
+    for path in (
+        "/static/vendor/leaflet/1.9.4/leaflet.css",
+        "/static/vendor/leaflet/1.9.4/images/layers.png",
+        "/static/vendor/jquery/3.7.1/jquery.min.js",
+        "/static/vendor/leaflet.vectorgrid/1.3.0/Leaflet.VectorGrid.bundled.min.js",
+        "/static/maps.css",
+        "/static/workbench.js",
+    ):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/static/../api/main.py").status_code == 404
+
+
+def test_application_map_needs_a_login(client: TestClient, application: dict[str, Any]) -> None:
+    response = client.get(f"/maps/applications/{application['id']}")
+    assert response.status_code == 401
+    assert "log in" in response.json()["detail"]
+
+
+def test_application_map_draws_route_and_context(
+    client: TestClient, tokens: dict[str, str], application: dict[str, Any], city: StoredCity
+) -> None:
+    response = client.get(f"/maps/applications/{application['id']}", headers=bearer(tokens))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    counts = kinds(html)
+    assert counts["trench"] == len(trench_edges())
+    assert counts["route"] == 6
+    assert counts["road"] > 0 and counts["tree"] > 0
+    affected = html.count('"affected": true')  # only trees carry it
+    assert affected == expected_affected_trees()
+    links = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert links and all(link.startswith("/static/") for link in links)
+    # the login cookie of the workbench works as well as the bearer header
+    client.cookies.set("cotrench_token", tokens["acceptor"])
+    try:
+        assert client.get(f"/maps/applications/{application['id']}").status_code == 200
+    finally:
+        client.cookies.clear()
+
+
+def test_layer_and_city_maps(client: TestClient, city: StoredCity) -> None:
+    layers = client.get("/layers").json()
+    roads = next(
+        layer
+        for layer in (layers if isinstance(layers, list) else layers["layers"])
+        if layer["city"] == city.name and layer["kind"] == "roads"
+    )
+    html = client.get(f"/maps/layers/{roads['id']}").text
+    assert kinds(html)["road"] == city.counts["roads"]
+    html = client.get(f"/maps/cities/{city.name}").text
+    counts = kinds(html)
+    assert counts["road"] == city.counts["roads"]
+    assert counts["tree"] == city.counts["trees"]
+    assert counts["proposed"] == city.counts["proposed_lines"]
+
+
+def test_city_map_over_the_limit_is_413(engine: Engine, city: StoredCity) -> None:
+    app = create_app(engine=engine)
+    app.dependency_overrides[get_settings] = lambda: Settings(
+        maps=MapSettings(max_folium_features=50)
+    )
+    with TestClient(app) as c:
+        response = c.get(f"/maps/cities/{city.name}")
+    assert response.status_code == 413
+    assert "vector tiles" in response.json()["message"]
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "x.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+@pytest.mark.parametrize("permit_type", PERMIT_TYPES)
+def test_permit_sheet_per_type(
+    client: TestClient,
+    tokens: dict[str, str],
+    application: dict[str, Any],
+    permit_type: str,
+    tmp_path: Path,
+) -> None:
+    url = f"/permits/applications/{application['id']}/sheets/{permit_type}.pdf"
+    response = client.get(url, headers=bearer(tokens))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+    text = pdf_text(response.content, tmp_path)
+    assert application["number"] in text
+    assert permit_label(permit_type)[0] in text.replace("\n", "")
+
+
+def test_packet_pdf_geojson_dxf_and_zip(
+    client: TestClient, tokens: dict[str, str], application: dict[str, Any], tmp_path: Path
+) -> None:
+    base = f"/permits/applications/{application['id']}"
+    pdf = client.get(f"{base}/packet.pdf", headers=bearer(tokens))
+    assert pdf.status_code == 200
+    pages = pdf_text(pdf.content, tmp_path).split("\f")[:-1]
+    assert len(pages) == 4 and all(application["number"] in p for p in pages)
+
+    gj = client.get(f"{base}/route.geojson", headers=bearer(tokens))
+    assert gj.headers["content-type"] == "application/geo+json"
+    features = gj.json()["features"]
+    assert len(features) == len(trench_edges())
+    lon, lat = features[0]["geometry"]["coordinates"][0]
+    assert 126 < lon < 127 and 45 < lat < 46  # RFC 7946: WGS 84 lon/lat
+
+    dxf = client.get(f"{base}/route.dxf", headers=bearer(tokens))
+    assert dxf.status_code == 200
+    path = tmp_path / "route.dxf"
+    path.write_bytes(dxf.content)
+    frame = pyogrio.read_dataframe(path)
+    assert len(frame) == len(trench_edges())
+    assert set(frame["Layer"]) <= {f"TRENCH_{n}" for n in range(1, 7)}
+
+    packet = client.get(f"{base}/packet.zip", headers=bearer(tokens))
+    names = zipfile.ZipFile(io.BytesIO(packet.content)).namelist()
+    number = application["number"]
+    assert sorted(names) == sorted(
+        [f"{number}-permits.pdf", f"{number}-route.geojson", f"{number}-route.dxf"]
+    )
+
+
+def test_bad_permit_requests(
+    client: TestClient, tokens: dict[str, str], application: dict[str, Any]
+) -> None:
+    base = f"/permits/applications/{application['id']}"
+    assert client.get(f"{base}/sheets/parking.pdf", headers=bearer(tokens)).status_code == 404
+    assert (
+        client.get("/permits/applications/999999/packet.pdf", headers=bearer(tokens)).status_code
+        == 404
+    )
+    # an application still in the survey has no fixed route: nothing to draw yet
+    flow = Flow(client, tokens)
+    fresh = flow.accept_dispatches(flow.accept(flow.submit()))
+    response = client.get(f"/permits/applications/{fresh['id']}/packet.pdf", headers=bearer(tokens))
+    assert response.status_code == 409
+    assert "no fixed route" in response.json()["detail"]
+    # a utility company with no part in the application may not read its route
+    outsider = client.get(f"{base}/route.geojson", headers=bearer(tokens, "telecom-1-staff"))
+    assert outsider.status_code in (403, 404)

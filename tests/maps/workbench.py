@@ -1,0 +1,95 @@
+"""A committed sample city and an application with a fixed route, for the page and map tests.
+
+The approval flow commits (one transaction per request, an append-only audit log), so
+these fixtures commit too: the city gets a unique name and is deleted afterwards; the
+application stays, like the approval tests' own, and no test counts applications.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import geopandas as gpd
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from api.approvals.auth import issue_token
+from api.approvals.models import User
+from api.approvals.seed import seed_sample_city
+from maps.frames import normalise_utilities
+from tests.api.approvals.flow import Flow
+from tests.maps.sample import CRS
+from tests.maps.sample import StoredCity
+from tests.maps.sample import store_city
+from tests.maps.sample import trench_edges
+
+
+@contextmanager
+def committed_city(engine: Engine) -> Iterator[StoredCity]:
+    with engine.begin() as conn:
+        city = store_city(conn)
+        # a tight extent, so a route in the sample area finds this city first
+        conn.execute(
+            text(
+                "UPDATE cities SET extent = ST_Envelope(ST_Transform(ST_SetSRID(ST_Buffer(("
+                "SELECT ST_Extent(geom)::geometry FROM road_segments WHERE city_id = :c), 1), "
+                "32652), 4326)) WHERE id = :c"
+            ),
+            {"c": city.city_id},
+        )
+    try:
+        yield city
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM cities WHERE id = :c"), {"c": city.city_id})
+
+
+def seeded_tokens(engine: Engine) -> dict[str, str]:
+    now = dt.datetime.now(dt.UTC)
+    out = {}
+    with Session(engine) as session, session.begin():
+        users = seed_sample_city(session).users
+        for user in session.scalars(select(User).where(User.username.in_(list(users)))):
+            out[user.username], _ = issue_token(
+                session=session, user=user, now=now, ttl_minutes=600
+            )
+    return out
+
+
+def route_body(edges: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
+    """The fixed route of the demo application: the hand-made trench plan as GeoJSON."""
+    edges = trench_edges() if edges is None else edges
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"edge": e.edge, "utilities": list(normalise_utilities(e.utilities))},
+            "geometry": e.geometry.__geo_interface__,
+        }
+        for e in edges.itertuples()
+    ]
+    return {
+        "geojson": {"type": "FeatureCollection", "features": features},
+        "crs": CRS,
+        "quantities": {"trench_length_m": round(float(edges.geometry.length.sum()), 1)},
+        "plan_id": None,
+        "plan_version": None,
+    }
+
+
+def permitting_application(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
+    """Drive a new application through the flow to the parallel permits (route fixed)."""
+    flow = Flow(client, tokens)
+    app = flow.submit(utilities=("water", "power", "heat", "gas", "drainage", "telecom"))
+    app = flow.accept(app)
+    app = flow.accept_dispatches(app)
+    flow.opinions(app)
+    flow.fix_route(app, **route_body())
+    app = flow.read(app["id"])
+    assert app["status"] == "permitting", app
+    return app
