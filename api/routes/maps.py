@@ -55,6 +55,7 @@ __all__ = [
     "application_context",
     "mount",
     "optional_user",
+    "quantity_rows",
     "router",
 ]
 
@@ -345,20 +346,37 @@ def _sheets(
         )
         for p in permit_types
     ]
-    rows = _quantity_rows(route.quantities)
+    rows = quantity_rows(route.quantities) or None
     return permit.render_permit_packet(frames, infos, context=context, quantities=rows)
 
 
-def _quantity_rows(quantities: Any) -> list[tuple[str, str, str]] | None:
-    """Rows for the excavation sheet from the fixed route's quantities, if it has any."""
-    if not isinstance(quantities, dict) or not quantities:
-        return None
-    rows = []
-    for key, value in quantities.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            unit = key.rsplit("_", 1)[-1] if "_" in key else "-"
-            rows.append((key, f"{value:g}", unit))
-    return rows or None
+def quantity_rows(quantities: Any) -> list[tuple[str, str, str]]:
+    """Flatten a fixed route's quantities into ``(item, value, unit)`` rows.
+
+    Nested keys are joined with dots; lists of records are numbered; the unit is the
+    suffix of the key (``total_length_m`` -> ``m``), else ``-``.
+    """
+    rows: list[tuple[str, str, str]] = []
+    _flatten(quantities, "", rows)
+    return rows
+
+
+def _flatten(value: Any, key: str, rows: list[tuple[str, str, str]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(v, f"{key}.{k}" if key else str(k), rows)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _flatten(v, f"{key}[{i}]", rows)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float):
+        tail = key.rsplit(".", 1)[-1]
+        unit = tail.rsplit("_", 1)[-1] if "_" in tail else "-"
+        rows.append((key, f"{value:g}", unit if unit in _UNITS else "-"))
+
+
+_UNITS = {"m", "m2", "m3", "km", "mm", "cm", "cny", "days", "count", "kw"}
 
 
 def _pdf(figs: list[Figure], *, title: str) -> bytes:

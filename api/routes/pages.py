@@ -30,6 +30,7 @@ from api.approvals.models import User
 from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.routes.maps import optional_user
+from api.routes.maps import quantity_rows
 from api.routes.tiles import TILE_COLUMNS
 from geodata.storage import get_city
 from geodata.storage import list_cities
@@ -244,15 +245,9 @@ def _route_context(route: RouteVersion) -> dict[str, Any]:
         for e in edges.sort_values(["n_utilities", "length_m"], ascending=False).itertuples()
     ]
     shared = edges[edges["n_utilities"] >= 2]
-    quantities = [
-        (k, f"{v:g}" if isinstance(v, int | float) else str(v))
-        for k, v in (route.quantities or {}).items()
-        if not isinstance(v, dict | list)
-    ]
-    savings = [
-        (k, f"{v:g}" if isinstance(v, int | float) else str(v))
-        for k, v in (route.quantities or {}).get("savings", {}).items()
-    ]
+    rows = quantity_rows(route.quantities or {})
+    quantities = [(k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" not in k]
+    savings = [(k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" in k]
     return {
         "segments": segments,
         "total_m": float(edges["length_m"].sum()),

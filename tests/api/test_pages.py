@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.main import create_app
+from tests.api.approvals.flow import DISTRICT_CODE
+from tests.maps.sample import StoredCity
+from tests.maps.sample import trench_edges
+from tests.maps.workbench import committed_city
+from tests.maps.workbench import permitting_application
+from tests.maps.workbench import seeded_tokens
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture(scope="module")
+def city(engine: Engine) -> Iterator[StoredCity]:
+    with committed_city(engine) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def tokens(engine: Engine) -> dict[str, str]:
+    return seeded_tokens(engine)
+
+
+@pytest.fixture(scope="module")
+def client(engine: Engine, city: StoredCity) -> Iterator[TestClient]:
+    with TestClient(create_app(engine=engine), follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def application(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
+    return permitting_application(client, tokens)
+
+
+def as_user(client: TestClient, tokens: dict[str, str], user: str) -> TestClient:
+    client.cookies.clear()
+    client.cookies.set("cotrench_token", tokens[user])
+    return client
+
+
+def test_pages_need_a_login(client: TestClient) -> None:
+    client.cookies.clear()
+    response = client.get("/workbench/applications")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/workbench/login?next=/workbench/applications"
+    login = client.get("/workbench/login?next=//evil.example/x")
+    assert login.status_code == 200
+    assert 'data-next="/workbench/applications"' in login.text  # only local redirects
+    assert "登录 Log in" in login.text
+    assert client.get("/workbench").headers["location"] == "/workbench/applications"
+
+
+def test_applications_list_shows_status_and_deadline(
+    client: TestClient, tokens: dict[str, str], application: dict[str, Any]
+) -> None:
+    html = as_user(client, tokens, "acceptor").get("/workbench/applications").text
+    row = re.search(rf"<tr[^>]*>\s*<td>{application['number']}</td>.*?</tr>", html, re.S)
+    assert row, "the application is not listed"
+    assert "并联审批 permits" in row.group(0)
+    assert application["stage_due_at"][:10] in row.group(0)
+    assert f"/workbench/applications/{application['id']}" in row.group(0)
+    assert "申请列表 Applications" in html
+
+
+def test_review_page_shows_segments_quantities_and_downloads(
+    client: TestClient, tokens: dict[str, str], application: dict[str, Any]
+) -> None:
+    page = as_user(client, tokens, "acceptor").get(f"/workbench/applications/{application['id']}")
+    assert page.status_code == 200
+    html = page.text
+    segments = re.search(r'<table class="grid" id="segments">.*?</table>', html, re.S)
+    assert segments
+    assert segments.group(0).count("<tr><td>") == len(trench_edges())
+    assert f'src="/maps/applications/{application["id"]}"' in html
+    assert "trench_length_m" in html
+    for suffix in ("packet.zip", "packet.pdf", "route.geojson", "route.dxf"):
+        assert f"/permits/applications/{application['id']}/{suffix}" in html
+    assert "permit-action" not in html  # the acceptor decides no permit
+
+
+def test_a_clerk_sees_actions_on_the_permits_of_the_department(
+    client: TestClient, tokens: dict[str, str], application: dict[str, Any]
+) -> None:
+    page = as_user(client, tokens, f"{DISTRICT_CODE}-clerk")
+    html = page.get(f"/workbench/applications/{application['id']}").text
+    forms = re.findall(r'data-url="/approvals/permits/(\d+)/review"', html)
+    assert len(forms) == 2  # the district decides road occupation and tree felling
+    chief = as_user(client, tokens, f"{DISTRICT_CODE}-chief")
+    html = chief.get(f"/workbench/applications/{application['id']}").text
+    assert "/decide" not in html  # nothing reviewed yet: nothing for the chief
+
+
+def test_upload_and_tiles_pages(client: TestClient, city: StoredCity) -> None:
+    client.cookies.clear()
+    upload = client.get("/workbench/upload").text
+    assert 'id="upload-form"' in upload and "拟建管线 Proposed lines" in upload
+    assert f"<option>{city.name}</option>" in upload
+    tiles = client.get(f"/workbench/cities/{city.name}/tiles")
+    assert tiles.status_code == 200
+    assert f'data-city="{city.name}"' in tiles.text
+    assert "/static/vendor/leaflet.vectorgrid/1.3.0/Leaflet.VectorGrid.bundled.min.js" in tiles.text
+    assert not re.search(r'(?:src|href)="https?://', tiles.text)
+    assert client.get("/workbench/cities/no_such_city/tiles").status_code == 404
