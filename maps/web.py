@@ -186,6 +186,14 @@ def build_application_map(
     """
     layers = dict((context or MapContext()).frames())
     layers["proposed"] = proposals
+    if m is None and len(proposals):
+        # frame the application, not the whole of every road it touches
+        m = new_review_map(
+            _to_display(proposals, "proposed"),
+            static_url=static_url,
+            tile_url=tile_url,
+            tile_attribution=tile_attribution,
+        )
     return build_layer_map(
         layers,
         m=m,
@@ -236,7 +244,7 @@ def build_trench_map(
     routes = _to_display(frames.routes, "proposed")
     if m is None:
         m = new_review_map(
-            _union_bounds([edges, *shown.values()]),
+            _union_bounds([edges]),
             static_url=static_url,
             tile_url=tile_url,
             tile_attribution=tile_attribution,
