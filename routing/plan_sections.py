@@ -8,13 +8,16 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 
+import geopandas as gpd
 import networkx as nx
 
 from routing.quantities import PlanQuantities
 from routing.quantities import UnitPrices
+from routing.quantities import check_layer_crs
 from routing.quantities import plan_quantities
 from routing.results import TrenchPlan
 from routing.sections import CrossSection
+from routing.sections import ExistingLine
 from routing.sections import LineSpec
 from routing.sections import SiteConditions
 from routing.sections import TrenchSegment
@@ -53,6 +56,7 @@ def segments_from_plan(
     *,
     G: nx.MultiGraph | None = None,  # noqa: N803 - networkx's name
     lines: Mapping[str, LineSpec | Sequence[LineSpec]] | None = None,
+    existing_lines: gpd.GeoDataFrame | None = None,
 ) -> tuple[TrenchSegment, ...]:
     """One :class:`TrenchSegment` per plan edge, with its utilities' lines.
 
@@ -66,7 +70,16 @@ def segments_from_plan(
     lines
         Line specs per utility; a utility not listed uses :func:`default_line` (documented
         planning sizes, not standards values).
+    existing_lines
+        Existing underground lines (``underground_lines`` layer, same CRS as the plan) with
+        ``utility`` and optional ``subtype``, ``depth_m`` (read as the depth to the line's
+        top) and ``diameter_mm``. Those crossing an edge become its vertical-clearance
+        checks; a crossing line without depth or diameter makes the section need manual
+        review.
     """
+    if existing_lines is not None:
+        crs = G.graph.get("crs") if G is not None else None
+        check_layer_crs(crs if crs is not None else plan.crs, existing_lines=existing_lines)
     out = []
     for edge in plan.edges:
         data: Mapping[str, Any] = {}
@@ -93,9 +106,40 @@ def segments_from_plan(
                 lane=lane_for_road_class(road_class),
                 pavement=data.get("pavement"),
                 road_class=road_class,
+                crossings=_crossing_lines(edge.geometry, existing_lines),
             )
         )
     return tuple(out)
+
+
+def _crossing_lines(geometry: Any, existing: gpd.GeoDataFrame | None) -> tuple[ExistingLine, ...]:
+    if existing is None or len(existing) == 0 or geometry is None or geometry.is_empty:
+        return ()
+    idx = existing.sindex.query(geometry, predicate="crosses")
+    rows = existing.iloc[idx]
+    out = []
+    for row_id, row in zip(rows.index, rows.itertuples(index=False), strict=True):
+        depth = _finite(getattr(row, "depth_m", None))
+        diameter = _finite(getattr(row, "diameter_mm", None))
+        subtype = getattr(row, "subtype", None)
+        out.append(
+            ExistingLine(
+                utility=str(getattr(row, "utility", "unknown")),
+                top_depth_m=depth,
+                outside_diameter_mm=diameter,
+                subtype=subtype if isinstance(subtype, str) else None,
+                label=f"existing {getattr(row, 'utility', 'line')} {row_id}",
+            )
+        )
+    return tuple(out)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def sections_for_plan(
@@ -105,13 +149,14 @@ def sections_for_plan(
     lines: Mapping[str, LineSpec | Sequence[LineSpec]] | None = None,
     site: SiteConditions | None = None,
     method: str = "lp",
+    existing_lines: gpd.GeoDataFrame | None = None,
 ) -> tuple[tuple[TrenchSegment, ...], tuple[CrossSection, ...]]:
     """Segments and their cross-sections for every edge of a plan.
 
     See :func:`segments_from_plan` for the parameters; ``site`` and ``method`` go to
     :func:`routing.sections.cross_section`.
     """
-    segments = segments_from_plan(plan, G=G, lines=lines)
+    segments = segments_from_plan(plan, G=G, lines=lines, existing_lines=existing_lines)
     sections = tuple(cross_section(s, site=site, method=method) for s in segments)
     logger.info(
         "plan sections: %d segments, %d need manual review, %d need approval",
@@ -132,7 +177,9 @@ def quantities_for_plan(
     **layers: Any,
 ) -> tuple[tuple[CrossSection, ...], PlanQuantities]:
     """Sections and quantities of a plan; ``layers`` are passed to :func:`plan_quantities`."""
-    segments, sections = sections_for_plan(plan, G=G, lines=lines, site=site)
+    segments, sections = sections_for_plan(
+        plan, G=G, lines=lines, site=site, existing_lines=layers.get("existing_lines")
+    )
     crs = layers.pop("crs", None)
     if crs is None and G is not None:
         crs = G.graph.get("crs")

@@ -40,6 +40,7 @@ __all__ = [
     "SegmentQuantities",
     "TreeFinding",
     "UnitPrices",
+    "check_layer_crs",
     "load_unit_prices",
     "plan_quantities",
     "quantities_frame",
@@ -297,7 +298,7 @@ def segment_quantities(
         msg = f"section {section.segment_id!r} is not for segment {segment.segment_id!r}"
         raise SectionError(msg)
     prices = prices if prices is not None else load_unit_prices()
-    _check_layers(crs, trees=trees, poles=poles, roads=roads, existing_lines=existing_lines)
+    check_layer_crs(crs, trees=trees, poles=poles, roads=roads, existing_lines=existing_lines)
     geometry = std.trench_geometry()
     length = section.length_m
     area = (section.bottom_width_m + section.surface_width_m) / 2.0 * section.depth_m
@@ -389,7 +390,7 @@ def plan_quantities(
         msg = f"{len(sections)} sections for {len(segments)} segments"
         raise SectionError(msg)
     prices = prices if prices is not None else load_unit_prices()
-    _check_layers(crs, trees=trees, poles=poles, roads=roads, existing_lines=existing_lines)
+    check_layer_crs(crs, trees=trees, poles=poles, roads=roads, existing_lines=existing_lines)
     per = tuple(
         segment_quantities(
             sec,
@@ -477,7 +478,15 @@ def _load_unit_prices(file: Path) -> UnitPrices:
     )
 
 
-def _check_layers(crs: Any, **layers: gpd.GeoDataFrame | None) -> None:
+def check_layer_crs(crs: Any, **layers: gpd.GeoDataFrame | None) -> None:
+    """Refuse layers whose CRS is missing or differs from the segments' metric ``crs``.
+
+    Raises
+    ------
+    SectionError
+        ``crs`` missing (with layers given), unknown or geographic; a layer without CRS or in
+        another one (the message names the layer and says to reproject).
+    """
     given = {name: gdf for name, gdf in layers.items() if gdf is not None}
     if not given:
         return

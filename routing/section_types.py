@@ -112,11 +112,15 @@ class LineSpec:
 
 @dataclass(frozen=True, slots=True)
 class ExistingLine:
-    """An existing line crossing the trench (for vertical clearances, 表4.1.14)."""
+    """An existing line crossing the trench (for vertical clearances, 表4.1.14).
+
+    ``top_depth_m`` or ``outside_diameter_mm`` ``None`` means not surveyed: the crossing
+    cannot be checked and the section needs manual review.
+    """
 
     utility: str
-    top_depth_m: float
-    outside_diameter_mm: float
+    top_depth_m: float | None
+    outside_diameter_mm: float | None
     subtype: str | None = None
     label: str = ""
 
@@ -126,8 +130,15 @@ class ExistingLine:
         return UTILITY_KEYS.get(self.utility, self.utility)
 
     @property
+    def surveyed(self) -> bool:
+        """Depth and diameter are both known."""
+        return self.top_depth_m is not None and self.outside_diameter_mm is not None
+
+    @property
     def bottom_depth_m(self) -> float:
-        """Depth of the outer wall's bottom."""
+        """Depth of the outer wall's bottom (NaN when not surveyed)."""
+        if self.top_depth_m is None or self.outside_diameter_mm is None:
+            return float("nan")
         return self.top_depth_m + self.outside_diameter_mm / _MM_PER_M
 
 

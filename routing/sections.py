@@ -706,6 +706,18 @@ def _crossings(
     out = []
     for k, existing in enumerate(segment.crossings):
         name = existing.label or f"existing {existing.utility} #{k}"
+        if existing.top_depth_m is None or existing.outside_diameter_mm is None:
+            flags.append(
+                SectionFlag(
+                    FLAG_MANUAL_REVIEW,
+                    f"{name} crosses the trench at an unknown depth or size: survey it before "
+                    "the vertical clearances can be checked",
+                    clause="GB 50289-2016 表4.1.14",
+                    verification="UNKNOWN",
+                )
+            )
+            continue
+        top = existing.top_depth_m
         for line in placed:
             ex_tags = {existing.subtype} if existing.subtype else set()
             alias = _VERTICAL_ALIASES.get((existing.key, existing.subtype or ""))
@@ -714,14 +726,12 @@ def _crossings(
             rule = std.vertical_clearance(
                 line.spec.key, _v_tags(line.spec, standards), existing.key, ex_tags
             )
-            if line.bottom_m <= existing.top_depth_m:
-                actual = existing.top_depth_m - line.bottom_m
+            if line.bottom_m <= top:
+                actual = top - line.bottom_m
             elif line.cover_m >= existing.bottom_depth_m:
                 actual = line.cover_m - existing.bottom_depth_m
             else:
-                actual = -min(
-                    line.bottom_m - existing.top_depth_m, existing.bottom_depth_m - line.cover_m
-                )
+                actual = -min(line.bottom_m - top, existing.bottom_depth_m - line.cover_m)
             status = _status(rule, actual)
             out.append(
                 Clearance(

@@ -9,6 +9,7 @@ import pytest
 from shapely.geometry import LineString
 
 from routing._check_section import check_section
+from routing.errors import SectionError
 from routing.graph import build_road_graph
 from routing.plan_sections import lane_for_road_class
 from routing.plan_sections import quantities_for_plan
@@ -70,6 +71,36 @@ def test_plan_edges_become_sections_with_road_attributes(roads: gpd.GeoDataFrame
     _, quantities = quantities_for_plan(plan, G=G, site=site)
     assert quantities.trench_length_m == pytest.approx(plan.trench_length_m)
     assert quantities.lines_attached_m["water"] == pytest.approx(200.0)
+
+
+def test_existing_lines_crossing_an_edge_become_vertical_checks(roads: gpd.GeoDataFrame) -> None:
+    """An existing water main at 3.0 m crosses road a; a cable of unknown depth crosses road b.
+
+    Medium-A gas default (D0 110) under the motor lane: cover .9, bottom 1.01; the main's top
+    at 3.0 leaves 1.99 m >= .15 (表4.1.14). The unsurveyed cable makes b need manual review.
+    """
+    G = build_road_graph(roads)  # noqa: N806
+    plan = plan_shared_trench(
+        G,
+        {_node(G, 200, 0): {"gas"}},
+        {"gas": _node(G, 0, 0)},
+        required_width_m=required_width_m,
+    )
+    existing = gpd.GeoDataFrame(
+        {"utility": ["water", "telecom"], "depth_m": [3.0, None], "diameter_mm": [500.0, None]},
+        geometry=[LineString([(50, -20), (50, 20)]), LineString([(150, -20), (150, 20)])],
+        crs=32652,
+    )
+    segments, sections = sections_for_plan(plan, G=G, existing_lines=existing)
+    by_road = {s.road_class: sec for s, sec in zip(segments, sections, strict=True)}
+    vertical = [c for c in by_road["primary"].clearances if c.kind == "vertical"]
+    assert len(vertical) == 1
+    assert vertical[0].actual_m == pytest.approx(1.99, abs=0.005)
+    assert (vertical[0].required_m, vertical[0].clause) == (0.15, "GB 50289-2016 表4.1.14")
+    assert by_road["residential"].needs_manual_review
+    assert any("unknown depth" in f.message for f in by_road["residential"].flags)
+    with pytest.raises(SectionError, match="reproject"):
+        sections_for_plan(plan, G=G, existing_lines=existing.to_crs(4326))
 
 
 def test_lane_for_road_class() -> None:
