@@ -227,9 +227,10 @@ def _markdown(rows: dict[str, str], limit: int | None) -> str:
         "",
         "Every edge of the noded Harbin OSM road graph (EPSG:32652) gets a random utility mix "
         "(2-6 utilities, sizes from a small pool; synthetic, OSM has no pipelines), Harbin frost "
-        "depth 2.0 m (city parameter), road widths from the graph (OSM width, else the class default of "
-        "`routing/data/road_class_defaults.csv`). LP and MILP placements and the greedy adjacent-only "
-        "alternative run side by side in the same process; every LP and MILP section is "
+        "depth 2.0 m (city parameter), road widths from the graph (OSM width, else the class "
+        "default of `routing/data/road_class_defaults.csv`). LP and MILP placements and the "
+        "greedy adjacent-only alternative run side by side in the same process; every LP and "
+        "MILP section is "
         "re-checked by `routing._check_section` (independent of the placer).",
         "",
         "| measure | value |",
