@@ -119,7 +119,7 @@ def _rows(name: str) -> tuple[dict[str, str], ...]:
 
 @functools.cache
 def _vocabulary() -> frozenset[str]:
-    out = set()
+    out: set[str] = set()
     for row in _rows("horizontal_clearances.csv"):
         out.update((row["subtype_a"], row["subtype_b"]))
     return frozenset(out)
@@ -176,4 +176,4 @@ def _b1_m(spec: LineSpec) -> float:
     rows = table["rows"]
     row = next((r for r in rows if spec.outside_diameter_mm <= r["d0_max_mm"]), rows[-1])
     value = row["values"][column]
-    return (max(value) if isinstance(value, list) else value) / 1000.0
+    return float(max(value) if isinstance(value, list) else value) / 1000.0

@@ -410,7 +410,7 @@ def _diameter_tags(dn_mm: float, standards: std.Standards) -> frozenset[str]:
 
 @functools.cache
 def _diameter_vocabulary(standards: std.Standards) -> frozenset[str]:
-    names = set()
+    names: set[str] = set()
     for row in (*standards.horizontal, *standards.vertical):
         names.update((row.subtype_a, row.subtype_b))
     return frozenset(n for n in names if _DIAMETER_TAG.match(n))
