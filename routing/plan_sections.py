@@ -107,6 +107,7 @@ def segments_from_plan(
                 pavement=data.get("pavement"),
                 road_class=road_class,
                 crossings=_crossing_lines(edge.geometry, existing_lines),
+                road_segment_id=str(edge.segment_id),
             )
         )
     return tuple(out)

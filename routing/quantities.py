@@ -112,6 +112,7 @@ class SegmentQuantities:
     """Quantities of one trench segment (lengths m, areas m², volumes m³, days)."""
 
     segment_id: str
+    road_segment_id: str
     status: str
     needs_manual_review: bool
     needs_approval: bool
@@ -153,6 +154,7 @@ class SegmentQuantities:
         """Plain dict for JSON output."""
         return {
             "segment_id": self.segment_id,
+            "road_segment_id": self.road_segment_id,
             "status": self.status,
             "needs_manual_review": self.needs_manual_review,
             "needs_safety_measures_and_approval": self.needs_approval,
@@ -197,6 +199,8 @@ class PlanQuantities:
     backfill_m3: float
     restoration_area_m2_by_pavement: Mapping[str, float]
     occupation_area_m2: float
+    occupation_by_lane: Mapping[str, Mapping[str, float]]
+    by_road_segment: Mapping[str, Mapping[str, Any]]
     trees_to_fell: int
     trees_to_protect: int
     poles_in_clearance: int
@@ -220,6 +224,10 @@ class PlanQuantities:
                     k: round(v, 3) for k, v in self.restoration_area_m2_by_pavement.items()
                 },
                 "occupation_area_m2": round(self.occupation_area_m2, 3),
+                "occupation_by_lane": {
+                    lane: {k: round(v, 3) for k, v in row.items()}
+                    for lane, row in self.occupation_by_lane.items()
+                },
                 "trees_to_fell": self.trees_to_fell,
                 "trees_to_protect": self.trees_to_protect,
                 "poles_in_clearance": self.poles_in_clearance,
@@ -232,6 +240,7 @@ class PlanQuantities:
             "needs_safety_measures_and_approval": list(self.needs_approval),
             "unverified": self.unverified,
             "prices_source": self.prices_source,
+            "by_road_segment": {k: dict(v) for k, v in self.by_road_segment.items()},
             "segments": [s.as_dict() for s in self.segments],
         }
 
@@ -335,6 +344,7 @@ def segment_quantities(
     )
     return SegmentQuantities(
         segment_id=segment.segment_id,
+        road_segment_id=segment.road_segment_id or segment.segment_id,
         status=section.status,
         needs_manual_review=section.needs_manual_review,
         needs_approval=section.needs_approval,
@@ -414,6 +424,7 @@ def quantities_frame(quantities: PlanQuantities) -> pd.DataFrame:
     for q in quantities.segments:
         row = {
             "segment_id": q.segment_id,
+            "road_segment_id": q.road_segment_id,
             "status": q.status,
             "unverified": q.unverified,
             "road_class": q.road_class,
@@ -691,6 +702,46 @@ def _totals(per: Sequence[SegmentQuantities], prices: UnitPrices) -> PlanQuantit
             if actions.get(t.tree_id) != "fell":
                 actions[t.tree_id] = t.action
     poles = {p for q in per for p in q.poles_in_clearance}
+    # the road permit form asks carriageway and sidewalk length, width and area separately
+    by_lane: dict[str, dict[str, float]] = {}
+    for q in per:
+        lane = std.LANES.get(q.lane, q.lane)
+        row = by_lane.setdefault(lane, {"length_m": 0.0, "area_m2": 0.0})
+        row["length_m"] += q.trench_length_m
+        row["area_m2"] += q.occupation_area_m2
+    for row in by_lane.values():
+        row["mean_width_m"] = row["area_m2"] / row["length_m"] if row["length_m"] else 0.0
+    by_road: dict[str, dict[str, Any]] = {}
+    for q in per:
+        road = by_road.setdefault(
+            q.road_segment_id,
+            {
+                "road_class": q.road_class,
+                "pieces": 0,
+                "trench_length_m": 0.0,
+                "excavation_m3": 0.0,
+                "backfill_m3": 0.0,
+                "restoration_area_m2": 0.0,
+                "occupation_area_m2": 0.0,
+                "trees_to_fell": 0,
+                "trees_to_protect": 0,
+                "needs_manual_review": False,
+                "needs_safety_measures_and_approval": False,
+            },
+        )
+        road["pieces"] += 1
+        for key in (
+            "trench_length_m",
+            "excavation_m3",
+            "backfill_m3",
+            "restoration_area_m2",
+            "occupation_area_m2",
+        ):
+            road[key] += getattr(q, key)
+        road["trees_to_fell"] += q.trees_to_fell
+        road["trees_to_protect"] += q.trees_to_protect
+        road["needs_manual_review"] |= q.needs_manual_review
+        road["needs_safety_measures_and_approval"] |= q.needs_approval
     costs: dict[str, float | None] = {}
     for key in ("excavation", "backfill", "restoration", "occupation", "tree_felling"):
         values = [q.costs_cny.get(key) for q in per]
@@ -702,6 +753,8 @@ def _totals(per: Sequence[SegmentQuantities], prices: UnitPrices) -> PlanQuantit
         backfill_m3=float(sum(q.backfill_m3 for q in per)),
         restoration_area_m2_by_pavement=by_pavement,
         occupation_area_m2=float(sum(q.occupation_area_m2 for q in per)),
+        occupation_by_lane=by_lane,
+        by_road_segment=by_road,
         trees_to_fell=sum(a == "fell" for a in actions.values()),
         trees_to_protect=sum(a == "protect" for a in actions.values()),
         poles_in_clearance=len(poles),

@@ -148,7 +148,8 @@ class TrenchSegment:
 
     ``geometry`` is a LineString in a metric CRS (the trench centreline); ``length_m``
     defaults to its length. ``road_width_m`` is the width available to the dig; ``None``
-    means unknown and the section needs manual review; ``road_width_note`` says where an
+    means unknown and the section needs manual review; ``road_segment_id`` names the road
+    segment (street row) this piece belongs to; ``road_width_note`` says where an
     assumed width came from (shown as unverified). ``lane`` is ``motor`` or ``non_motor``
     (sidewalk or non-motor lane).
     """
@@ -163,6 +164,7 @@ class TrenchSegment:
     road_class: str | None = None
     crossings: tuple[ExistingLine, ...] = ()
     road_width_note: str = ""
+    road_segment_id: str | None = None
 
     @property
     def trench_length_m(self) -> float:

@@ -169,3 +169,24 @@ def test_empty_plan_has_zero_totals() -> None:
     plan = plan_quantities([], [])
     assert plan.trench_length_m == 0
     assert plan.needs_manual_review == ()
+
+
+def test_occupation_by_lane_and_totals_by_road_segment() -> None:
+    """Two pieces of road R1 (carriageway) and one of R2 (sidewalk), water + sewer (B 2.25 m).
+
+    Occupation width = 2.25 + 2 x .8 = 3.85 m. R1: 100 + 50 m -> 577.5 m2; R2: 40 m -> 154 m2.
+    """
+    a = TrenchSegment("a", TWO, length_m=100, road_width_m=10, road_segment_id="R1")
+    b = TrenchSegment("b", TWO, length_m=50, road_width_m=10, road_segment_id="R1")
+    c = TrenchSegment("c", TWO, length_m=40, road_width_m=10, lane="sidewalk", road_segment_id="R2")
+    plan = plan_quantities([cross_section(s) for s in (a, b, c)], [a, b, c])
+    assert plan.occupation_by_lane["motor_lane"]["length_m"] == pytest.approx(150.0)
+    assert plan.occupation_by_lane["motor_lane"]["area_m2"] == pytest.approx(577.5, abs=0.01)
+    assert plan.occupation_by_lane["motor_lane"]["mean_width_m"] == pytest.approx(3.85, abs=0.005)
+    assert plan.occupation_by_lane["non_motor_lane_or_sidewalk"]["area_m2"] == pytest.approx(
+        154.0, abs=0.01
+    )
+    assert plan.by_road_segment["R1"]["pieces"] == 2
+    assert plan.by_road_segment["R1"]["trench_length_m"] == pytest.approx(150.0)
+    assert plan.by_road_segment["R2"]["occupation_area_m2"] == pytest.approx(154.0, abs=0.01)
+    assert plan.as_dict()["by_road_segment"]["R1"]["needs_manual_review"] is False
