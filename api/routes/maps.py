@@ -47,6 +47,12 @@ from maps.frames import MapContext
 from maps.frames import TrenchFrames
 from maps.frames import mark_affected_trees
 from maps.frames import route_frames
+from maps.section_drawing import render_section
+from routing.section_types import CrossSection
+from routing.section_types import SiteConditions
+from routing.section_types import TrenchSegment
+from routing.sections import cross_section
+from routing.sections import default_line
 from routing.standards import tree_clearance
 
 __all__ = [
@@ -57,6 +63,7 @@ __all__ = [
     "optional_user",
     "quantity_rows",
     "router",
+    "typical_section",
 ]
 
 logger = logging.getLogger(__name__)
@@ -347,7 +354,36 @@ def _sheets(
         for p in permit_types
     ]
     rows = quantity_rows(route.quantities) or None
-    return permit.render_permit_packet(frames, infos, context=context, quantities=rows)
+    section = typical_section(frames, frost_depth_m=_frost_depth(session, frames))
+    return permit.render_permit_packet(
+        frames,
+        infos,
+        context=context,
+        quantities=rows,
+        draw_section=lambda ax: render_section(section, ax=ax),
+    )
+
+
+def typical_section(frames: TrenchFrames, *, frost_depth_m: float | None) -> CrossSection:
+    """Lay out the cross-section of the route's most shared segment (issue 6's placer).
+
+    Lines are each utility's typical line (``routing.sections.default_line``); the road
+    width is not known from the route, so the section says it needs manual review.
+    """
+    edges = frames.edges.sort_values(["n_utilities", "length_m"], ascending=False)
+    top = edges.iloc[0]
+    utilities = [u for u in style.UTILITIES if u in top["utilities"].split(", ")]
+    segment = TrenchSegment(
+        segment_id=str(top["edge"]),
+        lines=tuple(default_line(u) for u in utilities),
+        geometry=top.geometry,
+    )
+    return cross_section(segment, site=SiteConditions(frost_depth_m=frost_depth_m))
+
+
+def _frost_depth(session: Session, frames: TrenchFrames) -> float | None:
+    city = _city_of(session, frames)
+    return None if city is None else city.frost_depth_m
 
 
 def quantity_rows(quantities: Any) -> list[tuple[str, str, str]]:

@@ -30,6 +30,8 @@ from tests.maps.workbench import seeded_tokens
 
 pytestmark = pytest.mark.db
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "permit"
+
 
 @pytest.fixture(scope="module")
 def city(engine: Engine) -> Iterator[StoredCity]:
@@ -186,6 +188,10 @@ def test_permit_sheet_per_type(
     text = pdf_text(response.content, tmp_path)
     assert application["number"] in text
     assert permit_label(permit_type)[0] in text.replace("\n", "")
+    if permit_type == "road_excavation":
+        # the cross-section of issue 6's placer and the route's quantities are on the sheet
+        assert "典型横断面" in text and "GB 50289" in text
+        assert "route.total_length_m" in text
 
 
 def test_packet_pdf_geojson_dxf_and_zip(
@@ -196,6 +202,8 @@ def test_packet_pdf_geojson_dxf_and_zip(
     assert pdf.status_code == 200
     pages = pdf_text(pdf.content, tmp_path).split("\f")[:-1]
     assert len(pages) == 4 and all(application["number"] in p for p in pages)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "application_packet.pdf").write_bytes(pdf.content)
 
     gj = client.get(f"{base}/route.geojson", headers=bearer(tokens))
     assert gj.headers["content-type"] == "application/geo+json"
