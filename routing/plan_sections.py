@@ -26,6 +26,7 @@ from routing.sections import default_line
 
 __all__ = [
     "NON_MOTOR_CLASSES",
+    "crossing_lines",
     "lane_for_road_class",
     "quantities_for_plan",
     "sections_for_plan",
@@ -106,14 +107,19 @@ def segments_from_plan(
                 lane=lane_for_road_class(road_class),
                 pavement=data.get("pavement"),
                 road_class=road_class,
-                crossings=_crossing_lines(edge.geometry, existing_lines),
+                crossings=crossing_lines(edge.geometry, existing_lines),
                 road_segment_id=str(edge.segment_id),
             )
         )
     return tuple(out)
 
 
-def _crossing_lines(geometry: Any, existing: gpd.GeoDataFrame | None) -> tuple[ExistingLine, ...]:
+def crossing_lines(geometry: Any, existing: gpd.GeoDataFrame | None) -> tuple[ExistingLine, ...]:
+    """Existing lines of ``existing`` that cross ``geometry``, as :class:`ExistingLine` rows.
+
+    ``depth_m`` is read as the depth to the top; a missing depth or diameter stays ``None``
+    (the section then needs manual review).
+    """
     if existing is None or len(existing) == 0 or geometry is None or geometry.is_empty:
         return ()
     idx = existing.sindex.query(geometry, predicate="crosses")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from dataclasses import dataclass
 from typing import Annotated
 from typing import Any
 from typing import Literal
 
 import geopandas as gpd
+import pandas as pd
 from fastapi import APIRouter
 from fastapi import Query
 from fastapi.responses import Response
@@ -17,11 +20,15 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from shapely.geometry import LineString
 from shapely.geometry import Point
+from sqlalchemy.orm import Session
 
+from api.deps import SessionDep
 from api.errors import register
+from geodata import storage
 from maps.section_drawing import section_png
 from maps.section_drawing import section_svg
 from routing.errors import SectionError
+from routing.plan_sections import crossing_lines
 from routing.quantities import PlanQuantities
 from routing.quantities import plan_quantities
 from routing.quantities import quantities_frame
@@ -45,6 +52,10 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/sections", tags=["sections"])
 
 register(SectionError, 422)
+
+# how far around the posted segments the city's trees, poles and lines are read (m); wider
+# than any clearance in the tables, so nothing that can matter is left out
+_CONTEXT_PAD_M = 50.0
 
 
 class LineIn(BaseModel):
@@ -105,9 +116,15 @@ class PointIn(BaseModel):
 
 
 class SectionsRequest(BaseModel):
-    """Trench segments and their lines, with optional trees and poles for the quantities."""
+    """Trench segments and their lines, with optional trees and poles for the quantities.
+
+    With ``city``, its frost depth (unless ``site`` gives one) and CRS are used, and its stored
+    trees, poles and underground lines near the segments join the quantities and the
+    vertical-clearance checks.
+    """
 
     segments: list[SegmentIn] = Field(min_length=1)
+    city: str | None = None
     site: SiteIn = Field(default_factory=SiteIn)
     method: Literal["lp", "milp"] = "lp"
     crs: str | None = Field(default=None, description="metric CRS of coordinates, e.g. EPSG:32652")
@@ -123,9 +140,9 @@ class SectionsPublic(BaseModel):
 
 
 @router.post("", operation_id="sections-compute", response_model=SectionsPublic)
-def compute_sections(body: SectionsRequest) -> dict[str, Any]:
+def compute_sections(body: SectionsRequest, session: SessionDep) -> dict[str, Any]:
     """Lay out the lines of each segment and derive the permit quantities."""
-    sections, quantities = _compute(body)
+    sections, quantities = _compute(body, session)
     return {"sections": [s.as_dict() for s in sections], "quantities": quantities.as_dict()}
 
 
@@ -135,9 +152,9 @@ def compute_sections(body: SectionsRequest) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-def quantities_csv(body: SectionsRequest) -> Response:
+def quantities_csv(body: SectionsRequest, session: SessionDep) -> Response:
     """Permit quantities, one CSV row per segment."""
-    _, quantities = _compute(body)
+    _, quantities = _compute(body, session)
     text = quantities_frame(quantities).to_csv(index=False, lineterminator="\n")
     return Response(
         content=text.encode("utf-8"),
@@ -154,12 +171,13 @@ def quantities_csv(body: SectionsRequest) -> Response:
 )
 def drawing_svg(
     body: SectionsRequest,
+    session: SessionDep,
     segment_id: Annotated[
         str | None, Query(description="segment to draw; the first if omitted")
     ] = None,
 ) -> Response:
     """Cross-section drawing of one segment as SVG."""
-    return Response(section_svg(_one(body, segment_id)), media_type="image/svg+xml")
+    return Response(section_svg(_one(body, session, segment_id)), media_type="image/svg+xml")
 
 
 @router.post(
@@ -170,19 +188,70 @@ def drawing_svg(
 )
 def drawing_png(
     body: SectionsRequest,
+    session: SessionDep,
     segment_id: Annotated[
         str | None, Query(description="segment to draw; the first if omitted")
     ] = None,
     dpi: Annotated[int, Query(ge=30, le=600)] = 150,
 ) -> Response:
     """Cross-section drawing of one segment as PNG."""
-    return Response(section_png(_one(body, segment_id), dpi=dpi), media_type="image/png")
+    return Response(section_png(_one(body, session, segment_id), dpi=dpi), media_type="image/png")
 
 
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _segments(body: SectionsRequest) -> list[TrenchSegment]:
+@dataclass(frozen=True)
+class _Context:
+    """What a request resolves to: its CRS, site and the city layers near its segments."""
+
+    crs: str | None
+    site: SiteConditions
+    trees: gpd.GeoDataFrame | None
+    poles: gpd.GeoDataFrame | None
+    existing_lines: gpd.GeoDataFrame | None
+
+
+def _context(body: SectionsRequest, session: Session) -> _Context:
+    crs = body.crs
+    site = _site(body)
+    if crs is not None:
+        try:
+            CRS.from_user_input(crs)
+        except CRSError as exc:
+            msg = f"unknown crs {crs!r}: give an EPSG code such as 'EPSG:32652'"
+            raise SectionError(msg) from exc
+    if body.city is None:
+        return _Context(crs, site, None, None, None)
+    city = storage.get_city(session, body.city)
+    if crs is None:
+        crs = city.crs
+    elif CRS.from_user_input(crs) != CRS.from_user_input(city.crs):
+        msg = f"city {city.name!r} stores {city.crs}; send coordinates in it, not {crs}"
+        raise SectionError(msg)
+    if site.frost_depth_m is None and city.frost_depth_m is not None:
+        site = dataclasses.replace(site, frost_depth_m=city.frost_depth_m)
+    bbox = _bbox(body)
+    if bbox is None:
+        return _Context(crs, site, None, None, None)
+
+    def layer(kind: str) -> gpd.GeoDataFrame | None:
+        frame = storage.read_features(session, city=city.name, kind=kind, bbox=bbox)
+        return frame if len(frame) else None
+
+    return _Context(crs, site, layer("trees"), layer("poles"), layer("underground_lines"))
+
+
+def _bbox(body: SectionsRequest) -> tuple[float, float, float, float] | None:
+    coords = [xy for seg in body.segments for xy in (seg.coordinates or [])]
+    if not coords:
+        return None
+    xs, ys = [c[0] for c in coords], [c[1] for c in coords]
+    pad = _CONTEXT_PAD_M
+    return (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
+
+
+def _segments(body: SectionsRequest, ctx: _Context) -> list[TrenchSegment]:
     seen: set[str] = set()
     out = []
     for seg in body.segments:
@@ -191,9 +260,13 @@ def _segments(body: SectionsRequest) -> list[TrenchSegment]:
             raise SectionError(msg)
         seen.add(seg.segment_id)
         geometry = LineString(seg.coordinates) if seg.coordinates else None
-        if geometry is not None and body.crs is None:
+        if geometry is not None and ctx.crs is None:
             msg = f"segment {seg.segment_id!r} has coordinates: give their metric crs"
             raise SectionError(msg)
+        posted = tuple(
+            ExistingLine(c.utility, c.top_depth_m, c.outside_diameter_mm, c.subtype, c.label)
+            for c in seg.crossings
+        )
         out.append(
             TrenchSegment(
                 segment_id=seg.segment_id,
@@ -217,12 +290,7 @@ def _segments(body: SectionsRequest) -> list[TrenchSegment]:
                 lane=seg.lane,
                 pavement=seg.pavement,
                 road_class=seg.road_class,
-                crossings=tuple(
-                    ExistingLine(
-                        c.utility, c.top_depth_m, c.outside_diameter_mm, c.subtype, c.label
-                    )
-                    for c in seg.crossings
-                ),
+                crossings=posted + crossing_lines(geometry, ctx.existing_lines),
             )
         )
     return out
@@ -253,28 +321,30 @@ def _points(points: list[PointIn], crs: str | None, *, poles: bool) -> gpd.GeoDa
     return gdf
 
 
-def _compute(body: SectionsRequest) -> tuple[list[CrossSection], PlanQuantities]:
-    if body.crs is not None:
-        try:
-            CRS.from_user_input(body.crs)
-        except CRSError as exc:
-            msg = f"unknown crs {body.crs!r}: give an EPSG code such as 'EPSG:32652'"
-            raise SectionError(msg) from exc
-    segments = _segments(body)
-    site = _site(body)
-    sections = [cross_section(s, site=site, method=body.method) for s in segments]
+def _merge(a: gpd.GeoDataFrame | None, b: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return gpd.GeoDataFrame(pd.concat([a, b]), geometry="geometry", crs=a.crs)
+
+
+def _compute(body: SectionsRequest, session: Session) -> tuple[list[CrossSection], PlanQuantities]:
+    ctx = _context(body, session)
+    segments = _segments(body, ctx)
+    sections = [cross_section(s, site=ctx.site, method=body.method) for s in segments]
     quantities = plan_quantities(
         sections,
         segments,
-        trees=_points(body.trees, body.crs, poles=False),
-        poles=_points(body.poles, body.crs, poles=True),
-        crs=body.crs,
+        trees=_merge(ctx.trees, _points(body.trees, ctx.crs, poles=False)),
+        poles=_merge(ctx.poles, _points(body.poles, ctx.crs, poles=True)),
+        existing_lines=ctx.existing_lines,
+        crs=ctx.crs,
     )
     return sections, quantities
 
 
-def _one(body: SectionsRequest, segment_id: str | None) -> CrossSection:
-    segments = _segments(body)
+def _one(body: SectionsRequest, session: Session, segment_id: str | None) -> CrossSection:
+    ctx = _context(body, session)
+    segments = _segments(body, ctx)
     if segment_id is None:
         chosen = segments[0]
     else:
@@ -283,4 +353,4 @@ def _one(body: SectionsRequest, segment_id: str | None) -> CrossSection:
             msg = f"no segment {segment_id!r} in the request"
             raise SectionError(msg)
         chosen = found[0]
-    return cross_section(chosen, site=_site(body), method=body.method)
+    return cross_section(chosen, site=ctx.site, method=body.method)

@@ -8,10 +8,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from geoalchemy2.shape import from_shape
+from shapely.geometry import LineString
+from shapely.geometry import Point
+from shapely.geometry import box
 from sqlalchemy import Engine
 
+from api.deps import get_session
 from api.main import create_app
 from api.routes.sections import SectionsPublic
+from geodata import storage
+from geodata.tables import Layer
+from geodata.tables import TreeRow
+from geodata.tables import UndergroundLineRow
 
 HARBIN_BODY: dict[str, Any] = {
     "crs": "EPSG:32652",
@@ -126,3 +135,73 @@ def test_bad_line_and_unknown_segment(client: TestClient) -> None:
     missing = client.post("/sections/drawing.svg?segment_id=nope", json=HARBIN_BODY)
     assert missing.status_code == 422
     assert "no segment 'nope'" in missing.text
+
+
+def test_city_layers_give_frost_depth_trees_and_crossings(engine: Engine, db_session) -> None:  # type: ignore[no-untyped-def]
+    """A city with frost depth 2.0 m, a tree in the dig and an existing line of unknown depth.
+
+    The posted segment gives no frost depth and no crs: both come from the city. The water
+    cover is then 2.15 m (frost-governed, as in the hand case); the tree is felled; the
+    unsurveyed crossing makes the section need manual review.
+    """
+
+    city = storage.create_city(
+        db_session,
+        name="sections-test-city",
+        crs="EPSG:32652",
+        extent=box(126.5, 45.6, 126.8, 45.9),
+        frost_depth_m=2.0,
+    )
+    layer = Layer(
+        city_id=city.id,
+        kind="trees",
+        name="t",
+        source_file="t",
+        source_format="test",
+        source_crs="EPSG:32652",
+        feature_count=1,
+    )
+    db_session.add(layer)
+    db_session.flush()
+    common = {"layer_id": layer.id, "city_id": city.id, "srid": city.srid}
+    db_session.add(
+        TreeRow(**common, source_id="t1", geom=from_shape(Point(50, 1.0), srid=city.srid))
+    )
+    db_session.add(
+        UndergroundLineRow(
+            **common,
+            source_id="l1",
+            utility="telecom",
+            geom=from_shape(LineString([(30, -5), (30, 5)]), srid=city.srid),
+        )
+    )
+    db_session.flush()
+    app = create_app(engine=engine)
+    app.dependency_overrides[get_session] = lambda: db_session
+    body = {
+        "city": "sections-test-city",
+        "segments": [
+            {
+                "segment_id": "s1",
+                "coordinates": [[0, 0], [100, 0]],
+                "road_width_m": 14,
+                "lines": [
+                    {"utility": "water", "outside_diameter_mm": 320, "dn_mm": 300, "label": "W"},
+                    {"utility": "gas", "outside_diameter_mm": 160, "subtype": "medium_a"},
+                ],
+            }
+        ],
+    }
+    with TestClient(app) as c:
+        response = c.post("/sections", json=body)
+        unknown_city = c.post("/sections", json={**body, "city": "atlantis"})
+    assert response.status_code == 200
+    section = response.json()["sections"][0]
+    water = next(line for line in section["lines"] if line["label"] == "W")
+    assert water["cover_m"] == pytest.approx(2.15, abs=0.005)
+    assert section["status"] == "needs_manual_review"
+    assert any("unknown depth" in f["message"] for f in section["flags"])
+    totals = response.json()["quantities"]["totals"]
+    assert totals["trees_to_fell"] == 1
+    assert totals["line_crossings"] == {"telecom": 1}
+    assert unknown_city.status_code == 404
