@@ -231,7 +231,10 @@ def test_three_water_lines_under_sidewalk() -> None:
     assert sec.depth_m == pytest.approx(1.20, abs=CM)
     assert _h(sec, "W", "S").required_m == 1.5
     assert _h(sec, "W", "S").verification == "verified"
+    assert (_h(sec, "W", "R").clause, _h(sec, "R", "S").clause) == (T419, T419)
+    assert _h(sec, "R", "S").verification == "corroborated"
     assert _line(sec, "S").working_width.value == pytest.approx(0.40)
+    assert _line(sec, "S").working_width.clause == "GB 50268-2008 §4.3.2 表4.3.2"
 
 
 def test_single_large_sewer_is_the_gb50268_formula() -> None:
@@ -251,6 +254,11 @@ def test_single_large_sewer_is_the_gb50268_formula() -> None:
     assert sec.surface_width_m == pytest.approx(7.156, abs=CM)
     flag = next(f for f in sec.flags if f.kind == FLAG_SPECIAL_SCHEME)
     assert "建办质〔2018〕31号" in flag.clause
+    assert _line(sec, "S").working_width.value == pytest.approx(0.60)
+    assert sec.width_rule.clause == "GB 50268-2008 §4.3.2"
+    frost = next(c for c in sec.clearances if c.kind == "frost_cover")
+    assert (frost.required_m, frost.clause) == (2.0, "GB 50289-2016 §4.1.1")
+    assert _line(sec, "S").cover_rule.clause == T411  # type: ignore[union-attr]
 
 
 def test_vertical_clearances_to_crossing_lines() -> None:
