@@ -213,15 +213,18 @@ def render_permit_map(
     if layout is None:
         layout = choose_layout(frames.edges.total_bounds)
     if ax is None:
-        fig = _new_figure(layout.paper)
-        ax = fig.add_axes(_frame_fraction(layout.paper, "map"))
-    fig = ax.get_figure()
-    if fig is None:  # pragma: no cover - an axes always has a figure here
-        msg = "the axes is not on a figure"
-        raise ValueError(msg)
+        ax = _new_figure(layout.paper).add_axes(_frame_fraction(layout.paper, "map"))
     with _sheet_rc():
         _draw_map(ax, frames, context or MapContext(), permit_type, layout)
-    return fig  # type: ignore[return-value]
+    return _figure_of(ax)
+
+
+def _figure_of(ax: Axes) -> Figure:
+    fig = ax.get_figure(root=True)
+    if not isinstance(fig, Figure):  # pragma: no cover - an axes always has a figure here
+        msg = "the axes is not on a figure"
+        raise TypeError(msg)
+    return fig
 
 
 def render_permit_sheet(
@@ -550,9 +553,7 @@ def _draw_map(
 
 def _true_scale_window(ax: Axes, layout: SheetLayout) -> tuple[float, float, float, float]:
     """Return the window that puts ``layout.scale`` exactly on the axes' paper size."""
-    fig = ax.get_figure()
-    assert fig is not None
-    fw_in, fh_in = fig.get_size_inches()
+    fw_in, fh_in = _figure_of(ax).get_size_inches()
     pos = ax.get_position()
     w_mm, h_mm = pos.width * fw_in * MM_PER_INCH, pos.height * fh_in * MM_PER_INCH
     per_mm = map_units_per_paper_mm(layout.scale)
@@ -728,8 +729,8 @@ def _draw_scale_bar(fig: Figure, paper: str, scale: int) -> None:
 
 
 def _nice_length(max_m: float) -> float:
-    exponent = 10 ** math.floor(math.log10(max_m))
-    for step in (5, 2.5, 2, 1):
+    exponent = 10.0 ** math.floor(math.log10(max_m))
+    for step in (5.0, 2.5, 2.0, 1.0):
         if step * exponent <= max_m:
             return step * exponent
     return exponent  # pragma: no cover - the loop always returns

@@ -36,7 +36,7 @@ UTILITY_COLOURS = {
     "drainage": "#8c5a2b",
     "telecom": "#2a9d3a",
 }
-UTILITY_LABELS = {
+UTILITY_LABELS: dict[str, tuple[str, str]] = {
     "water": ("给水", "Water"),
     "power": ("电力", "Power"),
     "heat": ("热力", "Heat"),
@@ -58,7 +58,7 @@ TRENCH_RAMP = (
 )
 
 # widths in CSS pixels on the web; print widths are these times PRINT_WIDTH_MM_PER_PX
-LINE_WIDTHS_PX = {
+LINE_WIDTHS_PX: dict[str, float] = {
     "road": 2.0,
     "existing": 1.5,
     "proposed": 2.5,
@@ -70,7 +70,7 @@ TRENCH_WIDTH_STEP_PX = 1.5
 PRINT_WIDTH_MM_PER_PX = 0.18
 
 # background and context layers: (stroke colour, fill colour, dash pattern or None)
-CONTEXT_STYLES = {
+CONTEXT_STYLES: dict[str, dict[str, str | None]] = {
     "road": {"color": "#b0b0b0", "fill": None, "dash": None},
     "existing": {"color": None, "fill": None, "dash": "4 3"},  # coloured by utility, dashed
     "group": {"color": "#ffd400", "fill": None, "dash": None},
@@ -84,7 +84,7 @@ TREE_RADIUS_PX = 4.0
 
 # the four approvals a shared trench needs (集联办理 parallel permits)
 PERMIT_TYPES = ("road_occupation", "tree_felling", "pipeline_attachment", "road_excavation")
-PERMIT_LABELS = {
+PERMIT_LABELS: dict[str, tuple[str, str]] = {
     "road_occupation": ("占用城市道路", "Occupation of a city road"),
     "tree_felling": ("砍伐城市树木", "Felling of city trees"),
     "pipeline_attachment": (
@@ -95,7 +95,7 @@ PERMIT_LABELS = {
 }
 
 # labels for the layers both maps show
-LAYER_LABELS = {
+LAYER_LABELS: dict[str, tuple[str, str]] = {
     "roads": ("道路", "Roads"),
     "existing": ("现状地下管线", "Existing underground lines"),
     "proposed": ("拟建管线", "Proposed lines"),

@@ -103,7 +103,7 @@ def new_review_map(
             max_zoom=22,
             max_native_zoom=19,
         ).add_to(m)
-    m.get_root().html.add_child(
+    _root_html(m).add_child(
         folium.Element(f'<div class="cotrench-attribution">{html.escape(attribution)}</div>')
     )
     if bounds is not None and len(bounds):
@@ -282,7 +282,7 @@ class _Legend(MacroElement):
     )
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._name = "CotrenchLegend"
         self.entries: list[tuple[str, str]] = []
         self._keys: set[str] = set()
@@ -297,10 +297,9 @@ class _Legend(MacroElement):
             swatch = f'<i class="cotrench-line" style="background:{line}"></i>'
         self.entries.append((swatch, html.escape(text)))
 
-    def render(self, **kwargs: Any) -> None:
-        figure = self.get_root()
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         macro = self._template.module.__dict__["html"]
-        figure.html.add_child(folium.Element(macro(self, kwargs)), name=self.get_name())
+        _root_html(self).add_child(folium.Element(macro(self, kwargs)), name=self.get_name())
 
 
 def _legend(m: folium.Map) -> _Legend:
@@ -322,7 +321,21 @@ def _finish(m: folium.Map) -> None:
 
 def _group(m: folium.Map, key: str, *, suffix: str = "", show: bool = True) -> folium.FeatureGroup:
     name = style.label(key) + (f" — {suffix}" if suffix else "")
-    return folium.FeatureGroup(name=name, show=show).add_to(m)
+    group = folium.FeatureGroup(name=name, show=show)
+    group.add_to(m)
+    return group
+
+
+def _root_html(element: Any) -> Any:
+    # the root of a folium map is a branca Figure, whose ``html`` holds the page body
+    return element.get_root().html
+
+
+def _line_style(colour: str, width: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def line_style(feature: dict[str, Any]) -> dict[str, Any]:
+        return {"color": colour, "weight": width, "opacity": 0.95}
+
+    return line_style
 
 
 def _geojson(
@@ -403,7 +416,7 @@ def _draw_proposed(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> Non
         _geojson(
             part,
             kind="proposed",
-            style_function=lambda f, c=colour: {"color": c, "weight": width, "opacity": 0.95},
+            style_function=_line_style(colour, width),
             fields=[
                 ("utility_label", "管线 Utility"),
                 ("project", "项目 Project"),
@@ -425,7 +438,7 @@ def _draw_routes(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> None:
         _geojson(
             part,
             kind="route",
-            style_function=lambda f, c=colour: {"color": c, "weight": width, "opacity": 0.95},
+            style_function=_line_style(colour, width),
             fields=[("utility_label", "管线 Utility"), ("length_m", "长度 Length m")],
         ).add_to(fg)
         legend.add(f"u:{utility}", style.label(utility), line=colour)

@@ -422,7 +422,8 @@ def _pdf(figs: list[Figure], *, title: str) -> bytes:
 
 
 def _route_geojson_bytes(frames: TrenchFrames) -> bytes:
-    return frames.edges.to_crs(4326).to_json(drop_id=True).encode()
+    data: str = frames.edges.to_crs(4326).to_json(drop_id=True)
+    return data.encode()
 
 
 def _route_dxf_bytes(frames: TrenchFrames) -> bytes:
