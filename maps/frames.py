@@ -183,9 +183,17 @@ def route_frames(geojson: Mapping[str, Any], crs: Any, *, title: str = "") -> Tr
         msg = f"route feature(s) {missing} name no utility"
         raise ValueError(msg)
     if "edge" not in gdf.columns:
-        gdf["edge"] = [str(f.get("id", i)) for i, f in enumerate(features)]
+        # a TrenchPlan's GeoJSON (routing.results.plan_to_geojson) names it segment_id
+        ids = gdf["segment_id"] if "segment_id" in gdf.columns else [None] * len(gdf)
+        gdf["edge"] = [
+            str(sid if sid is not None else f.get("id", i))
+            for i, (sid, f) in enumerate(zip(ids, features, strict=True))
+        ]
     edges = _edges_from_frame(gdf)
-    return TrenchFrames(edges=edges, routes=_routes_from_edges(edges), title=title)
+    summary = geojson.get("plan") if isinstance(geojson.get("plan"), Mapping) else {}
+    return TrenchFrames(
+        edges=edges, routes=_routes_from_edges(edges), title=title, summary=summary or {}
+    )
 
 
 def _edges_from_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -255,9 +263,11 @@ def _frames_from_plan(plan: Any) -> TrenchFrames:
         if gdf["length_m"].isna().any():
             gdf["length_m"] = gdf.geometry.length
     edges_gdf = _edges_from_frame(gdf)
+    summary = plan.summary() if callable(getattr(plan, "summary", None)) else {}
     return TrenchFrames(
         edges=edges_gdf,
         routes=_routes_from_edges(edges_gdf),
         plan_id=getattr(plan, "plan_id", getattr(plan, "id", None)),
         title=str(getattr(plan, "title", "") or ""),
+        summary=summary,
     )

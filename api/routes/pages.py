@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Annotated
 from typing import Any
 
@@ -37,7 +38,7 @@ from geodata.storage import list_cities
 from maps import style
 from maps.frames import route_frames
 
-__all__ = ["router"]
+__all__ = ["plan_savings", "router"]
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +248,9 @@ def _route_context(route: RouteVersion) -> dict[str, Any]:
     shared = edges[edges["n_utilities"] >= 2]
     rows = quantity_rows(route.quantities or {})
     quantities = [(k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" not in k]
-    savings = [(k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" in k]
+    savings = plan_savings(frames.summary) or [
+        (k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" in k
+    ]
     return {
         "segments": segments,
         "total_m": float(edges["length_m"].sum()),
@@ -256,6 +259,35 @@ def _route_context(route: RouteVersion) -> dict[str, Any]:
         "quantities": quantities,
         "savings": savings,
     }
+
+
+def plan_savings(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Rows of a TrenchPlan summary: cost, savings against separate and overlaid trenches."""
+    if not summary or "total_cost_cny" not in summary:
+        return []
+    rows = [
+        ("方法 Method", f"{summary.get('method')} ({summary.get('status')})"),
+        ("总费用 Total cost", f"{summary['total_cost_cny']:,.0f} CNY"),
+    ]
+    if summary.get("gap") is not None:
+        rows.append(("已证间隙 Proven gap", f"{100 * summary['gap']:.2f} %"))
+    for key, label in (
+        ("separate", "比各自开挖 vs separate trenches"),
+        ("overlay", "比简单叠加 vs overlaid routes"),
+    ):
+        cny = summary.get(f"savings_vs_{key}_cny")
+        share = summary.get(f"savings_vs_{key}")
+        if cny is not None and share is not None:
+            rows.append((f"节省 Saved {label}", f"{cny:,.0f} CNY ({100 * share:.1f} %)"))
+    rows.extend(
+        (
+            f"分摊 Share: {style.label(s['utility'])} ({summary.get('sharing_rule')})",
+            f"{s['cost_cny']:,.0f} CNY ({100 * s['fraction']:.1f} %)",
+        )
+        for s in summary.get("shares", [])
+        if s.get("utility") in style.UTILITIES
+    )
+    return rows
 
 
 def _action_for(user: User, permit: Any) -> str | None:

@@ -85,6 +85,11 @@ def test_review_page_shows_segments_quantities_and_downloads(
     for suffix in ("packet.zip", "packet.pdf", "route.geojson", "route.dxf"):
         assert f"/permits/applications/{application['id']}/{suffix}" in html
     assert "permit-action" not in html  # the acceptor decides no permit
+    savings = re.search(r'<table class="grid" id="savings">.*?</table>', html, re.S)
+    assert savings, "the plan's savings are not shown"
+    assert "1,500,000 CNY (60.0 %)" in savings.group(0)
+    assert "600,000 CNY (37.5 %)" in savings.group(0)
+    assert "milp (optimal)" in savings.group(0)
 
 
 def test_a_clerk_sees_actions_on_the_permits_of_the_department(

@@ -172,3 +172,55 @@ def test_trench_frames_from_plain_frame(edges: gpd.GeoDataFrame) -> None:
     with pytest.raises(ValueError, match="'utilities' column"):
         trench_frames(edges.drop(columns="utilities"))
     assert frames.crs == CRS
+
+
+def hand_plan(edges: gpd.GeoDataFrame):  # type: ignore[no-untyped-def]
+    """A TrenchPlan (routing.results) on the hand-made edges, with made-up costs."""
+    results = pytest.importorskip("routing.results")
+    trench = tuple(
+        results.TrenchEdge(
+            source=i,
+            target=i + 1,
+            key=0,
+            segment_id=e.edge,
+            length_m=float(e.geometry.length),
+            cost_cny=100.0,
+            utilities=tuple(sorted(e.utilities)),
+            geometry=e.geometry,
+        )
+        for i, e in enumerate(edges.itertuples())
+    )
+    return results.TrenchPlan(
+        edges=trench,
+        routes=(),
+        trench_length_m=float(edges.geometry.length.sum()),
+        trench_cost_cny=700.0,
+        laying_cost_cny=300.0,
+        total_cost_cny=1000.0,
+        method="milp",
+        status="optimal",
+        bound_cny=1000.0,
+        gap=0.0,
+        separate_cost_cny=2500.0,
+        overlay_cost_cny=1600.0,
+        shares=(),
+        sharing_rule="proportional",
+        crs=CRS,
+    )
+
+
+def test_a_trench_plan_and_its_geojson_draw_the_same(edges: gpd.GeoDataFrame) -> None:
+    plan = hand_plan(edges)
+    frames = trench_frames(plan)
+    assert frames.edges["edge"].tolist() == edges["edge"].tolist()
+    assert frames.edges["n_utilities"].tolist() == [len(u) for u in edges["utilities"]]
+    assert frames.summary["savings_vs_separate_cny"] == 1500.0
+    from maps.frames import route_frames  # noqa: PLC0415
+
+    again = route_frames(plan.to_geojson(), CRS)
+    assert again.edges[["edge", "utilities", "n_utilities"]].equals(
+        frames.edges[["edge", "utilities", "n_utilities"]]
+    )
+    assert again.summary["total_cost_cny"] == 1000.0
+    counts = kind_counts(render(web.build_trench_map(plan)))
+    assert counts["trench"] == len(edges)

@@ -73,8 +73,21 @@ def route_body(edges: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
         }
         for e in edges.itertuples()
     ]
+    # a TrenchPlan summary as routing.results.plan_to_geojson puts it (made-up costs)
+    plan = {
+        "method": "milp",
+        "status": "optimal",
+        "gap": 0.0,
+        "total_cost_cny": 1_000_000.0,
+        "savings_vs_separate_cny": 1_500_000.0,
+        "savings_vs_separate": 0.6,
+        "savings_vs_overlay_cny": 600_000.0,
+        "savings_vs_overlay": 0.375,
+        "sharing_rule": "proportional",
+        "shares": [{"utility": "water", "cost_cny": 400_000.0, "fraction": 0.4}],
+    }
     return {
-        "geojson": {"type": "FeatureCollection", "features": features},
+        "geojson": {"type": "FeatureCollection", "features": features, "plan": plan},
         "crs": CRS,
         "quantities": {"trench_length_m": round(float(edges.geometry.length.sum()), 1)},
         "plan_id": None,
