@@ -51,12 +51,40 @@ def check_section(section: CrossSection) -> list[str]:
     expect = section.bottom_width_m + 2 * n * section.depth_m
     if abs(section.surface_width_m - expect) > _TOL_M:
         problems.append(f"surface width {section.surface_width_m} != B + 2nH = {expect}")
-    too_wide = (
-        section.road_width_m is not None and section.surface_width_m > section.road_width_m + _TOL_M
-    )
+    needed = _road_needed(section)
+    if abs(needed - section.road_width_needed_m) > _TOL_M:
+        problems.append(f"road width needed {section.road_width_needed_m} != {needed}")
+    too_wide = section.road_width_m is not None and needed > section.road_width_m + _TOL_M
     if too_wide and not section.needs_approval:
         problems.append("wider than the road but not flagged for safety measures and approval")
     return problems
+
+
+def _road_needed(section: CrossSection) -> float:
+    """Dig plus each line's curb clearance (表4.1.9 curb rows), both curbs under motor lanes."""
+    n = section.slope_ratio.value if section.slope_ratio is not None else 0.0
+    spread = n * section.depth_m
+    left = [spread]
+    right = [section.bottom_width_m + spread]
+    for p in section.lines:
+        curb = _pair_value_with(p.spec, "curb") or 0.0
+        if section.lane in ("motor", "motor_lane"):
+            left.append(curb - p.x_m + p.spec.radius_m)
+        right.append(p.x_m + p.spec.radius_m + curb)
+    return max(left) + max(right)
+
+
+def _pair_value_with(spec: LineSpec, other: str) -> float | None:
+    key = _KEY.get(spec.utility, spec.utility)
+    tags = _tags(spec)
+    values = [
+        float(row["min_m"])
+        for row in _rows("horizontal_clearances.csv")
+        if row["utility_a"] == key
+        and row["utility_b"] == other
+        and (row["subtype_a"] == "*" or row["subtype_a"] in tags)
+    ]
+    return max(values) if values else None
 
 
 def _check_pair(section: CrossSection, a: PlacedLine, b: PlacedLine) -> list[str]:

@@ -321,7 +321,10 @@ class CrossSection:
     """The laid-out section of one trench segment, with every value cited.
 
     Widths: ``bottom_width_m`` is B between the walls at the bottom (b2 included when
-    shored); ``surface_width_m`` is the width opened at the surface (B plus both slopes).
+    shored); ``surface_width_m`` is the width opened at the surface (B plus both slopes);
+    ``road_width_needed_m`` is the road the section needs: the dig, and each line at its
+    表4.1.9 clearance from the curb (both curbs under a motor lane, the road-side curb under
+    a sidewalk), with ``curb_rules`` the rule per line.
     ``x_m`` of the lines runs from the left wall at the bottom (red-line side).
     """
 
@@ -341,6 +344,8 @@ class CrossSection:
     flags: tuple[SectionFlag, ...]
     method: str
     site: SiteConditions = field(default_factory=SiteConditions)
+    road_width_needed_m: float = 0.0
+    curb_rules: tuple[tuple[int, std.RuleValue | None], ...] = ()
 
     @property
     def needs_manual_review(self) -> bool:
@@ -380,7 +385,7 @@ class CrossSection:
         for line in self.lines:
             if line.frost_rule is not None and line.frost_rule.margin is not None:
                 seen.setdefault(line.frost_rule.margin.source, line.frost_rule.margin)
-        for rule in (self.slope_ratio, self.shoring):
+        for rule in (self.slope_ratio, self.shoring, *(r for _, r in self.curb_rules)):
             if rule is not None:
                 seen.setdefault(rule.source, rule)
         return tuple(seen.values())
@@ -398,6 +403,11 @@ class CrossSection:
             "bottom_width_m": round(self.bottom_width_m, 4),
             "surface_width_m": round(self.surface_width_m, 4),
             "road_width_m": self.road_width_m,
+            "road_width_needed_m": round(self.road_width_needed_m, 4),
+            "curb_rules": [
+                {"line": i, **(r.as_dict() if r is not None else {"clause": "UNKNOWN"})}
+                for i, r in self.curb_rules
+            ],
             "support": self.support,
             "slope_ratio": None if self.slope_ratio is None else self.slope_ratio.as_dict(),
             "shoring": None if self.shoring is None else self.shoring.as_dict(),

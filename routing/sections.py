@@ -188,10 +188,26 @@ def cross_section(
 
     clearances = _clearances(placed, h_rules, bottom, b2_m)
     clearances.extend(_crossings(placed, segment, flags))
-    _road_check(segment, surface, standards, flags)
+    curb = tuple(
+        (
+            line.index,
+            std.horizontal_clearance(line.spec.key, _h_tags(line.spec, standards), "curb", None),
+        )
+        for line in placed
+    )
+    needed = _road_width_needed(placed, curb, bottom, slope_n * depth, segment.lane)
+    _road_check(
+        segment, surface=surface, needed=needed, curb=curb, standards=standards, flags=flags
+    )
     _depth_flags(depth, flags)
     _unverified_flag(
-        clearances, placed, slope=slope, shoring=shoring, flags=flags, order_rule=order_rule
+        clearances,
+        placed,
+        slope=slope,
+        shoring=shoring,
+        flags=flags,
+        order_rule=order_rule,
+        extra=tuple(r for _, r in curb if r is not None),
     )
 
     section = CrossSection(
@@ -211,6 +227,8 @@ def cross_section(
         flags=tuple(flags),
         method=placement.method,
         site=site,
+        road_width_needed_m=needed,
+        curb_rules=curb,
     )
     logger.debug(
         "section %s: %d lines, B=%.3f m, surface %.3f m, depth %.3f m, %s",
@@ -769,9 +787,47 @@ def _crossings(
     return out
 
 
+def _road_width_needed(
+    placed: Sequence[PlacedLine],
+    curb: Sequence[tuple[int, std.RuleValue | None]],
+    bottom: float,
+    spread: float,
+    lane: str,
+) -> float:
+    """Least road width holding the dig and every line at its curb clearance.
+
+    With the left road edge at 0 and the trench's left bottom wall at ``t``: the dig needs
+    ``t >= spread`` and ``t + bottom + spread <= W``; line ``i`` needs
+    ``t + x_i - r_i >= c_i`` (left curb, motor lanes only) and ``t + x_i + r_i <= W - c_i``.
+    Unknown curb rules count as 0 here (the section is flagged for review separately).
+    """
+    c = {i: (r.value if r is not None else 0.0) for i, r in curb}
+    t = spread
+    if std.LANES[lane] == "motor_lane":
+        t = max([t, *(c[p.index] - p.x_m + p.spec.radius_m for p in placed)])
+    right = max([bottom + spread, *(p.x_m + p.spec.radius_m + c[p.index] for p in placed)])
+    return t + right
+
+
 def _road_check(
-    segment: TrenchSegment, surface: float, standards: std.Standards, flags: list[SectionFlag]
+    segment: TrenchSegment,
+    *,
+    surface: float,
+    needed: float,
+    curb: Sequence[tuple[int, std.RuleValue | None]],
+    standards: std.Standards,
+    flags: list[SectionFlag],
 ) -> None:
+    missing = [i for i, r in curb if r is None]
+    if missing:
+        flags.append(
+            SectionFlag(
+                FLAG_MANUAL_REVIEW,
+                f"no curb clearance rule for line(s) {missing}: UNKNOWN; road fit unchecked",
+                clause="GB 50289-2016 表4.1.9",
+                verification="UNKNOWN",
+            )
+        )
     reduction = standards.yaml["layout_rules.yaml"]["clearance_reduction"]
     clause = str(reduction["source_clause"])
     if segment.road_width_note:
@@ -793,13 +849,16 @@ def _road_check(
             )
         )
         return
-    if surface > segment.road_width_m + _EPS_M:
+    if needed > segment.road_width_m + _EPS_M:
+        rules = sorted({r.clause for _, r in curb if r is not None})
+        levels = sorted({r.verification for _, r in curb if r is not None})
         flags.append(
             SectionFlag(
                 FLAG_APPROVAL,
-                f"the section needs {surface:.2f} m at the surface but the road offers "
-                f"{segment.road_width_m:.2f} m: clearances may only be reduced with safety "
-                "measures and approval; needs safety measures and approval",
+                f"the section needs {needed:.2f} m of road (a {surface:.2f} m dig and the "
+                f"lines' curb clearances, {', '.join(rules)}: {', '.join(levels)}) but the "
+                f"road offers {segment.road_width_m:.2f} m: clearances may only be reduced "
+                "with safety measures and approval; needs safety measures and approval",
                 clause=clause,
                 verification=str(reduction["verification"]),
             )
@@ -832,8 +891,12 @@ def _unverified_flag(
     shoring: std.RuleValue | None,
     flags: list[SectionFlag],
     order_rule: std.Rule,
+    extra: Sequence[std.RuleValue] = (),
 ) -> None:
     rules: dict[str, std.RuleValue] = {}
+    for rule in extra:
+        if rule.unverified:
+            rules.setdefault(rule.source, rule)
     for c in clearances:
         if c.rule is not None and c.rule.unverified:
             rules.setdefault(c.rule.source, c.rule)

@@ -91,6 +91,8 @@ def test_harbin_motor_lane_water_gas_power_telecom() -> None:
     assert sec.slope_ratio is not None
     assert sec.slope_ratio.value == 0.67
     assert sec.surface_width_m == pytest.approx(6.89, abs=CM)
+    # the slopes (1.65 m each side) reach further than the 1.5 m curb clearances
+    assert sec.road_width_needed_m == pytest.approx(6.89, abs=CM)
     assert sec.status == "ok"
     # clauses and verification levels cited
     pg = _h(sec, "power conduit", "gas medium-A")
@@ -149,12 +151,14 @@ def test_gas_and_heat_under_motor_lane_order_from_rule_not_input() -> None:
 
 
 def test_shoring_when_slopes_do_not_fit_the_road() -> None:
-    """The Harbin case on a 5 m road: slopes need 6.89 m, so shore (b2 = 200 mm each side).
+    """The Harbin case on a 6 m road: slopes need 6.89 m, so shore (b2 = 200 mm each side).
 
-    B = 3.58 + 2 x .20 = 3.98 (<= 5 m, no approval needed); every x shifts by .20:
-    P .60, T 1.35, W 2.66, G 3.40. Surface = B (vertical shored walls).
+    B = 3.58 + 2 x .20 = 3.98; every x shifts by .20: P .60, T 1.35, W 2.66, G 3.40.
+    Surface = B (vertical shored walls). Road needed with the curb clearances (表4.1.9, 1.5 m
+    for all four): left edge t = max(0, 1.5 - .60 + .10) = 1.0; right = max(3.98,
+    3.40 + .08 + 1.5) = 4.98; 1.0 + 4.98 = 5.98 <= 6 m: no approval needed.
     """
-    sec = cross_section(TrenchSegment("c4", FOUR, road_width_m=5), site=HARBIN)
+    sec = cross_section(TrenchSegment("c4", FOUR, road_width_m=6), site=HARBIN)
     _assert_layout(
         sec,
         {
@@ -170,11 +174,13 @@ def test_shoring_when_slopes_do_not_fit_the_road() -> None:
     assert sec.shoring.clause.startswith("GB 50268-2008 §4.3.2")
     assert sec.bottom_width_m == pytest.approx(3.98, abs=CM)
     assert sec.surface_width_m == pytest.approx(3.98, abs=CM)
+    assert sec.road_width_needed_m == pytest.approx(5.98, abs=CM)
+    assert {r.clause for _, r in sec.curb_rules} == {T419}  # type: ignore[union-attr]
     assert sec.status == "ok"
 
 
 def test_road_too_narrow_is_flagged_not_relaxed() -> None:
-    """The Harbin case on a 3.5 m road: the shored section (3.98 m) does not fit.
+    """The Harbin case on a 3.5 m road: the shored dig (3.98 m) plus curb clearances (5.98 m).
 
     Clearances stay as the table says (telecom-water 1.0 binding); the segment is flagged
     "needs safety measures and approval" citing GB 50289-2016 §4.1.9 / §4.1.14.
@@ -185,6 +191,7 @@ def test_road_too_narrow_is_flagged_not_relaxed() -> None:
     assert sec.status == FLAG_APPROVAL
     flag = next(f for f in sec.flags if f.kind == FLAG_APPROVAL)
     assert flag.clause == "GB 50289-2016 §4.1.9 / §4.1.14"
+    assert "5.98" in flag.message
     assert "3.98" in flag.message
     assert "3.50" in flag.message
     assert _h(sec, "telecom duct", "water DN300").actual_m == pytest.approx(1.0, abs=CM)
