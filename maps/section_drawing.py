@@ -350,7 +350,8 @@ def _title(section: CrossSection) -> str:
         f"{_t('管线综合横断面', 'Shared-trench cross-section')} {section.segment_id} - "
         f"{_t(zh, en)}\n"
         f"{_t('地面开挖宽', 'surface width')} {section.surface_width_m:.2f} m, "
-        f"{_t('道路宽', 'road width')} {road}, {support}, "
+        f"{_t('道路宽', 'road width')} {road} "
+        f"({_t('需', 'needs')} {section.road_width_needed_m:.2f} m), {support}, "
         f"{_t('车行道' if section.lane.startswith('motor') else '人行道/非机动车道', section.lane)}"
     )
 
