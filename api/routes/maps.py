@@ -273,13 +273,57 @@ def application_context(session: Session, frames: TrenchFrames) -> MapContext:
     if len(trees):
         clearance = {u: _tree_clearance_m(u) for u in frames.routes["utility"]}
         trees = mark_affected_trees(trees, frames.to_crs(city.srid), clearance_m=clearance)
+    groups, warnings = _colocation(session, city.id, bbox)
     return MapContext(
         roads=layers["roads"],
         existing=layers["existing"],
         trees=trees,
         poles=layers["poles"],
         protected=layers["protected"],
+        groups=groups,
+        warnings=warnings,
     )
+
+
+def _colocation(
+    session: Session, city_id: int, bbox: tuple[float, float, float, float]
+) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Co-location groups and located warnings of issue 4's tables within ``bbox``."""
+    tables = set(
+        session.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE tablename IN "
+                "('colocation_groups', 'colocation_warnings')"
+            )
+        ).scalars()
+    )
+    if len(tables) < 2:  # pragma: no cover - the migration of issue 4 is in the tree
+        return None, None
+    params = {"c": city_id, "x0": bbox[0], "y0": bbox[1], "x1": bbox[2], "y1": bbox[3]}
+    box = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, srid)"
+    connection = session.connection()
+    groups = gpd.read_postgis(
+        text(
+            "SELECT 'G' || id AS group, key, utilities, array_to_string(projects, ', ') AS "
+            "projects, shared_length_m AS length_m, window_start || ' – ' || window_end AS "
+            f"window, geom FROM colocation_groups WHERE city_id = :c AND geom && {box} "
+            "ORDER BY id"
+        ),
+        connection,
+        params=params,
+        geom_col="geom",
+    )
+    warnings = gpd.read_postgis(
+        text(
+            "SELECT id, kind, rule || ' (' || verification || ')' AS rule, message, geom "
+            f"FROM colocation_warnings WHERE city_id = :c AND geom IS NOT NULL AND geom && {box} "
+            "ORDER BY id"
+        ),
+        connection,
+        params=params,
+        geom_col="geom",
+    )
+    return groups, warnings
 
 
 def _tree_clearance_m(utility: str) -> float:

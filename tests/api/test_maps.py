@@ -126,6 +126,7 @@ def test_application_map_draws_route_and_context(
     assert counts["trench"] == len(trench_edges())
     assert counts["route"] == 6
     assert counts["road"] > 0 and counts["tree"] > 0
+    assert counts["group"] == 1 and counts["warning"] == 1  # issue 4's tables
     affected = html.count('"affected": true')  # only trees carry it
     assert affected == expected_affected_trees()
     links = re.findall(r'(?:src|href)="([^"]+)"', html)

@@ -14,6 +14,7 @@ from typing import Any
 
 import geopandas as gpd
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import select
 from sqlalchemy import text
@@ -43,11 +44,38 @@ def committed_city(engine: Engine) -> Iterator[StoredCity]:
             ),
             {"c": city.city_id},
         )
+        store_colocation(conn, city.city_id)
     try:
         yield city
     finally:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM cities WHERE id = :c"), {"c": city.city_id})
+
+
+def store_colocation(conn: Connection, city_id: int) -> None:
+    """One co-location group along the first trench edge and one warning at its middle."""
+    edge = trench_edges().iloc[0].geometry
+    line_id = conn.execute(
+        text("SELECT min(id) FROM proposed_lines WHERE city_id = :c"), {"c": city_id}
+    ).scalar_one()
+    conn.execute(
+        text(
+            "INSERT INTO colocation_groups (city_id, key, horizon_days, utilities, projects, "
+            "applicants, shared_length_m, window_start, window_end, srid, geom) VALUES (:c, "
+            "'k1', 90, ARRAY['water', 'gas'], ARRAY['P1', 'P2'], ARRAY['A1', 'A2'], :len, "
+            "'2026-05-01', '2026-09-30', 32652, ST_Multi(ST_GeomFromText(:wkt, 32652)))"
+        ),
+        {"c": city_id, "len": edge.length, "wkt": edge.wkt},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO colocation_warnings (city_id, proposed_line_id, kind, rule, "
+            "verification, message, detail, srid, geom) VALUES (:c, :p, 'protection_period', "
+            "'road_excavation.protection_period', 'verified', '道路保护期内 inside the "
+            "protection period', '{}', 32652, ST_GeomFromText(:wkt, 32652))"
+        ),
+        {"c": city_id, "p": line_id, "wkt": edge.interpolate(0.5, normalized=True).wkt},
+    )
 
 
 def seeded_tokens(engine: Engine) -> dict[str, str]:
