@@ -48,6 +48,7 @@ from maps.frames import TrenchFrames
 from maps.frames import mark_affected_trees
 from maps.frames import route_frames
 from maps.section_drawing import render_section
+from maps.section_drawing import section_svg
 from routing.section_types import CrossSection
 from routing.section_types import SiteConditions
 from routing.section_types import TrenchSegment
@@ -161,11 +162,28 @@ def application_map(
     m = web.build_trench_map(
         frames,
         context=application_context(session, frames),
+        section_url=f"/maps/applications/{application_id}/sections/{{edge}}.svg",
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
         max_features=settings.maps.max_folium_features,
     )
     return _html(m)
+
+
+@router.get(
+    "/maps/applications/{application_id}/sections/{edge}.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+    operation_id="maps-route-section",
+)
+def route_section_svg(
+    application_id: int, edge: str, session: SessionDep, user: UserDep
+) -> Response:
+    """Cross-section of one segment of an application's fixed route (SVG, to scale)."""
+    app, route = _application_route(session, user, application_id)
+    frames = route_frames(route.geojson, route.crs, title=app.project_name)
+    section = typical_section(frames, frost_depth_m=_frost_depth(session, frames), edge=edge)
+    return Response(section_svg(section), media_type="image/svg+xml")
 
 
 # --- permit sheets and the packet ----------------------------------------------------
@@ -408,13 +426,24 @@ def _sheets(
     )
 
 
-def typical_section(frames: TrenchFrames, *, frost_depth_m: float | None) -> CrossSection:
-    """Lay out the cross-section of the route's most shared segment (issue 6's placer).
+def typical_section(
+    frames: TrenchFrames, *, frost_depth_m: float | None, edge: str | None = None
+) -> CrossSection:
+    """Lay out the cross-section of one route segment (default: the most shared one).
 
-    Lines are each utility's typical line (``routing.sections.default_line``); the road
-    width is not known from the route, so the section says it needs manual review.
+    Issue 6's placer with each utility's typical line (``routing.sections.default_line``);
+    the road width is not known from the route, so the section says it needs manual review.
+
+    Raises
+    ------
+    HTTPException
+        404 if the route has no segment ``edge``.
     """
     edges = frames.edges.sort_values(["n_utilities", "length_m"], ascending=False)
+    if edge is not None:
+        edges = edges[edges["edge"] == edge]
+        if not len(edges):
+            raise HTTPException(404, f"the route has no segment {edge!r}")
     top = edges.iloc[0]
     utilities = [u for u in style.UTILITIES if u in top["utilities"].split(", ")]
     segment = TrenchSegment(

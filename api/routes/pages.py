@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Annotated
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi import Depends
@@ -150,7 +151,7 @@ def application_page(
     route = _latest_route(session, user, app)
     context: dict[str, Any] = {"app": app, "route": route}
     if route is not None:
-        context.update(_route_context(route))
+        context.update(_route_context(route, app.id))
     permits = []
     for p in queries.list_permits(session=session, user=user, application_id=application_id):
         public = queries.permit_public(session, p, now)
@@ -230,10 +231,10 @@ def _latest_route(session: Session, user: User, app: Application) -> RouteVersio
     ).first()
 
 
-def _route_context(route: RouteVersion) -> dict[str, Any]:
+def _route_context(route: RouteVersion, application_id: int) -> dict[str, Any]:
     frames = route_frames(route.geojson, route.crs)
     edges = frames.edges
-    section_url = f"/plans/{route.plan_id}/sections/{{edge}}" if route.plan_id else None
+    section_url = f"/maps/applications/{application_id}/sections/{{edge}}.svg"
     segments = [
         {
             "edge": e.edge,
@@ -241,7 +242,7 @@ def _route_context(route: RouteVersion) -> dict[str, Any]:
             "n": int(e.n_utilities),
             "colour": style.trench_colour(int(e.n_utilities)),
             "length_m": float(e.length_m),
-            "section_url": section_url.format(edge=e.edge) if section_url else None,
+            "section_url": section_url.format(edge=quote(str(e.edge), safe="")),
         }
         for e in edges.sort_values(["n_utilities", "length_m"], ascending=False).itertuples()
     ]

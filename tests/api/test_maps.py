@@ -127,6 +127,16 @@ def test_application_map_draws_route_and_context(
     assert counts["route"] == 6
     assert counts["road"] > 0 and counts["tree"] > 0
     assert counts["group"] == 1 and counts["warning"] == 1  # issue 4's tables
+    # each segment's popup links to its cross-section, which is served
+    edge = trench_edges()["edge"].iloc[0]
+    link = f"/maps/applications/{application['id']}/sections/{edge}.svg"
+    assert link in html
+    svg = client.get(link, headers=bearer(tokens))
+    assert svg.status_code == 200
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert b"GB 50289" in svg.content
+    missing = client.get(link.replace(edge, "nope"), headers=bearer(tokens))
+    assert missing.status_code == 404
     affected = html.count('"affected": true')  # only trees carry it
     assert affected == expected_affected_trees()
     links = re.findall(r'(?:src|href)="([^"]+)"', html)
