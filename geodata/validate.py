@@ -479,7 +479,8 @@ def _check_geometries(
             Problem(
                 "wrong_geometry_type",
                 f"{names[index]} with {shapely.get_num_geometries(geoms[index])} part(s) where a "
-                f"{report.kind} layer needs {' or '.join(sorted(allowed))}",
+                f"{report.kind} layer needs "
+                + ("one point per feature" if multipoint[index] else " or ".join(sorted(allowed))),
                 int(index),
                 ids[index],
             )
