@@ -649,6 +649,11 @@ def _map_fields(
     for f in spec.fields:
         source = next((lowered[a] for a in f.aliases if a in lowered), None)
         if source is None:
+            # DBF field names stop at 10 bytes: a shapefile's planned_start is planned_st
+            source = next(
+                (lowered[a[:10]] for a in f.aliases if len(a) > 10 and a[:10] in lowered), None
+            )
+        if source is None:
             if f.required:
                 report.problems.append(
                     Problem(
