@@ -1,0 +1,155 @@
+"""The command line: import a file, load the demo cities (twice), refuse bad files."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from api import cli
+from geodata.db import session_scope
+from geodata.layers import save_layer
+from geodata.storage import create_city
+from tests.conftest import table_counts
+from tests.geodata.bad_inputs import BAD_CASES
+from tests.helpers import read_sample
+from tests.helpers import sample_path
+
+pytestmark = pytest.mark.db
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return database_url
+
+
+@pytest.fixture
+def city(engine: Engine) -> Iterator[str]:
+    name = f"harbin_cli_{uuid.uuid4().hex[:8]}"
+    with session_scope(engine) as session:
+        create_city(
+            session, name=name, crs="EPSG:32652", extent=read_sample("city").geometry.iloc[0]
+        )
+    yield name
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM cities WHERE name = :n"), {"n": name})
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(cli.app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("import", "demo", "serve", "db"):
+        assert command in result.output
+
+
+def test_import_with_progress_bar(
+    db_env: str, engine: Engine, city: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "PROGRESS_MIN_FEATURES", 1)
+    with engine.connect() as conn:
+        before = table_counts(conn)
+    result = runner.invoke(
+        cli.app,
+        [
+            "import",
+            str(sample_path("roads")),
+            "--kind",
+            "roads",
+            "--city",
+            city,
+            "--layer",
+            "roads",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    n = len(read_sample("roads"))
+    assert f"imported {n} roads into {city}" in result.output
+    assert "EPSG:4326 -> EPSG:32652" in result.output
+    assert "features" in result.output  # the tqdm bar
+    with engine.connect() as conn:
+        after = table_counts(conn)
+    assert after["road_segments"] == before["road_segments"] + n
+    assert after["layers"] == before["layers"] + 1
+
+
+def test_import_gbk_shapefile_with_encoding(
+    db_env: str, engine: Engine, city: str, tmp_path: Path
+) -> None:
+    roads = read_sample("roads").head(20)[["osm_id", "name", "highway", "geometry"]]
+    path = save_layer(roads, tmp_path / "gbk.shp", encoding="GBK")
+    path.with_suffix(".cpg").unlink()
+    refused = runner.invoke(cli.app, ["import", str(path), "--kind", "roads", "--city", city])
+    assert refused.exit_code == 1
+    assert "gbk.shp" in refused.output
+    assert "is not valid utf-8" in refused.output
+    accepted = runner.invoke(
+        cli.app, ["import", str(path), "--kind", "roads", "--city", city, "--encoding", "gbk"]
+    )
+    assert accepted.exit_code == 0, accepted.output
+    with engine.connect() as conn:
+        names = set(
+            conn.execute(
+                text(
+                    "SELECT r.name FROM road_segments r JOIN cities c ON c.id = r.city_id "
+                    "WHERE c.name = :c AND r.name IS NOT NULL"
+                ),
+                {"c": city},
+            ).scalars()
+        )
+    assert names == set(roads["name"].dropna())
+
+
+@pytest.mark.parametrize("case_id", ["reversed_dates", "dxf_without_crs", "unknown_city"])
+def test_import_refuses_bad_files_and_stores_nothing(
+    db_env: str, engine: Engine, city: str, tmp_path: Path, case_id: str
+) -> None:
+    case = next(c for c in BAD_CASES if c.id == case_id)
+    path, options = case.build(tmp_path)
+    args = ["import", str(path), "--kind", case.kind, "--city", options.pop("city", city)]
+    for key, value in options.items():
+        args += [f"--{key}", value]
+    with engine.connect() as conn:
+        before = table_counts(conn)
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 1
+    assert path.name in result.output or "atlantis" in result.output
+    with engine.connect() as conn:
+        assert table_counts(conn) == before
+
+
+def test_demo_load_is_idempotent(db_env: str, engine: Engine, tmp_path: Path) -> None:
+    name = f"demo_{uuid.uuid4().hex[:8]}"
+    package = tmp_path / f"{name}.gpkg"
+    city_layer = read_sample("city").assign(name=name, title="测试城市")
+    save_layer(city_layer, package, layer="city")
+    save_layer(read_sample("roads"), package, layer="roads")
+    save_layer(read_sample("trees"), package, layer="trees")
+    save_layer(read_sample("nagaoka_lines"), package, layer="nagaoka_lines")  # not a kind
+    try:
+        first = runner.invoke(cli.app, ["demo", "load", "--data-dir", str(tmp_path)])
+        assert first.exit_code == 0, first.output
+        assert first.output.count("(loaded)") == 2
+        with engine.connect() as conn:
+            counts = table_counts(conn)
+        second = runner.invoke(cli.app, ["demo", "load", "--data-dir", str(tmp_path)])
+        assert second.exit_code == 0, second.output
+        assert second.output.count("(already there)") == 2
+        with engine.connect() as conn:
+            assert table_counts(conn) == counts
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM cities WHERE name = :n"), {"n": name})
+
+
+def test_demo_load_needs_packages(db_env: str, tmp_path: Path) -> None:
+    result = runner.invoke(cli.app, ["demo", "load", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no city GeoPackage" in result.output
