@@ -157,30 +157,39 @@ def mark_affected_trees(
     return out
 
 
-def route_frames(geojson: Mapping[str, Any], crs: Any, *, title: str = "") -> TrenchFrames:
+def route_frames(
+    geojson: Mapping[str, Any],
+    crs: Any,
+    *,
+    title: str = "",
+    default_utilities: Iterable[str] = (),
+) -> TrenchFrames:
     """Return the frames of a fixed route: a GeoJSON FeatureCollection of trench lines.
 
     Each feature carries ``utilities`` (a list or comma-joined) or a single ``utility``,
-    and optionally ``edge`` and ``length_m``; coordinates are in ``crs``.
+    and optionally ``edge`` (or ``segment_id``) and ``length_m``; coordinates are in
+    ``crs``. A feature naming no utility carries ``default_utilities`` (an application's
+    route drawn without per-segment utilities serves all of its utilities).
 
     Raises
     ------
     ValueError
-        If the collection has no line features or a feature names no utility.
+        If the collection has no line features, or a feature names no utility and there
+        is no default.
     """
     features = list(geojson.get("features") or [])
     if not features:
         msg = "the route has no features; nothing to draw"
         raise ValueError(msg)
     gdf = gpd.GeoDataFrame.from_features(features, crs=crs)
+    fallback = normalise_utilities(list(default_utilities))
     if "utilities" not in gdf.columns:
-        if "utility" not in gdf.columns:
-            msg = "route features need a 'utilities' or 'utility' property"
-            raise ValueError(msg)
-        gdf["utilities"] = gdf["utility"].map(lambda u: [u] if isinstance(u, str) else u)
+        single = gdf["utility"] if "utility" in gdf.columns else [None] * len(gdf)
+        gdf["utilities"] = [[u] if isinstance(u, str) else None for u in single]
+    gdf["utilities"] = [normalise_utilities(us) or fallback for us in gdf["utilities"]]
     missing = [i for i, us in enumerate(gdf["utilities"]) if not normalise_utilities(us)]
     if missing:
-        msg = f"route feature(s) {missing} name no utility"
+        msg = f"route feature(s) {missing} name no utility ('utilities' or 'utility')"
         raise ValueError(msg)
     if "edge" not in gdf.columns:
         # a TrenchPlan's GeoJSON (routing.results.plan_to_geojson) names it segment_id

@@ -25,9 +25,12 @@ from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import object_session
 
 import maps
 from api.approvals import auth
+from api.approvals.attachments import PERMIT_ATTACHMENT_HOOKS
+from api.approvals.attachments import AttachmentDraft
 from api.approvals.enums import Action
 from api.approvals.models import Application
 from api.approvals.models import Permit
@@ -62,6 +65,7 @@ __all__ = [
     "application_context",
     "mount",
     "optional_user",
+    "permit_sheet_attachments",
     "quantity_rows",
     "router",
     "typical_section",
@@ -92,8 +96,32 @@ register(permit.SheetScaleError, 422)
 
 
 def mount(app: FastAPI) -> None:
-    """Serve ``maps/static`` (vendored Leaflet and plugins, the pages' CSS/JS) at ``/static``."""
+    """Serve ``maps/static`` at ``/static``; optionally attach permit sheets to permits.
+
+    ``maps/static`` holds the vendored Leaflet and plugins and the pages' CSS/JS. With
+    ``COTRENCH_MAP_ATTACH_PERMIT_SHEETS=true`` every map permit (the four of
+    ``maps.style.PERMIT_TYPES``) also carries its PDF sheet when a route is fixed (issue 7's
+    ``PERMIT_ATTACHMENT_HOOKS``; the hook list is process-wide). Off by default: it renders
+    four sheets per fixed route, and the sheets are always served on demand anyway.
+    """
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    settings = getattr(app.state, "settings", None)
+    attach = settings is not None and settings.maps.attach_permit_sheets
+    if attach and permit_sheet_attachments not in PERMIT_ATTACHMENT_HOOKS:
+        PERMIT_ATTACHMENT_HOOKS.append(permit_sheet_attachments)
+
+
+def permit_sheet_attachments(route: RouteVersion, permit_type: str | None) -> list[AttachmentDraft]:
+    """The PDF sheet of one map permit for a fixed route (none for the other permits)."""
+    if permit_type not in style.PERMIT_TYPES:
+        return []
+    session = object_session(route)
+    app = None if session is None else session.get(Application, route.application_id)
+    if session is None or app is None:  # pragma: no cover - the flow passes attached rows
+        return []
+    figs = _sheets(session, app, route, [str(permit_type)])
+    name = f"{app.number}-v{route.version_no}-{permit_type}.pdf"
+    return [AttachmentDraft(name, PDF, _pdf(figs, title=name))]
 
 
 def optional_user(request: Request, session: SessionDep) -> User | None:
@@ -158,7 +186,7 @@ def application_map(
 ) -> HTMLResponse:
     """Review map of an application's fixed route with its context (log-in needed)."""
     app, route = _application_route(session, user, application_id)
-    frames = route_frames(route.geojson, route.crs, title=app.project_name)
+    frames = _frames(app, route)
     m = web.build_trench_map(
         frames,
         context=application_context(session, frames),
@@ -181,7 +209,7 @@ def route_section_svg(
 ) -> Response:
     """Cross-section of one segment of an application's fixed route (SVG, to scale)."""
     app, route = _application_route(session, user, application_id)
-    frames = route_frames(route.geojson, route.crs, title=app.project_name)
+    frames = _frames(app, route)
     section = typical_section(frames, frost_depth_m=_frost_depth(session, frames), edge=edge)
     return Response(section_svg(section), media_type="image/svg+xml")
 
@@ -228,7 +256,7 @@ def permit_packet_pdf(application_id: int, session: SessionDep, user: UserDep) -
 def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Response:
     """The fixed route as RFC 7946 GeoJSON (WGS 84), one feature per trench segment."""
     app, route = _application_route(session, user, application_id)
-    data = _route_geojson_bytes(route_frames(route.geojson, route.crs))
+    data = _route_geojson_bytes(_frames(app, route))
     name = f"{app.number}-route.geojson"
     return Response(data, media_type="application/geo+json", headers=_attachment(name))
 
@@ -242,7 +270,7 @@ def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Re
 def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Response:
     """The fixed route as DXF in the city's metric CRS, one DXF layer per sharing count."""
     app, route = _application_route(session, user, application_id)
-    data = _route_dxf_bytes(route_frames(route.geojson, route.crs))
+    data = _route_dxf_bytes(_frames(app, route))
     name = f"{app.number}-route.dxf"
     return Response(data, media_type=DXF, headers=_attachment(name))
 
@@ -256,7 +284,7 @@ def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Respon
 def permit_packet_zip(application_id: int, session: SessionDep, user: UserDep) -> Response:
     """The permit packet: all sheets as PDF, the route as GeoJSON and as DXF, in one zip."""
     app, route = _application_route(session, user, application_id)
-    frames = route_frames(route.geojson, route.crs, title=app.project_name)
+    frames = _frames(app, route)
     figs = _sheets(session, app, route, _permit_types(session, app))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -389,6 +417,13 @@ def _application_route(
     return app, route
 
 
+def _frames(app: Application, route: RouteVersion) -> TrenchFrames:
+    utilities = [d.utility for d in app.demands]
+    return route_frames(
+        route.geojson, route.crs, title=app.project_name, default_utilities=utilities
+    )
+
+
 def _permit_types(session: Session, app: Application) -> list[str]:
     ordered = list(style.PERMIT_TYPES)
     have = set(
@@ -401,7 +436,7 @@ def _permit_types(session: Session, app: Application) -> list[str]:
 def _sheets(
     session: Session, app: Application, route: RouteVersion, permit_types: list[str]
 ) -> list[Figure]:
-    frames = route_frames(route.geojson, route.crs, title=app.project_name)
+    frames = _frames(app, route)
     context = application_context(session, frames)
     applicant = app.applicant.get("name", "") if isinstance(app.applicant, dict) else ""
     infos = [

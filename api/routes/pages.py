@@ -151,7 +151,7 @@ def application_page(
     route = _latest_route(session, user, app)
     context: dict[str, Any] = {"app": app, "route": route}
     if route is not None:
-        context.update(_route_context(route, app.id))
+        context.update(_route_context(route, app))
     permits = []
     for p in queries.list_permits(session=session, user=user, application_id=application_id):
         public = queries.permit_public(session, p, now)
@@ -231,8 +231,11 @@ def _latest_route(session: Session, user: User, app: Application) -> RouteVersio
     ).first()
 
 
-def _route_context(route: RouteVersion, application_id: int) -> dict[str, Any]:
-    frames = route_frames(route.geojson, route.crs)
+def _route_context(route: RouteVersion, app: Application) -> dict[str, Any]:
+    frames = route_frames(
+        route.geojson, route.crs, default_utilities=[d.utility for d in app.demands]
+    )
+    application_id = app.id
     edges = frames.edges
     section_url = f"/maps/applications/{application_id}/sections/{{edge}}.svg"
     segments = [

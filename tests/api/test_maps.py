@@ -257,3 +257,29 @@ def test_bad_permit_requests(
     # a utility company with no part in the application may not read its route
     outsider = client.get(f"{base}/route.geojson", headers=bearer(tokens, "telecom-1-staff"))
     assert outsider.status_code in (403, 404)
+
+
+def test_permit_sheet_attachment_hook(engine: Engine, application: dict[str, Any]) -> None:
+    from sqlalchemy import select  # noqa: PLC0415
+    from sqlalchemy.orm import Session  # noqa: PLC0415
+
+    from api.approvals.attachments import PERMIT_ATTACHMENT_HOOKS  # noqa: PLC0415
+    from api.approvals.models import RouteVersion  # noqa: PLC0415
+    from api.routes.maps import permit_sheet_attachments  # noqa: PLC0415
+
+    with Session(engine) as session:
+        route = session.scalars(
+            select(RouteVersion).where(RouteVersion.application_id == application["id"])
+        ).one()
+        drafts = permit_sheet_attachments(route, "tree_felling")
+        assert permit_sheet_attachments(route, "planning_opinion") == []
+    assert len(drafts) == 1
+    assert drafts[0].content_type == "application/pdf" and drafts[0].data.startswith(b"%PDF")
+    assert drafts[0].filename == f"{application['number']}-v1-tree_felling.pdf"
+    # registered only when the setting asks for it
+    assert permit_sheet_attachments not in PERMIT_ATTACHMENT_HOOKS
+    create_app(engine=engine, settings=Settings(maps=MapSettings(attach_permit_sheets=True)))
+    try:
+        assert PERMIT_ATTACHMENT_HOOKS.count(permit_sheet_attachments) == 1
+    finally:
+        PERMIT_ATTACHMENT_HOOKS.remove(permit_sheet_attachments)

@@ -224,3 +224,20 @@ def test_a_trench_plan_and_its_geojson_draw_the_same(edges: gpd.GeoDataFrame) ->
     assert again.summary["total_cost_cny"] == 1000.0
     counts = kind_counts(render(web.build_trench_map(plan)))
     assert counts["trench"] == len(edges)
+
+
+def test_route_without_utilities_takes_the_applications() -> None:
+    from maps.frames import route_frames  # noqa: PLC0415
+
+    line = {"type": "LineString", "coordinates": [[317800.0, 5068100.0], [317900.0, 5068100.0]]}
+    geojson = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {"road": "西大直街"}, "geometry": line}],
+    }
+    frames = route_frames(geojson, CRS, default_utilities=["water", "gas"])
+    assert frames.edges["utilities"].tolist() == ["gas, water"]
+    assert frames.edges["length_m"].tolist() == [100.0]
+    with pytest.raises(ValueError, match=r"route feature\(s\) \[0\] name no utility"):
+        route_frames(geojson, CRS)
+    with pytest.raises(ValueError, match="no features"):
+        route_frames({"type": "FeatureCollection", "features": []}, CRS)
