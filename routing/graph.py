@@ -358,7 +358,7 @@ def _truthy(values: pd.Series | None, n: int) -> np.ndarray:
     if values is None:
         return np.zeros(n, dtype=bool)
     if values.dtype == bool:
-        return values.to_numpy()
+        return values.to_numpy(dtype=bool, copy=True)
     text = values.astype("string").fillna("").str.strip().str.lower()
     return ~text.isin(_FALSE_TAGS).to_numpy(dtype=bool)
 
