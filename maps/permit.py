@@ -269,7 +269,7 @@ def render_permit_sheet(
         fig = _new_figure(layout.paper)
         ax = fig.add_axes(_frame_fraction(layout.paper, frame_key))
         _draw_map(ax, frames, context or MapContext(), info.permit_type, layout)
-        _draw_header(fig, layout.paper, info)
+        _draw_header(fig, layout.paper, info, _permit_count(info.permit_type, context))
         _draw_legend(fig, layout.paper, frames, context or MapContext(), info.permit_type)
         _draw_north_arrow(fig, layout.paper, frames.crs, layout.window)
         _draw_scale_bar(fig, layout.paper, layout.scale)
@@ -621,13 +621,27 @@ def _panel(fig: Figure, paper: str, key: str) -> Axes:
     return ax
 
 
-def _draw_header(fig: Figure, paper: str, info: SheetInfo) -> None:
+def _draw_header(fig: Figure, paper: str, info: SheetInfo, count: str) -> None:
     ax = _panel(fig, paper, "header")
     k = _font_k(paper)
     zh, en = style.permit_label(info.permit_type)
     ax.text(0, 0.95, zh + " 附图", fontsize=17 * k, weight="bold", va="top")
     ax.text(0, 0.55, f"{en} — route map", fontsize=9 * k, va="top")
-    ax.text(0, 0.25, f"申请编号 Application No. {info.application_no}", fontsize=9.5 * k, va="top")
+    ax.text(0, 0.3, f"申请编号 Application No. {info.application_no}", fontsize=9.5 * k, va="top")
+    if count:
+        ax.text(0, 0.05, count, fontsize=8.5 * k, va="top", color="#b71c1c")
+
+
+def _permit_count(permit_type: str, context: MapContext) -> str:
+    """The count a permit is decided on, where the map's context layers give it."""
+    if permit_type == "tree_felling" and context.trees is not None:
+        trees = context.trees
+        n = int(trees["affected"].fillna(False).astype(bool).sum()) if "affected" in trees else 0
+        return f"受影响树木 {n} 株 · trees affected: {n} (whole route, CJJ 75-97 表6.2.1)"
+    if permit_type == "pipeline_attachment" and context.poles is not None:
+        n = len(context.poles)
+        return f"沿线杆 {n} 根 · poles along the route: {n}"
+    return ""
 
 
 def _draw_legend(

@@ -199,6 +199,9 @@ def test_permit_sheet_per_type(
     text = pdf_text(response.content, tmp_path)
     assert application["number"] in text
     assert permit_label(permit_type)[0] in text.replace("\n", "")
+    if permit_type == "tree_felling":
+        flat = text.replace("\n", " ")
+        assert f"trees affected: {expected_affected_trees()}" in flat
     if permit_type == "road_excavation":
         # the cross-section of issue 6's placer and the route's quantities are on the sheet
         assert "典型横断面" in text and "GB 50289" in text
