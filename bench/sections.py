@@ -238,11 +238,13 @@ def _markdown(rows: dict[str, str], limit: int | None) -> str:
         *(f"| {k} | {v} |" for k, v in rows.items()),
         "",
         "Reading: the LP costs about 2-3 ms per segment, almost all of it scipy/HiGHS call "
-        "overhead (two small LPs); the greedy adjacent-only layout is two to three orders of magnitude faster but about 1 "
-        "section in 20 breaks a clearance between non-adjacent lines, which the LP cannot. "
-        "The MILP (free order among same-rank lines) is never wider and sometimes narrower. "
-        "Every section cites at least one `unverified` value (the GB 50268 b1 table alone is "
-        "unverified), so every output carries that flag until the tables are checked. Over half the segments need approval: the class-default widths of small roads cannot hold the dig plus the 1.5 m curb clearances of 表4.1.9.",
+        "overhead (two small LPs); the greedy adjacent-only layout is two to three orders of "
+        "magnitude faster but about 1 section in 20 breaks a clearance between non-adjacent "
+        "lines, which the LP cannot. The MILP (free order among same-rank lines) is never "
+        "wider and sometimes narrower. Every section cites at least one `unverified` value "
+        "(the GB 50268 b1 table alone is unverified), so every output carries that flag until "
+        "the tables are checked. Over half the segments need approval: the class-default "
+        "widths of small roads cannot hold the dig plus the 1.5 m curb clearances of 表4.1.9.",
         "",
     ]
     return "\n".join(lines)
