@@ -10,6 +10,7 @@ from fastapi import Request
 from api.approvals import errors as approval_errors
 from api.responses import OrjsonResponse
 from geodata import errors as geodata_errors
+from routing import errors as routing_errors
 
 __all__ = ["ERROR_STATUS", "register_error_handlers"]
 
@@ -37,6 +38,9 @@ ERROR_STATUS: dict[type[Exception], int] = {
     approval_errors.FormValidationError: 422,
     approval_errors.IdempotencyKeyReusedError: 422,
     approval_errors.CalendarRangeError: 422,
+    # co-location (issue 4): unusable proposals and road layers; `detail` names the features
+    routing_errors.ProposalError: 422,
+    routing_errors.RoadLayerError: 422,
 }
 
 
