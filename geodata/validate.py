@@ -665,19 +665,20 @@ def _map_fields(
             continue
         used.add(source)
         parse = _PARSERS[f.type]
-        values: list[Any] = []
-        for index, raw in enumerate(frame[source].to_numpy(dtype=object)):
+        raws = frame[source].to_numpy(dtype=object)
+        present = frame[source].notna().to_numpy()
+        values: list[Any] = [None] * len(raws)
+        for index in range(len(raws)):
             try:
-                value = parse(raw)
+                value = parse(raws[index]) if present[index] else None
             except (ValueError, UnknownUtilityError) as exc:
                 report.problems.append(Problem(_CODES[f.type], str(exc), index, ids[index], source))
-                value = None
-            else:
-                if value is None and f.required:
-                    report.problems.append(
-                        Problem("missing_value", f"{f.column} is empty", index, ids[index], source)
-                    )
-            values.append(value)
+                continue
+            if value is None and f.required:
+                report.problems.append(
+                    Problem("missing_value", f"{f.column} is empty", index, ids[index], source)
+                )
+            values[index] = value
         columns[f.column] = values
     for earlier, later in spec.date_order:
         if earlier in columns and later in columns:
@@ -750,8 +751,15 @@ def _parts(geom: BaseGeometry, kind: str) -> list[BaseGeometry]:
 
 
 def _attrs(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    records = frame.to_dict("records")
-    return [{str(k): _json_value(v) for k, v in r.items() if not _is_null(v)} for r in records]
+    # column by column, touching only the non-null cells (OSM layers are mostly empty)
+    out: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    for name in frame.columns:
+        column = frame[name]
+        values = column.to_numpy(dtype=object)
+        key = str(name)
+        for index in np.flatnonzero(column.notna().to_numpy()):
+            out[index][key] = _json_value(values[index])
+    return out
 
 
 def _json_value(value: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Benchmarks: one module per measurement, run as ``python -m bench.<name>``."""
