@@ -11,6 +11,7 @@ from typing import Any
 import geopandas as gpd
 import networkx as nx
 
+from routing.graph import road_class_width_m
 from routing.quantities import PlanQuantities
 from routing.quantities import UnitPrices
 from routing.quantities import check_layer_crs
@@ -58,6 +59,7 @@ def segments_from_plan(
     G: nx.MultiGraph | None = None,  # noqa: N803 - networkx's name
     lines: Mapping[str, LineSpec | Sequence[LineSpec]] | None = None,
     existing_lines: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
 ) -> tuple[TrenchSegment, ...]:
     """One :class:`TrenchSegment` per plan edge, with its utilities' lines.
 
@@ -77,7 +79,13 @@ def segments_from_plan(
         top) and ``diameter_mm``. Those crossing an edge become its vertical-clearance
         checks; a crossing line without depth or diameter makes the section need manual
         review.
+    roads
+        Road segments (e.g. the stored ``road_segments`` rows) with ``segment_id`` (else
+        ``id``), ``width_m``, ``pavement``, ``road_class``, used when ``G`` is not given. A
+        missing width takes the class default of ``routing/data/road_class_defaults.csv``
+        and is shown as unverified.
     """
+    by_segment = _road_attributes(roads)
     if existing_lines is not None:
         crs = G.graph.get("crs") if G is not None else None
         check_layer_crs(crs if crs is not None else plan.crs, existing_lines=existing_lines)
@@ -86,6 +94,8 @@ def segments_from_plan(
         data: Mapping[str, Any] = {}
         if G is not None and G.has_edge(edge.source, edge.target, edge.key):
             data = G.edges[edge.source, edge.target, edge.key]
+        elif str(edge.segment_id) in by_segment:
+            data = by_segment[str(edge.segment_id)]
         specs: list[LineSpec] = []
         for utility in edge.utilities:
             chosen = (lines or {}).get(utility)
@@ -96,14 +106,19 @@ def segments_from_plan(
             else:
                 specs.extend(chosen)
         road_class = edge.road_class or data.get("road_class")
-        width = data.get("width_m")
+        width = _finite(data.get("width_m"))
+        note = ""
+        if width is None and data:
+            width = road_class_width_m(road_class)
+            note = f"class default for {road_class or 'unknown class'} (road_class_defaults.csv)"
         out.append(
             TrenchSegment(
                 segment_id=f"{edge.segment_id}:{edge.source}-{edge.target}-{edge.key}",
                 lines=tuple(specs),
                 geometry=edge.geometry if edge.geometry is not None else data.get("geometry"),
                 length_m=edge.length_m,
-                road_width_m=float(width) if width is not None and math.isfinite(width) else None,
+                road_width_m=width,
+                road_width_note=note,
                 lane=lane_for_road_class(road_class),
                 pavement=data.get("pavement"),
                 road_class=road_class,
@@ -141,6 +156,23 @@ def crossing_lines(geometry: Any, existing: gpd.GeoDataFrame | None) -> tuple[Ex
     return tuple(out)
 
 
+def _road_attributes(roads: gpd.GeoDataFrame | None) -> dict[str, dict[str, Any]]:
+    if roads is None or len(roads) == 0:
+        return {}
+    key = "segment_id" if "segment_id" in roads.columns else "id" if "id" in roads.columns else None
+    ids = roads[key] if key is not None else roads.index.to_series()
+    out: dict[str, dict[str, Any]] = {}
+    for ident, row in zip(ids.astype(str), roads.itertuples(index=False), strict=True):
+        pavement = getattr(row, "pavement", None)
+        road_class = getattr(row, "road_class", None)
+        out[ident] = {
+            "width_m": getattr(row, "width_m", None),
+            "pavement": pavement if isinstance(pavement, str) else None,
+            "road_class": road_class if isinstance(road_class, str) else None,
+        }
+    return out
+
+
 def _finite(value: Any) -> float | None:
     try:
         number = float(value)
@@ -157,13 +189,16 @@ def sections_for_plan(
     site: SiteConditions | None = None,
     method: str = "lp",
     existing_lines: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
 ) -> tuple[tuple[TrenchSegment, ...], tuple[CrossSection, ...]]:
     """Segments and their cross-sections for every edge of a plan.
 
     See :func:`segments_from_plan` for the parameters; ``site`` and ``method`` go to
     :func:`routing.sections.cross_section`.
     """
-    segments = segments_from_plan(plan, G=G, lines=lines, existing_lines=existing_lines)
+    segments = segments_from_plan(
+        plan, G=G, lines=lines, existing_lines=existing_lines, roads=roads
+    )
     sections = tuple(cross_section(s, site=site, method=method) for s in segments)
     logger.info(
         "plan sections: %d segments, %d need manual review, %d need approval",

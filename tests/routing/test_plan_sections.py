@@ -14,7 +14,11 @@ from routing.graph import build_road_graph
 from routing.plan_sections import lane_for_road_class
 from routing.plan_sections import quantities_for_plan
 from routing.plan_sections import sections_for_plan
+from routing.plan_sections import segments_from_plan
+from routing.results import TrenchPlan
+from routing.sections import FLAG_UNVERIFIED
 from routing.sections import SiteConditions
+from routing.sections import cross_section
 from routing.sections import required_width_m
 from routing.trench import plan_shared_trench
 
@@ -101,6 +105,30 @@ def test_existing_lines_crossing_an_edge_become_vertical_checks(roads: gpd.GeoDa
     assert any("unknown depth" in f.message for f in by_road["residential"].flags)
     with pytest.raises(SectionError, match="reproject"):
         sections_for_plan(plan, G=G, existing_lines=existing.to_crs(4326))
+
+
+def test_stored_plan_with_road_rows_instead_of_the_graph(roads: gpd.GeoDataFrame) -> None:
+    """A plan rebuilt from its JSON, road attributes from road rows; a missing width.
+
+    Road b has no width in its row: the residential class default (6.0 m) is used and shown
+    as unverified.
+    """
+    G = build_road_graph(roads)  # noqa: N806
+    plan = plan_shared_trench(
+        G, {_node(G, 200, 0): {"water", "gas"}}, {"water": _node(G, 0, 0), "gas": _node(G, 0, 0)}
+    )
+    stored = TrenchPlan.from_dict(plan.to_dict())
+    rows = roads.assign(width_m=[14.0, None, 3.0])
+    segments = segments_from_plan(stored, roads=rows)
+    by_road = {s.road_segment_id: s for s in segments}
+    assert by_road["a"].road_width_m == 14.0
+    assert by_road["a"].pavement == "asphalt"
+    assert by_road["b"].road_width_m == 6.0
+    assert "class default" in by_road["b"].road_width_note
+    sec_b = cross_section(by_road["b"])
+    assert any(f.kind == FLAG_UNVERIFIED and "6.0 m assumed" in f.message for f in sec_b.flags)
+    assert by_road["a"].geometry is not None
+    assert by_road["a"].length_m == pytest.approx(100.0)
 
 
 def test_lane_for_road_class() -> None:
