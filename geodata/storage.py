@@ -12,6 +12,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -22,7 +23,9 @@ from geoalchemy2.shape import to_shape
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select
+from sqlalchemy import Table
 from sqlalchemy import func
+from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -200,7 +203,7 @@ def store_layer(
     _copy_rows(
         session,
         rows,
-        table=FEATURE_TABLES[report.kind].__tablename__,
+        table=_table(report.kind).name,
         layer_id=layer.id,
         city=city,
         progress=progress,
@@ -286,7 +289,7 @@ def layer_features(
         If ``crs`` or ``bbox_crs`` is unknown or has no EPSG code.
     """
     info = get_layer(session, layer_id)
-    table = FEATURE_TABLES[info.kind].__table__
+    table = _table(info.kind)
     srid = int(info.crs.split(":")[1])
     out_srid = _epsg(crs)
     geom = table.c.geom
@@ -356,7 +359,7 @@ def read_features(
     if kind not in FEATURE_TABLES:
         msg = f"unknown layer kind {kind!r}; expected one of {', '.join(FEATURE_TABLES)}"
         raise UnknownKindError(msg)
-    table = FEATURE_TABLES[kind].__table__
+    table = _table(kind)
     query: Select[Any] = select(table).where(table.c.city_id == info.id).order_by(table.c.id)
     if layer_id is not None:
         query = query.where(table.c.layer_id == layer_id)
@@ -388,6 +391,9 @@ def _copy_rows(
     source_ids = rows["source_id"].to_numpy(dtype=object)
     names = ", ".join(f'"{c}"' for c in (*_SHARED_COLUMNS, *extra))
     raw = session.connection().connection.driver_connection
+    if raw is None:
+        msg = "the database connection is closed"
+        raise RuntimeError(msg)
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
         for start in range(0, len(rows), CHUNK_ROWS):
             stop = min(start + CHUNK_ROWS, len(rows))
@@ -413,6 +419,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and np.isnan(value):
         return None
     return value
+
+
+def _table(kind: str) -> Table:
+    return cast("Table", inspect(FEATURE_TABLES[kind]).local_table)
 
 
 def _epsg(crs: Any) -> int:

@@ -521,7 +521,8 @@ def _reproject(geoms: np.ndarray, source: Any, target: CRS) -> np.ndarray:
     series = gpd.GeoSeries(geoms, crs=source)
     if CRS(source).equals(target):
         return geoms
-    return series.to_crs(target).to_numpy()
+    moved: np.ndarray = series.to_crs(target).to_numpy()
+    return moved
 
 
 def _check_lengths(
@@ -857,21 +858,22 @@ def _parse_date(value: Any) -> dt.date | None:
     elif isinstance(value, np.datetime64):
         day = pd.Timestamp(value).date()
     else:
-        text = re.sub(r"\s+", " ", str(value).strip())
-        day = None
-        for fmt in _DATE_FORMATS:
-            try:
-                day = dt.datetime.strptime(text, fmt).date()
-                break
-            except ValueError:
-                continue
-        if day is None:
-            msg = f"{value!r} is not a date (write YYYY-MM-DD)"
-            raise ValueError(msg)
+        day = _date_from_text(value)
     if not DATE_YEARS[0] <= day.year <= DATE_YEARS[1]:
         msg = f"{value!r} is not a plausible date"
         raise ValueError(msg)
     return day
+
+
+def _date_from_text(value: Any) -> dt.date:
+    text = re.sub(r"\s+", " ", str(value).strip())
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    msg = f"{value!r} is not a date (write YYYY-MM-DD)"
+    raise ValueError(msg)
 
 
 def _parse_utility(value: Any) -> str | None:

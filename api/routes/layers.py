@@ -158,7 +158,7 @@ def _parse_bbox(text: str) -> tuple[float, float, float, float]:
     if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
         msg = f"bbox {text!r} must be minx,miny,maxx,maxy with min <= max"
         raise InvalidBBoxError(msg)
-    return values  # type: ignore[return-value]
+    return values
 
 
 def _save_uploads(files: list[UploadFile], into: Path) -> Path:
