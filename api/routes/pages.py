@@ -34,10 +34,14 @@ from api.deps import SettingsDep
 from api.routes.maps import optional_user
 from api.routes.maps import quantity_rows
 from api.routes.tiles import TILE_COLUMNS
+from geodata.colocation_store import add_proposals
 from geodata.storage import get_city
+from geodata.storage import get_layer
 from geodata.storage import list_cities
+from geodata.tables import ProposedLineRow
 from maps import style
 from maps.frames import route_frames
+from routing.errors import ProposalError
 
 __all__ = ["plan_savings", "router"]
 
@@ -85,8 +89,7 @@ KIND_LABELS = {
     "poles": "杆线 Poles",
     "protected_areas": "桥梁/保护区 Bridges and protected areas",
 }
-# the first API that answers "what co-location does this layer trigger" (issue 4)
-COLOCATION_PATHS = ("/proposals/layers/{layer_id}",)
+COLOCATION_URL = "/workbench/layers/{layer_id}/colocation"
 
 UserOrNone = Annotated[User | None, Depends(optional_user)]
 
@@ -164,10 +167,33 @@ def application_page(
 @router.get("/upload", response_class=HTMLResponse)
 def upload_page(request: Request, session: SessionDep, user: UserOrNone) -> HTMLResponse:
     """A designer uploads a layer and sees its validation report and co-location."""
-    paths = {getattr(r, "path", "") for r in request.app.routes}
-    colocation = next((p for p in COLOCATION_PATHS if p in paths), "")
     kinds = list(KIND_LABELS.items())
-    return _render(request, session, "upload.html", user, kinds=kinds, colocation_url=colocation)
+    return _render(
+        request, session, "upload.html", user, kinds=kinds, colocation_url=COLOCATION_URL
+    )
+
+
+@router.post("/layers/{layer_id}/colocation", response_model=None)
+def layer_colocation(layer_id: int, session: SessionDep) -> dict[str, Any]:
+    """Match an uploaded proposed-lines layer and return the co-location it triggers.
+
+    Runs issue 4's incremental ``add_proposals`` on the layer's lines (stored once: a second
+    call is refused by it) and returns its groups, warnings and per-line summary.
+    """
+    info = get_layer(session, layer_id)
+    if info.kind != "proposed_lines":
+        raise HTTPException(422, f"layer {layer_id} holds {info.kind}, not proposed lines")
+    ids = session.scalars(
+        select(ProposedLineRow.id).where(ProposedLineRow.layer_id == layer_id)
+    ).all()
+    try:
+        outcome = add_proposals(session, city=info.city, line_ids=list(ids))
+    except ProposalError as exc:
+        detail = getattr(exc, "detail", None)
+        raise HTTPException(422, {"message": str(exc), "problems": detail}) from exc
+    data = outcome.as_dict()
+    groups = [g.get("properties", g) for g in data["groups"]]  # GeoJSON features
+    return {"lines": data["lines"], "groups": groups, "warnings": data["warnings"]}
 
 
 @router.get("/cities/{city}/tiles", response_class=HTMLResponse)

@@ -134,18 +134,23 @@
       .then(function (r) { return r.json().then(function (b) { return [r, b]; }); })
       .then(function (rb) {
         var body = rb[1];
+        section.dataset.done = "true";
         if (!rb[0].ok) {
-          document.getElementById("colocation-summary").textContent = message(body, rb[0].status);
+          var d = body.detail || {};
+          document.getElementById("colocation-summary").textContent =
+            "同路由检查拒绝 Refused: " + (d.message || message(body, rb[0].status));
           return;
         }
         var groups = body.groups || [];
         document.getElementById("colocation-summary").textContent =
-          groups.length + " 个同路由组 co-location groups, " + (body.warnings || []).length + " 条警示 warnings";
+          (body.lines || []).length + " 条拟建管线已匹配 lines matched · " +
+          groups.length + " 个同路由组 co-location groups · " +
+          (body.warnings || []).length + " 条警示 warnings";
         var tbody = document.querySelector("#colocation-groups tbody");
         tbody.innerHTML = "";
         groups.forEach(function (g) {
           var row = document.createElement("tr");
-          cell(row, g.group_id || g.id);
+          cell(row, "G" + (g.group_id || g.id));
           cell(row, (g.utilities || []).join(", "));
           cell(row, (g.projects || []).join(", "));
           cell(row, g.shared_length_m === undefined ? "" : Number(g.shared_length_m).toFixed(1));

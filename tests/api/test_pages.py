@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from api.main import create_app
 from tests.api.approvals.flow import DISTRICT_CODE
 from tests.maps.sample import StoredCity
+from tests.maps.sample import sample_proposals
 from tests.maps.sample import trench_edges
 from tests.maps.workbench import committed_city
 from tests.maps.workbench import permitting_application
@@ -115,3 +117,35 @@ def test_upload_and_tiles_pages(client: TestClient, city: StoredCity) -> None:
     assert "/static/vendor/leaflet.vectorgrid/1.3.0/Leaflet.VectorGrid.bundled.min.js" in tiles.text
     assert not re.search(r'(?:src|href)="https?://', tiles.text)
     assert client.get("/workbench/cities/no_such_city/tiles").status_code == 404
+
+
+def test_upload_then_colocation_of_the_new_layer(
+    client: TestClient, city: StoredCity, tmp_path: Path
+) -> None:
+    path = tmp_path / "proposals.geojson"
+    sample_proposals().to_crs(4326).to_file(path, driver="GeoJSON")
+    with path.open("rb") as f:
+        upload = client.post(
+            "/layers",
+            data={"kind": "proposed_lines", "city": city.name},
+            files={"file": ("proposals.geojson", f, "application/geo+json")},
+        )
+    assert upload.status_code == 201, upload.text
+    layer_id = upload.json()["layer"]["id"]
+    found = client.post(f"/workbench/layers/{layer_id}/colocation")
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert len(body["lines"]) == len(sample_proposals())
+    assert {"groups", "warnings"} <= set(body)
+    for group in body["groups"]:
+        assert len(group["utilities"]) >= 2
+    again = client.post(f"/workbench/layers/{layer_id}/colocation")
+    assert again.status_code == 422
+    roads = next(
+        layer["id"]
+        for layer in client.get("/layers").json()
+        if layer["city"] == city.name and layer["kind"] == "roads"
+    )
+    refused = client.post(f"/workbench/layers/{roads}/colocation")
+    assert refused.status_code == 422
+    assert "not proposed lines" in refused.text

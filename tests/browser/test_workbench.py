@@ -185,6 +185,7 @@ def test_upload_shows_the_validation_report(
 ) -> None:
     path = tmp_path / "proposals.geojson"
     sample_proposals().to_crs(4326).head(3).to_file(path, driver="GeoJSON")
+    # the page then asks issue 4's co-location store what the new lines trigger
     page.goto("/workbench/upload")
     page.set_input_files("input[name=file]", str(path))
     page.select_option("select[name=kind]", "proposed_lines")
@@ -192,5 +193,6 @@ def test_upload_shows_the_validation_report(
     page.click("button[type=submit]")
     expect(page.locator("#report-summary")).to_contain_text("已导入 Imported 3")
     expect(page.locator("#colocation")).to_be_visible()
+    expect(page.locator("#colocation-summary")).to_contain_text("3 条拟建管线已匹配 lines matched")
     screenshot(page, "upload_report")
     assert console.errors == []
