@@ -67,4 +67,5 @@ def answer_consultation(
         expected_version=body.version,
     )
     row.answer, row.answered_by_id, row.answered_at = body.answer, actor.id, now
+    session.flush()
     return row

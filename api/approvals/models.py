@@ -200,6 +200,10 @@ class Dispatch(Base):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
+    @property
+    def company_code(self) -> str:
+        return self.company.code
+
 
 class ConstructionAgreement(Base):
     """委托施工协议 signed between the applicant and one company."""

@@ -170,6 +170,7 @@ def resubmit_permit(
     permit.submitted_at = now
     permit.due_at = calendar.deadline_after(now, STAGE_WORKING_DAYS[Stage.permits] or 0).due_at
     permit.decided_at = None
+    session.flush()
     return permit
 
 

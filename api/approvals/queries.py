@@ -28,7 +28,6 @@ from api.approvals.models import SurveyOpinion
 from api.approvals.models import User
 from api.approvals.schemas import ApplicationPublic
 from api.approvals.schemas import AttachmentPublic
-from api.approvals.schemas import DispatchPublic
 from api.approvals.schemas import DueItem
 from api.approvals.schemas import PermitPublic
 from api.approvals.service import outstanding_permits
@@ -59,10 +58,6 @@ _PERMIT_OPEN = frozenset(
 def application_public(session: Session, app: Application, now: dt.datetime) -> ApplicationPublic:
     out = ApplicationPublic.model_validate(app)
     out.overdue = bool(app.stage_due_at and app.stage_due_at < now and app.status not in _FINAL)
-    out.dispatches = [
-        DispatchPublic.model_validate({**_cols(d), "company_code": d.company.code})
-        for d in app.dispatches
-    ]
     if app.status in {ApplicationStatus.permitting, ApplicationStatus.construction}:
         out.outstanding_permits = [p.permit_type for p in outstanding_permits(session, app)]
     return out
@@ -203,7 +198,3 @@ def due_items(*, session: Session, user: User, now: dt.datetime) -> list[DueItem
                     p.due_at,
                 )
     return sorted(items, key=lambda i: (i.due_at, i.kind, i.id))
-
-
-def _cols(row: Any) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns}

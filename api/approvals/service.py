@@ -184,6 +184,7 @@ def return_application(
     app.return_reason = reason
     if action != "return":
         app.stage, app.stage_due_at, app.completed_at = Stage.closed, None, now
+    session.flush()
     return app
 
 
@@ -294,6 +295,7 @@ def accept_dispatch(
             now=now,
             message=f"{app.number}: 联合勘察开始, 截止 {app.stage_due_at}",
         )
+    session.flush()
     return dispatch
 
 
@@ -527,6 +529,7 @@ def finish_construction(
         expected_version=expected_version,
     )
     _start_stage(app, Stage.final_acceptance, now)
+    session.flush()
     return app
 
 
@@ -542,6 +545,7 @@ def close_application(*, session: Session, actor: User, app: Application, now: d
         data={"automatic": True},
     )
     app.stage, app.stage_due_at, app.completed_at = Stage.closed, None, now
+    session.flush()
 
 
 # ---------------------------------------------------------------- helpers shared by the steps

@@ -421,13 +421,9 @@ def accept_dispatch(
     """实时受理 by the company, with the signed construction agreement (委托施工协议)."""
     _load(session, user, Action.accept_dispatch, Dispatch, dispatch_id)
 
-    def call() -> DispatchPublic:
-        d = service.accept_dispatch(
-            session=session, actor=user, dispatch_id=dispatch_id, body=body, now=now
-        )
-        return DispatchPublic.model_validate({**queries._cols(d), "company_code": d.company.code})
-
-    return _once(request, session, user, key, body, call)
+    return _once(request, session, user, key, body, lambda: DispatchPublic.model_validate(
+        service.accept_dispatch(session=session, actor=user, dispatch_id=dispatch_id, body=body,
+                                now=now)))
 
 
 # ---------------------------------------------------------------- 联合勘察
