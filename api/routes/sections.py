@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic import Field
 from pyproj import CRS
 from pyproj.exceptions import CRSError
+from shapely.errors import ShapelyError
 from shapely.geometry import LineString
 from shapely.geometry import Point
 from sqlalchemy.orm import Session
@@ -29,9 +30,11 @@ from maps.section_drawing import section_png
 from maps.section_drawing import section_svg
 from routing.errors import SectionError
 from routing.plan_sections import crossing_lines
+from routing.plan_sections import segments_from_plan
 from routing.quantities import PlanQuantities
 from routing.quantities import plan_quantities
 from routing.quantities import quantities_frame
+from routing.results import TrenchPlan
 from routing.sections import CrossSection
 from routing.sections import ExistingLine
 from routing.sections import LineSpec
@@ -41,6 +44,7 @@ from routing.sections import cross_section
 
 __all__ = [
     "LineIn",
+    "PlanSectionsRequest",
     "SectionsPublic",
     "SectionsRequest",
     "SegmentIn",
@@ -139,6 +143,78 @@ class SectionsPublic(BaseModel):
     quantities: dict[str, Any]
 
 
+class PlanSectionsRequest(BaseModel):
+    """A trench plan (``TrenchPlan.to_dict()``) to lay out, edge by edge.
+
+    With ``city``, road widths and pavements come from its stored road segments (the plan's
+    ``segment_id`` is the row id), and its frost depth, trees, poles and underground lines
+    are used. ``lines`` gives the real lines per utility; others use the documented default
+    sizes (``routing/data/line_defaults.yaml``).
+    """
+
+    plan: dict[str, Any]
+    city: str | None = None
+    site: SiteIn = Field(default_factory=SiteIn)
+    method: Literal["lp", "milp"] = "lp"
+    lines: dict[str, list[LineIn]] = Field(default_factory=dict)
+
+
+@router.post("/plan", operation_id="sections-plan", response_model=SectionsPublic)
+def plan_sections(body: PlanSectionsRequest, session: SessionDep) -> dict[str, Any]:
+    """Sections and permit quantities of every edge of a trench plan."""
+    _, sections, quantities = _plan_compute(body, session)
+    return {"sections": [s.as_dict() for s in sections], "quantities": quantities.as_dict()}
+
+
+@router.post(
+    "/plan/quantities.csv",
+    operation_id="sections-plan-quantities-csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def plan_quantities_csv(body: PlanSectionsRequest, session: SessionDep) -> Response:
+    """Permit quantities of a trench plan, one CSV row per edge."""
+    _, _, quantities = _plan_compute(body, session)
+    return _csv(quantities)
+
+
+@router.post(
+    "/plan/drawing.svg",
+    operation_id="sections-plan-drawing-svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+def plan_drawing_svg(
+    body: PlanSectionsRequest,
+    session: SessionDep,
+    segment_id: Annotated[
+        str | None, Query(description="plan segment; the first if omitted")
+    ] = None,
+) -> Response:
+    """Cross-section drawing of one plan edge as SVG."""
+    return Response(section_svg(_plan_one(body, session, segment_id)), media_type="image/svg+xml")
+
+
+@router.post(
+    "/plan/drawing.png",
+    operation_id="sections-plan-drawing-png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def plan_drawing_png(
+    body: PlanSectionsRequest,
+    session: SessionDep,
+    segment_id: Annotated[
+        str | None, Query(description="plan segment; the first if omitted")
+    ] = None,
+    dpi: Annotated[int, Query(ge=30, le=600)] = 150,
+) -> Response:
+    """Cross-section drawing of one plan edge as PNG."""
+    return Response(
+        section_png(_plan_one(body, session, segment_id), dpi=dpi), media_type="image/png"
+    )
+
+
 @router.post("", operation_id="sections-compute", response_model=SectionsPublic)
 def compute_sections(body: SectionsRequest, session: SessionDep) -> dict[str, Any]:
     """Lay out the lines of each segment and derive the permit quantities."""
@@ -155,12 +231,7 @@ def compute_sections(body: SectionsRequest, session: SessionDep) -> dict[str, An
 def quantities_csv(body: SectionsRequest, session: SessionDep) -> Response:
     """Permit quantities, one CSV row per segment."""
     _, quantities = _compute(body, session)
-    text = quantities_frame(quantities).to_csv(index=False, lineterminator="\n")
-    return Response(
-        content=text.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="quantities.csv"'},
-    )
+    return _csv(quantities)
 
 
 @router.post(
@@ -207,23 +278,29 @@ class _Context:
 
     crs: str | None
     site: SiteConditions
-    trees: gpd.GeoDataFrame | None
-    poles: gpd.GeoDataFrame | None
-    existing_lines: gpd.GeoDataFrame | None
+    trees: gpd.GeoDataFrame | None = None
+    poles: gpd.GeoDataFrame | None = None
+    existing_lines: gpd.GeoDataFrame | None = None
+    roads: gpd.GeoDataFrame | None = None
 
 
-def _context(body: SectionsRequest, session: Session) -> _Context:
-    crs = body.crs
-    site = _site(body)
+def _context(
+    session: Session,
+    *,
+    city_name: str | None,
+    crs: str | None,
+    site: SiteConditions,
+    bbox: tuple[float, float, float, float] | None,
+) -> _Context:
     if crs is not None:
         try:
             CRS.from_user_input(crs)
         except CRSError as exc:
             msg = f"unknown crs {crs!r}: give an EPSG code such as 'EPSG:32652'"
             raise SectionError(msg) from exc
-    if body.city is None:
-        return _Context(crs, site, None, None, None)
-    city = storage.get_city(session, body.city)
+    if city_name is None:
+        return _Context(crs, site)
+    city = storage.get_city(session, city_name)
     if crs is None:
         crs = city.crs
     elif CRS.from_user_input(crs) != CRS.from_user_input(city.crs):
@@ -231,24 +308,34 @@ def _context(body: SectionsRequest, session: Session) -> _Context:
         raise SectionError(msg)
     if site.frost_depth_m is None and city.frost_depth_m is not None:
         site = dataclasses.replace(site, frost_depth_m=city.frost_depth_m)
-    bbox = _bbox(body)
     if bbox is None:
-        return _Context(crs, site, None, None, None)
+        return _Context(crs, site)
 
     def layer(kind: str) -> gpd.GeoDataFrame | None:
         frame = storage.read_features(session, city=city.name, kind=kind, bbox=bbox)
         return frame if len(frame) else None
 
-    return _Context(crs, site, layer("trees"), layer("poles"), layer("underground_lines"))
+    return _Context(
+        crs, site, layer("trees"), layer("poles"), layer("underground_lines"), layer("roads")
+    )
+
+
+def _padded(xs: list[float], ys: list[float]) -> tuple[float, float, float, float] | None:
+    if not xs:
+        return None
+    pad = _CONTEXT_PAD_M
+    return (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
 
 
 def _bbox(body: SectionsRequest) -> tuple[float, float, float, float] | None:
     coords = [xy for seg in body.segments for xy in (seg.coordinates or [])]
-    if not coords:
-        return None
-    xs, ys = [c[0] for c in coords], [c[1] for c in coords]
-    pad = _CONTEXT_PAD_M
-    return (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
+    return _padded([c[0] for c in coords], [c[1] for c in coords])
+
+
+def _request_context(body: SectionsRequest, session: Session) -> _Context:
+    return _context(
+        session, city_name=body.city, crs=body.crs, site=_site(body.site), bbox=_bbox(body)
+    )
 
 
 def _segments(body: SectionsRequest, ctx: _Context) -> list[TrenchSegment]:
@@ -296,8 +383,7 @@ def _segments(body: SectionsRequest, ctx: _Context) -> list[TrenchSegment]:
     return out
 
 
-def _site(body: SectionsRequest) -> SiteConditions:
-    s = body.site
+def _site(s: SiteIn) -> SiteConditions:
     return SiteConditions(
         frost_depth_m=s.frost_depth_m,
         slope_soil=s.slope_soil,
@@ -328,7 +414,7 @@ def _merge(a: gpd.GeoDataFrame | None, b: gpd.GeoDataFrame | None) -> gpd.GeoDat
 
 
 def _compute(body: SectionsRequest, session: Session) -> tuple[list[CrossSection], PlanQuantities]:
-    ctx = _context(body, session)
+    ctx = _request_context(body, session)
     segments = _segments(body, ctx)
     sections = [cross_section(s, site=ctx.site, method=body.method) for s in segments]
     quantities = plan_quantities(
@@ -343,7 +429,7 @@ def _compute(body: SectionsRequest, session: Session) -> tuple[list[CrossSection
 
 
 def _one(body: SectionsRequest, session: Session, segment_id: str | None) -> CrossSection:
-    ctx = _context(body, session)
+    ctx = _request_context(body, session)
     segments = _segments(body, ctx)
     if segment_id is None:
         chosen = segments[0]
@@ -351,6 +437,93 @@ def _one(body: SectionsRequest, session: Session, segment_id: str | None) -> Cro
         found = [s for s in segments if s.segment_id == segment_id]
         if not found:
             msg = f"no segment {segment_id!r} in the request"
+            raise SectionError(msg)
+        chosen = found[0]
+    return cross_section(chosen, site=ctx.site, method=body.method)
+
+
+def _csv(quantities: PlanQuantities) -> Response:
+    text = quantities_frame(quantities).to_csv(index=False, lineterminator="\n")
+    return Response(
+        content=text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="quantities.csv"'},
+    )
+
+
+def _plan(body: PlanSectionsRequest) -> TrenchPlan:
+    try:
+        return TrenchPlan.from_dict(body.plan)
+    except (KeyError, TypeError, ValueError, ShapelyError) as exc:
+        msg = f"plan is not a TrenchPlan.to_dict() document: {exc!r}"
+        raise SectionError(msg) from exc
+
+
+def _plan_segments(
+    body: PlanSectionsRequest, session: Session
+) -> tuple[list[TrenchSegment], _Context]:
+    plan = _plan(body)
+    xs: list[float] = []
+    ys: list[float] = []
+    for edge in plan.edges:
+        if edge.geometry is not None and not edge.geometry.is_empty:
+            x0, y0, x1, y1 = edge.geometry.bounds
+            xs += [x0, x1]
+            ys += [y0, y1]
+    crs = None if plan.crs is None else str(plan.crs)
+    ctx = _context(
+        session, city_name=body.city, crs=crs, site=_site(body.site), bbox=_padded(xs, ys)
+    )
+    lines = {
+        utility: [
+            LineSpec(
+                utility=line.utility,
+                outside_diameter_mm=line.outside_diameter_mm,
+                subtype=line.subtype,
+                dn_mm=line.dn_mm,
+                role=line.role,
+                material=line.material,
+                tags=frozenset(line.tags),
+                formwork_mm=line.formwork_mm,
+                label=line.label,
+            )
+            for line in specs
+        ]
+        for utility, specs in body.lines.items()
+    }
+    segments = segments_from_plan(
+        plan, lines=lines, existing_lines=ctx.existing_lines, roads=ctx.roads
+    )
+    return list(segments), ctx
+
+
+def _plan_compute(
+    body: PlanSectionsRequest, session: Session
+) -> tuple[list[TrenchSegment], list[CrossSection], PlanQuantities]:
+    segments, ctx = _plan_segments(body, session)
+    sections = [cross_section(s, site=ctx.site, method=body.method) for s in segments]
+    quantities = plan_quantities(
+        sections,
+        segments,
+        trees=ctx.trees,
+        poles=ctx.poles,
+        existing_lines=ctx.existing_lines,
+        crs=ctx.crs,
+    )
+    return segments, sections, quantities
+
+
+def _plan_one(body: PlanSectionsRequest, session: Session, segment_id: str | None) -> CrossSection:
+    segments, ctx = _plan_segments(body, session)
+    if not segments:
+        msg = "the plan has no trench edges to draw"
+        raise SectionError(msg)
+    chosen = segments[0]
+    if segment_id is not None:
+        found = [s for s in segments if s.segment_id == segment_id]
+        if not found:
+            known = ", ".join(s.segment_id for s in segments[:10])
+            msg = f"no segment {segment_id!r} in the plan (first ones: {known})"
             raise SectionError(msg)
         chosen = found[0]
     return cross_section(chosen, site=ctx.site, method=body.method)

@@ -19,8 +19,11 @@ from api.main import create_app
 from api.routes.sections import SectionsPublic
 from geodata import storage
 from geodata.tables import Layer
+from geodata.tables import RoadSegmentRow
 from geodata.tables import TreeRow
 from geodata.tables import UndergroundLineRow
+from routing.graph import build_road_graph
+from routing.trench import plan_shared_trench
 
 HARBIN_BODY: dict[str, Any] = {
     "crs": "EPSG:32652",
@@ -205,3 +208,87 @@ def test_city_layers_give_frost_depth_trees_and_crossings(engine: Engine, db_ses
     assert totals["trees_to_fell"] == 1
     assert totals["line_crossings"] == {"telecom": 1}
     assert unknown_city.status_code == 404
+
+
+def _city_with_roads(db_session):  # type: ignore[no-untyped-def]
+    city = storage.create_city(
+        db_session,
+        name="sections-plan-city",
+        crs="EPSG:32652",
+        extent=box(126.5, 45.6, 126.8, 45.9),
+        frost_depth_m=2.0,
+    )
+    layer = Layer(
+        city_id=city.id,
+        kind="roads",
+        name="r",
+        source_file="r",
+        source_format="test",
+        source_crs="EPSG:32652",
+        feature_count=2,
+    )
+    db_session.add(layer)
+    db_session.flush()
+    common = {"layer_id": layer.id, "city_id": city.id, "srid": city.srid}
+    for sid, coords, width in (("a", [(0, 0), (100, 0)], 14.0), ("b", [(100, 0), (200, 0)], None)):
+        db_session.add(
+            RoadSegmentRow(
+                **common,
+                source_id=sid,
+                road_class="primary" if width else "residential",
+                width_m=width,
+                pavement="asphalt",
+                geom=from_shape(LineString(coords), srid=city.srid),
+            )
+        )
+    db_session.flush()
+    return city
+
+
+def test_plan_sections_from_a_plan_document(engine: Engine, db_session) -> None:  # type: ignore[no-untyped-def]
+    """A plan made on the city's stored roads, posted as TrenchPlan.to_dict().
+
+    Road widths and pavement come from the stored rows (b has none: class default, flagged
+    unverified); frost depth from the city (water cover 2.15 m).
+    """
+    city = _city_with_roads(db_session)
+    roads = storage.read_features(db_session, city=city.name, kind="roads")
+    G = build_road_graph(roads)  # noqa: N806
+    ends = {(round(d["x"]), round(d["y"])): n for n, d in G.nodes(data=True)}
+    plan = plan_shared_trench(
+        G, {ends[200, 0]: {"water", "gas"}}, {"water": ends[0, 0], "gas": ends[0, 0]}
+    )
+    body = {
+        "plan": plan.to_dict(),
+        "city": city.name,
+        "lines": {"water": [{"utility": "water", "outside_diameter_mm": 320, "dn_mm": 300}]},
+    }
+    app = create_app(engine=engine)
+    app.dependency_overrides[get_session] = lambda: db_session
+    with TestClient(app) as c:
+        response = c.post("/sections/plan", json=body)
+        csv_response = c.post("/sections/plan/quantities.csv", json=body)
+        svg = c.post("/sections/plan/drawing.svg", json=body)
+        bad = c.post("/sections/plan", json={"plan": {"edges": []}})
+        no_city = c.post("/sections/plan", json={"plan": plan.to_dict()})
+    assert response.status_code == 200, response.text
+    out = SectionsPublic.model_validate(response.json())
+    assert len(out.sections) == 2
+    widths = sorted(s["road_width_m"] for s in out.sections)
+    assert widths == [6.0, 14.0]
+    for s in out.sections:
+        water = next(line for line in s["lines"] if line["utility"] == "water")
+        assert water["cover_m"] == pytest.approx(2.15, abs=0.005)
+        assert water["outside_diameter_mm"] == 320
+    narrow = next(s for s in out.sections if s["road_width_m"] == 6.0)
+    assert any("class default" in f["message"] for f in narrow["flags"])
+    assert out.quantities["totals"]["restoration_area_m2_by_pavement"].keys() == {"asphalt"}
+    assert csv_response.status_code == 200
+    assert len(csv_response.text.strip().splitlines()) == 3
+    assert svg.status_code == 200
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert bad.status_code == 422
+    assert "TrenchPlan.to_dict()" in bad.json()["message"]
+    # without the city there is no road width: every section needs manual review
+    assert no_city.status_code == 200
+    assert {s["status"] for s in no_city.json()["sections"]} == {"needs_manual_review"}
