@@ -19,7 +19,10 @@ import random
 import re
 import statistics
 import time
+from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -41,6 +44,8 @@ HEADING = "## Cross-sections (issue 6)"
 # Harbin frost depth: a city parameter (about 1.8-2.0 m, unverified; local design value)
 HARBIN = SiteConditions(frost_depth_m=2.0)
 SEED = 20261125
+T = TypeVar("T")
+R = TypeVar("R")
 
 POOL = {
     "water": [
@@ -183,8 +188,9 @@ def _context() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     return trees, towers
 
 
-def _timed(fn, items):  # type: ignore[no-untyped-def]
-    out, times = [], []
+def _timed(fn: Callable[[T], R], items: Iterable[T]) -> tuple[list[R], list[float]]:
+    out: list[R] = []
+    times: list[float] = []
     for item in items:
         t = time.perf_counter()
         out.append(fn(item))

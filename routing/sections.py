@@ -904,9 +904,9 @@ def _unverified_flag(
         margin = line.frost_rule.margin if line.frost_rule is not None else None
         if margin is not None and margin.unverified:
             rules.setdefault(margin.source, margin)
-    for rule in (slope, shoring):
-        if rule is not None and rule.unverified:
-            rules.setdefault(rule.source, rule)
+    for optional in (slope, shoring):
+        if optional is not None and optional.unverified:
+            rules.setdefault(optional.source, optional)
     if order_rule.verification == "unverified":
         flags.append(
             SectionFlag(
