@@ -104,6 +104,7 @@ def import_file(
     from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
+    from geodata.errors import CityNotFoundError
     from geodata.errors import GeodataError
     from geodata.errors import LayerValidationError
     from geodata.importer import import_layer
@@ -127,6 +128,9 @@ def import_file(
             )
     except LayerValidationError as exc:
         typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+    except CityNotFoundError as exc:
+        typer.echo(f"error: {exc}; add it with `cotrench city add`", err=True)
         raise typer.Exit(code=1) from None
     except (GeodataError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -170,6 +174,87 @@ def demo_load(
                     f"{package.name}: {layer}: {info.feature_count} features, layer "
                     f"{info.id} ({state})"
                 )
+    finally:
+        engine.dispose()
+
+
+city_app = typer.Typer(help="Cities: each has a metric CRS and an extent")
+app.add_typer(city_app, name="city")
+
+
+@city_app.command("add")
+def city_add(
+    name: Annotated[str, typer.Argument(help="short name used by import, e.g. hegang")],
+    *,
+    crs: Annotated[str, typer.Option(help="metric CRS to store it in, e.g. EPSG:32653")],
+    extent: Annotated[str, typer.Option(help="lon/lat box minlon,minlat,maxlon,maxlat (WGS 84)")],
+    title: Annotated[str, typer.Option(help="display name, e.g. 鹤岗市")] = "",
+    frost_depth_m: Annotated[
+        float | None, typer.Option(help="standard frost depth, from the local design rules")
+    ] = None,
+) -> None:
+    """Add a city so layers can be imported into it."""
+    import shapely
+    from sqlalchemy.exc import IntegrityError
+
+    from geodata.db import database_url
+    from geodata.db import make_engine
+    from geodata.db import session_scope
+    from geodata.errors import GeodataError
+    from geodata.migrate import upgrade_database
+    from geodata.storage import create_city
+
+    try:
+        west, south, east, north = (float(v) for v in extent.split(","))
+    except ValueError:
+        typer.echo(f"error: --extent {extent!r} must be minlon,minlat,maxlon,maxlat", err=True)
+        raise typer.Exit(code=1) from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        typer.echo(f"error: --extent {extent!r} is not a lon/lat box (min < max)", err=True)
+        raise typer.Exit(code=1)
+    url = database_url()
+    upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            info = create_city(
+                session,
+                name=name,
+                crs=crs,
+                extent=shapely.box(west, south, east, north),
+                title=title,
+                frost_depth_m=frost_depth_m,
+            )
+    except GeodataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    except IntegrityError:
+        typer.echo(f"error: city {name!r} exists already", err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"added city {info.name} ({info.crs})")
+
+
+@city_app.command("list")
+def city_list() -> None:
+    """List the cities with their CRS and layers."""
+    from geodata.db import database_url
+    from geodata.db import make_engine
+    from geodata.db import session_scope
+    from geodata.migrate import upgrade_database
+    from geodata.storage import find_layers
+    from geodata.storage import list_cities
+
+    url = database_url()
+    upgrade_database(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            for city in list_cities(session):
+                layers = find_layers(session, city=city.name)
+                kinds = ", ".join(f"{x.kind} #{x.id} ({x.feature_count})" for x in layers)
+                typer.echo(f"{city.name}\t{city.crs}\t{city.title}\t{kinds or 'no layers'}")
     finally:
         engine.dispose()
 

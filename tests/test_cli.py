@@ -153,3 +153,80 @@ def test_demo_load_needs_packages(db_env: str, tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["demo", "load", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "no city GeoPackage" in result.output
+
+
+def test_city_add_then_import_then_list(db_env: str, engine: Engine, tmp_path: Path) -> None:
+    name = f"hegang_{uuid.uuid4().hex[:8]}"
+    trees = read_sample("trees")
+    try:
+        missing = runner.invoke(
+            cli.app,
+            [
+                "import",
+                str(sample_path("trees")),
+                "--kind",
+                "trees",
+                "--city",
+                name,
+                "--layer",
+                "trees",
+            ],
+        )
+        assert missing.exit_code == 1
+        assert "cotrench city add" in missing.output
+        added = runner.invoke(
+            cli.app,
+            [
+                "city",
+                "add",
+                name,
+                "--crs",
+                "EPSG:32652",
+                "--extent",
+                "126.4,45.55,126.88,45.94",
+                "--title",
+                "测试",
+            ],
+        )
+        assert added.exit_code == 0, added.output
+        assert f"added city {name} (EPSG:32652)" in added.output
+        again = runner.invoke(
+            cli.app,
+            ["city", "add", name, "--crs", "EPSG:32652", "--extent", "126.4,45.55,126.88,45.94"],
+        )
+        assert again.exit_code == 1
+        assert "exists already" in again.output
+        imported = runner.invoke(
+            cli.app,
+            [
+                "import",
+                str(sample_path("trees")),
+                "--kind",
+                "trees",
+                "--city",
+                name,
+                "--layer",
+                "trees",
+            ],
+        )
+        assert imported.exit_code == 0, imported.output
+        listed = runner.invoke(cli.app, ["city", "list"])
+        assert f"{name}\tEPSG:32652\t测试\ttrees #" in listed.output
+        assert f"({len(trees)})" in listed.output
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM cities WHERE name = :n"), {"n": name})
+
+
+@pytest.mark.parametrize(
+    ("crs", "extent", "message"),
+    [
+        ("EPSG:4326", "126.4,45.5,126.9,45.9", "metres"),
+        ("EPSG:32652", "45.5,126.4,45.9,126.9", "not a lon/lat box"),
+        ("EPSG:32652", "126.4,45.5", "must be minlon,minlat,maxlon,maxlat"),
+    ],
+)
+def test_city_add_refuses_bad_input(db_env: str, crs: str, extent: str, message: str) -> None:
+    result = runner.invoke(cli.app, ["city", "add", "nowhere", "--crs", crs, "--extent", extent])
+    assert result.exit_code == 1
+    assert message in result.output
