@@ -37,9 +37,9 @@ class AuthenticationError(ApprovalError):
 
 class PermissionDeniedError(ApprovalError):
     def __init__(self, role: str, action: str, why: str = "") -> None:
-        msg = f"role {role!r} may not {action}" + (f": {why}" if why else "")
+        msg = f"role '{role}' may not {action}" + (f": {why}" if why else "")
         super().__init__(msg)
-        self.detail = {"role": role, "action": action, "why": why}
+        self.detail = {"role": str(role), "action": str(action), "why": why}
 
 
 class TransitionNotAllowedError(ApprovalError):
