@@ -64,6 +64,7 @@ __all__ = [
     "cross_section",
     "cross_sections",
     "default_line",
+    "dig_width_m",
     "required_width_m",
 ]
 
@@ -276,36 +277,62 @@ def required_width_m(
     *,
     lane: str = "motor",
     site: SiteConditions | None = None,
-    road_width_m: float | None = None,
 ) -> float:
-    """Width (m) the shared trench opens at the surface for these lines.
+    """Least road width (m) that can carry these lines in one shared trench.
 
-    The trench optimiser's cost model calls this so plans and sections agree. A bare
-    utility name stands for its :func:`default_line`.
+    That is the section's ``road_width_needed_m`` at its narrowest dig (shored where the
+    walls cannot stand unsupported): the dig plus each line's curb clearance (表4.1.9). The
+    trench optimiser's width rule calls this, so a road it accepts is one the sections
+    accept (plans and sections agree). A bare utility name stands for its
+    :func:`default_line`. Results are cached.
 
     Examples
     --------
-    >>> w = required_width_m(["water", "gas"], lane="motor")
-    >>> w > 0
+    >>> required_width_m(["water", "gas"]) > required_width_m(["gas"])
     True
+    >>> required_width_m([])
+    0.0
     """
-    specs = tuple(default_line(x) if isinstance(x, str) else x for x in lines)
+    specs = _specs(lines)
     if not specs:
         return 0.0
-    return _required_width_cached(
-        tuple(sorted(specs, key=repr)), lane, site or SiteConditions(), road_width_m
-    )
+    return _section_cached(specs, lane, site or SiteConditions(), None).road_width_needed_m
+
+
+def dig_width_m(
+    lines: Iterable[LineSpec | str],
+    *,
+    lane: str = "motor",
+    site: SiteConditions | None = None,
+    road_width_m: float | None = None,
+) -> float:
+    """Width (m) the shared trench opens at the surface (slopes where they fit the road).
+
+    Examples
+    --------
+    >>> dig_width_m(["gas"]) <= required_width_m(["gas"])
+    True
+    """
+    specs = _specs(lines)
+    if not specs:
+        return 0.0
+    return _section_cached(specs, lane, site or SiteConditions(), road_width_m).surface_width_m
 
 
 # -- helpers ------------------------------------------------------------------------------------
 
 
+def _specs(lines: Iterable[LineSpec | str]) -> tuple[LineSpec, ...]:
+    specs = (default_line(x) if isinstance(x, str) else x for x in lines)
+    return tuple(sorted(specs, key=repr))
+
+
 @functools.cache
-def _required_width_cached(
+def _section_cached(
     specs: tuple[LineSpec, ...], lane: str, site: SiteConditions, road_width_m: float | None
-) -> float:
+) -> CrossSection:
     segment = TrenchSegment("width", specs, lane=lane, road_width_m=road_width_m)
-    return cross_section(segment, site=site).surface_width_m
+    return cross_section(segment, site=site)
 
 
 @functools.cache

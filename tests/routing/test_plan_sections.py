@@ -29,7 +29,7 @@ def roads() -> gpd.GeoDataFrame:
         {
             "segment_id": ["a", "b", "c"],
             "road_class": ["primary", "residential", "footway"],
-            "width_m": [14.0, 8.0, 3.0],
+            "width_m": [14.0, 8.0, 4.0],
             "pavement": ["asphalt", "asphalt", "paving"],
         },
         geometry=[
@@ -69,9 +69,11 @@ def test_plan_edges_become_sections_with_road_attributes(roads: gpd.GeoDataFrame
     assert sec_a.length_m == pytest.approx(100.0)
     for sec in sections:
         assert check_section(sec) == []
-    # the optimiser's width hook and the section agree on the least (shored) width
-    utilities = frozenset(p.spec.utility for p in sec_a.lines)
-    assert width(utilities) <= sec_a.surface_width_m + 1e-9
+    # the optimiser's width hook and the sections agree: every road it used can hold them
+    for seg, sec in zip(segments, sections, strict=True):
+        utilities = frozenset(p.spec.utility for p in sec.lines)
+        assert width(utilities) <= seg.road_width_m + 1e-9  # type: ignore[operator]
+        assert not sec.needs_approval
     _, quantities = quantities_for_plan(plan, G=G, site=site)
     assert quantities.trench_length_m == pytest.approx(plan.trench_length_m)
     assert quantities.lines_attached_m["water"] == pytest.approx(200.0)
@@ -118,7 +120,7 @@ def test_stored_plan_with_road_rows_instead_of_the_graph(roads: gpd.GeoDataFrame
         G, {_node(G, 200, 0): {"water", "gas"}}, {"water": _node(G, 0, 0), "gas": _node(G, 0, 0)}
     )
     stored = TrenchPlan.from_dict(plan.to_dict())
-    rows = roads.assign(width_m=[14.0, None, 3.0])
+    rows = roads.assign(width_m=[14.0, None, 4.0])
     segments = segments_from_plan(stored, roads=rows)
     by_road = {s.road_segment_id: s for s in segments}
     assert by_road["a"].road_width_m == 14.0

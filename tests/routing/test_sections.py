@@ -29,6 +29,7 @@ from routing.sections import SiteConditions
 from routing.sections import TrenchSegment
 from routing.sections import cross_section
 from routing.sections import cross_sections
+from routing.sections import dig_width_m
 from routing.sections import required_width_m
 
 CM = 0.005  # "to the centimetre"
@@ -370,9 +371,9 @@ def test_required_width_matches_the_section_and_the_batch_equals_single_calls() 
     seg = TrenchSegment("r", FOUR, road_width_m=14, geometry=LineString([(0, 0), (30, 40)]))
     sec = cross_section(seg, site=HARBIN)
     assert sec.length_m == pytest.approx(50.0)
-    assert required_width_m(FOUR, site=HARBIN, road_width_m=14) == pytest.approx(
-        sec.surface_width_m
-    )
+    assert dig_width_m(FOUR, site=HARBIN, road_width_m=14) == pytest.approx(sec.surface_width_m)
+    # the least road: shored dig (3.98) with the curb clearances = 5.98 (see the shoring case)
+    assert required_width_m(FOUR, site=HARBIN) == pytest.approx(5.98, abs=CM)
     # bare utility names use the documented defaults and give a positive width
     assert required_width_m(["water", "gas", "power", "telecom"]) > 0
     assert required_width_m([]) == 0.0
