@@ -615,7 +615,7 @@ def _check_extent(
             hint = "the x and y coordinates look swapped (latitude given first?)"
         else:
             hint = (
-                f"is the CRS right? the file says {report.source_crs}; name the real one with crs="
+                f"is the CRS right? it was read as {report.source_crs}; name the real one with crs="
             )
         report.problems.append(
             Problem(
