@@ -19,6 +19,7 @@ import functools
 import logging
 import math
 import re
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -162,7 +163,21 @@ def cross_section(
         for spec, cov in zip(lines, covers, strict=True)
     )
 
-    support, slope, shoring, b2_m = _support(depth, placement.width_m, segment, site, flags)
+    curb = tuple(
+        (i, std.horizontal_clearance(spec.key, _h_tags(spec, standards), "curb", None))
+        for i, spec in enumerate(lines)
+    )
+    curb_m = [r.value if r is not None else 0.0 for _, r in curb]
+    radii = [spec.radius_m for spec in lines]
+
+    def need(b2_m: float, spread_m: float) -> float:
+        xs = [x + b2_m for x in placement.x_m]
+        bottom_m = placement.width_m + 2.0 * b2_m
+        return _road_width_needed(
+            xs, radii, curb_m, bottom=bottom_m, spread=spread_m, lane=segment.lane
+        )
+
+    support, slope, shoring, b2_m = _support(depth, need, segment, site, flags)
     bottom = placement.width_m + 2.0 * b2_m
     slope_n = slope.value if slope is not None else 0.0
     surface = bottom + 2.0 * slope_n * depth
@@ -189,14 +204,7 @@ def cross_section(
 
     clearances = _clearances(placed, h_rules, bottom, b2_m)
     clearances.extend(_crossings(placed, segment, flags))
-    curb = tuple(
-        (
-            line.index,
-            std.horizontal_clearance(line.spec.key, _h_tags(line.spec, standards), "curb", None),
-        )
-        for line in placed
-    )
-    needed = _road_width_needed(placed, curb, bottom, slope_n * depth, segment.lane)
+    needed = need(b2_m, slope_n * depth)
     _road_check(
         segment, surface=surface, needed=needed, curb=curb, standards=standards, flags=flags
     )
@@ -569,12 +577,16 @@ def _covers(
 
 def _support(
     depth: float,
-    width: float,
+    need: Callable[[float, float], float],
     segment: TrenchSegment,
     site: SiteConditions,
     flags: list[SectionFlag],
 ) -> tuple[str, std.RuleValue | None, std.RuleValue | None, float]:
-    """Choose vertical walls, slopes or shoring; return (support, slope, shoring, b2_m)."""
+    """Choose vertical walls, slopes or shoring; return (support, slope, shoring, b2_m).
+
+    ``need(b2_m, spread_m)`` is the road width the section needs with that shoring and
+    slope spread; slopes are chosen only where that fits the known road width.
+    """
     geometry = std.trench_geometry()
     walls = geometry["vertical_walls_without_support_max_depth_m"]
     wall_max = _wall_depths(geometry)[site.wall_soil]
@@ -615,7 +627,7 @@ def _support(
     # with the road width unknown, shore: the narrowest dig, so a width that fits is not a guess
     fits_road = (
         segment.road_width_m is not None
-        and width + 2 * (slope.value if slope else 0) * depth <= segment.road_width_m + _EPS_M
+        and need(0.0, (slope.value if slope else 0.0) * depth) <= segment.road_width_m + _EPS_M
     )
     slope_ok = slope is not None and (slope_limit is None or depth <= slope_limit + _EPS_M)
     if site.support == "slope" or (site.support == "auto" and slope_ok and fits_road):
@@ -815,8 +827,10 @@ def _crossings(
 
 
 def _road_width_needed(
-    placed: Sequence[PlacedLine],
-    curb: Sequence[tuple[int, std.RuleValue | None]],
+    xs: Sequence[float],
+    radii: Sequence[float],
+    curb_m: Sequence[float],
+    *,
     bottom: float,
     spread: float,
     lane: str,
@@ -828,11 +842,10 @@ def _road_width_needed(
     ``t + x_i - r_i >= c_i`` (left curb, motor lanes only) and ``t + x_i + r_i <= W - c_i``.
     Unknown curb rules count as 0 here (the section is flagged for review separately).
     """
-    c = {i: (r.value if r is not None else 0.0) for i, r in curb}
     t = spread
     if std.LANES[lane] == "motor_lane":
-        t = max([t, *(c[p.index] - p.x_m + p.spec.radius_m for p in placed)])
-    right = max([bottom + spread, *(p.x_m + p.spec.radius_m + c[p.index] for p in placed)])
+        t = max([t, *(c - x + r for x, r, c in zip(xs, radii, curb_m, strict=True))])
+    right = max([bottom + spread, *(x + r + c for x, r, c in zip(xs, radii, curb_m, strict=True))])
     return t + right
 
 
