@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Mapping
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from typing import Any
 
 import geopandas as gpd
@@ -16,7 +17,6 @@ from routing.quantities import PlanQuantities
 from routing.quantities import UnitPrices
 from routing.quantities import check_layer_crs
 from routing.quantities import plan_quantities
-from routing.results import TrenchPlan
 from routing.sections import CrossSection
 from routing.sections import ExistingLine
 from routing.sections import LineSpec
@@ -24,6 +24,11 @@ from routing.sections import SiteConditions
 from routing.sections import TrenchSegment
 from routing.sections import cross_section
 from routing.sections import default_line
+
+if TYPE_CHECKING:
+    # only the plan's shape is used (edges with source/target/key, segment_id, utilities,
+    # length_m, road_class, geometry; crs), so the optimiser is not a runtime dependency
+    from routing.results import TrenchPlan
 
 __all__ = [
     "NON_MOTOR_CLASSES",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Annotated
 from typing import Any
 from typing import Literal
@@ -23,6 +24,9 @@ from shapely.geometry import LineString
 from shapely.geometry import Point
 from sqlalchemy.orm import Session
 
+if TYPE_CHECKING:
+    from routing.results import TrenchPlan
+
 from api.deps import SessionDep
 from api.errors import register
 from geodata import storage
@@ -34,7 +38,6 @@ from routing.plan_sections import segments_from_plan
 from routing.quantities import PlanQuantities
 from routing.quantities import plan_quantities
 from routing.quantities import quantities_frame
-from routing.results import TrenchPlan
 from routing.sections import CrossSection
 from routing.sections import ExistingLine
 from routing.sections import LineSpec
@@ -452,6 +455,10 @@ def _csv(quantities: PlanQuantities) -> Response:
 
 
 def _plan(body: PlanSectionsRequest) -> TrenchPlan:
+    # imported here: the trench optimiser (issue 5) lands separately; the ad-hoc routes must
+    # not depend on it
+    from routing.results import TrenchPlan  # noqa: PLC0415
+
     try:
         return TrenchPlan.from_dict(body.plan)
     except (KeyError, TypeError, ValueError, ShapelyError) as exc:
