@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine
 
 from api.errors import register_error_handlers
@@ -70,4 +71,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if hasattr(module, "mount"):
             module.mount(app)
     register_error_handlers(app)
+
+    @app.get("/", include_in_schema=False)
+    def _root() -> RedirectResponse:
+        # the workbench is the front door; the API docs when the pages are not installed
+        target = "/workbench" if any(r.path == "/workbench" for r in app.routes) else "/docs"  # type: ignore[attr-defined]
+        return RedirectResponse(target, status_code=307)
+
     return app

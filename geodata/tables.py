@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from typing import ClassVar
 
 from geoalchemy2 import Geometry
 from sqlalchemy import BigInteger
@@ -51,7 +52,7 @@ LAYER_KINDS = (
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSONB}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONB}
 
 
 class City(Base):
