@@ -14,3 +14,10 @@ def test_health_reports_postgis(engine: Engine) -> None:
     body = response.json()
     assert body["status"] == "ok"
     assert body["postgis"].startswith("3.")
+
+
+def test_root_leads_to_the_workbench(engine: Engine) -> None:
+    with TestClient(create_app(engine=engine)) as client:
+        response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] in {"/workbench", "/docs"}
