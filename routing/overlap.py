@@ -187,7 +187,8 @@ def match_lines(
         a crossing is a centreline intersection at a larger angle.
     step_m
         Lines are cut into pieces of at most this length; each piece goes to its nearest
-        parallel edge. Coverage ends are exact (pieces are projected end to end).
+        parallel edge. Coverage ends are projected, so they are exact except where a
+        piece straddles a node: there up to ``step_m / 2`` goes to the neighbouring edge.
     min_overlap_m
         Runs shorter than this are dropped (a line brushing the end of a side street).
 
