@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.engine = engine
     app.state.settings = settings
+    included: list[str] = []
     for name in ROUTER_MODULES:
         try:
             module = importlib.import_module(name)
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 raise
             continue
         app.include_router(module.router)
+        included.append(name)
         if hasattr(module, "mount"):
             module.mount(app)
     register_error_handlers(app)
@@ -75,7 +77,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @app.get("/", include_in_schema=False)
     def _root() -> RedirectResponse:
         # the workbench is the front door; the API docs when the pages are not installed
-        target = "/workbench" if any(r.path == "/workbench" for r in app.routes) else "/docs"  # type: ignore[attr-defined]
+        target = "/workbench" if "api.routes.pages" in included else "/docs"
         return RedirectResponse(target, status_code=307)
 
     return app

@@ -20,4 +20,4 @@ def test_root_leads_to_the_workbench(engine: Engine) -> None:
     with TestClient(create_app(engine=engine)) as client:
         response = client.get("/", follow_redirects=False)
     assert response.status_code == 307
-    assert response.headers["location"] in {"/workbench", "/docs"}
+    assert response.headers["location"] == "/workbench"
