@@ -125,7 +125,8 @@ def apply_transition(
     if expected_version is not None and expected_version != entity.version:
         raise StaleVersionError(kind, entity.id, expected_version, entity.version)
     after = steps[action]
-    read_version = entity.version
+    # read before the flush: after a failed flush the row's attributes are unusable
+    read_version, entity_id = entity.version, entity.id
     entity.status = after
     # a self-loop still bumps the version, so concurrent self-loops conflict too
     session.add(entity)
@@ -135,7 +136,7 @@ def apply_transition(
             flag_modified(entity, "status")
         session.flush()
     except StaleDataError as exc:
-        raise StaleVersionError(kind, entity.id, read_version, None) from exc
+        raise StaleVersionError(kind, entity_id, read_version, None) from exc
     application_id = (
         entity.id if kind is EntityKind.application else getattr(entity, "application_id", None)
     )
