@@ -120,7 +120,7 @@ class RoadNetwork:
         return shapely.linestrings(self.coords, indices=np.repeat(np.arange(counts.size), counts))
 
 
-def build_road_network(
+def build_road_network(  # noqa: PLR0915 - one linear pass over the arrays
     roads: gpd.GeoDataFrame,
     *,
     snap_tolerance_m: float = 0.5,
@@ -158,25 +158,35 @@ def build_road_network(
     attrs = _normalised_levels(roads, bridges)
     level_of_row = attrs["level"]
     geoms = np.asarray(roads.geometry.values)
-    if np.all(shapely.get_type_id(geoms) == shapely.GeometryType.LINESTRING):
+    types = shapely.get_type_id(geoms)
+    if np.all(types == shapely.GeometryType.LINESTRING):
         parts, row_of_part = geoms, np.arange(geoms.size)  # the common case: no multi-parts
     else:
         parts, row_of_part = shapely.get_parts(geoms, return_index=True)
-    is_line = shapely.get_type_id(parts) == shapely.GeometryType.LINESTRING
-    good = is_line & ~shapely.is_empty(parts)
-    good[good] = shapely.length(parts[good]) > 0
-    used = np.zeros(len(roads), dtype=bool)
-    used[row_of_part[good]] = True
-    dropped = tuple(attrs["segment_id"][~used].tolist())
-    parts = parts[good]
-    row_of_part = row_of_part[good]
-    n_parts = parts.size
+        types = shapely.get_type_id(parts)
+    is_line = types == shapely.GeometryType.LINESTRING
+    if not is_line.all():
+        parts, row_of_part = parts[is_line], row_of_part[is_line]
     xy, part_of = shapely.get_coordinates(parts, return_index=True)
+    part_of = part_of.astype(np.int32)
     # drop repeated consecutive vertices so no edge has zero length
     keep = np.ones(len(xy), dtype=bool)
-    keep[1:] = ~((part_of[1:] == part_of[:-1]) & np.all(xy[1:] == xy[:-1], axis=1))
-    xy, part_of = xy[keep], part_of[keep]
-    level = level_of_row[row_of_part][part_of]
+    keep[1:] = (part_of[1:] != part_of[:-1]) | (xy[1:, 0] != xy[:-1, 0]) | (xy[1:, 1] != xy[:-1, 1])
+    if not keep.all():
+        xy, part_of = xy[keep], part_of[keep]
+    del keep
+    # empty and zero-length parts are left with fewer than two vertices: drop them
+    good = np.bincount(part_of, minlength=parts.size) >= 2
+    if not good.all():
+        on_good = good[part_of]
+        renumber = (np.cumsum(good) - 1).astype(np.int32)
+        xy, part_of = xy[on_good], renumber[part_of[on_good]]
+        parts, row_of_part = parts[good], row_of_part[good]
+    used = np.zeros(len(roads), dtype=bool)
+    used[row_of_part] = True
+    dropped = tuple(attrs["segment_id"][~used].tolist())
+    n_parts = parts.size
+    level = level_of_row[row_of_part].astype(np.int16)[part_of]
     part_level = level_of_row[row_of_part]
     loc = _location_ids(xy)
     xy, part_of, level, snapped = _snap(
@@ -187,19 +197,25 @@ def build_road_network(
         loc = _location_ids(xy)
     node_key, grade_separated = _node_keys(loc, level, is_end)
     is_node = node_key >= 0
-    node_ids, node_index = np.unique(node_key[is_node], return_inverse=True)
+    # dense node numbers in key order, without a sort: mark the keys used, count up
+    keys = node_key[is_node]
+    used_key = np.zeros(int(keys.max()) + 1 if keys.size else 0, dtype=bool)
+    used_key[keys] = True
+    n_nodes = int(used_key.sum())
+    node_index = (np.cumsum(used_key, dtype=np.int64) - 1)[keys]
+    del keys, used_key
     node_of_vertex = np.full(len(xy), -1, dtype=np.int64)
     node_of_vertex[is_node] = node_index
-    node_xy = np.empty((node_ids.size, 2))
+    node_xy = np.empty((n_nodes, 2))
     node_xy[node_index] = xy[is_node]
     src, tgt, edge_part, coords, offsets = _split_edges(xy, part_of, is_node, node_of_vertex)
     seg = np.hypot(*np.diff(coords, axis=0).T)
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     length_m = cum[offsets[1:] - 1] - cum[offsets[:-1]]
-    n_comp, comp = _components(node_ids.size, src, tgt)
+    n_comp, comp = _components(n_nodes, src, tgt)
     sizes = np.sort(np.bincount(comp))[::-1] if comp.size else np.array([], dtype=int)
     report = GraphReport(
-        n_nodes=int(node_ids.size),
+        n_nodes=n_nodes,
         n_edges=int(src.size),
         n_components=int(n_comp),
         component_sizes=tuple(int(s) for s in sizes),
@@ -466,18 +482,18 @@ def _ends(part_of: np.ndarray) -> np.ndarray:
 
 
 def _location_ids(xy: np.ndarray) -> np.ndarray:
-    """One id per distinct location (to 1 mm), via a single int64 key and one sort."""
+    """One id per distinct location (to 1 mm), via a single int64 key and one hash pass."""
     if not len(xy):
         return np.zeros(0, dtype=np.int64)
     q = np.round(xy / _GRID_M).astype(np.int64)
     q -= q.min(axis=0)
     span = int(q[:, 1].max()) + 1
     if int(q[:, 0].max()) < np.iinfo(np.int64).max // span:
-        key = q[:, 0] * span + q[:, 1]
-        _, inverse = np.unique(key, return_inverse=True)
+        # a hash table (pandas factorize) is O(n); np.unique would sort
+        inverse, _ = pd.factorize(q[:, 0] * span + q[:, 1], sort=False)
     else:
         _, inverse = np.unique(q, axis=0, return_inverse=True)
-    return np.asarray(inverse, dtype=np.int64).ravel()
+    return np.asarray(inverse, dtype=np.int32).ravel()
 
 
 def _snap(  # noqa: PLR0915, PLR0917 - one pass over the arrays, kept together
@@ -586,7 +602,9 @@ def _node_keys(loc: np.ndarray, level: np.ndarray, is_end: np.ndarray) -> tuple[
     idx = np.flatnonzero((count[loc] > 1) & (mids_at[loc] > 0))
     if not idx.size:
         return key, 0
-    df = pd.DataFrame({"v": idx, "loc": loc[idx], "level": level[idx], "end": is_end[idx]})
+    df = pd.DataFrame(
+        {"v": idx, "loc": loc[idx], "level": level[idx].astype(np.int64), "end": is_end[idx]}
+    )
     mids = df[~df["end"]]
     ends = df[df["end"]]
     eff = pd.Series(ends["level"].to_numpy(), index=ends["v"].to_numpy(), dtype=np.int64)
