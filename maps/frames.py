@@ -16,7 +16,6 @@ import shapely
 __all__ = [
     "MapContext",
     "TrenchFrames",
-    "mark_affected_trees",
     "normalise_utilities",
     "route_frames",
     "trench_frames",
@@ -129,32 +128,6 @@ def trench_frames(plan: Any) -> TrenchFrames:
         edges = _edges_from_frame(plan)
         return TrenchFrames(edges=edges, routes=_routes_from_edges(edges))
     return _frames_from_plan(plan)
-
-
-def mark_affected_trees(
-    trees: gpd.GeoDataFrame, frames: TrenchFrames, *, clearance_m: Mapping[str, float]
-) -> gpd.GeoDataFrame:
-    """Return ``trees`` with ``affected``: within a utility's tree clearance of its route.
-
-    Distances are measured to the trench centreline, in the frames' metric CRS.
-
-    Raises
-    ------
-    ValueError
-        If a routed utility has no clearance, or the CRSs differ.
-    """
-    if trees.crs != frames.crs:
-        msg = f"trees are in {trees.crs}, the plan in {frames.crs}; reproject one of them"
-        raise ValueError(msg)
-    out = trees.copy()
-    out["affected"] = False
-    for route in frames.routes.itertuples():
-        if route.utility not in clearance_m:
-            msg = f"no tree clearance given for {route.utility!r}"
-            raise ValueError(msg)
-        near = out.geometry.distance(route.geometry) <= clearance_m[route.utility]
-        out["affected"] = out["affected"] | near
-    return out
 
 
 def route_frames(

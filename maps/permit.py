@@ -514,25 +514,21 @@ def _draw_map(
         )
     if context.trees is not None and len(context.trees):
         trees = _clipped(context.trees, clip)
-        affected = (
-            trees["affected"].fillna(False).astype(bool)
-            if "affected" in trees.columns
-            else np.ones(len(trees), dtype=bool)
-        )
         emphasise = permit_type == "tree_felling"
-        for is_affected, part in trees.groupby(np.asarray(affected)):
-            s = style.CONTEXT_STYLES["tree_affected" if is_affected else "tree"]
+        for key, part in trees.groupby(_tree_keys(trees)):
+            s = style.CONTEXT_STYLES[str(key)]
+            marked = key != "tree"
             _plot(
                 part,
                 ax,
                 marker="o",
-                markersize=(30 if emphasise and is_affected else 12),
+                markersize=(30 if emphasise and marked else 12),
                 facecolor=s["fill"],
                 edgecolor=s["color"],
                 linewidth=0.6,
                 zorder=7,
             )
-            if emphasise and is_affected and "source_id" in part.columns:
+            if emphasise and marked and "source_id" in part.columns:
                 for geom, sid in zip(part.geometry, part["source_id"], strict=True):
                     ax.annotate(
                         str(sid),
@@ -549,6 +545,18 @@ def _draw_map(
     ax.set_xlabel("")
     ax.set_ylabel("")
     _draw_grid(ax, layout)
+
+
+def _tree_keys(trees: gpd.GeoDataFrame) -> np.ndarray:
+    """Style key per tree: by its finding (fell / protect), else affected or not."""
+    if "action" in trees.columns:
+        actions = trees["action"].fillna("").astype(str)
+        return np.asarray([style.TREE_ACTION_STYLE.get(a, "tree") for a in actions])
+    if "affected" in trees.columns:
+        affected = trees["affected"].fillna(False).astype(bool).to_numpy()
+    else:
+        affected = np.ones(len(trees), dtype=bool)
+    return np.where(affected, "tree_affected", "tree")
 
 
 def _true_scale_window(ax: Axes, layout: SheetLayout) -> tuple[float, float, float, float]:
@@ -625,7 +633,7 @@ def _draw_header(fig: Figure, paper: str, info: SheetInfo, count: str) -> None:
     ax = _panel(fig, paper, "header")
     k = _font_k(paper)
     zh, en = style.permit_label(info.permit_type)
-    ax.text(0, 0.95, zh + " 附图", fontsize=17 * k, weight="bold", va="top")
+    ax.text(0, 0.95, zh + " 附图", fontsize=17 * k, va="top")
     ax.text(0, 0.55, f"{en} — route map", fontsize=9 * k, va="top")
     ax.text(0, 0.3, f"申请编号 Application No. {info.application_no}", fontsize=9.5 * k, va="top")
     if count:
@@ -636,8 +644,15 @@ def _permit_count(permit_type: str, context: MapContext) -> str:
     """The count a permit is decided on, where the map's context layers give it."""
     if permit_type == "tree_felling" and context.trees is not None:
         trees = context.trees
+        if "action" in trees:
+            fell = int((trees["action"] == "fell").sum())
+            protect = int((trees["action"] == "protect").sum())
+            return (
+                f"应伐 {fell} 株 · 需保护 {protect} 株 · trees to fell: {fell}, to protect: "
+                f"{protect} (whole route, CJJ 75-97 表6.2.1)"
+            )
         n = int(trees["affected"].fillna(False).astype(bool).sum()) if "affected" in trees else 0
-        return f"受影响树木 {n} 株 · trees affected: {n} (whole route, CJJ 75-97 表6.2.1)"
+        return f"受影响树木 {n} 株 · trees affected: {n} (whole route)"
     if permit_type == "pipeline_attachment" and context.poles is not None:
         n = len(context.poles)
         return f"沿线杆 {n} 根 · poles along the route: {n}"
@@ -712,7 +727,7 @@ def _draw_north_arrow(
             color="black",
         )
     )
-    ax.text(0.5, 0.8, "N 北", ha="center", va="bottom", fontsize=9 * k, weight="bold")
+    ax.text(0.5, 0.8, "N 北", ha="center", va="bottom", fontsize=9 * k)
     ax.text(0.5, 0.05, f"γ = {gamma:+.2f}°", ha="center", fontsize=5.5 * k)
 
 
@@ -739,7 +754,7 @@ def _draw_scale_bar(fig: Figure, paper: str, scale: int) -> None:
     for frac in (0.0, 0.5, 1.0):
         ax.text(frac * bar_share, 0.3, f"{bar_m * frac:g}", ha="center", fontsize=6 * k)
     ax.text(bar_share + 0.02, 0.45, "m", fontsize=6 * k)
-    ax.text(0, 0.95, f"比例尺 Scale 1:{scale}", va="top", fontsize=9 * k, weight="bold")
+    ax.text(0, 0.95, f"比例尺 Scale 1:{scale}", va="top", fontsize=9 * k)
 
 
 def _nice_length(max_m: float) -> float:
@@ -775,7 +790,7 @@ def _draw_title_block(fig: Figure, layout: SheetLayout, info: SheetInfo, crs: An
     for i, (key, value) in enumerate(rows):
         y = 1 - (i + 1) / n
         ax.plot([0, 1], [y, y], color="black", linewidth=0.4)
-        ax.text(0.02, y + 0.5 / n, key, va="center", fontsize=6.5 * k, weight="bold")
+        ax.text(0.02, y + 0.5 / n, key, va="center", fontsize=6.5 * k)
         ax.text(
             0.37,
             y + 0.5 / n,
@@ -816,7 +831,7 @@ def _draw_section_panel(
 def _draw_quantities(fig: Figure, paper: str, rows: Sequence[tuple[str, str, str]]) -> None:
     ax = _panel(fig, paper, "quantities")
     k = _font_k(paper)
-    ax.text(0, 1.0, "工程量 Quantities", va="bottom", fontsize=8 * k, weight="bold")
+    ax.text(0, 1.0, "工程量 Quantities", va="bottom", fontsize=8 * k)
     table = ax.table(
         cellText=[[a, b, c] for a, b, c in rows],
         colLabels=["项目 Item", "数量 Value", "单位 Unit"],

@@ -10,6 +10,7 @@ __all__ = [
     "PERMIT_LABELS",
     "PERMIT_TYPES",
     "PRINT_WIDTH_MM_PER_PX",
+    "TREE_ACTION_STYLE",
     "TREE_RADIUS_PX",
     "TRENCH_RAMP",
     "TRENCH_WIDTH_STEP_PX",
@@ -76,10 +77,13 @@ CONTEXT_STYLES: dict[str, dict[str, str | None]] = {
     "group": {"color": "#ffd400", "fill": None, "dash": None},
     "protected": {"color": "#c2185b", "fill": "#f8bbd0", "dash": "6 3"},
     "tree": {"color": "#1b5e20", "fill": "#66bb6a", "dash": None},
-    "tree_affected": {"color": "#b71c1c", "fill": "#ef9a9a", "dash": None},
+    "tree_affected": {"color": "#b71c1c", "fill": "#ef9a9a", "dash": None},  # to fell
+    "tree_protect": {"color": "#e65100", "fill": "#ffcc80", "dash": None},
     "pole": {"color": "#37474f", "fill": "#37474f", "dash": None},
 }
 WARNING_COLOUR = "#ff1744"
+# tree findings (routing.quantities) -> style key
+TREE_ACTION_STYLE = {"fell": "tree_affected", "protect": "tree_protect"}
 TREE_RADIUS_PX = 4.0
 
 # the four approvals a shared trench needs (集联办理 parallel permits)

@@ -531,7 +531,10 @@ def _draw_trees(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> None:
     fg = _group(m, "trees")
 
     def tree_style(feature: dict[str, Any]) -> dict[str, Any]:
-        key = "tree_affected" if feature["properties"]["affected"] else "tree"
+        props = feature["properties"]
+        key = style.TREE_ACTION_STYLE.get(props.get("action") or "", "tree")
+        if key == "tree" and props["affected"] and "action" not in props:
+            key = "tree_affected"
         s = style.CONTEXT_STYLES[key]
         return {"color": s["color"], "fillColor": s["fill"], "fillOpacity": 0.9, "weight": 1}
 
@@ -539,10 +542,19 @@ def _draw_trees(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> None:
         gdf,
         kind="tree",
         style_function=tree_style,
-        fields=[("species", "树种 Species"), ("dbh_cm", "胸径 DBH cm"), ("affected", "受影响")],
+        fields=[
+            ("source_id", "编号 ID"),
+            ("species", "树种 Species"),
+            ("dbh_cm", "胸径 DBH cm"),
+            ("action", "处理 Action"),
+            ("affected", "受影响 Affected"),
+        ],
         marker=folium.CircleMarker(radius=style.TREE_RADIUS_PX),
     ).add_to(fg)
     legend.add("trees", style.label("trees"), dot=style.CONTEXT_STYLES["tree_affected"]["fill"])
+    if "action" in gdf.columns and (gdf["action"] == "protect").any():
+        text = "需保护树木 Trees to protect"
+        legend.add("trees_protect", text, dot=style.CONTEXT_STYLES["tree_protect"]["fill"])
 
 
 def _draw_poles(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> None:

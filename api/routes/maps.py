@@ -12,7 +12,6 @@ from typing import Annotated
 from typing import Any
 
 import geopandas as gpd
-import shapely
 from fastapi import APIRouter
 from fastapi import Depends
 from fastapi import FastAPI
@@ -23,7 +22,6 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from matplotlib.figure import Figure
 from sqlalchemy import select
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import object_session
 
@@ -39,6 +37,11 @@ from api.approvals.models import User
 from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.errors import register
+from api.routes.route_context import KIND_KEYS
+from api.routes.route_context import analyse_route
+from api.routes.route_context import city_of
+from api.routes.route_context import quantity_table
+from api.routes.route_context import route_segments
 from geodata.layers import save_layer
 from geodata.storage import get_city
 from geodata.storage import get_layer
@@ -46,29 +49,21 @@ from geodata.storage import read_features
 from maps import permit
 from maps import style
 from maps import web
-from maps.frames import MapContext
 from maps.frames import TrenchFrames
-from maps.frames import mark_affected_trees
 from maps.frames import route_frames
 from maps.section_drawing import render_section
 from maps.section_drawing import section_svg
-from routing.section_types import CrossSection
 from routing.section_types import SiteConditions
-from routing.section_types import TrenchSegment
 from routing.sections import cross_section
-from routing.sections import default_line
-from routing.standards import tree_clearance
 
 __all__ = [
     "STATIC_DIR",
     "TOKEN_COOKIE",
-    "application_context",
     "mount",
     "optional_user",
     "permit_sheet_attachments",
     "quantity_rows",
     "router",
-    "typical_section",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,17 +74,6 @@ STATIC_DIR = Path(maps.__file__).resolve().parent / "static"
 TOKEN_COOKIE = "cotrench_token"
 PDF = "application/pdf"
 DXF = "image/vnd.dxf"
-# context drawn around a route: this far beyond its extent (m)
-CONTEXT_MARGIN_M = 150.0
-# the store's layer kinds -> the review map's layer keys
-KIND_KEYS = {
-    "roads": "roads",
-    "underground_lines": "existing",
-    "proposed_lines": "proposed",
-    "trees": "trees",
-    "poles": "poles",
-    "protected_areas": "protected",
-}
 
 register(web.MapTooLargeError, 413)
 register(permit.SheetScaleError, 422)
@@ -186,10 +170,10 @@ def application_map(
 ) -> HTMLResponse:
     """Review map of an application's fixed route with its context (log-in needed)."""
     app, route = _application_route(session, user, application_id)
-    frames = _frames(app, route)
+    analysis = analyse_route(session, _frames(app, route))
     m = web.build_trench_map(
-        frames,
-        context=application_context(session, frames),
+        analysis.frames,
+        context=analysis.context,
         section_url=f"/maps/applications/{application_id}/sections/{{edge}}.svg",
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
@@ -210,7 +194,12 @@ def route_section_svg(
     """Cross-section of one segment of an application's fixed route (SVG, to scale)."""
     app, route = _application_route(session, user, application_id)
     frames = _frames(app, route)
-    section = typical_section(frames, frost_depth_m=_frost_depth(session, frames), edge=edge)
+    segments = [s for s in route_segments(frames) if s.segment_id == edge]
+    if not segments:
+        raise HTTPException(404, f"the route has no segment {edge!r}")
+    city = city_of(session, frames)
+    site = SiteConditions(frost_depth_m=None if city is None else city.frost_depth_m)
+    section = cross_section(segments[0], site=site)
     return Response(section_svg(section), media_type="image/svg+xml")
 
 
@@ -298,104 +287,6 @@ def permit_packet_zip(application_id: int, session: SessionDep, user: UserDep) -
 # --- helpers shared with the workbench pages -----------------------------------------
 
 
-def application_context(session: Session, frames: TrenchFrames) -> MapContext:
-    """Read the city layers around a route: roads, existing lines, trees, poles, protection."""
-    city = _city_of(session, frames)
-    if city is None:
-        return MapContext()
-    minx, miny, maxx, maxy = frames.edges.to_crs(city.srid).total_bounds
-    bbox = (
-        minx - CONTEXT_MARGIN_M,
-        miny - CONTEXT_MARGIN_M,
-        maxx + CONTEXT_MARGIN_M,
-        maxy + CONTEXT_MARGIN_M,
-    )
-    layers = {
-        key: _with_attrs(read_features(session, city=city.name, kind=kind, bbox=bbox))
-        for kind, key in KIND_KEYS.items()
-        if key != "proposed"
-    }
-    trees = layers["trees"]
-    if len(trees):
-        clearance = {u: _tree_clearance_m(u) for u in frames.routes["utility"]}
-        trees = mark_affected_trees(trees, frames.to_crs(city.srid), clearance_m=clearance)
-    groups, warnings = _colocation(session, city.id, bbox)
-    return MapContext(
-        roads=layers["roads"],
-        existing=layers["existing"],
-        trees=trees,
-        poles=layers["poles"],
-        protected=layers["protected"],
-        groups=groups,
-        warnings=warnings,
-    )
-
-
-def _colocation(
-    session: Session, city_id: int, bbox: tuple[float, float, float, float]
-) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
-    """Co-location groups and located warnings of issue 4's tables within ``bbox``."""
-    tables = set(
-        session.execute(
-            text(
-                "SELECT tablename FROM pg_tables WHERE tablename IN "
-                "('colocation_groups', 'colocation_warnings')"
-            )
-        ).scalars()
-    )
-    if len(tables) < 2:  # pragma: no cover - the migration of issue 4 is in the tree
-        return None, None
-    params = {"c": city_id, "x0": bbox[0], "y0": bbox[1], "x1": bbox[2], "y1": bbox[3]}
-    box = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, srid)"
-    connection = session.connection()
-    groups = gpd.read_postgis(
-        text(
-            "SELECT 'G' || id AS group, key, utilities, array_to_string(projects, ', ') AS "
-            "projects, shared_length_m AS length_m, window_start || ' – ' || window_end AS "
-            f"window, geom FROM colocation_groups WHERE city_id = :c AND geom && {box} "
-            "ORDER BY id"
-        ),
-        connection,
-        params=params,
-        geom_col="geom",
-    )
-    warnings = gpd.read_postgis(
-        text(
-            "SELECT id, kind, rule || ' (' || verification || ')' AS rule, message, geom "
-            f"FROM colocation_warnings WHERE city_id = :c AND geom IS NOT NULL AND geom && {box} "
-            "ORDER BY id"
-        ),
-        connection,
-        params=params,
-        geom_col="geom",
-    )
-    return groups, warnings
-
-
-def _tree_clearance_m(utility: str) -> float:
-    """Least distance from a line to a tree centre (CJJ 75-97 表6.2.1, routing standards)."""
-    subtype = {"power": "cable", "telecom": "duct"}.get(utility)
-    rule = tree_clearance("drainage" if utility == "drainage" else utility, subtype)
-    if rule is None:
-        rule = tree_clearance("sewer")  # drainage rows are keyed sewer / storm
-    if rule is None:  # pragma: no cover - every utility has a row in the table
-        msg = f"no tree clearance for {utility!r} in the standards tables"
-        raise LookupError(msg)
-    return float(rule.value)
-
-
-def _city_of(session: Session, frames: TrenchFrames) -> Any:
-    centre = shapely.box(*frames.edges.to_crs(4326).total_bounds).centroid
-    name = session.execute(
-        text(
-            "SELECT name FROM cities WHERE ST_Intersects(extent, ST_GeomFromText(:p, 4326)) "
-            "ORDER BY ST_Area(extent) LIMIT 1"
-        ),
-        {"p": centre.wkt},
-    ).scalar()
-    return None if name is None else get_city(session, name)
-
-
 def _application_route(
     session: Session, user: User, application_id: int
 ) -> tuple[Application, RouteVersion]:
@@ -436,8 +327,7 @@ def _permit_types(session: Session, app: Application) -> list[str]:
 def _sheets(
     session: Session, app: Application, route: RouteVersion, permit_types: list[str]
 ) -> list[Figure]:
-    frames = _frames(app, route)
-    context = application_context(session, frames)
+    analysis = analyse_route(session, _frames(app, route))
     applicant = app.applicant.get("name", "") if isinstance(app.applicant, dict) else ""
     infos = [
         permit.SheetInfo(
@@ -450,48 +340,18 @@ def _sheets(
         )
         for p in permit_types
     ]
-    rows = quantity_rows(route.quantities) or None
-    section = typical_section(frames, frost_depth_m=_frost_depth(session, frames))
+    if analysis.quantities is not None:
+        rows = quantity_table(analysis.quantities)
+    else:
+        rows = quantity_rows(route.quantities) or None
+    section = analysis.section()
     return permit.render_permit_packet(
-        frames,
+        analysis.frames,
         infos,
-        context=context,
+        context=analysis.context,
         quantities=rows,
         draw_section=lambda ax: render_section(section, ax=ax),
     )
-
-
-def typical_section(
-    frames: TrenchFrames, *, frost_depth_m: float | None, edge: str | None = None
-) -> CrossSection:
-    """Lay out the cross-section of one route segment (default: the most shared one).
-
-    Issue 6's placer with each utility's typical line (``routing.sections.default_line``);
-    the road width is not known from the route, so the section says it needs manual review.
-
-    Raises
-    ------
-    HTTPException
-        404 if the route has no segment ``edge``.
-    """
-    edges = frames.edges.sort_values(["n_utilities", "length_m"], ascending=False)
-    if edge is not None:
-        edges = edges[edges["edge"] == edge]
-        if not len(edges):
-            raise HTTPException(404, f"the route has no segment {edge!r}")
-    top = edges.iloc[0]
-    utilities = [u for u in style.UTILITIES if u in top["utilities"].split(", ")]
-    segment = TrenchSegment(
-        segment_id=str(top["edge"]),
-        lines=tuple(default_line(u) for u in utilities),
-        geometry=top.geometry,
-    )
-    return cross_section(segment, site=SiteConditions(frost_depth_m=frost_depth_m))
-
-
-def _frost_depth(session: Session, frames: TrenchFrames) -> float | None:
-    city = _city_of(session, frames)
-    return None if city is None else city.frost_depth_m
 
 
 def quantity_rows(quantities: Any) -> list[tuple[str, str, str]]:

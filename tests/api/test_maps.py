@@ -10,19 +10,23 @@ from typing import Any
 
 import pyogrio
 import pytest
-import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from api.approvals.models import RouteVersion
 from api.main import create_app
+from api.routes.route_context import RouteAnalysis
+from api.routes.route_context import analyse_route
 from api.settings import MapSettings
 from api.settings import Settings
 from api.settings import get_settings
+from maps.frames import route_frames
 from maps.style import PERMIT_TYPES
 from maps.style import permit_label
 from tests.api.approvals.flow import Flow
 from tests.maps.sample import StoredCity
-from tests.maps.sample import sample_trees
 from tests.maps.sample import trench_edges
 from tests.maps.workbench import committed_city
 from tests.maps.workbench import permitting_application
@@ -55,30 +59,36 @@ def application(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
     return permitting_application(client, tokens)
 
 
-# CJJ 75-97 表6.2.1, line to tree centre (m), by hand: power cable 1.0, gas 1.2, the rest 1.5
-TREE_CLEARANCE_M = {
-    "water": 1.5,
-    "power": 1.0,
-    "heat": 1.5,
-    "gas": 1.2,
-    "drainage": 1.5,
-    "telecom": 1.5,
-}
+@pytest.fixture(scope="module")
+def analysis(engine: Engine, application: dict[str, Any]) -> RouteAnalysis:
+    """What the maps of the application show, read back through the same function."""
+    with Session(engine) as session:
+        route = session.scalars(
+            select(RouteVersion).where(RouteVersion.application_id == application["id"])
+        ).one()
+        return analyse_route(session, route_frames(route.geojson, route.crs))
 
 
-def expected_affected_trees() -> int:
-    edges = trench_edges()
-    trees = sample_trees()
-    hit = set()
-    for utility, clearance in TREE_CLEARANCE_M.items():
-        lines = [
-            g for g, us in zip(edges.geometry, edges["utilities"], strict=True) if utility in us
-        ]
-        if lines:
-            near = trees.distance(shapely.union_all(lines)) <= clearance
-            hit |= set(trees.index[near])
-    assert len(hit) >= 6  # the synthetic street trees at 0.8 m and 1.3 m at least
-    return len(hit)
+def test_tree_findings_are_issue_6s_and_known_ones_hold(analysis: RouteAnalysis) -> None:
+    trees = analysis.context.trees
+    quantities = analysis.quantities
+    assert trees is not None and quantities is not None
+    assert (trees["action"] == "fell").sum() == quantities.trees_to_fell
+    assert (trees["action"] == "protect").sum() == quantities.trees_to_protect
+    assert trees["affected"].sum() == quantities.trees_to_fell + quantities.trees_to_protect
+    # the synthetic street trees 0.8 m off the centre of the first three trench edges: inside
+    # the dig where the section is wider than 1.6 m at the surface (to fell), else within
+    # the clearance of a line (to protect); either way affected
+    first = trench_edges()["edge"].head(3)
+    widths = {s.segment_id: s.surface_width_m for s in analysis.sections}
+    action = dict(zip(trees["source_id"], trees["action"], strict=True))
+    wide = [e for e in first if widths[e] > 1.6]
+    assert len(wide) >= 2
+    assert all(action[f"S{e}-0"] == "fell" for e in wide)
+    assert all(action[f"S{e}-0"] in ("fell", "protect") for e in first)
+    # the sample's OSM trees are kilometres away: untouched
+    osm = trees[trees["source_id"].str.startswith("T")]
+    assert not osm["affected"].any()
 
 
 def bearer(tokens: dict[str, str], user: str = "acceptor") -> dict[str, str]:
@@ -116,7 +126,10 @@ def test_application_map_needs_a_login(client: TestClient, application: dict[str
 
 
 def test_application_map_draws_route_and_context(
-    client: TestClient, tokens: dict[str, str], application: dict[str, Any], city: StoredCity
+    client: TestClient,
+    tokens: dict[str, str],
+    application: dict[str, Any],
+    analysis: RouteAnalysis,
 ) -> None:
     response = client.get(f"/maps/applications/{application['id']}", headers=bearer(tokens))
     assert response.status_code == 200
@@ -138,7 +151,7 @@ def test_application_map_draws_route_and_context(
     missing = client.get(link.replace(edge, "nope"), headers=bearer(tokens))
     assert missing.status_code == 404
     affected = html.count('"affected": true')  # only trees carry it
-    assert affected == expected_affected_trees()
+    assert affected == analysis.quantities.trees_to_fell + analysis.quantities.trees_to_protect
     links = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert links and all(link.startswith("/static/") for link in links)
     # the login cookie of the workbench works as well as the bearer header
@@ -186,8 +199,10 @@ def pdf_text(data: bytes, tmp_path: Path) -> str:
 @pytest.mark.parametrize("permit_type", PERMIT_TYPES)
 def test_permit_sheet_per_type(
     client: TestClient,
+    *,
     tokens: dict[str, str],
     application: dict[str, Any],
+    analysis: RouteAnalysis,
     permit_type: str,
     tmp_path: Path,
 ) -> None:
@@ -201,23 +216,31 @@ def test_permit_sheet_per_type(
     assert permit_label(permit_type)[0] in text.replace("\n", "")
     if permit_type == "tree_felling":
         flat = text.replace("\n", " ")
-        assert f"trees affected: {expected_affected_trees()}" in flat
+        assert "trees to fell:" in flat and "to protect:" in flat
     if permit_type == "road_excavation":
         # the cross-section of issue 6's placer and the route's quantities are on the sheet
         assert "典型横断面" in text and "GB 50289" in text
-        assert "route.total_length_m" in text
+        excavation = f"{analysis.quantities.excavation_m3:.1f}"  # issue 6's quantities
+        assert "开挖土方 Excavation" in text and excavation in text
 
 
 def test_packet_pdf_geojson_dxf_and_zip(
     client: TestClient, tokens: dict[str, str], application: dict[str, Any], tmp_path: Path
 ) -> None:
     base = f"/permits/applications/{application['id']}"
-    pdf = client.get(f"{base}/packet.pdf", headers=bearer(tokens))
-    assert pdf.status_code == 200
-    pages = pdf_text(pdf.content, tmp_path).split("\f")[:-1]
-    assert len(pages) == 4 and all(application["number"] in p for p in pages)
+    packet = client.get(f"{base}/packet.zip", headers=bearer(tokens))
+    assert packet.status_code == 200
+    assert packet.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(packet.content))
+    number = application["number"]
+    assert sorted(archive.namelist()) == sorted(
+        [f"{number}-permits.pdf", f"{number}-route.geojson", f"{number}-route.dxf"]
+    )
+    pdf = archive.read(f"{number}-permits.pdf")
+    pages = pdf_text(pdf, tmp_path).split("\f")[:-1]
+    assert len(pages) == 4 and all(number in p for p in pages)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "application_packet.pdf").write_bytes(pdf.content)
+    (ARTIFACTS / "application_packet.pdf").write_bytes(pdf)
 
     gj = client.get(f"{base}/route.geojson", headers=bearer(tokens))
     assert gj.headers["content-type"] == "application/geo+json"
@@ -233,13 +256,6 @@ def test_packet_pdf_geojson_dxf_and_zip(
     frame = pyogrio.read_dataframe(path)
     assert len(frame) == len(trench_edges())
     assert set(frame["Layer"]) <= {f"TRENCH_{n}" for n in range(1, 7)}
-
-    packet = client.get(f"{base}/packet.zip", headers=bearer(tokens))
-    names = zipfile.ZipFile(io.BytesIO(packet.content)).namelist()
-    number = application["number"]
-    assert sorted(names) == sorted(
-        [f"{number}-permits.pdf", f"{number}-route.geojson", f"{number}-route.dxf"]
-    )
 
 
 def test_bad_permit_requests(
