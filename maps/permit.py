@@ -265,12 +265,13 @@ def render_permit_sheet(
     frame_key = "map_excavation" if excavation else "map"
     if layout is None:
         layout = choose_layout(frames.edges.total_bounds, frame_key=frame_key)
+    context = context or MapContext()
     with _sheet_rc():
         fig = _new_figure(layout.paper)
         ax = fig.add_axes(_frame_fraction(layout.paper, frame_key))
-        _draw_map(ax, frames, context or MapContext(), info.permit_type, layout)
+        _draw_map(ax, frames, context, info.permit_type, layout)
         _draw_header(fig, layout.paper, info, _permit_count(info.permit_type, context))
-        _draw_legend(fig, layout.paper, frames, context or MapContext(), info.permit_type)
+        _draw_legend(fig, layout.paper, frames, context, info.permit_type)
         _draw_north_arrow(fig, layout.paper, frames.crs, layout.window)
         _draw_scale_bar(fig, layout.paper, layout.scale)
         _draw_title_block(fig, layout, info, frames.crs)

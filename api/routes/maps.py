@@ -340,6 +340,7 @@ def _sheets(
         )
         for p in permit_types
     ]
+    rows: list[tuple[str, str, str]] | None = None
     if analysis.quantities is not None:
         rows = quantity_table(analysis.quantities)
     else:
