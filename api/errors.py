@@ -10,6 +10,7 @@ from fastapi import Request
 from api.approvals import errors as approval_errors
 from api.responses import OrjsonResponse
 from geodata import errors as geodata_errors
+from geodata import plan_store
 from routing import errors as routing_errors
 
 __all__ = ["ERROR_STATUS", "register_error_handlers"]
@@ -41,6 +42,12 @@ ERROR_STATUS: dict[type[Exception], int] = {
     # co-location (issue 4): unusable proposals and road layers; `detail` names the features
     routing_errors.ProposalError: 422,
     routing_errors.RoadLayerError: 422,
+    # shared-trench plans (issue 5): bad requests and unreachable sites are 422
+    routing_errors.NoRouteError: 422,
+    routing_errors.TrenchRequestError: 422,
+    routing_errors.CostModelError: 422,
+    routing_errors.InvalidGraphError: 422,
+    plan_store.PlanNotFoundError: 404,
 }
 
 
