@@ -33,6 +33,8 @@ from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.routes.maps import optional_user
 from api.routes.maps import quantity_rows
+from api.routes.route_context import analyse_route
+from api.routes.route_context import quantity_table
 from api.routes.tiles import TILE_COLUMNS
 from geodata.colocation_store import add_proposals
 from geodata.storage import get_city
@@ -154,7 +156,7 @@ def application_page(
     route = _latest_route(session, user, app)
     context: dict[str, Any] = {"app": app, "route": route}
     if route is not None:
-        context.update(_route_context(route, app))
+        context.update(_route_context(session, route, app))
     permits = []
     for p in queries.list_permits(session=session, user=user, application_id=application_id):
         public = queries.permit_public(session, p, now)
@@ -257,7 +259,7 @@ def _latest_route(session: Session, user: User, app: Application) -> RouteVersio
     ).first()
 
 
-def _route_context(route: RouteVersion, app: Application) -> dict[str, Any]:
+def _route_context(session: Session, route: RouteVersion, app: Application) -> dict[str, Any]:
     frames = route_frames(
         route.geojson, route.crs, default_utilities=[d.utility for d in app.demands]
     )
@@ -277,7 +279,12 @@ def _route_context(route: RouteVersion, app: Application) -> dict[str, Any]:
     ]
     shared = edges[edges["n_utilities"] >= 2]
     rows = quantity_rows(route.quantities or {})
-    quantities = [(k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" not in k]
+    analysis = analyse_route(session, frames)
+    if analysis.quantities is not None:
+        # issue 6's quantities of the route's segments (the excavation sheet shows the same)
+        quantities = [(k, f"{v} {u}") for k, v, u in quantity_table(analysis.quantities)]
+    else:
+        quantities = [(k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" not in k]
     savings = plan_savings(frames.summary) or [
         (k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" in k
     ]

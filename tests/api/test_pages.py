@@ -83,7 +83,8 @@ def test_review_page_shows_segments_quantities_and_downloads(
     assert segments
     assert segments.group(0).count("<tr><td>") == len(trench_edges())
     assert f'src="/maps/applications/{application["id"]}"' in html
-    assert "trench_length_m" in html
+    quantities = re.search(r'<table class="grid" id="quantities">.*?</table>', html, re.S)
+    assert quantities and "开挖土方 Excavation" in quantities.group(0)
     for suffix in ("packet.zip", "packet.pdf", "route.geojson", "route.dxf"):
         assert f"/permits/applications/{application['id']}/{suffix}" in html
     assert "permit-action" not in html  # the acceptor decides no permit
