@@ -38,7 +38,7 @@ def tokens(engine: Engine, seeded: SeedResult) -> dict[str, str]:
     with Session(engine) as session, session.begin():
         for user in session.scalars(select(User).where(User.username.in_(list(seeded.users)))):
             out[user.username], _ = issue_token(
-                session=session, user=user, now=now, ttl_minutes=600
+                session=session, user=user, now=now, ttl_minutes=60 * 24 * 30
             )
     return out
 
