@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from fastapi import Depends
 from fastapi import FastAPI
 from fastapi import HTTPException
+from fastapi import Query
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.responses import Response
@@ -43,6 +44,7 @@ from api.routes.route_context import city_of
 from api.routes.route_context import quantity_table
 from api.routes.route_context import route_segments
 from geodata.layers import save_layer
+from geodata.plan_store import get_plan
 from geodata.storage import get_city
 from geodata.storage import get_layer
 from geodata.storage import read_features
@@ -51,6 +53,7 @@ from maps import style
 from maps import web
 from maps.frames import TrenchFrames
 from maps.frames import route_frames
+from maps.frames import trench_frames
 from maps.section_drawing import render_section
 from maps.section_drawing import section_svg
 from routing.section_types import SiteConditions
@@ -193,7 +196,10 @@ def route_section_svg(
 ) -> Response:
     """Cross-section of one segment of an application's fixed route (SVG, to scale)."""
     app, route = _application_route(session, user, application_id)
-    frames = _frames(app, route)
+    return _section_svg(session, _frames(app, route), edge)
+
+
+def _section_svg(session: Session, frames: TrenchFrames, edge: str) -> Response:
     segments = [s for s in route_segments(frames) if s.segment_id == edge]
     if not segments:
         raise HTTPException(404, f"the route has no segment {edge!r}")
@@ -201,6 +207,44 @@ def route_section_svg(
     site = SiteConditions(frost_depth_m=None if city is None else city.frost_depth_m)
     section = cross_section(segments[0], site=site)
     return Response(section_svg(section), media_type="image/svg+xml")
+
+
+@router.get("/maps/plans/{plan_key}", response_class=HTMLResponse, operation_id="maps-plan-map")
+def plan_map(
+    plan_key: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: Annotated[int | None, Query(ge=1, description="default: the latest")] = None,
+) -> HTMLResponse:
+    """Review map of a stored trench plan (issue 5) with its context (HTML, no CDN)."""
+    stored = get_plan(session, plan_key, version)
+    analysis = analyse_route(session, trench_frames(stored.plan))
+    m = web.build_trench_map(
+        analysis.frames,
+        context=analysis.context,
+        section_url=f"/maps/plans/{plan_key}/sections/{{edge}}.svg?version={stored.version}",
+        tile_url=settings.maps.tile_url,
+        tile_attribution=settings.maps.tile_attribution,
+        max_features=settings.maps.max_folium_features,
+    )
+    return _html(m)
+
+
+@router.get(
+    "/maps/plans/{plan_key}/sections/{edge}.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+    operation_id="maps-plan-section",
+)
+def plan_section_svg(
+    plan_key: str,
+    edge: str,
+    session: SessionDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """Cross-section of one trench edge of a stored plan (SVG, to scale)."""
+    stored = get_plan(session, plan_key, version)
+    return _section_svg(session, trench_frames(stored.plan), edge)
 
 
 # --- permit sheets and the packet ----------------------------------------------------

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter
 from fastapi import Depends
 from fastapi import HTTPException
+from fastapi import Query
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.responses import RedirectResponse
@@ -37,12 +38,16 @@ from api.routes.route_context import analyse_route
 from api.routes.route_context import quantity_table
 from api.routes.tiles import TILE_COLUMNS
 from geodata.colocation_store import add_proposals
+from geodata.plan_store import get_plan
+from geodata.plan_store import list_plan_versions
 from geodata.storage import get_city
 from geodata.storage import get_layer
 from geodata.storage import list_cities
 from geodata.tables import ProposedLineRow
 from maps import style
+from maps.frames import TrenchFrames
 from maps.frames import route_frames
+from maps.frames import trench_frames
 from routing.errors import ProposalError
 
 __all__ = ["plan_savings", "router"]
@@ -166,6 +171,40 @@ def application_page(
     return _render(request, session, "application.html", user, **context)
 
 
+@router.get("/plans/{plan_key}", response_class=HTMLResponse)
+def plan_page(
+    plan_key: str,
+    request: Request,
+    session: SessionDep,
+    user: UserOrNone,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    """Review a stored trench plan: map, shared segments, sections, quantities, savings."""
+    stored = get_plan(session, plan_key, version)
+    frames = trench_frames(stored.plan)
+    section_url = f"/maps/plans/{plan_key}/sections/{{edge}}.svg?version={stored.version}"
+    context = _tables(session, frames, section_url, route_quantities={})
+    applications = session.scalars(
+        select(Application)
+        .where(Application.id.in_(stored.application_ids))
+        .order_by(Application.id)
+    ).all()
+    city = session.execute(
+        text("SELECT name FROM cities WHERE id = :c"), {"c": stored.city_id}
+    ).scalar()
+    return _render(
+        request,
+        session,
+        "plan.html",
+        user,
+        plan=stored,
+        versions=list_plan_versions(session, plan_key),
+        applications=applications,
+        city=city,
+        **context,
+    )
+
+
 @router.get("/upload", response_class=HTMLResponse)
 def upload_page(request: Request, session: SessionDep, user: UserOrNone) -> HTMLResponse:
     """A designer uploads a layer and sees its validation report and co-location."""
@@ -263,9 +302,19 @@ def _route_context(session: Session, route: RouteVersion, app: Application) -> d
     frames = route_frames(
         route.geojson, route.crs, default_utilities=[d.utility for d in app.demands]
     )
-    application_id = app.id
+    section_url = f"/maps/applications/{app.id}/sections/{{edge}}.svg"
+    return _tables(session, frames, section_url, route_quantities=route.quantities or {})
+
+
+def _tables(
+    session: Session,
+    frames: TrenchFrames,
+    section_url: str,
+    *,
+    route_quantities: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Shared segments, quantities and savings of a route or a plan (``_route_tables.html``)."""
     edges = frames.edges
-    section_url = f"/maps/applications/{application_id}/sections/{{edge}}.svg"
     segments = [
         {
             "edge": e.edge,
@@ -273,12 +322,12 @@ def _route_context(session: Session, route: RouteVersion, app: Application) -> d
             "n": int(e.n_utilities),
             "colour": style.trench_colour(int(e.n_utilities)),
             "length_m": float(e.length_m),
-            "section_url": section_url.format(edge=quote(str(e.edge), safe="")),
+            "section_url": section_url.replace("{edge}", quote(str(e.edge), safe="")),
         }
         for e in edges.sort_values(["n_utilities", "length_m"], ascending=False).itertuples()
     ]
     shared = edges[edges["n_utilities"] >= 2]
-    rows = quantity_rows(route.quantities or {})
+    rows = quantity_rows(dict(route_quantities))
     analysis = analyse_route(session, frames)
     if analysis.quantities is not None:
         # issue 6's quantities of the route's segments (the excavation sheet shows the same)

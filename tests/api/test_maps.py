@@ -31,6 +31,7 @@ from tests.maps.sample import trench_edges
 from tests.maps.workbench import committed_city
 from tests.maps.workbench import permitting_application
 from tests.maps.workbench import seeded_tokens
+from tests.maps.workbench import stored_plan
 
 pytestmark = pytest.mark.db
 
@@ -302,3 +303,25 @@ def test_permit_sheet_attachment_hook(engine: Engine, application: dict[str, Any
         assert PERMIT_ATTACHMENT_HOOKS.count(permit_sheet_attachments) == 1
     finally:
         PERMIT_ATTACHMENT_HOOKS.remove(permit_sheet_attachments)
+
+
+@pytest.fixture(scope="module")
+def plan(client: TestClient, city: StoredCity) -> dict[str, Any]:
+    return stored_plan(client, city)
+
+
+def test_plan_map_draws_the_stored_plan(client: TestClient, plan: dict[str, Any]) -> None:
+    key = plan["plan_key"]
+    features = plan["geojson"]["features"]
+    assert features
+    html = client.get(f"/maps/plans/{key}").text
+    counts = kinds(html)
+    assert counts["trench"] == len(features)
+    assert counts["route"] == len(plan["summary"]["routes"])
+    edge = features[0]["properties"]["segment_id"]
+    link = f"/maps/plans/{key}/sections/{edge}.svg?version=1"
+    assert link in html
+    svg = client.get(link)
+    assert svg.status_code == 200 and b"GB 50289" in svg.content
+    assert client.get(f"/maps/plans/{key}?version=9").status_code == 404
+    assert client.get("/maps/plans/nope").status_code == 404

@@ -17,6 +17,7 @@ from tests.maps.sample import trench_edges
 from tests.maps.workbench import committed_city
 from tests.maps.workbench import permitting_application
 from tests.maps.workbench import seeded_tokens
+from tests.maps.workbench import stored_plan
 
 pytestmark = pytest.mark.db
 
@@ -150,3 +151,21 @@ def test_upload_then_colocation_of_the_new_layer(
     refused = client.post(f"/workbench/layers/{roads}/colocation")
     assert refused.status_code == 422
     assert "not proposed lines" in refused.text
+
+
+def test_plan_review_page(client: TestClient, city: StoredCity) -> None:
+    plan = stored_plan(client, city)
+    key = plan["plan_key"]
+    client.cookies.clear()
+    page = client.get(f"/workbench/plans/{key}")
+    assert page.status_code == 200
+    html = page.text
+    segments = re.search(r'<table class="grid" id="segments">.*?</table>', html, re.S)
+    assert segments
+    assert segments.group(0).count("<tr><td>") == len(plan["geojson"]["features"])
+    assert f'src="/maps/plans/{key}?version=1"' in html
+    savings = re.search(r'<table class="grid" id="savings">.*?</table>', html, re.S)
+    assert savings and "vs separate trenches" in savings.group(0)
+    assert f"{plan['summary']['savings_vs_separate_cny']:,.0f} CNY" in savings.group(0)
+    assert "开挖土方 Excavation" in html
+    assert client.get("/workbench/plans/nope").status_code == 404

@@ -134,3 +134,25 @@ def permitting_application(client: TestClient, tokens: dict[str, str]) -> dict[s
     app = flow.read(app["id"])
     assert app["status"] == "permitting", app
     return app
+
+
+def stored_plan(client: TestClient, city: StoredCity) -> dict[str, Any]:
+    """Plan a shared trench (issue 5's API) from one sample road end to supplies on others."""
+    edges = trench_edges()
+    site = edges.geometry.iloc[0].coords[0]
+    supplies = {
+        "water": edges.geometry.iloc[1].coords[-1],
+        "gas": edges.geometry.iloc[1].coords[-1],
+        "power": edges.geometry.iloc[4].coords[-1],
+    }
+    body = {
+        "city": city.name,
+        "sites": [{"x": site[0], "y": site[1], "utilities": sorted(supplies), "name": "S1"}],
+        "supplies": {u: [{"x": x, "y": y}] for u, (x, y) in supplies.items()},
+        "method": "milp",
+        "time_limit_s": 10,
+    }
+    response = client.post("/plans", json=body)
+    assert response.status_code == 201, response.text
+    plan: dict[str, Any] = response.json()
+    return plan
