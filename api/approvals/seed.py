@@ -15,6 +15,7 @@ from dataclasses import field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.approvals.auth import hash_password
 from api.approvals.enums import DepartmentKind
 from api.approvals.enums import OrganisationKind
 from api.approvals.enums import Role
@@ -128,6 +129,8 @@ def seed_sample_city(session: Session, *, password: str = DEMO_PASSWORD) -> Seed
         ]
     wanted += [(f"{code}-staff", Role.utility_staff, code) for code in COMPANIES]
     taken = set(session.scalars(select(User.username)))
+    # the demo users share one password, so one argon2 hash (each costs about 0.3 s)
+    shared_hash = hash_password(password)
     for i, (username, role, org_code) in enumerate(wanted):
         result.users[username] = role
         if username in taken:
@@ -142,6 +145,7 @@ def seed_sample_city(session: Session, *, password: str = DEMO_PASSWORD) -> Seed
                 role=role,
                 organisation_code=org_code,
             ),
+            password_hash=shared_hash,
         )
     logger.info("seeded %d organisations, %d users", len(result.organisations), len(result.users))
     return result

@@ -27,8 +27,8 @@ ORGANISATION_KIND_FOR_ROLE: dict[Role, OrganisationKind | None] = {
 }
 
 
-def create_user(*, session: Session, body: UserCreate) -> User:
-    """Store a user with an argon2 password hash.
+def create_user(*, session: Session, body: UserCreate, password_hash: str | None = None) -> User:
+    """Store a user with an argon2 password hash (``password_hash``, if given, is used as is).
 
     Raises
     ------
@@ -71,7 +71,7 @@ def create_user(*, session: Session, body: UserCreate) -> User:
         raise FormValidationError(errors)
     user = User(
         username=body.username,
-        password_hash=hash_password(body.password),
+        password_hash=password_hash or hash_password(body.password),
         real_name=body.real_name,
         id_number=body.id_number,
         phone=body.phone,

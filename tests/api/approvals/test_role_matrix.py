@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
+
 from tests.api.approvals.flow import PREFIX
 from tests.api.approvals.flow import Flow
 from tests.api.approvals.flow import form
@@ -222,38 +225,46 @@ def _surveyed_fixed(self: World, role: str) -> dict[str, Any]:
 World.surveyed_fixed = _surveyed_fixed  # type: ignore[attr-defined]
 
 
-def test_every_endpoint_by_every_role(flow: Flow) -> None:
-    spec = flow.client.app.openapi()
+@pytest.fixture(scope="module")
+def world(client: TestClient, tokens: dict[str, str]) -> World:
+    return World(Flow(client, tokens))
+
+
+def test_the_table_lists_every_endpoint(client: TestClient) -> None:
+    spec = client.app.openapi()  # type: ignore[attr-defined]
     ops = {op["operationId"].removeprefix("approvals-")
            for path, item in spec["paths"].items() if path.startswith(PREFIX)
            for op in item.values()}
-    assert ops - {"login"} == set(ALLOWED), "the table must list every endpoint"
+    assert ops - {"login"} == set(ALLOWED)
 
-    w = World(flow)
+
+@pytest.mark.parametrize("name", list(ALLOWED))
+def test_endpoint_by_every_role(world: World, name: str) -> None:
+    """Nobody gets 401; refused roles 403 with nothing changed; each allowed role succeeds."""
+    flow, allowed = world.flow, ALLOWED[name]
     failures = []
-    for name, allowed in ALLOWED.items():
-        # refused roles first, all on one target, then each allowed role on a fresh one
-        refused = [r for r in ROLES if r not in allowed]
-        target = _setups(w, refused[0] if refused else ROLES[0])[name]()
-        before = target.check() if target.check else None
-        anon = flow.client.request(target.method, PREFIX + target.path, json=target.body)
-        if anon.status_code != 401:
-            failures.append((name, "anonymous", anon.status_code))
-        for role in refused:
-            user = target.users.get(role, DEFAULT_USER[role])
-            r = flow.client.request(target.method, PREFIX + target.path, json=target.body,
-                                    headers=flow.h(user))
-            if r.status_code != 403:
-                failures.append((name, role, r.status_code, r.text[:200]))
-        if target.check:
-            assert target.check() == before, f"a refused {name} changed the application"
-        for i, role in enumerate(sorted(allowed)):
-            call = target if (i == 0 and not refused) else _setups(w, role)[name]()
-            user = call.users.get(role, DEFAULT_USER[role])
-            r = flow.client.request(call.method, PREFIX + call.path, json=call.body,
-                                    headers=flow.h(user))
-            if r.status_code not in (200, 201):
-                failures.append((name, role, r.status_code, r.text[:300]))
+    # refused roles first, all on one target, then each allowed role on a fresh one
+    refused = [r for r in ROLES if r not in allowed]
+    target = _setups(world, refused[0] if refused else ROLES[0])[name]()
+    before = target.check() if target.check else None
+    anon = flow.client.request(target.method, PREFIX + target.path, json=target.body)
+    if anon.status_code != 401:
+        failures.append(("anonymous", anon.status_code))
+    for role in refused:
+        user = target.users.get(role, DEFAULT_USER[role])
+        r = flow.client.request(target.method, PREFIX + target.path, json=target.body,
+                                headers=flow.h(user))
+        if r.status_code != 403:
+            failures.append((role, r.status_code, r.text[:200]))
+    if target.check:
+        assert target.check() == before, f"a refused {name} changed the application"
+    for i, role in enumerate(sorted(allowed)):
+        call = target if (i == 0 and not refused) else _setups(world, role)[name]()
+        user = call.users.get(role, DEFAULT_USER[role])
+        r = flow.client.request(call.method, PREFIX + call.path, json=call.body,
+                                headers=flow.h(user))
+        if r.status_code not in (200, 201):
+            failures.append((role, r.status_code, r.text[:300]))
     assert not failures, "\n".join(map(str, failures))
 
 
