@@ -40,6 +40,7 @@ from api.routes.tiles import TILE_COLUMNS
 from geodata.colocation_store import add_proposals
 from geodata.plan_store import get_plan
 from geodata.plan_store import list_plan_versions
+from geodata.plan_tables import TrenchPlanRow
 from geodata.storage import get_city
 from geodata.storage import get_layer
 from geodata.storage import list_cities
@@ -168,6 +169,7 @@ def application_page(
         permits.append({**public.model_dump(), "action": _action_for(user, public)})
     context["permits"] = permits
     context["sheet_types"] = list(style.PERMIT_TYPES)
+    context["plans"] = _plans_of(session, app.id)
     return _render(request, session, "application.html", user, **context)
 
 
@@ -374,6 +376,18 @@ def plan_savings(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
         if s.get("utility") in style.UTILITIES
     )
     return rows
+
+
+def _plans_of(session: Session, application_id: int) -> list[TrenchPlanRow]:
+    # geodata.plan_store.plans_for_application uses ARRAY.any(), deprecated in SQLAlchemy
+    # 2.1 (a warning, so an error here); ``@>`` asks the same
+    return list(
+        session.scalars(
+            select(TrenchPlanRow)
+            .where(TrenchPlanRow.application_ids.contains([application_id]))
+            .order_by(TrenchPlanRow.created_at.desc(), TrenchPlanRow.id.desc())
+        )
+    )
 
 
 def _action_for(user: User, permit: Any) -> str | None:

@@ -153,8 +153,10 @@ def test_upload_then_colocation_of_the_new_layer(
     assert "not proposed lines" in refused.text
 
 
-def test_plan_review_page(client: TestClient, city: StoredCity) -> None:
-    plan = stored_plan(client, city)
+def test_plan_review_page(
+    client: TestClient, tokens: dict[str, str], city: StoredCity, application: dict[str, Any]
+) -> None:
+    plan = stored_plan(client, city, application_ids=[application["id"]])
     key = plan["plan_key"]
     client.cookies.clear()
     page = client.get(f"/workbench/plans/{key}")
@@ -169,3 +171,7 @@ def test_plan_review_page(client: TestClient, city: StoredCity) -> None:
     assert f"{plan['summary']['savings_vs_separate_cny']:,.0f} CNY" in savings.group(0)
     assert "开挖土方 Excavation" in html
     assert client.get("/workbench/plans/nope").status_code == 404
+    assert f'href="/workbench/applications/{application["id"]}"' in html
+    # the application's page links back to the plan
+    linked = as_user(client, tokens, "acceptor").get(f"/workbench/applications/{application['id']}")
+    assert f'href="/workbench/plans/{key}?version=1"' in linked.text

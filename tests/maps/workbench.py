@@ -136,7 +136,9 @@ def permitting_application(client: TestClient, tokens: dict[str, str]) -> dict[s
     return app
 
 
-def stored_plan(client: TestClient, city: StoredCity) -> dict[str, Any]:
+def stored_plan(
+    client: TestClient, city: StoredCity, *, application_ids: list[int] | None = None
+) -> dict[str, Any]:
     """Plan a shared trench (issue 5's API) from one sample road end to supplies on others."""
     edges = trench_edges()
     site = edges.geometry.iloc[0].coords[0]
@@ -151,6 +153,7 @@ def stored_plan(client: TestClient, city: StoredCity) -> dict[str, Any]:
         "supplies": {u: [{"x": x, "y": y}] for u, (x, y) in supplies.items()},
         "method": "milp",
         "time_limit_s": 10,
+        "application_ids": application_ids,
     }
     response = client.post("/plans", json=body)
     assert response.status_code == 201, response.text
