@@ -193,7 +193,7 @@ def _edges_from_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     length_m = gdf["length_m"] if "length_m" in gdf.columns else gdf.geometry.length
     return gpd.GeoDataFrame(
         {
-            "edge": edge_ids.astype(str).to_numpy(),
+            "edge": _unique(edge_ids.astype(str).tolist()),
             "utilities": utilities.map(", ".join).to_numpy(),
             "n_utilities": utilities.map(len).to_numpy(),
             "length_m": pd.to_numeric(length_m).to_numpy(dtype=float),
@@ -201,6 +201,17 @@ def _edges_from_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         geometry=gdf.geometry.to_numpy(),
         crs=gdf.crs,
     )
+
+
+def _unique(ids: list[str]) -> list[str]:
+    """Edge ids made unique: a road segment cut into several graph edges repeats its id."""
+    seen: dict[str, int] = {}
+    out = []
+    for i in ids:
+        n = seen.get(i, 0)
+        seen[i] = n + 1
+        out.append(i if n == 0 else f"{i}.{n}")
+    return out
 
 
 def _routes_from_edges(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -21,6 +21,7 @@ from tests.maps.sample import StoredCity
 from tests.maps.sample import sample_proposals
 from tests.maps.sample import trench_edges
 from tests.maps.workbench import permitting_application
+from tests.maps.workbench import stored_plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
@@ -41,6 +42,12 @@ def application(engine: Engine, live_server: str, browser_tokens: dict[str, str]
     del live_server  # started first, so the city exists before the route is fixed
     with TestClient(create_app(engine=engine)) as client:
         return permitting_application(client, browser_tokens)
+
+
+@pytest.fixture(scope="module")
+def plan(engine: Engine, browser_city: StoredCity, application: dict[str, Any]) -> dict[str, Any]:
+    with TestClient(create_app(engine=engine)) as client:
+        return stored_plan(client, browser_city, application_ids=[application["id"]])
 
 
 def embedded_counts(html: str) -> dict[str, int]:
@@ -80,6 +87,7 @@ def test_review_map_draws_every_feature_on_canvas(
 def test_workbench_pages_load_without_errors(
     page: Page,
     *,
+    plan: dict[str, Any],
     live_server: str,
     console: Console,
     browser_tokens: dict[str, str],
@@ -97,6 +105,10 @@ def test_workbench_pages_load_without_errors(
     screenshot(page, "application_review")
     page.goto("/workbench/upload")
     expect(page.locator("#upload-form")).to_be_visible()
+    page.goto(f"/workbench/plans/{plan['plan_key']}")
+    expect(page.locator("#segments tbody tr")).to_have_count(len(plan["geojson"]["features"]))
+    expect(page.frame_locator("#review-map").locator(".cotrench-legend")).to_be_visible()
+    screenshot(page, "plan_review")
     assert console.errors == []
 
 

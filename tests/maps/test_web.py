@@ -241,3 +241,10 @@ def test_route_without_utilities_takes_the_applications() -> None:
         route_frames(geojson, CRS)
     with pytest.raises(ValueError, match="no features"):
         route_frames({"type": "FeatureCollection", "features": []}, CRS)
+
+
+def test_repeated_segment_ids_are_made_unique(edges: gpd.GeoDataFrame) -> None:
+    twice = edges.assign(edge=["44"] * len(edges))
+    ids = trench_frames(twice).edges["edge"].tolist()
+    assert ids[:3] == ["44", "44.1", "44.2"]
+    assert len(set(ids)) == len(ids)
