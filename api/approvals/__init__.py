@@ -1,1 +1,1 @@
-"""Run the joint connection-approval flow (集联办理) for water, power, heat, gas, drainage, telecom."""
+"""Run the joint connection-approval flow (集联办理) of the six public utilities."""

@@ -1,4 +1,4 @@
-"""Check Chinese identity numbers: resident ID (GB 11643) and unified social credit code (GB 32100)."""
+"""Check Chinese identity numbers: resident ID (GB 11643), credit code (GB 32100), phone."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -125,76 +124,115 @@ def list_audit(*, session: Session, application_id: int) -> list[AuditLog]:
 def due_items(*, session: Session, user: User, now: dt.datetime) -> list[DueItem]:
     """What ``user`` has to act on that is due today (Beijing time) or already overdue."""
     today = calendar.local_date(now)
-    items: list[DueItem] = []
     role = Role(user.role)
     apps = {a.id: a for a in list_applications(session=session, user=user)}
-
-    def add(
-        kind: str, key: int, app: Application, title: str, status: str, due: dt.datetime | None
-    ) -> None:
-        if due is not None and calendar.local_date(due - dt.timedelta(microseconds=1)) <= today:
-            items.append(
-                DueItem(
-                    kind=kind,
-                    id=key,
-                    application_id=app.id,
-                    application_number=app.number,
-                    title=title,
-                    status=status,
-                    due_at=due,
-                    overdue=due < now,
-                )
-            )
-
+    candidates: list[DueItem] = []
+    wanted = _APPLICATION_DUE.get(role, {})
     for app in apps.values():
-        if role is Role.acceptor and app.status == ApplicationStatus.submitted:
-            add("application", app.id, app, "综合受理", app.status, app.stage_due_at)
-        if role in {Role.responsible_person, Role.acceptor} and app.status not in _FINAL | {
-            ApplicationStatus.submitted,
-            ApplicationStatus.returned,
-        }:
-            if role is Role.responsible_person:
-                add("application", app.id, app, f"跟踪: {app.stage}", app.status, app.stage_due_at)
-        if role is Role.applicant and app.status == ApplicationStatus.returned:
-            add("application", app.id, app, "退回修改", app.status, app.stage_due_at)
-        if (
-            role in {Role.utility_staff, Role.dept_clerk}
-            and app.status == ApplicationStatus.surveying
-        ):
-            done = session.scalar(
-                select(SurveyOpinion.id).where(
-                    SurveyOpinion.application_id == app.id,
-                    SurveyOpinion.organisation_id == user.organisation_id,
-                )
+        title = wanted.get(ApplicationStatus(app.status))
+        if title is None or app.stage_due_at is None:
+            continue
+        if app.status == ApplicationStatus.surveying and _has_opinion(session, app, user):
+            continue
+        candidates.append(
+            _item(
+                "application",
+                app.id,
+                app,
+                title=title,
+                status=app.status,
+                due=app.stage_due_at,
+                now=now,
             )
-            if done is None:
-                add("survey", app.id, app, "联合勘察意见", app.status, app.stage_due_at)
-        if role is Role.utility_staff and app.status == ApplicationStatus.acceptance:
-            add("acceptance", app.id, app, "验收", app.status, app.stage_due_at)
-    if role is Role.utility_staff:
-        for d in session.scalars(
-            select(Dispatch).where(
-                Dispatch.company_id == user.organisation_id,
-                Dispatch.status == DispatchStatus.pending,
-            )
-        ):
-            app = apps[d.application_id]
-            add("dispatch", d.id, app, f"实时受理 {d.utility}", d.status, app.stage_due_at)
-    if role in {Role.dept_clerk, Role.dept_chief}:
-        wanted = (
-            {PermitStatus.submitted, PermitStatus.deadline_passed}
-            if role is Role.dept_clerk
-            else {PermitStatus.in_review}
         )
-        for p in list_permits(session=session, user=user):
-            if p.status in wanted:
-                app = session.get_one(Application, p.application_id)
-                add(
-                    "permit",
-                    p.id,
+    if role is Role.utility_staff:
+        pending = select(Dispatch).where(
+            Dispatch.company_id == user.organisation_id, Dispatch.status == DispatchStatus.pending
+        )
+        for d in session.scalars(pending):
+            app = apps[d.application_id]
+            if app.stage_due_at is None:
+                continue
+            title = f"实时受理 {d.utility}"
+            candidates.append(
+                _item(
+                    "dispatch",
+                    d.id,
                     app,
-                    PERMIT_TITLES[PermitType(p.permit_type)],
-                    p.status,
-                    p.due_at,
+                    title=title,
+                    status=d.status,
+                    due=app.stage_due_at,
+                    now=now,
                 )
+            )
+    permit_statuses = _PERMIT_DUE.get(role, frozenset())
+    for p in list_permits(session=session, user=user) if permit_statuses else []:
+        if p.status in permit_statuses:
+            app = session.get_one(Application, p.application_id)
+            title = PERMIT_TITLES[PermitType(p.permit_type)]
+            candidates.append(
+                _item("permit", p.id, app, title=title, status=p.status, due=p.due_at, now=now)
+            )
+    # due today or earlier: the deadline is midnight at the end of the due date
+    items = [
+        i
+        for i in candidates
+        if i.due_at is not None
+        and calendar.local_date(i.due_at - dt.timedelta(microseconds=1)) <= today
+    ]
     return sorted(items, key=lambda i: (i.due_at, i.kind, i.id))
+
+
+# role -> application status -> what the role must do (the clock is the stage's)
+_TRACKED = {
+    ApplicationStatus.dispatched: "跟踪: 申请受理",
+    ApplicationStatus.surveying: "跟踪: 联合勘察",
+    ApplicationStatus.permitting: "跟踪: 许可审批",
+    ApplicationStatus.acceptance: "跟踪: 验收",
+}
+_APPLICATION_DUE: dict[Role, dict[ApplicationStatus, str]] = {
+    Role.acceptor: {ApplicationStatus.submitted: "综合受理"},
+    Role.applicant: {ApplicationStatus.returned: "退回修改"},
+    Role.responsible_person: _TRACKED,
+    Role.utility_staff: {
+        ApplicationStatus.surveying: "联合勘察意见",
+        ApplicationStatus.acceptance: "验收",
+    },
+    Role.dept_clerk: {ApplicationStatus.surveying: "联合勘察意见"},
+}
+_PERMIT_DUE: dict[Role, frozenset[PermitStatus]] = {
+    Role.dept_clerk: frozenset({PermitStatus.submitted, PermitStatus.deadline_passed}),
+    Role.dept_chief: frozenset({PermitStatus.in_review}),
+}
+
+
+def _has_opinion(session: Session, app: Application, user: User) -> bool:
+    found = session.scalar(
+        select(SurveyOpinion.id).where(
+            SurveyOpinion.application_id == app.id,
+            SurveyOpinion.organisation_id == user.organisation_id,
+        )
+    )
+    return found is not None
+
+
+def _item(
+    kind: str,
+    key: int,
+    app: Application,
+    *,
+    title: str,
+    status: str,
+    due: dt.datetime,
+    now: dt.datetime,
+) -> DueItem:
+    return DueItem(
+        kind=kind,
+        id=key,
+        application_id=app.id,
+        application_number=app.number,
+        title=title,
+        status=status,
+        due_at=due,
+        overdue=due < now,
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,12 +216,14 @@ def _sheet_lines(sheet: dict[str, Any]) -> list[tuple[str, float]]:
     out: list[tuple[str, float]] = [
         (f"{sheet['title']}  {a['number']}", 14),
         (
-            f"项目: {a['project_name']}  区: {a['district']}  承诺制: {'是' if a['commitment'] else '否'}",
+            f"项目: {a['project_name']}  区: {a['district']}  "
+            f"承诺制: {'是' if a['commitment'] else '否'}",
             8,
         ),
         (f"申请人: {a['applicant'].get('name')}  负责人: {a['responsible_person'].get('name')}", 8),
         (
-            f"报装: {', '.join(a['utilities'])}  提交: {a['submitted_at']}  办结: {a['completed_at']}",
+            f"报装: {', '.join(a['utilities'])}  "
+            f"提交: {a['submitted_at']}  办结: {a['completed_at']}",
             8,
         ),
         ("阶段 (工作日: 已用/时限)", 10),
@@ -254,7 +257,9 @@ def _sheet_lines(sheet: dict[str, Any]) -> list[tuple[str, float]]:
     return out
 
 
-def _stages(audit: list[AuditLog], permits: list[Permit], app: Application) -> list[dict[str, Any]]:
+def _stages(
+    audit: Sequence[AuditLog], permits: Sequence[Permit], app: Application
+) -> list[dict[str, Any]]:
     app_rows = [a for a in audit if a.entity_kind == "application"]
     granted = [p.decided_at for p in permits if p.decided_at is not None]
     result = []

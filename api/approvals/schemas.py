@@ -58,6 +58,7 @@ __all__ = [
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 _DISTRICT_MAX = 40
+_VOLTAGES_KV = frozenset({0.22, 0.4, 10.0, 35.0, 110.0})
 
 IdNumber = Annotated[str, AfterValidator(check_id_number)]
 CreditCode = Annotated[str, AfterValidator(check_credit_code)]
@@ -188,7 +189,15 @@ class WaterDemand(_DemandBase):
 class PowerDemand(_DemandBase):
     utility: Literal[Utility.power]
     load_kw: float = Field(gt=0, le=1e6)
-    voltage_kv: Literal[0.22, 0.4, 10, 35, 110]
+    voltage_kv: float
+
+    @field_validator("voltage_kv")
+    @classmethod
+    def _standard_voltage(cls, value: float) -> float:
+        if value not in _VOLTAGES_KV:
+            msg = f"a supply voltage in kV, one of {sorted(_VOLTAGES_KV)}"
+            raise ValueError(msg)
+        return value
 
 
 class HeatDemand(_DemandBase):

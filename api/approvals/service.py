@@ -9,8 +9,10 @@ by :func:`api.approvals.auth.authorize`, which the views call first.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from typing import Any
+from typing import TypeVar
 
 import orjson
 from sqlalchemy import func
@@ -81,6 +83,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 _CITY_DEPARTMENTS = (
     DepartmentKind.city_management,
     DepartmentKind.traffic_police,
@@ -89,11 +93,12 @@ _CITY_DEPARTMENTS = (
 )
 
 
-def get_or_404(session: Session, model: type[Any], key: int) -> Any:
+def get_or_404(session: Session, model: type[_T], key: int) -> _T:
     """Return the row or raise ``NotFoundError`` naming what was missing."""
     row = session.get(model, key)
     if row is None:
-        raise NotFoundError(model.__tablename__.removeprefix("appr_").rstrip("s"), key)
+        table: str = getattr(model, "__tablename__", model.__name__)
+        raise NotFoundError(table.removeprefix("appr_").rstrip("s"), key)
     return row
 
 
@@ -229,7 +234,8 @@ def accept_application(
                 kind="dispatched",
                 status=DispatchStatus.pending,
                 created_at=now,
-                message=f"{app.number} {app.project_name}: {utility} 推送待受理 (截止 {due.due_date})",
+                message=f"{app.number} {app.project_name}: {utility} 推送待受理"
+                f" (截止 {due.due_date})",
             )
         )
     session.flush()
@@ -437,9 +443,9 @@ def fix_route(
     due = calendar.deadline_after(now, STAGE_WORKING_DAYS[Stage.permits] or 0).due_at
     if first:
         types = body.permit_types or list(PermitType)
-        _open_permits(session, app, route, sorted(set(types)), actor, now, due)
+        _open_permits(session, app, route, types=sorted(set(types)), actor=actor, now=now, due=due)
     else:
-        _reopen_permits(session, app, route, actor, now, due)
+        _reopen_permits(session, app, route, actor=actor, now=now, due=due)
     notify_companies(
         session,
         app,
@@ -721,6 +727,7 @@ def _open_permits(
     session: Session,
     app: Application,
     route: RouteVersion,
+    *,
     types: list[PermitType],
     actor: User,
     now: dt.datetime,
@@ -761,6 +768,7 @@ def _reopen_permits(
     session: Session,
     app: Application,
     route: RouteVersion,
+    *,
     actor: User,
     now: dt.datetime,
     due: dt.datetime,
@@ -809,6 +817,4 @@ def _department_for(session: Session, app: Application, permit_type: PermitType)
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()

@@ -1,4 +1,4 @@
-"""Serve the joint approval flow over HTTP: parse, authorise, call one service function, translate."""
+"""Serve the approval flow over HTTP: parse, authorise, call one service function, translate."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def _op(name: str) -> dict[str, Any]:
     return {"operation_id": f"{TAG}-{name}"}
 
 
-def _once(
+def _once(  # noqa: PLR0917 - the one wrapper every write endpoint calls the same way
     request: Request,
     session: SessionDep,
     user: User,
@@ -127,6 +127,7 @@ def _load(session: SessionDep, user: User, action: Action, model: type[Any], key
 # ---------------------------------------------------------------- users
 @router.post("/auth/token", response_model=TokenPublic, **_op("login"))
 def login(
+    *,
     request: Request,
     session: SessionDep,
     now: NowDep,
@@ -175,6 +176,7 @@ def list_organisations(session: SessionDep, user: UserDep) -> list[Organisation]
     "/consultations", response_model=ConsultationPublic, status_code=201, **_op("ask-consultation")
 )
 def ask_consultation(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -210,6 +212,7 @@ def list_consultations(session: SessionDep, user: UserDep) -> list[Consultation]
     **_op("answer-consultation"),
 )
 def answer_consultation(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -239,6 +242,7 @@ def answer_consultation(
     "/applications", response_model=ApplicationPublic, status_code=201, **_op("submit-application")
 )
 def submit_application(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -292,6 +296,7 @@ def read_application(
     **_op("resubmit-application"),
 )
 def resubmit_application(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -324,6 +329,7 @@ def resubmit_application(
     **_op("accept-application"),
 )
 def accept_application(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -352,6 +358,7 @@ def accept_application(
 
 def _refuse(action: str, policy: Action) -> Callable[..., Any]:
     def endpoint(
+        *,
         request: Request,
         session: SessionDep,
         user: UserDep,
@@ -410,6 +417,7 @@ for _path, _action, _policy, _doc in (
     "/dispatches/{dispatch_id}/accept", response_model=DispatchPublic, **_op("accept-dispatch")
 )
 def accept_dispatch(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -421,14 +429,24 @@ def accept_dispatch(
     """实时受理 by the company, with the signed construction agreement (委托施工协议)."""
     _load(session, user, Action.accept_dispatch, Dispatch, dispatch_id)
 
-    return _once(request, session, user, key, body, lambda: DispatchPublic.model_validate(
-        service.accept_dispatch(session=session, actor=user, dispatch_id=dispatch_id, body=body,
-                                now=now)))
+    return _once(
+        request,
+        session,
+        user,
+        key,
+        body,
+        lambda: DispatchPublic.model_validate(
+            service.accept_dispatch(
+                session=session, actor=user, dispatch_id=dispatch_id, body=body, now=now
+            )
+        ),
+    )
 
 
 # ---------------------------------------------------------------- 联合勘察
 @router.post("/applications/{application_id}/opinions", status_code=201, **_op("record-opinion"))
 def record_opinion(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -488,6 +506,7 @@ def list_opinions(session: SessionDep, user: UserDep, application_id: int) -> li
     **_op("fix-route"),
 )
 def fix_route(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -559,6 +578,7 @@ def read_permit(session: SessionDep, user: UserDep, now: NowDep, permit_id: int)
 
 @router.post("/permits/{permit_id}/review", response_model=PermitPublic, **_op("review-permit"))
 def review_permit(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -587,6 +607,7 @@ def review_permit(
 
 @router.post("/permits/{permit_id}/decide", response_model=PermitPublic, **_op("decide-permit"))
 def decide_permit(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -615,6 +636,7 @@ def decide_permit(
 
 @router.post("/permits/{permit_id}/resubmit", response_model=PermitPublic, **_op("resubmit-permit"))
 def resubmit_permit(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,
@@ -673,6 +695,7 @@ def list_feedback(session: SessionDep, user: UserDep, since_id: int = 0) -> list
 # ---------------------------------------------------------------- 施工, 验收
 def _construction(name: str, policy: Action, fn: Callable[..., Application]) -> Callable[..., Any]:
     def endpoint(
+        *,
         request: Request,
         session: SessionDep,
         user: UserDep,
@@ -730,6 +753,7 @@ router.add_api_route(
     **_op("record-acceptance"),
 )
 def record_acceptance(
+    *,
     request: Request,
     session: SessionDep,
     user: UserDep,

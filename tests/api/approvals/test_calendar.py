@@ -14,6 +14,7 @@ import pytest
 from api.approvals import calendar
 from api.approvals.calendar import TZ
 from api.approvals.errors import CalendarRangeError
+from api.approvals.views import get_now
 
 
 def at(day: int, month: int = 2, hour: int = 10, year: int = 2026) -> dt.datetime:
@@ -68,7 +69,7 @@ def test_timezone_decides_the_day() -> None:
     assert calendar.local_date(late) == dt.date(2026, 2, 14)
     assert calendar.deadline_after(late, 1).due_date == dt.date(2026, 2, 24)
     with pytest.raises(ValueError, match="naive"):
-        calendar.local_date(dt.datetime(2026, 2, 13, 17))  # noqa: DTZ001
+        calendar.local_date(dt.datetime(2026, 2, 13, 17))
 
 
 def test_unknown_year_is_weekdays_and_provisional() -> None:
@@ -82,15 +83,14 @@ def test_unknown_year_is_weekdays_and_provisional() -> None:
 
 def test_overdue_flags_and_due_list(flow, client) -> None:  # type: ignore[no-untyped-def]
     """A permit due at the end of today is on the clerk's list; after midnight it is overdue."""
-    from api.approvals.views import get_now
-
     app = flow.to_status("permitting")
     permit = next(p for p in flow.permits(app["id"]) if p["permit_type"] == "planning_opinion")
     due = dt.datetime.fromisoformat(permit["due_at"])
     items = flow.call("zrzyj-clerk", "GET", "/due")
     assert any(i["kind"] == "permit" and i["id"] == permit["id"] for i in items) == (
-        calendar.local_date(due - dt.timedelta(seconds=1)) <= calendar.local_date(
-            dt.datetime.now(dt.UTC)))
+        calendar.local_date(due - dt.timedelta(seconds=1))
+        <= calendar.local_date(dt.datetime.now(dt.UTC))
+    )
     client.app.dependency_overrides[get_now] = lambda: due + dt.timedelta(minutes=1)
     try:
         items = flow.call("zrzyj-clerk", "GET", "/due")
@@ -99,7 +99,10 @@ def test_overdue_flags_and_due_list(flow, client) -> None:  # type: ignore[no-un
         assert flow.call("zrzyj-clerk", "GET", f"/permits/{permit['id']}")["overdue"]
         swept = flow.call("admin", "POST", "/deadlines/sweep")
         assert permit["id"] in {p["id"] for p in swept}
-        assert flow.call("zrzyj-clerk", "GET", f"/permits/{permit['id']}")["status"] == "deadline_passed"
+        assert (
+            flow.call("zrzyj-clerk", "GET", f"/permits/{permit['id']}")["status"]
+            == "deadline_passed"
+        )
         events = flow.call("water-1-staff", "GET", "/feedback")
         assert any(e["kind"] == "permit_overdue" and e["permit_id"] == permit["id"] for e in events)
         # a late decision is still possible: review, then the chief decides

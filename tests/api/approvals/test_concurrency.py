@@ -32,20 +32,34 @@ from tests.api.approvals.flow import Flow
 def _reviewed_permit(flow: Flow, permit_type: str) -> tuple[dict[str, Any], dict[str, Any]]:
     app = flow.to_status("permitting")
     p = next(p for p in flow.permits(app["id"]) if p["permit_type"] == permit_type)
-    p = flow.call(f"{p['department_code']}-clerk", "POST", f"/permits/{p['id']}/review",
-                  {"recommendation": "approved", "version": p["version"]})
+    p = flow.call(
+        f"{p['department_code']}-clerk",
+        "POST",
+        f"/permits/{p['id']}/review",
+        {"recommendation": "approved", "version": p["version"]},
+    )
     return app, p
 
 
 def _decisions(engine: Engine, permit_id: int) -> tuple[int, int, int, str]:
     with Session(engine) as s:
-        chief = s.scalar(select(func.count()).where(
-            PermitDecision.permit_id == permit_id, PermitDecision.level == "chief"))
-        audit = s.scalar(select(func.count()).where(
-            AuditLog.entity_kind == "permit", AuditLog.entity_id == permit_id,
-            AuditLog.action.in_(["approve", "reject"])))
-        events = s.scalar(select(func.count()).where(
-            FeedbackEvent.permit_id == permit_id, FeedbackEvent.kind == "permit_decided"))
+        chief = s.scalar(
+            select(func.count()).where(
+                PermitDecision.permit_id == permit_id, PermitDecision.level == "chief"
+            )
+        )
+        audit = s.scalar(
+            select(func.count()).where(
+                AuditLog.entity_kind == "permit",
+                AuditLog.entity_id == permit_id,
+                AuditLog.action.in_(["approve", "reject"]),
+            )
+        )
+        events = s.scalar(
+            select(func.count()).where(
+                FeedbackEvent.permit_id == permit_id, FeedbackEvent.kind == "permit_decided"
+            )
+        )
         status = s.get_one(Permit, permit_id).status
     return chief or 0, audit or 0, events or 0, status
 
@@ -58,8 +72,11 @@ def test_two_chiefs_at_once_over_http(flow: Flow, engine: Engine) -> None:
     def decide(arg: tuple[str, TestClient]) -> tuple[str, int, dict[str, Any]]:
         outcome, c = arg
         barrier.wait()
-        r = c.post(f"{PREFIX}/permits/{permit['id']}/decide", headers=flow.h("cgj-chief"),
-                   json={"outcome": outcome, "version": permit["version"]})
+        r = c.post(
+            f"{PREFIX}/permits/{permit['id']}/decide",
+            headers=flow.h("cgj-chief"),
+            json={"outcome": outcome, "version": permit["version"]},
+        )
         return outcome, r.status_code, r.json()
 
     # two apps (two sessions, two connections), built before the threads start
@@ -87,8 +104,13 @@ def test_overlapping_transactions_one_gets_stale_version(flow: Flow, engine: Eng
             s.get_one(Permit, permit["id"])  # read version v in both transactions
             barrier.wait()
             try:
-                decide_permit(session=s, actor=chief, permit_id=permit["id"], now=now,
-                              body=PermitDecide(outcome=outcome))
+                decide_permit(
+                    session=s,
+                    actor=chief,
+                    permit_id=permit["id"],
+                    now=now,
+                    body=PermitDecide(outcome=outcome),
+                )
             except StaleVersionError:
                 s.rollback()
                 return "stale"
@@ -105,17 +127,31 @@ def test_overlapping_transactions_one_gets_stale_version(flow: Flow, engine: Eng
 def test_retried_request_with_same_key_applies_once(flow: Flow, engine: Engine) -> None:
     app = flow.submit()
     body = {"companies": {"water": "water-1", "power": "power-1", "gas": "gas-1"}}
-    first = flow.call("acceptor", "POST", f"/applications/{app['id']}/accept", body, key="k-accept-1")
-    again = flow.call("acceptor", "POST", f"/applications/{app['id']}/accept", body, key="k-accept-1")
+    first = flow.call(
+        "acceptor", "POST", f"/applications/{app['id']}/accept", body, key="k-accept-1"
+    )
+    again = flow.call(
+        "acceptor", "POST", f"/applications/{app['id']}/accept", body, key="k-accept-1"
+    )
     assert again == first
     with Session(engine) as s:
-        n = s.scalar(select(func.count()).where(
-            AuditLog.entity_id == app["id"], AuditLog.entity_kind == "application",
-            AuditLog.action == "accept"))
+        n = s.scalar(
+            select(func.count()).where(
+                AuditLog.entity_id == app["id"],
+                AuditLog.entity_kind == "application",
+                AuditLog.action == "accept",
+            )
+        )
     assert n == 1
     # the same key for a different request is refused
-    r = flow.call("acceptor", "POST", f"/applications/{app['id']}/return", {"reason": "x"},
-                  key="k-accept-1", expect=422)
+    r = flow.call(
+        "acceptor",
+        "POST",
+        f"/applications/{app['id']}/return",
+        {"reason": "x"},
+        key="k-accept-1",
+        expect=422,
+    )
     assert r["error"] == "IdempotencyKeyReusedError"
     # without the key, the retry is a real second attempt and the table says no
     r = flow.call("acceptor", "POST", f"/applications/{app['id']}/accept", body, expect=409)
@@ -129,8 +165,11 @@ def test_concurrent_retries_with_same_key(flow: Flow, engine: Engine) -> None:
 
     def send(c: TestClient) -> tuple[int, Any]:
         barrier.wait()
-        r = c.post(f"{PREFIX}/applications/{app['id']}/return", json=body,
-                   headers=flow.h("acceptor", key=f"k-return-{app['id']}"))
+        r = c.post(
+            f"{PREFIX}/applications/{app['id']}/return",
+            json=body,
+            headers=flow.h("acceptor", key=f"k-return-{app['id']}"),
+        )
         return r.status_code, r.json()
 
     with _client(engine) as t1, _client(engine) as t2, ThreadPoolExecutor(2) as pool:

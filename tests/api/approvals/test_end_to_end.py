@@ -29,7 +29,7 @@ SEVEN = {
 }
 
 
-def test_application_goes_through_every_stage(flow: Flow, engine: Engine) -> None:
+def test_application_goes_through_every_stage(flow: Flow, engine: Engine) -> None:  # noqa: PLR0915
     c = flow.client
     # real login: argon2 password, opaque bearer token
     r = c.post(f"{PREFIX}/auth/token", data={"username": "applicant", "password": DEMO_PASSWORD})

@@ -8,6 +8,9 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.approvals.enums import ApplicationStatus
+from api.approvals.enums import EntityKind
+from api.approvals.enums import PermitStatus
 from api.approvals.identity import check_credit_code
 from api.approvals.identity import check_id_number
 from api.approvals.identity import check_phone
@@ -20,17 +23,27 @@ from tests.api.approvals.flow import form
 
 def test_invalid_transition_names_the_allowed_ones(flow: Flow) -> None:
     app = flow.to_status("dispatched")
-    r = flow.call("acceptor", "POST", f"/applications/{app['id']}/reject", {"reason": "晚了"},
-                  expect=409)
+    r = flow.call(
+        "acceptor", "POST", f"/applications/{app['id']}/reject", {"reason": "晚了"}, expect=409
+    )
     assert r["error"] == "TransitionNotAllowedError"
-    assert r["detail"] == {"kind": "application", "status": "dispatched", "action": "reject",
-                           "allowed": ["start_survey"]}
+    assert r["detail"] == {
+        "kind": "application",
+        "status": "dispatched",
+        "action": "reject",
+        "allowed": ["start_survey"],
+    }
     assert "allowed: start_survey" in r["message"]
     # a permit cannot be decided before the clerk's review
     app = flow.to_status("permitting")
     p = flow.permits(app["id"])[0]
-    r = flow.call(f"{p['department_code']}-chief", "POST", f"/permits/{p['id']}/decide",
-                  {"outcome": "approved"}, expect=409)
+    r = flow.call(
+        f"{p['department_code']}-chief",
+        "POST",
+        f"/permits/{p['id']}/decide",
+        {"outcome": "approved"},
+        expect=409,
+    )
     assert r["detail"]["allowed"] == ["expire", "reopen", "review"]
     # a finished application allows nothing
     done = flow.to_status("submitted")
@@ -41,8 +54,13 @@ def test_invalid_transition_names_the_allowed_ones(flow: Flow) -> None:
 
 def test_stale_version_is_409(flow: Flow) -> None:
     app = flow.submit()
-    r = flow.call("acceptor", "POST", f"/applications/{app['id']}/return",
-                  {"reason": "补正", "version": app["version"] - 1}, expect=409)
+    r = flow.call(
+        "acceptor",
+        "POST",
+        f"/applications/{app['id']}/return",
+        {"reason": "补正", "version": app["version"] - 1},
+        expect=409,
+    )
     assert r["error"] == "StaleVersionError"
     assert r["detail"]["expected"] == app["version"] - 1
     assert r["detail"]["actual"] == app["version"]
@@ -55,8 +73,12 @@ def test_bad_form_names_the_fields(flow: Flow, engine: Engine) -> None:
     bad = form()
     bad["applicant"] = {**bad["applicant"], "credit_code": "91230103MA1ABCDE0X"}
     bad["responsible_person"] = {"name": "王工", "phone": "12345"}
-    bad["demands"] = [demand("water"), {**demand("power"), "voltage_kv": 11},
-                      {**demand("gas"), "diameter_mm": -5}, demand("water")]
+    bad["demands"] = [
+        demand("water"),
+        {**demand("power"), "voltage_kv": 11},
+        {**demand("gas"), "diameter_mm": -5},
+        demand("water"),
+    ]
     bad["site"] = {"type": "Point", "coordinates": [500000.0, 5000000.0]}
     r = flow.client.post("/approvals/applications", json=bad, headers=flow.h("applicant"))
     assert r.status_code == 422
@@ -76,8 +98,10 @@ def test_bad_form_names_the_fields(flow: Flow, engine: Engine) -> None:
     other["demands"][0]["company_code"] = "power-1"
     r = flow.call("applicant", "POST", "/applications", other, expect=422)
     assert r["error"] == "FormValidationError"
-    assert [e["loc"] for e in r["detail"]] == [["body", "district"],
-                                               ["body", "demands", 0, "company_code"]]
+    assert [e["loc"] for e in r["detail"]] == [
+        ["body", "district"],
+        ["body", "demands", 0, "company_code"],
+    ]
     # a person applies with an ID number
     person = form()
     person["applicant"] = {"kind": "person", "name": "李四", "phone": "13912345678"}
@@ -93,25 +117,32 @@ def test_bad_route_and_missing_things(flow: Flow) -> None:
     bad = {"crs": "EPSG:999999", "geojson": {"type": "FeatureCollection", "features": []}}
     r = flow.call("coordinator", "POST", f"/applications/{app['id']}/routes", bad, expect=422)
     assert [e["loc"] for e in r["detail"]] == [["body", "crs"], ["body", "geojson"]]
-    point = {"crs": "EPSG:32652", "geojson": {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {},
-         "geometry": {"type": "Point", "coordinates": [1.0, 2.0]}}]}}
+    point = {
+        "crs": "EPSG:32652",
+        "geojson": {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {},
+                    "geometry": {"type": "Point", "coordinates": [1.0, 2.0]},
+                }
+            ],
+        },
+    }
     r = flow.call("coordinator", "POST", f"/applications/{app['id']}/routes", point, expect=422)
     assert r["detail"][0]["loc"] == ["body", "geojson", "features", 0, "geometry"]
     assert flow.read(app["id"])["status"] == "surveying"
     r = flow.call("acceptor", "GET", "/applications/999999", expect=404)
     assert r["detail"] == {"kind": "application", "id": 999999}
-    flow.call("cgj-clerk", "POST", "/permits/999999/review", {"recommendation": "approved"},
-              expect=404)
+    flow.call(
+        "cgj-clerk", "POST", "/permits/999999/review", {"recommendation": "approved"}, expect=404
+    )
     r = flow.client.get("/approvals/me", headers={"Authorization": "Bearer not-a-token"})
     assert r.status_code == 401
 
 
 def test_every_status_in_the_table() -> None:
-    from api.approvals.enums import ApplicationStatus
-    from api.approvals.enums import EntityKind
-    from api.approvals.enums import PermitStatus
-
     assert set(TRANSITIONS[EntityKind.application]) == set(ApplicationStatus)
     assert set(TRANSITIONS[EntityKind.permit]) == set(PermitStatus)
     for kind, table in TRANSITIONS.items():
@@ -126,8 +157,11 @@ def test_id_number_ok(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "match"),
-    [("110105194912310021", "check character"), ("11010519491331002X", "birth date"),
-     ("1101051949123100", "17 digits")],
+    [
+        ("110105194912310021", "check character"),
+        ("11010519491331002X", "birth date"),
+        ("1101051949123100", "17 digits"),
+    ],
 )
 def test_id_number_bad(value: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -21,8 +21,14 @@ from tests.api.approvals.flow import form
 from tests.api.approvals.flow import route
 
 APPLICANT, ACCEPTOR, STAFF, CLERK, CHIEF, COORD, ADMIN = (
-    "applicant", "acceptor", "utility_staff", "dept_clerk", "dept_chief", "responsible_person",
-    "admin")
+    "applicant",
+    "acceptor",
+    "utility_staff",
+    "dept_clerk",
+    "dept_chief",
+    "responsible_person",
+    "admin",
+)
 ROLES = (APPLICANT, ACCEPTOR, STAFF, CLERK, CHIEF, COORD, ADMIN)
 ALL = frozenset(ROLES)
 
@@ -65,8 +71,15 @@ ALLOWED: dict[str, frozenset[str]] = {
     "sweep-deadlines": frozenset({ADMIN}),
 }
 
-DEFAULT_USER = {APPLICANT: "applicant", ACCEPTOR: "acceptor", STAFF: "water-1-staff",
-                CLERK: "cgj-clerk", CHIEF: "cgj-chief", COORD: "coordinator", ADMIN: "admin"}
+DEFAULT_USER = {
+    APPLICANT: "applicant",
+    ACCEPTOR: "acceptor",
+    STAFF: "water-1-staff",
+    CLERK: "cgj-clerk",
+    CHIEF: "cgj-chief",
+    COORD: "coordinator",
+    ADMIN: "admin",
+}
 
 
 @dataclass
@@ -114,6 +127,7 @@ class World:
         def read() -> Any:
             a = self.flow.read(app_id)
             return a["status"], a["version"]
+
         return read
 
 
@@ -126,26 +140,42 @@ def _setups(w: World, role: str) -> dict[str, Callable[[], Call]]:
 
     def permit_call(permit: dict[str, Any], suffix: str, body: Any = None) -> Call:
         code = permit["department_code"]
-        return Call("POST" if suffix else "GET", f"/permits/{permit['id']}{suffix}", body,
-                    users={CLERK: f"{code}-clerk", CHIEF: f"{code}-chief"})
+        return Call(
+            "POST" if suffix else "GET",
+            f"/permits/{permit['id']}{suffix}",
+            body,
+            users={CLERK: f"{code}-clerk", CHIEF: f"{code}-chief"},
+        )
 
     def consultation() -> Call:
-        q = f.call("applicant", "POST", "/consultations", {
-            "project_name": "前置咨询", "utilities": ["heat"], "question": "供热能力?"}, expect=201)
+        q = f.call(
+            "applicant",
+            "POST",
+            "/consultations",
+            {"project_name": "前置咨询", "utilities": ["heat"], "question": "供热能力?"},
+            expect=201,
+        )
         return Call("POST", f"/consultations/{q['id']}/answer", {"answer": "可以"})
 
     def dispatch() -> Call:
         app = w.app_in("dispatched")
         d = next(d for d in app["dispatches"] if d["company_code"] == "water-1")
-        return Call("POST", f"/dispatches/{d['id']}/accept", {
-            "agreement": {"agreement_no": "WT-1", "signed_on": "2026-11-25"}},
-            check=w.snapshot(app["id"]))
+        return Call(
+            "POST",
+            f"/dispatches/{d['id']}/accept",
+            {"agreement": {"agreement_no": "WT-1", "signed_on": "2026-11-25"}},
+            check=w.snapshot(app["id"]),
+        )
 
     def reviewed(permit_type: str) -> Call:
         p = w.permit(permit_type)
         if p["status"] == "submitted":
-            p = f.call(f"{p['department_code']}-clerk", "POST", f"/permits/{p['id']}/review",
-                       {"recommendation": "approved"})
+            p = f.call(
+                f"{p['department_code']}-clerk",
+                "POST",
+                f"/permits/{p['id']}/review",
+                {"recommendation": "approved"},
+            )
         return permit_call(p, "/decide", {"outcome": "approved"})
 
     def attachment() -> Call:
@@ -158,50 +188,85 @@ def _setups(w: World, role: str) -> dict[str, Callable[[], Call]]:
         "me": lambda: Call("GET", "/me"),
         "list-organisations": lambda: Call("GET", "/organisations"),
         "list-users": lambda: Call("GET", "/users"),
-        "create-user": lambda: Call("POST", "/users", {
-            "username": f"matrix-user-{next(w._n)}", "password": "a-long-password",
-            "real_name": "测试", "role": "applicant"}),
-        "ask-consultation": lambda: Call("POST", "/consultations", {
-            "project_name": "前置咨询", "utilities": ["water"], "question": "能否超前建设?"}),
+        "create-user": lambda: Call(
+            "POST",
+            "/users",
+            {
+                "username": f"matrix-user-{next(w._n)}",
+                "password": "a-long-password",
+                "real_name": "测试",
+                "role": "applicant",
+            },
+        ),
+        "ask-consultation": lambda: Call(
+            "POST",
+            "/consultations",
+            {"project_name": "前置咨询", "utilities": ["water"], "question": "能否超前建设?"},
+        ),
         "list-consultations": lambda: Call("GET", "/consultations"),
         "answer-consultation": consultation,
         "submit-application": lambda: Call("POST", "/applications", form()),
         "list-applications": lambda: Call("GET", "/applications"),
         "read-application": lambda: Call("GET", f"/applications/{shared_app()['id']}"),
         "resubmit-application": lambda: _returned(w),
-        "accept-application": lambda: app_call("submitted", "POST", "/accept", {
-            "companies": {"water": "water-1", "power": "power-1", "gas": "gas-1"}}),
+        "accept-application": lambda: app_call(
+            "submitted",
+            "POST",
+            "/accept",
+            {"companies": {"water": "water-1", "power": "power-1", "gas": "gas-1"}},
+        ),
         "return-application": lambda: app_call("submitted", "POST", "/return", {"reason": "补正"}),
         "reject-application": lambda: app_call("submitted", "POST", "/reject", {"reason": "不符"}),
         "not-competent-application": lambda: app_call(
-            "submitted", "POST", "/not-competent", {"reason": "市政基础设施工程"}),
+            "submitted", "POST", "/not-competent", {"reason": "市政基础设施工程"}
+        ),
         "accept-dispatch": dispatch,
-        "record-opinion": lambda: Call("POST", f"/applications/{w.shared('surveying', lambda: w.app_in('surveying'))['id']}/opinions",
-                                       {"opinion": "同意"}),
+        "record-opinion": lambda: Call(
+            "POST",
+            f"/applications/{w.shared('surveying', lambda: w.app_in('surveying'))['id']}/opinions",
+            {"opinion": "同意"},
+        ),
         "list-opinions": lambda: Call("GET", f"/applications/{shared_app()['id']}/opinions"),
-        "fix-route": lambda: Call("POST", f"/applications/{w.shared('surveyed', w.surveyed)['id']}/routes", route()),
+        "fix-route": lambda: Call(
+            "POST", f"/applications/{w.shared('surveyed', w.surveyed)['id']}/routes", route()
+        ),
         "list-routes": lambda: Call("GET", f"/applications/{shared_app()['id']}/routes"),
         "list-permits": lambda: Call("GET", "/permits"),
         "read-permit": lambda: permit_call(w.permit("road_excavation"), ""),
-        "review-permit": lambda: permit_call(w.permit("planning_opinion"), "/review",
-                                             {"recommendation": "approved"}),
+        "review-permit": lambda: permit_call(
+            w.permit("planning_opinion"), "/review", {"recommendation": "approved"}
+        ),
         "decide-permit": lambda: reviewed("construction_opinion"),
         "resubmit-permit": lambda: permit_call(
             w.returned_permit(resubmit_types.get(role, "traffic_opinion"))
             if w.permit(resubmit_types.get(role, "traffic_opinion"))["status"] != "returned"
             else w.permit(resubmit_types.get(role, "traffic_opinion")),
-            "/resubmit", {"reason": "已补正"}),
+            "/resubmit",
+            {"reason": "已补正"},
+        ),
         "read-attachment": attachment,
         "list-feedback": lambda: Call("GET", "/feedback"),
         "start-construction": lambda: Call(
-            "POST", f"/applications/{w.surveyed_fixed(role)['id']}/construction/start", {}),
+            "POST", f"/applications/{w.surveyed_fixed(role)['id']}/construction/start", {}
+        ),
         "finish-construction": lambda: app_call("construction", "POST", "/construction/finish", {}),
-        "record-acceptance": lambda: app_call("acceptance", "POST", "/acceptances", {
-            "mode": "per_utility", "utilities": ["water"], "passed": True,
-            "inspection": {"外观": "合格"}}),
-        "read-record-sheet": lambda: Call("GET", f"/applications/{shared_app()['id']}/record-sheet"),
+        "record-acceptance": lambda: app_call(
+            "acceptance",
+            "POST",
+            "/acceptances",
+            {
+                "mode": "per_utility",
+                "utilities": ["water"],
+                "passed": True,
+                "inspection": {"外观": "合格"},
+            },
+        ),
+        "read-record-sheet": lambda: Call(
+            "GET", f"/applications/{shared_app()['id']}/record-sheet"
+        ),
         "read-record-sheet-pdf": lambda: Call(
-            "GET", f"/applications/{shared_app()['id']}/record-sheet.pdf"),
+            "GET", f"/applications/{shared_app()['id']}/record-sheet.pdf"
+        ),
         "list-audit": lambda: Call("GET", f"/applications/{shared_app()['id']}/audit"),
         "list-due": lambda: Call("GET", "/due"),
         "sweep-deadlines": lambda: Call("POST", "/deadlines/sweep"),
@@ -211,8 +276,12 @@ def _setups(w: World, role: str) -> dict[str, Callable[[], Call]]:
 def _returned(w: World) -> Call:
     app = w.app_in("submitted")
     app = w.flow.call("acceptor", "POST", f"/applications/{app['id']}/return", {"reason": "补正"})
-    return Call("PUT", f"/applications/{app['id']}", {**form(), "version": app["version"]},
-                check=w.snapshot(app["id"]))
+    return Call(
+        "PUT",
+        f"/applications/{app['id']}",
+        {**form(), "version": app["version"]},
+        check=w.snapshot(app["id"]),
+    )
 
 
 def _surveyed_fixed(self: World, role: str) -> dict[str, Any]:
@@ -232,9 +301,12 @@ def world(client: TestClient, tokens: dict[str, str]) -> World:
 
 def test_the_table_lists_every_endpoint(client: TestClient) -> None:
     spec = client.app.openapi()  # type: ignore[attr-defined]
-    ops = {op["operationId"].removeprefix("approvals-")
-           for path, item in spec["paths"].items() if path.startswith(PREFIX)
-           for op in item.values()}
+    ops = {
+        op["operationId"].removeprefix("approvals-")
+        for path, item in spec["paths"].items()
+        if path.startswith(PREFIX)
+        for op in item.values()
+    }
     assert ops - {"login"} == set(ALLOWED)
 
 
@@ -252,8 +324,9 @@ def test_endpoint_by_every_role(world: World, name: str) -> None:
         failures.append(("anonymous", anon.status_code))
     for role in refused:
         user = target.users.get(role, DEFAULT_USER[role])
-        r = flow.client.request(target.method, PREFIX + target.path, json=target.body,
-                                headers=flow.h(user))
+        r = flow.client.request(
+            target.method, PREFIX + target.path, json=target.body, headers=flow.h(user)
+        )
         if r.status_code != 403:
             failures.append((role, r.status_code, r.text[:200]))
     if target.check:
@@ -261,8 +334,9 @@ def test_endpoint_by_every_role(world: World, name: str) -> None:
     for i, role in enumerate(sorted(allowed)):
         call = target if (i == 0 and not refused) else _setups(world, role)[name]()
         user = call.users.get(role, DEFAULT_USER[role])
-        r = flow.client.request(call.method, PREFIX + call.path, json=call.body,
-                                headers=flow.h(user))
+        r = flow.client.request(
+            call.method, PREFIX + call.path, json=call.body, headers=flow.h(user)
+        )
         if r.status_code not in (200, 201):
             failures.append((role, r.status_code, r.text[:300]))
     assert not failures, "\n".join(map(str, failures))
@@ -275,16 +349,22 @@ def test_scope_other_company_and_department(flow: Flow) -> None:
     r = flow.call("heat-1-staff", "GET", f"/applications/{app['id']}", expect=403)
     assert r["detail"]["action"] == "read_application"
     assert app["id"] not in {a["id"] for a in flow.call("heat-1-staff", "GET", "/applications")}
-    assert not [e for e in flow.call("heat-1-staff", "GET", "/feedback")
-                if e["application_id"] == app["id"]]
+    assert not [
+        e for e in flow.call("heat-1-staff", "GET", "/feedback") if e["application_id"] == app["id"]
+    ]
     # another district's bureau sees neither the application nor its permits
     assert app["id"] not in {a["id"] for a in flow.call("dist-daoli-clerk", "GET", "/applications")}
     mine = flow.call("dist-nangang-clerk", "GET", f"/permits?application_id={app['id']}")
     assert {p["permit_type"] for p in mine} == {"road_occupation", "tree_felling"}
     # a department cannot decide another department's permit
     excavation = next(p for p in flow.permits(app["id"]) if p["permit_type"] == "road_excavation")
-    flow.call("zjj-clerk", "POST", f"/permits/{excavation['id']}/review",
-              {"recommendation": "approved"}, expect=403)
+    flow.call(
+        "zjj-clerk",
+        "POST",
+        f"/permits/{excavation['id']}/review",
+        {"recommendation": "approved"},
+        expect=403,
+    )
     # the applicant reads their own application and its permits
     assert flow.call("applicant", "GET", f"/applications/{app['id']}")["id"] == app["id"]
     flow.call("applicant", "GET", f"/permits/{excavation['id']}")
