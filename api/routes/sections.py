@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from typing import Annotated
 from typing import Any
 from typing import Literal
@@ -24,12 +23,10 @@ from shapely.geometry import LineString
 from shapely.geometry import Point
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from routing.results import TrenchPlan
-
 from api.deps import SessionDep
 from api.errors import register
 from geodata import storage
+from geodata.plan_store import get_plan
 from maps.section_drawing import section_png
 from maps.section_drawing import section_svg
 from routing.errors import SectionError
@@ -38,6 +35,7 @@ from routing.plan_sections import segments_from_plan
 from routing.quantities import PlanQuantities
 from routing.quantities import plan_quantities
 from routing.quantities import quantities_frame
+from routing.results import TrenchPlan
 from routing.sections import CrossSection
 from routing.sections import ExistingLine
 from routing.sections import LineSpec
@@ -213,6 +211,82 @@ def plan_drawing_png(
     dpi: Annotated[int, Query(ge=30, le=600)] = 150,
 ) -> Response:
     """Cross-section drawing of one plan edge as PNG."""
+    return Response(
+        section_png(_plan_one(body, session, segment_id), dpi=dpi), media_type="image/png"
+    )
+
+
+@router.get(
+    "/plans/{plan_key}",
+    operation_id="sections-stored-plan",
+    response_model=SectionsPublic,
+    responses={404: {"description": "no such plan or version"}},
+)
+def stored_plan_sections(
+    session: SessionDep,
+    plan_key: str,
+    version: Annotated[int | None, Query(description="the latest if omitted")] = None,
+    method: Literal["lp", "milp"] = "lp",
+) -> dict[str, Any]:
+    """Sections and permit quantities of a stored trench plan (its city's roads and layers)."""
+    _, sections, quantities = _plan_compute(
+        _stored_request(session, plan_key, version, method), session
+    )
+    return {"sections": [s.as_dict() for s in sections], "quantities": quantities.as_dict()}
+
+
+@router.get(
+    "/plans/{plan_key}/quantities.csv",
+    operation_id="sections-stored-plan-quantities-csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such plan"}},
+)
+def stored_plan_quantities_csv(
+    session: SessionDep,
+    plan_key: str,
+    version: Annotated[int | None, Query(description="the latest if omitted")] = None,
+) -> Response:
+    """Permit quantities of a stored trench plan, one CSV row per edge."""
+    _, _, quantities = _plan_compute(_stored_request(session, plan_key, version, "lp"), session)
+    return _csv(quantities)
+
+
+@router.get(
+    "/plans/{plan_key}/drawing.svg",
+    operation_id="sections-stored-plan-drawing-svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "no such plan"}},
+)
+def stored_plan_drawing_svg(
+    session: SessionDep,
+    plan_key: str,
+    segment_id: Annotated[
+        str | None, Query(description="plan segment; the first if omitted")
+    ] = None,
+    version: Annotated[int | None, Query(description="the latest if omitted")] = None,
+) -> Response:
+    """Cross-section drawing of one edge of a stored plan as SVG."""
+    body = _stored_request(session, plan_key, version, "lp")
+    return Response(section_svg(_plan_one(body, session, segment_id)), media_type="image/svg+xml")
+
+
+@router.get(
+    "/plans/{plan_key}/drawing.png",
+    operation_id="sections-stored-plan-drawing-png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such plan"}},
+)
+def stored_plan_drawing_png(
+    session: SessionDep,
+    plan_key: str,
+    segment_id: Annotated[
+        str | None, Query(description="plan segment; the first if omitted")
+    ] = None,
+    version: Annotated[int | None, Query(description="the latest if omitted")] = None,
+    dpi: Annotated[int, Query(ge=30, le=600)] = 150,
+) -> Response:
+    """Cross-section drawing of one edge of a stored plan as PNG."""
+    body = _stored_request(session, plan_key, version, "lp")
     return Response(
         section_png(_plan_one(body, session, segment_id), dpi=dpi), media_type="image/png"
     )
@@ -455,10 +529,6 @@ def _csv(quantities: PlanQuantities) -> Response:
 
 
 def _plan(body: PlanSectionsRequest) -> TrenchPlan:
-    # imported here: the trench optimiser (issue 5) lands separately; the ad-hoc routes must
-    # not depend on it
-    from routing.results import TrenchPlan  # noqa: PLC0415
-
     try:
         return TrenchPlan.from_dict(body.plan)
     except (KeyError, TypeError, ValueError, ShapelyError) as exc:
@@ -534,3 +604,16 @@ def _plan_one(body: PlanSectionsRequest, session: Session, segment_id: str | Non
             raise SectionError(msg)
         chosen = found[0]
     return cross_section(chosen, site=ctx.site, method=body.method)
+
+
+def _stored_request(
+    session: Session, plan_key: str, version: int | None, method: str
+) -> PlanSectionsRequest:
+    """The stored plan as a plan request in its city (default line sizes, city frost depth)."""
+    stored = get_plan(session, plan_key, version)
+    city = next((c for c in storage.list_cities(session) if c.id == stored.city_id), None)
+    return PlanSectionsRequest(
+        plan=dict(stored.result),
+        city=None if city is None else city.name,
+        method="milp" if method == "milp" else "lp",
+    )

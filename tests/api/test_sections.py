@@ -18,11 +18,13 @@ from api.deps import get_session
 from api.main import create_app
 from api.routes.sections import SectionsPublic
 from geodata import storage
+from geodata.plan_store import create_plan
 from geodata.tables import Layer
 from geodata.tables import RoadSegmentRow
 from geodata.tables import TreeRow
 from geodata.tables import UndergroundLineRow
 from routing.graph import build_road_graph
+from routing.trench import plan_shared_trench
 
 HARBIN_BODY: dict[str, Any] = {
     "crs": "EPSG:32652",
@@ -250,12 +252,11 @@ def test_plan_sections_from_a_plan_document(engine: Engine, db_session) -> None:
     Road widths and pavement come from the stored rows (b has none: class default, flagged
     unverified); frost depth from the city (water cover 2.15 m).
     """
-    trench = pytest.importorskip("routing.trench", reason="routing.trench (issue 5) not present")
     city = _city_with_roads(db_session)
     roads = storage.read_features(db_session, city=city.name, kind="roads")
     G = build_road_graph(roads)  # noqa: N806
     ends = {(round(d["x"]), round(d["y"])): n for n, d in G.nodes(data=True)}
-    plan = trench.plan_shared_trench(
+    plan = plan_shared_trench(
         G, {ends[200, 0]: {"water", "gas"}}, {"water": ends[0, 0], "gas": ends[0, 0]}
     )
     body = {
@@ -292,3 +293,38 @@ def test_plan_sections_from_a_plan_document(engine: Engine, db_session) -> None:
     # without the city there is no road width: every section needs manual review
     assert no_city.status_code == 200
     assert {s["status"] for s in no_city.json()["sections"]} == {"needs_manual_review"}
+
+
+def test_stored_plan_sections_quantities_and_drawings(engine: Engine, db_session) -> None:  # type: ignore[no-untyped-def]
+    """A plan stored by the plan store (issue 5) is laid out in its city, by key and version."""
+    city = _city_with_roads(db_session)
+    roads = storage.read_features(db_session, city=city.name, kind="roads")
+    G = build_road_graph(roads)  # noqa: N806
+    ends = {(round(d["x"]), round(d["y"])): n for n, d in G.nodes(data=True)}
+    plan = plan_shared_trench(
+        G, {ends[200, 0]: {"water", "gas"}}, {"water": ends[0, 0], "gas": ends[0, 0]}
+    )
+    stored = create_plan(db_session, city_id=city.id, srid=city.srid, plan=plan, inputs={})
+    app = create_app(engine=engine)
+    app.dependency_overrides[get_session] = lambda: db_session
+    key = stored.plan_key
+    with TestClient(app) as c:
+        body = c.get(f"/sections/plans/{key}")
+        by_version = c.get(f"/sections/plans/{key}?version=1")
+        csv_response = c.get(f"/sections/plans/{key}/quantities.csv")
+        first = body.json()["sections"][0]["segment_id"]
+        svg = c.get(f"/sections/plans/{key}/drawing.svg", params={"segment_id": first})
+        png = c.get(f"/sections/plans/{key}/drawing.png?dpi=40")
+        missing = c.get("/sections/plans/nope")
+        bad_version = c.get(f"/sections/plans/{key}?version=9")
+    assert body.status_code == 200, body.text
+    out = SectionsPublic.model_validate(body.json())
+    assert sorted(s["road_width_m"] for s in out.sections) == [6.0, 14.0]
+    assert out.quantities["totals"]["trench_length_m"] == pytest.approx(200.0)
+    assert by_version.json() == body.json()
+    assert csv_response.headers["content-type"].startswith("text/csv")
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert first in svg.text
+    assert png.content[:4] == b"\x89PNG"
+    assert missing.status_code == 404
+    assert bad_version.status_code == 404

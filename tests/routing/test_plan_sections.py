@@ -15,16 +15,12 @@ from routing.plan_sections import lane_for_road_class
 from routing.plan_sections import quantities_for_plan
 from routing.plan_sections import sections_for_plan
 from routing.plan_sections import segments_from_plan
+from routing.results import TrenchPlan
 from routing.sections import FLAG_UNVERIFIED
 from routing.sections import SiteConditions
 from routing.sections import cross_section
 from routing.sections import required_width_m
-
-# the trench optimiser (issue 5) lands separately; these adapter tests need a real plan
-trench = pytest.importorskip("routing.trench", reason="routing.trench (issue 5) not present")
-results = pytest.importorskip("routing.results", reason="routing.results (issue 5) not present")
-plan_shared_trench = trench.plan_shared_trench
-TrenchPlan = results.TrenchPlan
+from routing.trench import plan_shared_trench
 
 
 @pytest.fixture(scope="module")
