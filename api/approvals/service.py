@@ -9,7 +9,6 @@ by :func:`api.approvals.auth.authorize`, which the views call first.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from typing import Any
 from typing import TypeVar
@@ -20,23 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.approvals import calendar
-from api.approvals.attachments import QUANTITY_HOOKS
 from api.approvals.attachments import AttachmentDraft
-from api.approvals.attachments import canonical_json
-from api.approvals.attachments import permit_attachments
-from api.approvals.attachments import route_quantities
 from api.approvals.attachments import store_attachment
-from api.approvals.attachments import validate_route
 from api.approvals.enums import PERMIT_GRANTED
-from api.approvals.enums import PERMIT_OWNER
 from api.approvals.enums import STAGE_WORKING_DAYS
 from api.approvals.enums import ApplicationStatus
 from api.approvals.enums import DepartmentKind
 from api.approvals.enums import DispatchStatus
 from api.approvals.enums import EntityKind
 from api.approvals.enums import OrganisationKind
-from api.approvals.enums import PermitStatus
-from api.approvals.enums import PermitType
 from api.approvals.enums import Role
 from api.approvals.enums import Stage
 from api.approvals.errors import FormValidationError
@@ -50,15 +41,11 @@ from api.approvals.models import Dispatch
 from api.approvals.models import FeedbackEvent
 from api.approvals.models import Organisation
 from api.approvals.models import Permit
-from api.approvals.models import RouteVersion
-from api.approvals.models import SurveyOpinion
 from api.approvals.models import User
 from api.approvals.schemas import AcceptApplication
 from api.approvals.schemas import ApplicationCreate
 from api.approvals.schemas import ApplicationUpdate
 from api.approvals.schemas import DispatchAccept
-from api.approvals.schemas import OpinionCreate
-from api.approvals.schemas import RouteCreate
 from api.approvals.transitions import allowed_actions
 from api.approvals.transitions import apply_transition
 from api.approvals.transitions import record_event
@@ -69,28 +56,19 @@ __all__ = [
     "close_application",
     "dispatched_companies",
     "finish_construction",
-    "fix_route",
     "get_or_404",
     "notify_companies",
     "outstanding_permits",
-    "record_opinion",
-    "required_survey_organisations",
     "resubmit_application",
     "return_application",
     "start_construction",
+    "start_stage",
     "submit_application",
 ]
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-_CITY_DEPARTMENTS = (
-    DepartmentKind.city_management,
-    DepartmentKind.traffic_police,
-    DepartmentKind.natural_resources,
-    DepartmentKind.housing_construction,
-)
 
 
 def get_or_404(session: Session, model: type[_T], key: int) -> _T:
@@ -116,7 +94,7 @@ def submit_application(
         submitted_at=now,
         **_form_columns(form),
     )
-    _start_stage(app, Stage.acceptance, now)
+    start_stage(app, Stage.acceptance, now)
     session.add(app)
     session.flush()
     app.number = f"JL{calendar.local_date(now).year}{app.id:06d}"
@@ -159,7 +137,7 @@ def resubmit_application(
     session.flush()
     _replace_demands(app, form)
     _store_form_attachments(session, app, form, actor)
-    _start_stage(app, Stage.acceptance, now)
+    start_stage(app, Stage.acceptance, now)
     session.flush()
     return app
 
@@ -293,7 +271,7 @@ def accept_dispatch(
             now=now,
             data={"automatic": True},
         )
-        _start_stage(app, Stage.joint_survey, now)
+        start_stage(app, Stage.joint_survey, now)
         notify_companies(
             session,
             app,
@@ -303,157 +281,6 @@ def accept_dispatch(
         )
     session.flush()
     return dispatch
-
-
-# ---------------------------------------------------------------- 联合勘察 (1 working day)
-def required_survey_organisations(session: Session, app: Application) -> list[Organisation]:
-    """The city departments, the site's district and every company the application went to."""
-    orgs = list(
-        session.scalars(
-            select(Organisation).where(Organisation.department_kind.in_(list(_CITY_DEPARTMENTS)))
-        )
-    )
-    orgs += list(
-        session.scalars(
-            select(Organisation).where(
-                Organisation.department_kind == DepartmentKind.district_management,
-                Organisation.district == app.district,
-            )
-        )
-    )
-    orgs += dispatched_companies(session, app)
-    return sorted({o.id: o for o in orgs}.values(), key=lambda o: o.code)
-
-
-def record_opinion(
-    *, session: Session, actor: User, application_id: int, body: OpinionCreate, now: dt.datetime
-) -> SurveyOpinion:
-    """Record the actor's organisation's joint-survey opinion (a second one replaces it)."""
-    app = get_or_404(session, Application, application_id)
-    if app.status != ApplicationStatus.surveying:
-        raise TransitionNotAllowedError(
-            EntityKind.application,
-            app.status,
-            "record_opinion",
-            allowed_actions(EntityKind.application, app.status),
-        )
-    opinion = session.scalars(
-        select(SurveyOpinion).where(
-            SurveyOpinion.application_id == app.id,
-            SurveyOpinion.organisation_id == actor.organisation_id,
-        )
-    ).one_or_none()
-    action = "record_opinion" if opinion is None else "amend_opinion"
-    if opinion is None:
-        opinion = SurveyOpinion(application_id=app.id, organisation_id=actor.organisation_id)
-        session.add(opinion)
-    opinion.user_id, opinion.real_name = actor.id, actor.real_name
-    opinion.opinion, opinion.agrees, opinion.recorded_at = body.opinion, body.agrees, now
-    session.flush()
-    record_event(
-        session=session,
-        actor=actor,
-        now=now,
-        kind=EntityKind.opinion,
-        entity_id=opinion.id,
-        application_id=app.id,
-        action=action,
-        data={"agrees": body.agrees},
-    )
-    return opinion
-
-
-def fix_route(
-    *, session: Session, actor: User, application_id: int, body: RouteCreate, now: dt.datetime
-) -> RouteVersion:
-    """Fix the shared-trench route (a frozen version) and open the parallel permits.
-
-    The first call ends the joint survey and needs every opinion; a later call makes a
-    new version and re-opens every permit that depended on the old one.
-    """
-    app = get_or_404(session, Application, application_id)
-    first = app.status == ApplicationStatus.surveying
-    action = "fix_route" if first else "revise_route"
-    steps = allowed_actions(EntityKind.application, app.status)
-    if action not in steps:
-        raise TransitionNotAllowedError(EntityKind.application, app.status, action, steps)
-    if first:
-        have = set(
-            session.scalars(
-                select(SurveyOpinion.organisation_id).where(SurveyOpinion.application_id == app.id)
-            )
-        )
-        missing = [o.code for o in required_survey_organisations(session, app) if o.id not in have]
-        if missing:
-            msg = f"the joint survey still lacks the opinions of: {', '.join(missing)}"
-            raise PreconditionError(msg, missing)
-    gdf = validate_route(body.geojson, body.crs)
-    quantities: dict[str, Any] = {"route": route_quantities(gdf), "plan": body.quantities}
-    for hook in QUANTITY_HOOKS:
-        extra = hook(body.geojson, body.crs)
-        if extra:
-            quantities.setdefault("extra", []).append(extra)
-    previous = session.scalars(
-        select(RouteVersion).where(
-            RouteVersion.application_id == app.id, RouteVersion.superseded_at.is_(None)
-        )
-    ).one_or_none()
-    version_no = 1 + (
-        session.scalar(
-            select(func.max(RouteVersion.version_no)).where(RouteVersion.application_id == app.id)
-        )
-        or 0
-    )
-    frozen = orjson.loads(canonical_json(body.geojson))
-    route = RouteVersion(
-        application_id=app.id,
-        version_no=version_no,
-        crs=body.crs,
-        geojson=frozen,
-        quantities=quantities,
-        plan_id=body.plan_id,
-        plan_version=body.plan_version,
-        reason=body.reason,
-        fixed_by_id=actor.id,
-        fixed_at=now,
-        sha256=_sha256(canonical_json({"geojson": frozen, "crs": body.crs, "q": quantities})),
-    )
-    session.add(route)
-    if previous is not None:
-        previous.superseded_at = now
-    session.flush()
-    apply_transition(
-        app,
-        EntityKind.application,
-        action,
-        session=session,
-        actor=actor,
-        now=now,
-        expected_version=body.version,
-        reason=body.reason,
-        data={
-            "route_version": version_no,
-            "sha256": route.sha256,
-            "plan_id": body.plan_id,
-            "plan_version": body.plan_version,
-        },
-    )
-    if app.status == ApplicationStatus.permitting:
-        _start_stage(app, Stage.permits, now)
-    due = calendar.deadline_after(now, STAGE_WORKING_DAYS[Stage.permits] or 0).due_at
-    if first:
-        types = body.permit_types or list(PermitType)
-        _open_permits(session, app, route, types=sorted(set(types)), actor=actor, now=now, due=due)
-    else:
-        _reopen_permits(session, app, route, actor=actor, now=now, due=due)
-    notify_companies(
-        session,
-        app,
-        kind="route_fixed" if first else "route_revised",
-        now=now,
-        message=f"{app.number}: 路由第 {version_no} 版已确定",
-    )
-    return route
 
 
 # ---------------------------------------------------------------- 企业施工 (untimed)
@@ -495,7 +322,7 @@ def start_construction(
             "outstanding": [f"{p.permit_type}:{p.status}" for p in pending],
         },
     )
-    _start_stage(app, Stage.construction, now)
+    start_stage(app, Stage.construction, now)
     notify_companies(
         session,
         app,
@@ -534,7 +361,7 @@ def finish_construction(
         now=now,
         expected_version=expected_version,
     )
-    _start_stage(app, Stage.final_acceptance, now)
+    start_stage(app, Stage.final_acceptance, now)
     session.flush()
     return app
 
@@ -587,7 +414,7 @@ def notify_companies(
     session.flush()
 
 
-def _start_stage(app: Application, stage: Stage, now: dt.datetime) -> None:
+def start_stage(app: Application, stage: Stage, now: dt.datetime) -> None:
     app.stage, app.stage_started_at = stage, now
     days = STAGE_WORKING_DAYS[stage]
     app.stage_due_at = None if days is None else calendar.deadline_after(now, days).due_at
@@ -721,100 +548,3 @@ def _choose_coordinator(session: Session, coordinator_id: int | None) -> User | 
         .order_by(open_count, User.id)
         .limit(1)
     ).first()
-
-
-def _open_permits(
-    session: Session,
-    app: Application,
-    route: RouteVersion,
-    *,
-    types: list[PermitType],
-    actor: User,
-    now: dt.datetime,
-    due: dt.datetime,
-) -> None:
-    for permit_type in types:
-        department = _department_for(session, app, permit_type)
-        permit = Permit(
-            application_id=app.id,
-            permit_type=permit_type,
-            department_id=department.id,
-            route_version_id=route.id,
-            status=PermitStatus.submitted,
-            submitted_at=now,
-            due_at=due,
-        )
-        session.add(permit)
-        session.flush()
-        _attach_route(session, permit, route, actor)
-        record_event(
-            session=session,
-            actor=actor,
-            now=now,
-            kind=EntityKind.permit,
-            entity_id=permit.id,
-            application_id=app.id,
-            action="open",
-            to_status=permit.status,
-            data={
-                "permit_type": permit_type,
-                "department": department.code,
-                "route_version": route.version_no,
-            },
-        )
-
-
-def _reopen_permits(
-    session: Session,
-    app: Application,
-    route: RouteVersion,
-    *,
-    actor: User,
-    now: dt.datetime,
-    due: dt.datetime,
-) -> None:
-    permits = session.scalars(
-        select(Permit).where(Permit.application_id == app.id).order_by(Permit.id)
-    )
-    for permit in permits:
-        apply_transition(
-            permit,
-            EntityKind.permit,
-            "reopen",
-            session=session,
-            actor=actor,
-            now=now,
-            reason=f"route version {route.version_no}",
-            data={"route_version": route.version_no},
-        )
-        permit.route_version_id, permit.submitted_at, permit.due_at = route.id, now, due
-        permit.decided_at, permit.conditions = None, None
-        _attach_route(session, permit, route, actor)
-
-
-def _attach_route(session: Session, permit: Permit, route: RouteVersion, actor: User) -> None:
-    for draft in permit_attachments(route, permit.permit_type):
-        store_attachment(
-            draft,
-            session=session,
-            owner_kind="permit",
-            owner_id=permit.id,
-            application_id=permit.application_id,
-            uploaded_by_id=actor.id,
-        )
-
-
-def _department_for(session: Session, app: Application, permit_type: PermitType) -> Organisation:
-    kind = PERMIT_OWNER[permit_type]
-    query = select(Organisation).where(Organisation.department_kind == kind)
-    if kind is DepartmentKind.district_management:
-        query = query.where(Organisation.district == app.district)
-    org = session.scalars(query.order_by(Organisation.id)).first()
-    if org is None:
-        msg = f"no department of kind {kind} for {permit_type} (district {app.district})"
-        raise PreconditionError(msg, [str(kind)])
-    return org
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

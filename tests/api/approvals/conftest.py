@@ -8,12 +8,17 @@ relies on counts left by another.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 
+import geopandas as gpd
 import pytest
 from fastapi.testclient import TestClient
+from shapely.geometry import LineString
+from shapely.geometry import box
 from sqlalchemy import Engine
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.approvals.auth import issue_token
@@ -21,6 +26,11 @@ from api.approvals.models import User
 from api.approvals.seed import SeedResult
 from api.approvals.seed import seed_sample_city
 from api.main import create_app
+from geodata.db import session_scope
+from geodata.plan_store import create_plan
+from geodata.storage import create_city
+from routing.graph import build_road_graph
+from routing.trench import plan_shared_trench
 from tests.api.approvals.flow import Flow
 
 
@@ -41,6 +51,43 @@ def tokens(engine: Engine, seeded: SeedResult) -> dict[str, str]:
                 session=session, user=user, now=now, ttl_minutes=60 * 24 * 30
             )
     return out
+
+
+@pytest.fixture(scope="session")
+def stored_plan(engine: Engine) -> Iterator[tuple[int, int]]:
+    """A shared-trench plan from the optimiser, stored as version 1 (its row id, version).
+
+    Two roads in EPSG:32652 along the route the flow helper fixes: water and gas from the
+    west end to the site at the north end.
+    """
+    roads = gpd.GeoDataFrame(
+        {
+            "segment_id": ["a", "b"],
+            "road_class": ["primary", "residential"],
+            "width_m": [14.0, 8.0],
+            "pavement": ["asphalt", "asphalt"],
+        },
+        geometry=[
+            LineString([(687000, 5070000), (687120, 5070000)]),
+            LineString([(687120, 5070000), (687120, 5070080)]),
+        ],
+        crs=32652,
+    )
+    G = build_road_graph(roads)  # noqa: N806 - networkx's name
+    nodes = {(round(d["x"]), round(d["y"])): n for n, d in G.nodes(data=True)}
+    source = nodes[(687000, 5070000)]
+    plan = plan_shared_trench(
+        G, {nodes[(687120, 5070080)]: {"water", "gas"}}, {"water": source, "gas": source}
+    )
+    name = f"approvals_{uuid.uuid4().hex[:8]}"
+    with session_scope(engine) as session:
+        city = create_city(
+            session, name=name, crs="EPSG:32652", extent=box(126.5, 45.6, 126.8, 45.9)
+        )
+        stored = create_plan(session, city_id=city.id, srid=32652, plan=plan, inputs={})
+    yield stored.id, stored.version
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM cities WHERE name = :name"), {"name": name})
 
 
 @pytest.fixture(scope="session")

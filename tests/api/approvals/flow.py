@@ -111,8 +111,6 @@ def route(offset_m: float = 0.0) -> dict[str, Any]:
                 },
             ],
         },
-        "plan_id": 7,
-        "plan_version": 1,
         "quantities": {"trench_length_m": 200.0},
     }
 

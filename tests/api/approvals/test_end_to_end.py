@@ -29,7 +29,9 @@ SEVEN = {
 }
 
 
-def test_application_goes_through_every_stage(flow: Flow, engine: Engine) -> None:  # noqa: PLR0915
+def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, every stage
+    flow: Flow, engine: Engine, stored_plan: tuple[int, int]
+) -> None:
     c = flow.client
     # real login: argon2 password, opaque bearer token
     r = c.post(f"{PREFIX}/auth/token", data={"username": "applicant", "password": DEMO_PASSWORD})
@@ -103,9 +105,23 @@ def test_application_goes_through_every_stage(flow: Flow, engine: Engine) -> Non
         {"opinion": "夜间占道, 设置围挡", "agrees": True},
         expect=201,
     )
-    v1 = flow.fix_route(app)
-    assert v1["version_no"] == 1 and v1["plan_id"] == 7
+    plan_id, plan_version = stored_plan
+    r = flow.call(
+        "coordinator",
+        "POST",
+        f"/applications/{app['id']}/routes",
+        {**route(), "plan_id": plan_id, "plan_version": plan_version + 1},
+        expect=422,
+    )
+    assert r["detail"][0]["loc"] == ["body", "plan_version"]
+    v1 = flow.fix_route(app, plan_id=plan_id, plan_version=plan_version)
+    assert v1["version_no"] == 1 and v1["plan_id"] == plan_id
     assert v1["quantities"]["route"]["total_length_m"] == pytest.approx(200.0)
+    # the quantities from the plan's cross-sections (routing.quantities) travel with it
+    sections = v1["quantities"]["cross_sections"]
+    assert sections["source"] == "routing.quantities"
+    assert sections["totals"]["trench_length_m"] == pytest.approx(200.0)
+    assert sections["totals"]["excavation_m3"] > 0
     assert {r["road"] for r in v1["quantities"]["route"]["per_road"]} == {"西大直街", "红军街"}
 
     # parallel permits, each owned by its department, with the route attached
