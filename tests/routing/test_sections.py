@@ -441,7 +441,9 @@ def _segments(draw: st.DrawFn) -> tuple[TrenchSegment, SiteConditions, str]:
     return seg, SiteConditions(frost_depth_m=frost, support=support), method
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(_segments())
 def test_every_generated_section_meets_every_clearance_it_cites(
     case: tuple[TrenchSegment, SiteConditions, str],
