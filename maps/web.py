@@ -346,8 +346,11 @@ def _geojson(
     fields: list[tuple[str, str]],
     popup: list[tuple[str, str]] | None = None,
     marker: folium.CircleMarker | None = None,
+    styled_by: tuple[str, ...] = (),
 ) -> folium.GeoJson:
     keep = [c for c, _ in fields] + [c for c, _ in popup or [] if c not in dict(fields)]
+    # the style function reads these properties, shown or not
+    keep += [c for c in styled_by if c not in keep]
     data = gdf[[c for c in keep if c in gdf.columns]].copy()
     data["kind"] = kind
     data = gpd.GeoDataFrame(data, geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
@@ -396,6 +399,7 @@ def _draw_existing(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> Non
         gdf,
         kind="existing",
         style_function=line_style,
+        styled_by=("utility",),
         fields=[
             ("utility_label", "管线 Utility"),
             ("diameter_mm", "管径 DN mm"),

@@ -248,3 +248,16 @@ def test_repeated_segment_ids_are_made_unique(edges: gpd.GeoDataFrame) -> None:
     ids = trench_frames(twice).edges["edge"].tolist()
     assert ids[:3] == ["44", "44.1", "44.2"]
     assert len(set(ids)) == len(ids)
+
+
+def test_existing_lines_are_dashed_in_their_utility_colour() -> None:
+    from geodata.utilities import normalize_utility  # noqa: PLC0415
+    from tests.helpers import read_sample  # noqa: PLC0415
+
+    lines = read_sample("nagaoka_lines")  # real PLATEAU lines, EPSG:6676, multi-part
+    lines["utility"] = lines["utility"].map(normalize_utility)
+    html = render(web.build_layer_map({"existing": lines}))
+    assert kind_counts(html)["existing"] == len(lines)
+    for utility in set(lines["utility"]):
+        assert style.utility_colour(utility) in html
+    assert '"dashArray": "4 3"' in html
