@@ -67,6 +67,7 @@ __all__ = [
     "default_line",
     "dig_width_m",
     "required_width_m",
+    "width_rule",
 ]
 
 logger = logging.getLogger(__name__)
@@ -305,6 +306,31 @@ def required_width_m(
     if not specs:
         return 0.0
     return _section_cached(specs, lane, site or SiteConditions(), None).road_width_needed_m
+
+
+def width_rule(
+    site: SiteConditions | None = None, *, lane: str = "motor"
+) -> Callable[[frozenset[str]], float]:
+    """The trench optimiser's width rule for a city: utilities -> :func:`required_width_m`.
+
+    Pass it as ``plan_shared_trench(..., required_width_m=width_rule(site))`` so the plan
+    only uses roads the sections accept. ``lane="motor"`` (both curbs) is the stricter
+    assumption when the optimiser does not know which lane an edge's trench uses.
+
+    Examples
+    --------
+    >>> rule = width_rule(SiteConditions(frost_depth_m=2.0))
+    >>> rule(frozenset({"water", "gas"})) == required_width_m(
+    ...     ["water", "gas"], site=SiteConditions(frost_depth_m=2.0)
+    ... )
+    True
+    """
+    chosen = site or SiteConditions()
+
+    def rule(utilities: frozenset[str]) -> float:
+        return required_width_m(sorted(utilities), lane=lane, site=chosen)
+
+    return rule
 
 
 def dig_width_m(

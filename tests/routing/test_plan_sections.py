@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import geopandas as gpd
 import pytest
 from shapely.geometry import LineString
@@ -20,6 +18,7 @@ from routing.sections import FLAG_UNVERIFIED
 from routing.sections import SiteConditions
 from routing.sections import cross_section
 from routing.sections import required_width_m
+from routing.sections import width_rule
 from routing.trench import plan_shared_trench
 
 
@@ -50,7 +49,7 @@ def _node(G, x: float, y: float):  # type: ignore[no-untyped-def]  # noqa: N803
 def test_plan_edges_become_sections_with_road_attributes(roads: gpd.GeoDataFrame) -> None:
     G = build_road_graph(roads)  # noqa: N806
     site = SiteConditions(frost_depth_m=2.0)
-    width = functools.partial(required_width_m, site=site)
+    width = width_rule(site)
     plan = plan_shared_trench(
         G,
         {_node(G, 200, 0): {"water", "gas"}, _node(G, 100, 60): {"telecom"}},
