@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import geopandas as gpd
@@ -63,6 +64,22 @@ class RoadIndex:
     piece_from_m: np.ndarray
     pieces: shapely.STRtree
     edges: shapely.STRtree
+    # STRtrees over piece envelopes grown by a reach (m), built on first use per reach
+    _reach_trees: dict[float, shapely.STRtree] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def reach_tree(self, reach_m: float) -> shapely.STRtree:
+        """Tree whose boxes are the road pieces grown by ``reach_m``: a point query finds
+        every piece within ``reach_m`` of the point (and a few more), with no GEOS distance.
+        """
+        tree = self._reach_trees.get(reach_m)
+        if tree is None:
+            lo = np.minimum(self.piece_a, self.piece_b) - reach_m
+            hi = np.maximum(self.piece_a, self.piece_b) + reach_m
+            tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
+            self._reach_trees[reach_m] = tree
+        return tree
 
     @classmethod
     def from_graph(cls, G: nx.MultiGraph) -> RoadIndex:  # noqa: N803 - networkx's name
@@ -167,7 +184,7 @@ def match_lines(
     *,
     verge_m: float = 5.0,
     max_angle_deg: float = 30.0,
-    step_m: float = 2.0,
+    step_m: float = 4.0,
     min_overlap_m: float = 1.0,
 ) -> LineMatching:
     """Match proposed lines to road edges: runs along, crossings and stretches off the network.
@@ -221,10 +238,9 @@ def match_lines(
     keep = sub_len > 0
     a, b, sub_part, sub_len = a[keep], b[keep], sub_part[keep], sub_len[keep]
     sub_from = _measures(sub_part, sub_len)
-    best_piece, dist, signed = _nearest_parallel(index, a, b, sub_len, verge_m, max_angle_deg)
+    best_piece, dist, signed, near = _nearest_parallel(index, a, b, verge_m, max_angle_deg)
     along = _along(index, labels, line_of_part, sub_part, a, b, sub_len, best_piece, dist, signed)
     along = along[along["overlap_m"] >= min_overlap_m].reset_index(drop=True)
-    near = _near_any(index, a, b, sub_len, verge_m)
     off = _off_network(
         lines, labels, line_of_part, part_no, sub_part, a, b, sub_from, sub_len, near
     )
@@ -266,12 +282,9 @@ def _measures(owner: np.ndarray, length: np.ndarray) -> np.ndarray:
 
 
 def _candidates(
-    index: RoadIndex, a: np.ndarray, b: np.ndarray, sub_len: np.ndarray, reach_m: float
+    index: RoadIndex, a: np.ndarray, b: np.ndarray, reach_m: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    mid = (a + b) / 2
-    half = reach_m + sub_len / 2
-    boxes = shapely.box(mid[:, 0] - half, mid[:, 1] - half, mid[:, 0] + half, mid[:, 1] + half)
-    sub, piece = index.pieces.query(boxes)
+    sub, piece = index.reach_tree(reach_m).query(shapely.points((a + b) / 2))
     return sub, piece
 
 
@@ -291,32 +304,31 @@ def _project(
     return dist, signed, measure
 
 
-def _nearest_parallel(  # noqa: PLR0917 - private, arrays in one pass
-    index: RoadIndex,
-    a: np.ndarray,
-    b: np.ndarray,
-    sub_len: np.ndarray,
-    verge_m: float,
-    max_angle_deg: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per line piece: nearest road piece within its corridor and angle (-1 if none)."""
+def _nearest_parallel(
+    index: RoadIndex, a: np.ndarray, b: np.ndarray, verge_m: float, max_angle_deg: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per line piece: nearest road piece within its corridor and angle (-1 if none), its
+    distance and signed offset, and whether the piece lies in any road's corridor at all."""
     n = len(a)
     best = np.full(n, -1, dtype=np.int64)
     dist_out = np.full(n, np.inf)
     signed_out = np.zeros(n)
+    near = np.zeros(n, dtype=bool)
     if not n or not index.piece_edge.size:
-        return best, dist_out, signed_out
+        return best, dist_out, signed_out, near
     reach = float(index.half_width_m.max()) + verge_m
-    sub, piece = _candidates(index, a, b, sub_len, reach)
+    sub, piece = _candidates(index, a, b, reach)
     mid = (a[sub] + b[sub]) / 2
     dist, signed, _ = _project(index, piece, mid)
     edge = index.piece_edge[piece]
+    inside = dist <= index.half_width_m[edge] + verge_m
+    near[sub[inside]] = True
     u = b[sub] - a[sub]
     v = index.piece_b[piece] - index.piece_a[piece]
     cos = np.abs(np.einsum("ij,ij->i", u, v)) / (
         np.hypot(*u.T) * np.hypot(*v.T) + np.finfo(float).tiny
     )
-    ok = (dist <= index.half_width_m[edge] + verge_m) & (cos >= np.cos(np.radians(max_angle_deg)))
+    ok = inside & (cos >= np.cos(np.radians(max_angle_deg)))
     sub, piece, dist, signed = sub[ok], piece[ok], dist[ok], signed[ok]
     # nearest first; ties go to the lower edge id so results do not depend on tree order
     order = np.lexsort((index.edge_id[index.piece_edge[piece]], dist, sub))
@@ -326,22 +338,7 @@ def _nearest_parallel(  # noqa: PLR0917 - private, arrays in one pass
     best[sub[first]] = piece[first]
     dist_out[sub[first]] = dist[first]
     signed_out[sub[first]] = signed[first]
-    return best, dist_out, signed_out
-
-
-def _near_any(
-    index: RoadIndex, a: np.ndarray, b: np.ndarray, sub_len: np.ndarray, verge_m: float
-) -> np.ndarray:
-    """True for line pieces whose midpoint lies inside some road's corridor."""
-    near = np.zeros(len(a), dtype=bool)
-    if not len(a) or not index.piece_edge.size:
-        return near
-    reach = float(index.half_width_m.max()) + verge_m
-    sub, piece = _candidates(index, a, b, sub_len, reach)
-    dist, _, _ = _project(index, piece, (a[sub] + b[sub]) / 2)
-    ok = dist <= index.half_width_m[index.piece_edge[piece]] + verge_m
-    near[sub[ok]] = True
-    return near
+    return best, dist_out, signed_out, near
 
 
 def _along(  # noqa: PLR0917 - private, arrays in one pass
@@ -476,8 +473,8 @@ def _crossings(
     if not pts.size:
         return empty
     part_idx, edge_pos = part_idx[owner], edge_pos[owner]
-    u = _direction(parts[part_idx], pts)
-    v = _direction(index.geometry[edge_pos], pts)
+    u = _direction(parts, part_idx, pts)
+    v = _edge_direction(index, edge_pos, pts)
     cos = np.abs(np.einsum("ij,ij->i", u, v)) / (
         np.hypot(*u.T) * np.hypot(*v.T) + np.finfo(float).tiny
     )
@@ -501,9 +498,29 @@ def _crossings(
     return df[list(CROSSING_COLUMNS)].reset_index(drop=True)
 
 
-def _direction(lines: np.ndarray, pts: np.ndarray, delta_m: float = 0.5) -> np.ndarray:
-    m = shapely.line_locate_point(lines, pts)
-    length = shapely.length(lines)
-    p0 = shapely.line_interpolate_point(lines, np.clip(m - delta_m, 0, length))
-    p1 = shapely.line_interpolate_point(lines, np.clip(m + delta_m, 0, length))
-    return shapely.get_coordinates(p1) - shapely.get_coordinates(p0)
+def _direction(parts: np.ndarray, which: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Direction of the straight segment of ``parts[which]`` on which each point lies."""
+    uniq, inverse = np.unique(which, return_inverse=True)
+    xy, owner = shapely.get_coordinates(parts[uniq], return_index=True)
+    seg = np.hypot(*np.diff(xy, axis=0).T)
+    seg[owner[1:] != owner[:-1]] = 0.0  # no length across part boundaries
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    first = np.searchsorted(owner, np.arange(uniq.size), side="left")
+    m = shapely.line_locate_point(parts[which], pts)
+    k = np.searchsorted(cum, cum[first[inverse]] + m, side="right") - 1
+    last = np.searchsorted(owner, np.arange(uniq.size), side="right")[inverse] - 2
+    k = np.clip(k, first[inverse], last)
+    return xy[k + 1] - xy[k]
+
+
+def _edge_direction(index: RoadIndex, edge_pos: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Direction of the road piece of each edge on which each point lies."""
+    m = shapely.line_locate_point(index.geometry[edge_pos], pts)
+    first = np.searchsorted(index.piece_edge, edge_pos, side="left")
+    last = np.searchsorted(index.piece_edge, edge_pos, side="right") - 1
+    # pieces of one edge are contiguous and their from_m increases: search one global measure
+    seg = np.hypot(*(index.piece_b - index.piece_a).T)
+    start = np.cumsum(seg) - seg
+    k = np.searchsorted(start, start[first] + m, side="right") - 1
+    k = np.clip(k, first, last)
+    return index.piece_b[k] - index.piece_a[k]

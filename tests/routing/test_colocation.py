@@ -247,7 +247,7 @@ def test_nagaoka_colocated_kinds_per_street_equal_brute_force() -> None:
     props = gpd.read_file(path, layer="lines").explode(ignore_index=True)
     streets = props[props["utility"] == "water_supply"][["geometry"]].assign(width_m=2.0)
     G = build_road_graph(streets, snap_tolerance_m=1.0)
-    m = match_lines(RoadIndex.from_graph(G), props, verge_m=3.0, min_overlap_m=0.0)
+    m = match_lines(RoadIndex.from_graph(G), props, verge_m=3.0, min_overlap_m=0.0, step_m=2.0)
     edges = gpd.GeoSeries(
         {d["edge_id"]: d["geometry"] for *_, d in G.edges(data=True)}, crs=props.crs
     ).sort_index()

@@ -69,7 +69,7 @@ def test_reversed_digitising_gives_the_same_match(street: RoadIndex) -> None:
 
 
 def test_a_line_that_only_crosses(street: RoadIndex) -> None:
-    m = match_lines(street, lines(x=LineString([(50, -40), (50, 40)])))
+    m = match_lines(street, lines(x=LineString([(50, -40), (50, 40)])), step_m=2.0)
     assert m.along.empty
     assert tuple(m.crossings.columns) == CROSSING_COLUMNS
     assert len(m.crossings) == 1
