@@ -23,6 +23,7 @@ import shapely
 from networkx.algorithms.approximation import steiner_tree
 
 from routing import trench
+from routing.costs import load_cost_model
 from routing.graph import build_road_graph
 from routing.reduce import TrenchNetwork
 from routing.results import Site
@@ -30,14 +31,32 @@ from routing.results import Site
 HARBIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "harbin_osm" / "bfmap_ways.csv"
 # bfmap class_id -> OSM highway (see the data README)
 CLASS = {
-    101: "motorway", 102: "motorway_link", 104: "trunk", 105: "trunk_link", 106: "primary",
-    107: "primary_link", 108: "secondary", 109: "secondary_link", 110: "tertiary",
-    111: "tertiary_link", 112: "residential", 113: "living_street", 114: "service",
+    101: "motorway",
+    102: "motorway_link",
+    104: "trunk",
+    105: "trunk_link",
+    106: "primary",
+    107: "primary_link",
+    108: "secondary",
+    109: "secondary_link",
+    110: "tertiary",
+    111: "tertiary_link",
+    112: "residential",
+    113: "living_street",
+    114: "service",
     117: "unclassified",
 }
 UTILITIES = (
-    "water", "power", "telecom", "gas", "heat", "drainage", "storm", "street_lighting",
-    "reclaimed_water", "cable_tv",
+    "water",
+    "power",
+    "telecom",
+    "gas",
+    "heat",
+    "drainage",
+    "storm",
+    "street_lighting",
+    "reclaimed_water",
+    "cable_tv",
 )
 ON_DATE = dt.date(2026, 11, 25)
 
@@ -53,7 +72,7 @@ def load_harbin() -> nx.MultiGraph:
     return build_road_graph(roads)
 
 
-def make_instance(G: nx.MultiGraph, nodes: list[int], xy: np.ndarray, k: int, seed: int):
+def make_instance(G: nx.MultiGraph, nodes: list[int], xy: np.ndarray, k: int, seed: int):  # noqa: N803
     """Sites within 1 km of a random centre, each utility with 2 supply candidates within 2.5 km."""
     rng = np.random.default_rng(seed)
     utilities = UTILITIES[:k]
@@ -74,7 +93,7 @@ def make_instance(G: nx.MultiGraph, nodes: list[int], xy: np.ndarray, k: int, se
     return sites, supplies
 
 
-def run_kou_full(H: nx.Graph, net: TrenchNetwork, problem, method: str):
+def run_kou_full(H: nx.Graph, net: TrenchNetwork, problem, method: str):  # noqa: N803
     """networkx steiner_tree on the full (largest-component) graph; returns (time, solution)."""
     index = net.index()
     demands = [d for d in problem.demands if d.sites]
@@ -102,7 +121,7 @@ def run_kou_full(H: nx.Graph, net: TrenchNetwork, problem, method: str):
 
 def full_graph(net: TrenchNetwork, mean_lay: float) -> nx.Graph:
     w = net.cost_cny + mean_lay * net.length_m
-    H = nx.Graph()
+    H = nx.Graph()  # noqa: N806
     for e in np.argsort(-w, kind="stable"):
         H.add_edge(int(net.eu[e]), int(net.ev[e]), weight=float(w[e]), edge=int(e))
     return H
@@ -116,47 +135,57 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
-    G = load_harbin()
+    G = load_harbin()  # noqa: N806
     t_graph = time.perf_counter() - t0
     # the largest component, so that networkx's kou (which needs a connected graph) runs
     big = max(nx.connected_components(G), key=len)
-    G = G.subgraph(big).copy()
+    G = G.subgraph(big).copy()  # noqa: N806
     t0 = time.perf_counter()
     net = trench.prepare_network(G, on_date=ON_DATE)
     t_prep = time.perf_counter() - t0
-    print(f"graph: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges "
-          f"(build {t_graph:.1f} s, pricing {t_prep:.2f} s)")
+    print(
+        f"graph: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges "
+        f"(build {t_graph:.1f} s, pricing {t_prep:.2f} s)"
+    )
     nodes = list(G.nodes)
     xy = np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in nodes])
-    from routing.costs import load_cost_model
-
     model = load_cost_model()
     rows = []
     for k in [int(x) for x in args.ks.split(",")]:
-        H = full_graph(net, statistics.mean(model.laying_cost_per_m(u) for u in UTILITIES[:k]))
+        H = full_graph(net, statistics.mean(model.laying_cost_per_m(u) for u in UTILITIES[:k]))  # noqa: N806
         for seed in range(args.seeds):
             sites, supplies = make_instance(G, nodes, xy, k, seed)
             problem = trench._build_problem(net, tuple(sites), supplies, model, None)
-            exact = trench.plan_shared_trench(net, sites, supplies, method="milp", time_limit_s=args.time_limit)
+            exact = trench.plan_shared_trench(
+                net, sites, supplies, method="milp", time_limit_s=args.time_limit
+            )
             heur = trench.plan_shared_trench(net, sites, supplies, method="heuristic")
             t_kou, c_kou = run_kou_full(H, net, problem, "kou")
             t_meh, c_meh = run_kou_full(H, net, problem, "mehlhorn")
             opt = exact.total_cost_cny
             row = {
-                "K": k, "seed": seed, "sites": len(sites),
+                "K": k,
+                "seed": seed,
+                "sites": len(sites),
                 "terminals": len(problem.terminals()),
                 "corridor_edges": dict(exact.stats).get("corridor_edges"),
-                "milp_s": exact.solve_time_s, "status": exact.status, "gap": exact.gap,
-                "heur_s": heur.solve_time_s, "heur_ratio": heur.total_cost_cny / opt,
-                "kou_s": t_kou, "kou_ratio": c_kou / opt,
-                "mehlhorn_s": t_meh, "mehlhorn_ratio": c_meh / opt,
+                "milp_s": exact.solve_time_s,
+                "status": exact.status,
+                "gap": exact.gap,
+                "heur_s": heur.solve_time_s,
+                "heur_ratio": heur.total_cost_cny / opt,
+                "kou_s": t_kou,
+                "kou_ratio": c_kou / opt,
+                "mehlhorn_s": t_meh,
+                "mehlhorn_ratio": c_meh / opt,
                 "separate_ratio": exact.separate_cost_cny / opt,
                 "overlay_ratio": exact.overlay_cost_cny / opt,
                 "opt_cny": opt,
             }
             rows.append(row)
             print(
-                f"K={k:2d} seed={seed} terms={row['terminals']:2d} corridor={row['corridor_edges']} | "
+                f"K={k:2d} seed={seed} terms={row['terminals']:2d} "
+                f"corridor={row['corridor_edges']} | "
                 f"milp {row['milp_s']:.3f}s {row['status']} gap={row['gap']:.1e} | "
                 f"heur {row['heur_s']:.3f}s x{row['heur_ratio']:.4f} | "
                 f"kou {t_kou:.3f}s x{row['kou_ratio']:.4f} | mehlhorn {t_meh:.3f}s "

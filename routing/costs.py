@@ -244,7 +244,7 @@ def load_cost_model(path: str | Path | None = None) -> CostModel:
     return model
 
 
-def count_tree_conflicts(G: Any, trees: Any, *, buffer_m: float = 2.0) -> dict[Any, int]:
+def count_tree_conflicts(G: Any, trees: Any, *, buffer_m: float = 2.0) -> dict[Any, int]:  # noqa: N803
     """Count trees within ``buffer_m`` of each edge geometry, keyed ``(u, v, key)``.
 
     Set the counts as the edges' ``tree_conflicts`` attribute to price them, e.g.

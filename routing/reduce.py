@@ -88,7 +88,7 @@ class TrenchNetwork:
 
 
 def network_from_graph(
-    G: nx.Graph,
+    G: nx.Graph,  # noqa: N803
     *,
     cost_model: CostModel,
     on_date: dt.date,

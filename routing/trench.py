@@ -24,6 +24,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.csgraph import dijkstra
 
+from routing._steiner_bound import steiner_through_nodes
 from routing.costs import CostModel
 from routing.costs import WidthRule
 from routing.costs import load_cost_model
@@ -68,7 +69,7 @@ _INF = math.inf
 
 
 def prepare_network(
-    G: nx.Graph,
+    G: nx.Graph,  # noqa: N803
     *,
     cost_model: CostModel | None = None,
     on_date: dt.date | None = None,
@@ -88,7 +89,7 @@ def prepare_network(
 
 
 def plan_shared_trench(
-    G: nx.Graph | TrenchNetwork,
+    G: nx.Graph | TrenchNetwork,  # noqa: N803
     sites: Sequence[Site] | Mapping[Hashable, Iterable[str]],
     supplies: Mapping[str, Hashable | Sequence[Hashable]],
     *,
@@ -181,7 +182,7 @@ def plan_shared_trench(
 
 
 def plan_shared_trenches(
-    G: nx.Graph | TrenchNetwork,
+    G: nx.Graph | TrenchNetwork,  # noqa: N803
     requests: Sequence[TrenchRequest],
     **options: Any,
 ) -> tuple[TrenchPlan, ...]:
@@ -194,7 +195,7 @@ def plan_shared_trenches(
 
 
 def plan_projects(
-    G: nx.Graph | TrenchNetwork,
+    G: nx.Graph | TrenchNetwork,  # noqa: N803
     requests: Sequence[TrenchRequest],
     **options: Any,
 ) -> ProjectsPlan:
@@ -293,9 +294,12 @@ def _build_problem(
     for u in sorted(needed):
         raw = supplies.get(u)
         if raw is None:
-            msg = f"utility {u!r} is needed by site {_site_label(needed[u][0])} but has no supply point"
+            first = _site_label(needed[u][0])
+            msg = f"utility {u!r} is needed by site {first} but has no supply point"
             raise TrenchRequestError(msg)
-        nodes = list(raw) if isinstance(raw, (list, tuple, set, frozenset)) else [raw]
+        # a single node may itself be a tuple (grid labels): a known node wins over a list
+        single = not isinstance(raw, (list, set, frozenset)) and _is_node(raw, known)
+        nodes = [raw] if single or not isinstance(raw, (list, tuple, set, frozenset)) else list(raw)
         if not nodes:
             msg = f"utility {u!r} has an empty list of supply points"
             raise TrenchRequestError(msg)
@@ -364,7 +368,7 @@ def _check_reachable(net: TrenchNetwork, problem: _Problem) -> None:
 # the pipeline shared by every method
 
 
-def _plan(
+def _plan(  # noqa: PLR0917 - private helper
     net0: TrenchNetwork,
     problem: _Problem,
     solver: Callable[..., tuple[Solution, str, float | None, dict[str, Any]]],
@@ -450,9 +454,100 @@ def _solve_milp(
     ub = _solution_cost(problem, warm)
     corridor = _prune(corridor, problem, ub)
     stats: dict[str, Any] = {"heuristic_cost_cny": ub, "corridor_edges": corridor.n_edges}
-    sol, status, bound, more = _milp(corridor, problem, warm, ub, deadline)
+    lagrange = _lagrange_bound(corridor, problem, warm, ub, deadline=deadline)
+    node_ok = None
+    if lagrange is not None:
+        lb, node_ok = lagrange
+        stats["lagrange_bound_cny"] = lb
+        if lb >= ub * (1 - OPTIMALITY_GAP) - 1e-6:
+            # the heuristic plan meets the bound: optimal without branching
+            return warm, "optimal", lb, stats
+        corridor = _restrict_to_nodes(corridor, problem, node_ok)
+        stats["corridor_edges"] = corridor.n_edges
+    sol, status, bound, more = _milp(corridor, problem, warm, ub, deadline, node_ok)
     stats.update(more)
+    if lagrange is not None and bound is not None:
+        bound = max(bound, lagrange[0])
     return sol, status, bound, stats
+
+
+def _lagrange_bound(
+    net: TrenchNetwork,
+    problem: _Problem,
+    warm: Solution,
+    upper: float,
+    *,
+    deadline: float = _INF,
+    max_rounds: int = 12,
+) -> tuple[float, dict[str, frozenset[Hashable]]] | None:
+    """Lower bound from splitting each trench edge's cost among utilities (Lagrangian).
+
+    The split starts from the warm plan (each dug edge split among the utilities in it, the
+    others evenly) and moves, round by round, towards an even split among the utilities
+    whose own optimal trees use the edge, keeping the best bound. Returns the bound and, per
+    utility, the nodes it may still use in a plan costing at most ``upper`` (see
+    :mod:`routing._steiner_bound`); None if a utility has too many sites for Dreyfus–Wagner.
+    """
+    active = [d for d in problem.demands if d.sites]
+    index = net.index()
+    users = np.zeros((len(active), net.n_edges))
+    for i, d in enumerate(active):
+        users[i, list(_edge_ids(net, warm.get(d.utility, frozenset())))] = 1.0
+    count = users.sum(axis=0)
+    alpha = np.where(count > 0, users / np.maximum(count, 1), 1.0 / len(active))
+    allowed = [_allowed(net, d, problem) for d in active]
+    tol = 1e-7 * abs(upper) + 1e-6
+    best: tuple[float, dict[str, frozenset[Hashable]]] | None = None
+    for rnd in range(max_rounds):
+        bounds = []
+        for i, d in enumerate(active):
+            w = np.where(allowed[i], alpha[i] * net.cost_cny + d.lay_per_m * net.length_m, _INF)
+            sb = steiner_through_nodes(
+                net.n_nodes,
+                net.eu,
+                net.ev,
+                w,
+                [index[s] for s in d.sources if s in index],
+                [index[t] for t in d.sites],
+            )
+            if sb is None:
+                return None
+            bounds.append(sb)
+        lb = float(sum(b.tree_cny for b in bounds))
+        if best is None or lb > best[0]:
+            node_ok = {}
+            for d, sb in zip(active, bounds, strict=True):
+                ok = lb - sb.tree_cny + sb.through_cny <= upper + tol
+                node_ok[d.utility] = frozenset(net.nodes[i] for i in np.flatnonzero(ok))
+            best = (lb, node_ok)
+        if lb >= upper * (1 - OPTIMALITY_GAP) - 1e-6 or time.perf_counter() > deadline:
+            break
+        # move the split towards an even share among the utilities whose own optimal trees
+        # use the edge (both ends carry a tree at that cost); any split gives a valid bound
+        on = np.zeros_like(alpha)
+        for i, sb in enumerate(bounds):
+            near = sb.through_cny <= sb.tree_cny * (1 + 1e-9) + 1e-6
+            on[i] = near[net.eu] & near[net.ev] & allowed[i]
+        n_on = on.sum(axis=0)
+        target = np.where(n_on > 0, on / np.maximum(n_on, 1), alpha)
+        step = 0.5 / (1 + rnd / 3)
+        alpha = (1 - step) * alpha + step * target
+    return best
+
+
+def _restrict_to_nodes(
+    net: TrenchNetwork, problem: _Problem, node_ok: Mapping[str, frozenset[Hashable]]
+) -> TrenchNetwork:
+    """Keep edges whose two ends some utility may still use."""
+    keep = np.zeros(net.n_edges, dtype=bool)
+    for nodes in node_ok.values():
+        ok = np.array([n in nodes for n in net.nodes], dtype=bool)
+        keep |= ok[net.eu] & ok[net.ev]
+    terminals = problem.terminals()
+    index = net.index()
+    return reduce_network(
+        restrict_edges(net, keep, keep=[index[t] for t in terminals if t in index]), terminals
+    )
 
 
 def _feasible_upper(net: TrenchNetwork, problem: _Problem, upper: float) -> float:
@@ -606,11 +701,10 @@ def _separate_routes(net: TrenchNetwork, problem: _Problem) -> Solution:
         w = _weights(net, d, problem)
         paths = _Paths(net, w)
         sources = {index[s] for s in d.sources}
-        dist, pred = paths.run(sorted(sources))
+        _, pred = paths.run(sorted(sources))
         edges: set[int] = set()
         for t in d.sites:
-            ti = index[t]
-            for _, e in _walk(pred, ti, lambda v: v in sources, pairs, w):
+            for _, e in _walk(pred, index[t], sources.__contains__, pairs, w):
                 edges.add(e)
         out[d.utility] = _edge_refs(net, edges)
     return out
@@ -635,9 +729,15 @@ def _lower_bounds(net: TrenchNetwork, problem: _Problem, *, per_site: bool) -> l
             w = np.where(allowed, trench_share * net.cost_cny + d.lay_per_m * net.length_m, _INF)
             paths = _Paths(net, w)
             d_root = paths.distances(src)
-            to_site = [paths.distances([t]) for t in site_idx] if per_site else [paths.distances(site_idx)]
-            far = _steiner_lower_bound(d_root, to_site, site_idx) if per_site else float(
-                max(d_root[site_idx])
+            to_site = (
+                [paths.distances([t]) for t in site_idx]
+                if per_site
+                else [paths.distances(site_idx)]
+            )
+            far = (
+                _steiner_lower_bound(d_root, to_site, site_idx)
+                if per_site
+                else float(max(d_root[site_idx]))
             )
             row[tag] = {"w": w, "d_root": d_root, "to_site": to_site, "far": far}
         length_paths = _Paths(net, np.where(allowed, net.length_m, _INF))
@@ -729,7 +829,9 @@ def _arc_masks(
     return out
 
 
-def _prune(net: TrenchNetwork, problem: _Problem, upper: float, *, rounds: int = 4) -> TrenchNetwork:
+def _prune(
+    net: TrenchNetwork, problem: _Problem, upper: float, *, rounds: int = 4
+) -> TrenchNetwork:
     """Keep only edges some utility could use in a plan costing at most ``upper``.
 
     See :func:`_arc_masks` for the bounds. Pruning lengthens distances, so it is repeated.
@@ -875,14 +977,15 @@ class _HeuristicState:
 # exact: directed multi-commodity flow MILP in HiGHS
 
 
-def _milp(
+def _milp(  # noqa: PLR0917 - private helper
     net: TrenchNetwork,
     problem: _Problem,
     warm: Solution,
     upper: float,
     deadline: float,
+    node_ok: Mapping[str, frozenset[Hashable]] | None = None,
 ) -> tuple[Solution, str, float | None, dict[str, Any]]:
-    model = _MilpModel(net, problem, upper)
+    model = _MilpModel(net, problem, upper, node_ok)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", OPTIMALITY_GAP)
@@ -930,10 +1033,16 @@ def _milp(
 class _MilpModel:
     """Columns: y per edge, z per (utility, arc), f per (utility, site, arc) and supply arc."""
 
-    def __init__(self, net: TrenchNetwork, problem: _Problem, upper: float) -> None:
+    def __init__(  # noqa: PLR0915 - one model, built in order
+        self,
+        net: TrenchNetwork,
+        problem: _Problem,
+        upper: float,
+        node_ok: Mapping[str, frozenset[Hashable]] | None = None,
+    ) -> None:
         self.net = net
         self.problem = problem
-        E, N = net.n_edges, net.n_nodes
+        E, N = net.n_edges, net.n_nodes  # noqa: N806
         self.tail = np.concatenate([net.eu, net.ev])
         self.head = np.concatenate([net.ev, net.eu])
         arc_edge = np.concatenate([np.arange(E), np.arange(E)])
@@ -961,8 +1070,12 @@ class _MilpModel:
             c_i.append(cc)
             vals.append(vv)
 
-        for x, masks in zip(rows_lb, all_masks, strict=True):
+        for x, path_masks in zip(rows_lb, all_masks, strict=True):
             d: _Demand = x["demand"]
+            masks = path_masks
+            if node_ok is not None:
+                ok = np.array([n in node_ok[d.utility] for n in net.nodes], dtype=bool)
+                masks = [m & ok[self.tail] & ok[self.head] for m in path_masks]
             any_arc = np.logical_or.reduce(masks)
             arcs_u = np.flatnonzero(any_arc)
             zc = np.full(2 * E, -1, dtype=np.int64)
@@ -1060,7 +1173,7 @@ class _MilpModel:
         h.passModel(lp)
 
     def solution(self, values: NDArray[np.float64]) -> Solution:
-        E = self.net.n_edges
+        E = self.net.n_edges  # noqa: N806
         sol: Solution = {}
         for u in self.utilities:
             zc = self.z_col[u]
@@ -1072,7 +1185,7 @@ class _MilpModel:
 
     def vector(self, sol: Solution) -> NDArray[np.float64] | None:
         """Column values of a solution (the warm start), or None if it leaves the model."""
-        E = self.net.n_edges
+        E = self.net.n_edges  # noqa: N806
         x = np.zeros(self.n_cols)
         index = self.net.index()
         parents: dict[str, dict[int, int]] = {}
@@ -1085,7 +1198,7 @@ class _MilpModel:
                 adjacency.setdefault(int(self.net.ev[e]), []).append(e)
             d = next(d for d in self.problem.demands if d.utility == u)
             roots = [index[s] for s in d.sources if s in index]
-            parent: dict[int, int] = {r: -1 for r in roots}
+            parent: dict[int, int] = dict.fromkeys(roots, -1)
             queue = deque(roots)
             while queue:
                 v = queue.popleft()
@@ -1117,7 +1230,7 @@ class _MilpModel:
 
     def add_cuts(self, h: highspy.Highs, violations: list[tuple[EdgeRef, frozenset[str]]]) -> None:
         """Forbid each too-wide utility set on its edge: sum of its arcs <= |set| - 1."""
-        E = self.net.n_edges
+        E = self.net.n_edges  # noqa: N806
         for ref, users in violations:
             e = next(i for i, parts in enumerate(self.net.parts) if ref in parts)
             cols = [
@@ -1148,7 +1261,7 @@ def _steiner_baseline(net: TrenchNetwork, problem: _Problem, method: str) -> Sol
     demands = [d for d in problem.demands if d.sites]
     mean_lay = sum(d.lay_per_m for d in demands) / len(demands)
     w = net.cost_cny + mean_lay * net.length_m
-    H = nx.Graph()
+    H = nx.Graph()  # noqa: N806
     for e in np.argsort(-w, kind="stable"):  # cheapest parallel edge written last wins
         H.add_edge(int(net.eu[e]), int(net.ev[e]), weight=float(w[e]), edge=int(e))
     chosen: dict[str, int] = {}
@@ -1188,7 +1301,7 @@ def _proportional_shares(total: float, standalone: Mapping[str, float]) -> tuple
     return tuple(out)
 
 
-def _shapley_shares(
+def _shapley_shares(  # noqa: PLR0917 - private helper
     net: TrenchNetwork,
     problem: _Problem,
     solver: Callable[..., tuple[Solution, str, float | None, dict[str, Any]]],
@@ -1331,7 +1444,7 @@ def _utility_route(
             used_supplies.append(source)
         agg = 0.0
         # after the reverse, chain[k] = (node, edge from it to the next node)
-        for k, (node, ref) in enumerate(chain):
+        for node, ref in chain:
             if ref is None:
                 steps.append(RouteStep(len(steps) + 1, node, -1, 0.0, agg, source, t, 0.0))
                 continue
@@ -1362,7 +1475,7 @@ def _edge_label(info: Mapping[EdgeRef, Any], ref: EdgeRef | None) -> Any:
     return sid if sid is not None else f"{ref[0]}-{ref[1]}-{ref[2]}"
 
 
-def _prepared(G: nx.Graph | TrenchNetwork, options: dict[str, Any]) -> TrenchNetwork:
+def _prepared(G: nx.Graph | TrenchNetwork, options: dict[str, Any]) -> TrenchNetwork:  # noqa: N803
     if isinstance(G, TrenchNetwork):
         return G
     net = prepare_network(
@@ -1395,6 +1508,13 @@ def _resolve(name: str, table: Mapping[str, Any], what: str) -> Any:
 
 def _ref_key(ref: EdgeRef) -> tuple[str, str, str]:
     return (repr(ref[0]), repr(ref[1]), repr(ref[2]))
+
+
+def _is_node(value: Any, known: set[Hashable]) -> bool:
+    try:
+        return value in known
+    except TypeError:  # unhashable
+        return False
 
 
 def _site_label(site: Site) -> str:

@@ -36,15 +36,22 @@ OPTS = {"cost_model": MODEL, "on_date": DAY}
 
 def graph(edges: list[tuple], **graph_attrs: object) -> nx.MultiGraph:
     """Edges as (u, v, length_m, {attrs}); segment ids s0, s1, ... in order."""
-    G = nx.MultiGraph(crs="EPSG:32652", **graph_attrs)
+    G = nx.MultiGraph(crs="EPSG:32652", **graph_attrs)  # noqa: N806
     for i, (u, v, length, *rest) in enumerate(edges):
         attrs = rest[0] if rest else {}
-        G.add_edge(u, v, segment_id=f"s{i}", length_m=float(length), road_class="residential",
-                   geometry=shapely.LineString([(i, 0), (i, 1)]), **attrs)
+        G.add_edge(
+            u,
+            v,
+            segment_id=f"s{i}",
+            length_m=float(length),
+            road_class="residential",
+            geometry=shapely.LineString([(i, 0), (i, 1)]),
+            **attrs,
+        )
     return G
 
 
-def check_feasible(G: nx.MultiGraph, plan: TrenchPlan, sites, supplies, *, model=MODEL) -> None:
+def check_feasible(G: nx.MultiGraph, plan: TrenchPlan, sites, supplies, *, model=MODEL) -> None:  # noqa: N803
     """Independent checker: each utility runs on trench edges only and reaches every site."""
     trench = {(e.source, e.target, e.key) for e in plan.edges}
     total_trench = 0.0
@@ -60,7 +67,7 @@ def check_feasible(G: nx.MultiGraph, plan: TrenchPlan, sites, supplies, *, model
         for u in s.utilities:
             route = plan.route(u)
             assert set(route.edges) <= trench
-            H = nx.Graph()
+            H = nx.Graph()  # noqa: N806
             H.add_nodes_from([s.node])
             H.add_edges_from((a, b) for a, b, _ in route.edges)
             cands = supplies[u] if isinstance(supplies[u], list) else [supplies[u]]
@@ -77,7 +84,7 @@ def check_feasible(G: nx.MultiGraph, plan: TrenchPlan, sites, supplies, *, model
 
 def test_single_utility_is_the_shortest_path():
     # A-B-D = 100 + 100 = 200 m; A-C-D = 80 + 150 = 230 m. water: (100 + 10) CNY/m.
-    G = graph([("A", "B", 100), ("B", "D", 100), ("A", "C", 80), ("C", "D", 150)])
+    G = graph([("A", "B", 100), ("B", "D", 100), ("A", "C", 80), ("C", "D", 150)])  # noqa: N806
     sites, supplies = [Site("D", {"water"})], {"water": "A"}
     for method in ("milp", "heuristic"):
         plan = plan_shared_trench(G, sites, supplies, method=method, **OPTS)
@@ -87,7 +94,11 @@ def test_single_utility_is_the_shortest_path():
         check_feasible(G, plan, sites, supplies)
     assert plan_shared_trench(G, sites, supplies, **OPTS).status == "optimal"
     steps = plan.route("water").steps
-    assert [(s.seq, s.node, s.edge) for s in steps] == [(1, "A", "s0"), (2, "B", "s1"), (3, "D", -1)]
+    assert [(s.seq, s.node, s.edge) for s in steps] == [
+        (1, "A", "s0"),
+        (2, "B", "s1"),
+        (3, "D", -1),
+    ]
     assert [s.agg_cost for s in steps] == [0.0, 1000.0, 2000.0]
     assert {(s.source, s.target) for s in steps} == {("A", "D")}
 
@@ -100,19 +111,28 @@ def test_ties_give_the_same_cost_and_the_same_plan_every_time():
     assert {p.total_cost_cny for p in plans} == {22000.0}
     assert len({tuple(e.segment_id for e in p.edges) for p in plans}) == 1
     assert plans[0].status == "optimal"
-    heur = [plan_shared_trench(graph(edges), sites, supplies, method="heuristic", **OPTS) for _ in range(2)]
+    heur = [
+        plan_shared_trench(graph(edges), sites, supplies, method="heuristic", **OPTS)
+        for _ in range(2)
+    ]
     assert heur[0].edges == heur[1].edges
 
 
 def test_forbidden_bridge_forces_a_detour_and_protection_lifts_for_emergencies():
     # S-T 100 m is a bridge; the detour S-X-T is 150 + 150 = 300 m: 300 * 110 = 33,000 CNY
-    G = graph([("S", "T", 100, {"bridge": True}), ("S", "X", 150), ("X", "T", 150)])
+    G = graph([("S", "T", 100, {"bridge": True}), ("S", "X", 150), ("X", "T", 150)])  # noqa: N806
     sites, supplies = [Site("T", {"water"})], {"water": "S"}
     plan = plan_shared_trench(G, sites, supplies, **OPTS)
     assert plan.total_cost_cny == pytest.approx(33000)
     assert {e.segment_id for e in plan.edges} == {"s1", "s2"}
     # a road in its protection period is forbidden too, unless it is an emergency repair
-    G2 = graph([("S", "T", 100, {"protected_until": dt.date(2028, 1, 1)}), ("S", "X", 150), ("X", "T", 150)])
+    G2 = graph(  # noqa: N806
+        [
+            ("S", "T", 100, {"protected_until": dt.date(2028, 1, 1)}),
+            ("S", "X", 150),
+            ("X", "T", 150),
+        ]
+    )
     assert plan_shared_trench(G2, sites, supplies, **OPTS).total_cost_cny == pytest.approx(33000)
     urgent = plan_shared_trench(G2, sites, supplies, emergency_repair=True, **OPTS)
     assert urgent.total_cost_cny == pytest.approx(11000)
@@ -124,7 +144,7 @@ def test_two_sites_share_a_corridor():
     # water to A, power to B, both supplied at S. Shared: S-J 300, J-A 100, J-B 100:
     # trench 500 m * 100 = 50,000; water 400 m * 10 = 4,000; power 400 m * 20 = 8,000 -> 62,000.
     # Separate: water S-A 350 m * 110 = 38,500; power S-B 350 m * 120 = 42,000 -> 80,500.
-    G = graph([("S", "J", 300), ("J", "A", 100), ("J", "B", 100), ("S", "A", 350), ("S", "B", 350)])
+    G = graph([("S", "J", 300), ("J", "A", 100), ("J", "B", 100), ("S", "A", 350), ("S", "B", 350)])  # noqa: N806
     sites = [Site("A", {"water"}, name="A"), Site("B", {"power"}, name="B")]
     supplies = {"water": ["S"], "power": ["S"]}
     # the greedy heuristic routes power first (S-B) and lets water follow it (S-B-J-A):
@@ -151,7 +171,7 @@ def test_two_sites_share_a_corridor():
 def test_shapley_shares_split_the_shared_corridor():
     # v(water) = 38,500, v(power) = 42,000, v(both) = 62,000
     # phi(water) = (38,500 + 62,000 - 42,000) / 2 = 29,250; phi(power) = 32,750
-    G = graph([("S", "J", 300), ("J", "A", 100), ("J", "B", 100), ("S", "A", 350), ("S", "B", 350)])
+    G = graph([("S", "J", 300), ("J", "A", 100), ("J", "B", 100), ("S", "A", 350), ("S", "B", 350)])  # noqa: N806
     sites = [Site("A", {"water"}), Site("B", {"power"})]
     plan = plan_shared_trench(G, sites, {"water": "S", "power": "S"}, sharing="shapley", **OPTS)
     shares = {s.utility: s.cost_cny for s in plan.shares}
@@ -161,9 +181,9 @@ def test_shapley_shares_split_the_shared_corridor():
 
 def test_unreachable_supply_names_the_utility():
     # power's supply P sits on an island; water reaches fine
-    G = graph([("S", "A", 100), ("P", "Q", 50)])
+    G = graph([("S", "A", 100), ("P", "Q", 50)])  # noqa: N806
     sites = [Site("A", {"water", "power"}, name="house 7")]
-    with pytest.raises(UnreachableSupplyError, match="utility 'power'.*house 7") as info:
+    with pytest.raises(UnreachableSupplyError, match=r"utility 'power'.*house 7") as info:
         plan_shared_trench(G, sites, {"water": "S", "power": "P"}, **OPTS)
     assert info.value.utility == "power"
     assert isinstance(info.value, NoRouteError)
@@ -171,8 +191,8 @@ def test_unreachable_supply_names_the_utility():
 
 def test_terminal_on_a_forbidden_edge():
     # M lies in the middle of a bridge S-M-T: no trench can reach it
-    G = graph([("S", "M", 50, {"bridge": True}), ("M", "T", 50, {"bridge": True}), ("S", "T", 300)])
-    with pytest.raises(NoRouteError, match="site 'on bridge'.*only forbidden roads.*bridge"):
+    G = graph([("S", "M", 50, {"bridge": True}), ("M", "T", 50, {"bridge": True}), ("S", "T", 300)])  # noqa: N806
+    with pytest.raises(NoRouteError, match=r"site 'on bridge'.*only forbidden roads.*bridge"):
         plan_shared_trench(G, [Site("M", {"water"}, name="on bridge")], {"water": "T"}, **OPTS)
     # a site at the end of a bridge that also touches a normal road is served around it:
     # S-T 300 m at 110 = 33,000
@@ -184,7 +204,7 @@ def test_narrow_road_cannot_carry_both_utilities():
     # S-A 100 m is 1.2 m wide: water alone needs 0.5 + 0.5 = 1.0 m, water + power 1.6 m.
     # Both on S-A would cost 13,000 but does not fit. Both via S-B-A (200 m, wide):
     # 20,000 + 2,000 + 4,000 = 26,000; water on S-A and power around: 30,000 + 1,000 + 4,000.
-    G = graph([("S", "A", 100, {"width_m": 1.2}), ("S", "B", 100), ("B", "A", 100)])
+    G = graph([("S", "A", 100, {"width_m": 1.2}), ("S", "B", 100), ("B", "A", 100)])  # noqa: N806
     sites, supplies = [Site("A", {"water", "power"})], {"water": "S", "power": "S"}
     for method in ("milp", "heuristic"):
         plan = plan_shared_trench(G, sites, supplies, method=method, **OPTS)
@@ -197,7 +217,7 @@ def test_narrow_road_cannot_carry_both_utilities():
 
 def test_supply_candidates_pick_the_cheapest_and_parallel_edges_keep_the_cheaper():
     # two water supply candidates: P1 at 500 m, P2 at 120 m (two parallel roads, 120 and 200 m)
-    G = graph([("P1", "A", 500), ("P2", "A", 200), ("P2", "A", 120)])
+    G = graph([("P1", "A", 500), ("P2", "A", 200), ("P2", "A", 120)])  # noqa: N806
     plan = plan_shared_trench(G, [Site("A", {"water"})], {"water": ["P1", "P2"]}, **OPTS)
     assert plan.total_cost_cny == pytest.approx(120 * 110)
     assert [e.segment_id for e in plan.edges] == ["s2"]
@@ -205,7 +225,7 @@ def test_supply_candidates_pick_the_cheapest_and_parallel_edges_keep_the_cheaper
 
 
 def test_site_on_its_supply_is_an_empty_plan():
-    G = graph([("S", "A", 100)])
+    G = graph([("S", "A", 100)])  # noqa: N806
     plan = plan_shared_trench(G, [Site("S", {"water"})], {"water": "S"}, **OPTS)
     assert plan.status == "empty"
     assert plan.total_cost_cny == 0.0
@@ -214,7 +234,7 @@ def test_site_on_its_supply_is_an_empty_plan():
 
 
 def test_bad_requests_are_named():
-    G = graph([("S", "A", 100)])
+    G = graph([("S", "A", 100)])  # noqa: N806
     with pytest.raises(ValueError, match="valid: milp, heuristic, kou, mehlhorn"):
         plan_shared_trench(G, [Site("A", {"water"})], {"water": "S"}, method="magic", **OPTS)
     with pytest.raises(TrenchRequestError, match="site 'x': node 'Z' is not in the road graph"):
@@ -231,7 +251,7 @@ def test_bad_requests_are_named():
 # random small graphs against exhaustive enumeration
 
 
-def exhaustive_optimum(G: nx.MultiGraph, sites, supplies, model=MODEL) -> float:
+def exhaustive_optimum(G: nx.MultiGraph, sites, supplies, model=MODEL) -> float:  # noqa: N803
     """Cheapest trench set and per-utility edge sets, by trying every subset."""
     edges = [(u, v, k, d) for u, v, k, d in G.edges(keys=True, data=True)]
     m = len(edges)
@@ -245,7 +265,7 @@ def exhaustive_optimum(G: nx.MultiGraph, sites, supplies, model=MODEL) -> float:
         lay = model.laying_cost_per_m(u)
         best = [float("inf")] * (1 << m)
         for mask in range(1 << m):
-            H = nx.Graph()
+            H = nx.Graph()  # noqa: N806
             H.add_nodes_from(targets | set(supplies[u]))
             H.add_edges_from((edges[i][0], edges[i][1]) for i in range(m) if mask >> i & 1)
             if all(any(nx.has_path(H, t, s) for s in supplies[u]) for t in targets):
@@ -265,7 +285,7 @@ def exhaustive_optimum(G: nx.MultiGraph, sites, supplies, model=MODEL) -> float:
 def random_instance(seed: int):
     rng = random.Random(seed)
     n = rng.randint(4, 7)
-    G = nx.MultiGraph(crs="EPSG:32652")
+    G = nx.MultiGraph(crs="EPSG:32652")  # noqa: N806
     nodes = list(range(n))
     G.add_nodes_from(nodes)
     pairs = list(itertools.combinations(nodes, 2))
@@ -275,7 +295,10 @@ def random_instance(seed: int):
         G.add_edge(u, v, segment_id=f"s{i}", length_m=float(rng.randint(1, 9) * 10))
     utilities = rng.sample(["gas", "power", "water"], rng.randint(1, 3))
     site_nodes = rng.sample(nodes, rng.randint(1, 3))
-    sites = [Site(t, frozenset(rng.sample(utilities, rng.randint(1, len(utilities))))) for t in site_nodes]
+    sites = [
+        Site(t, frozenset(rng.sample(utilities, rng.randint(1, len(utilities)))))
+        for t in site_nodes
+    ]
     used = sorted(set().union(*(s.utilities for s in sites)))
     supplies = {u: rng.sample(nodes, rng.randint(1, 2)) for u in used}
     return G, sites, supplies
@@ -283,7 +306,7 @@ def random_instance(seed: int):
 
 @pytest.mark.parametrize("seed", range(60))
 def test_milp_matches_exhaustive_enumeration_and_heuristic_is_never_better(seed):
-    G, sites, supplies = random_instance(seed)
+    G, sites, supplies = random_instance(seed)  # noqa: N806
     try:
         exact = plan_shared_trench(G, sites, supplies, **OPTS)
     except UnreachableSupplyError:
@@ -308,7 +331,9 @@ def test_milp_matches_exhaustive_enumeration_and_heuristic_is_never_better(seed)
 
 
 def corridor_graph() -> nx.MultiGraph:
-    return graph([("S", "J", 300), ("J", "A", 100), ("J", "B", 100), ("S", "A", 350), ("S", "B", 350)])
+    return graph(
+        [("S", "J", 300), ("J", "A", 100), ("J", "B", 100), ("S", "A", 350), ("S", "B", 350)]
+    )
 
 
 REQUESTS = (
@@ -318,7 +343,7 @@ REQUESTS = (
 
 
 def test_planning_projects_one_by_one_equals_the_batch():
-    G = corridor_graph()
+    G = corridor_graph()  # noqa: N806
     batch = plan_shared_trenches(G, REQUESTS, **OPTS)
     single = tuple(plan_shared_trench(G, r.sites, r.supply_map(), **OPTS) for r in REQUESTS)
     strip = lambda p: (p.edges, p.routes, p.total_cost_cny, p.status, p.shares)  # noqa: E731
@@ -339,9 +364,10 @@ def test_joint_plan_saves_against_each_project_alone():
 
 
 def test_geojson_and_round_trip():
-    G = corridor_graph()
-    plan = plan_shared_trench(G, [Site("A", {"water"}), Site("B", {"power"})],
-                              {"water": "S", "power": "S"}, **OPTS)
+    G = corridor_graph()  # noqa: N806
+    plan = plan_shared_trench(
+        G, [Site("A", {"water"}), Site("B", {"power"})], {"water": "S", "power": "S"}, **OPTS
+    )
     fc = plan.to_geojson()
     assert fc["type"] == "FeatureCollection"
     props = {f["properties"]["segment_id"]: f["properties"] for f in fc["features"]}
@@ -351,7 +377,7 @@ def test_geojson_and_round_trip():
     assert fc["features"][0]["geometry"]["type"] == "LineString"
     lonlat = plan.to_geojson(to_crs="EPSG:4326")
     assert lonlat["crs"] == "EPSG:4326"
-    x, y = lonlat["features"][0]["geometry"]["coordinates"][0]
+    x, _ = lonlat["features"][0]["geometry"]["coordinates"][0]
     assert 120 < x < 130  # UTM 52N origin lands near 124.5 E
     again = TrenchPlan.from_dict(plan.to_dict())
     assert again.total_cost_cny == plan.total_cost_cny
