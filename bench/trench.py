@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 from networkx.algorithms.approximation import steiner_tree
 
+from routing import _trench_model as tm
 from routing import trench
 from routing.costs import load_cost_model
 from routing.graph import build_road_graph
@@ -100,7 +101,7 @@ def run_kou_full(H: nx.Graph, net: TrenchNetwork, problem, method: str):  # noqa
     terminals = set()
     chosen = {}
     for d in demands:
-        dist = trench._Paths(net, trench._weights(net, d, problem)).distances(
+        dist = tm._Paths(net, tm._weights(net, d, problem)).distances(
             [index[t] for t in d.sites]
         )
         chosen[d.utility] = min((index[s] for s in d.sources), key=lambda s: (dist[s], s))
@@ -115,8 +116,8 @@ def run_kou_full(H: nx.Graph, net: TrenchNetwork, problem, method: str):  # noqa
         for t in d.sites:
             path = nx.shortest_path(tree, chosen[d.utility], index[t])
             edges.update(H[a][b]["edge"] for a, b in itertools.pairwise(path))
-        sol[d.utility] = trench._edge_refs(net, edges)
-    return elapsed, trench._solution_cost(problem, sol)
+        sol[d.utility] = tm._edge_refs(net, edges)
+    return elapsed, tm._solution_cost(problem, sol)
 
 
 def full_graph(net: TrenchNetwork, mean_lay: float) -> nx.Graph:

@@ -1,0 +1,391 @@
+"""Solve the shared-trench problem exactly: Lagrangian bound, then a HiGHS MILP."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Hashable
+from collections.abc import Mapping
+from typing import Any
+
+import highspy
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+
+from routing._steiner_bound import steiner_through_nodes
+from routing._trench_model import _INF
+from routing._trench_model import OPTIMALITY_GAP
+from routing._trench_model import Solution
+from routing._trench_model import _allowed
+from routing._trench_model import _arc_masks
+from routing._trench_model import _Demand
+from routing._trench_model import _edge_ids
+from routing._trench_model import _edge_refs
+from routing._trench_model import _lower_bounds
+from routing._trench_model import _Problem
+from routing._trench_model import _solution_cost
+from routing._trench_model import _width_violations
+from routing.errors import NoRouteError
+from routing.reduce import EdgeRef
+from routing.reduce import TrenchNetwork
+from routing.reduce import reduce_network
+from routing.reduce import restrict_edges
+
+logger = logging.getLogger(__name__)
+
+
+def _lagrange_bound(
+    net: TrenchNetwork,
+    problem: _Problem,
+    warm: Solution,
+    upper: float,
+    *,
+    deadline: float = _INF,
+    max_rounds: int = 12,
+) -> tuple[float, dict[str, frozenset[Hashable]]] | None:
+    """Lower bound from splitting each trench edge's cost among utilities (Lagrangian).
+
+    The split starts from the warm plan (each dug edge split among the utilities in it, the
+    others evenly) and moves, round by round, towards an even split among the utilities
+    whose own optimal trees use the edge, keeping the best bound. Returns the bound and, per
+    utility, the nodes it may still use in a plan costing at most ``upper`` (see
+    :mod:`routing._steiner_bound`); None if a utility has too many sites for Dreyfus–Wagner.
+    """
+    active = [d for d in problem.demands if d.sites]
+    index = net.index()
+    users = np.zeros((len(active), net.n_edges))
+    for i, d in enumerate(active):
+        users[i, list(_edge_ids(net, warm.get(d.utility, frozenset())))] = 1.0
+    count = users.sum(axis=0)
+    alpha = np.where(count > 0, users / np.maximum(count, 1), 1.0 / len(active))
+    allowed = [_allowed(net, d, problem) for d in active]
+    tol = 1e-7 * abs(upper) + 1e-6
+    best: tuple[float, dict[str, frozenset[Hashable]]] | None = None
+    for rnd in range(max_rounds):
+        bounds = []
+        for i, d in enumerate(active):
+            w = np.where(allowed[i], alpha[i] * net.cost_cny + d.lay_per_m * net.length_m, _INF)
+            sb = steiner_through_nodes(
+                net.n_nodes,
+                net.eu,
+                net.ev,
+                w,
+                [index[s] for s in d.sources if s in index],
+                [index[t] for t in d.sites],
+            )
+            if sb is None:
+                return None
+            bounds.append(sb)
+        lb = float(sum(b.tree_cny for b in bounds))
+        if best is None or lb > best[0]:
+            node_ok = {}
+            for d, sb in zip(active, bounds, strict=True):
+                ok = lb - sb.tree_cny + sb.through_cny <= upper + tol
+                node_ok[d.utility] = frozenset(net.nodes[i] for i in np.flatnonzero(ok))
+            best = (lb, node_ok)
+        if lb >= upper * (1 - OPTIMALITY_GAP) - 1e-6 or time.perf_counter() > deadline:
+            break
+        # move the split towards an even share among the utilities whose own optimal trees
+        # use the edge (both ends carry a tree at that cost); any split gives a valid bound
+        on = np.zeros_like(alpha)
+        for i, sb in enumerate(bounds):
+            near = sb.through_cny <= sb.tree_cny * (1 + 1e-9) + 1e-6
+            on[i] = near[net.eu] & near[net.ev] & allowed[i]
+        n_on = on.sum(axis=0)
+        target = np.where(n_on > 0, on / np.maximum(n_on, 1), alpha)
+        step = 0.5 / (1 + rnd / 3)
+        alpha = (1 - step) * alpha + step * target
+    return best
+
+
+def _restrict_to_nodes(
+    net: TrenchNetwork, problem: _Problem, node_ok: Mapping[str, frozenset[Hashable]]
+) -> TrenchNetwork:
+    """Keep edges whose two ends some utility may still use."""
+    keep = np.zeros(net.n_edges, dtype=bool)
+    for nodes in node_ok.values():
+        ok = np.array([n in nodes for n in net.nodes], dtype=bool)
+        keep |= ok[net.eu] & ok[net.ev]
+    terminals = problem.terminals()
+    index = net.index()
+    return reduce_network(
+        restrict_edges(net, keep, keep=[index[t] for t in terminals if t in index]), terminals
+    )
+
+
+# exact: directed multi-commodity flow MILP in HiGHS
+
+
+def _milp(  # noqa: PLR0917 - private helper
+    net: TrenchNetwork,
+    problem: _Problem,
+    warm: Solution,
+    upper: float,
+    deadline: float,
+    node_ok: Mapping[str, frozenset[Hashable]] | None = None,
+) -> tuple[Solution, str, float | None, dict[str, Any]]:
+    model = _MilpModel(net, problem, upper, node_ok)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", OPTIMALITY_GAP)
+    h.setOptionValue("mip_abs_gap", 1e-6)
+    h.setOptionValue("random_seed", 0)
+    model.pass_to(h)
+    stats: dict[str, Any] = {"milp_cols": model.n_cols, "milp_rows": model.n_rows, "width_cuts": 0}
+    warm_vector = model.vector(warm)
+    best, status, bound = warm, "time_limit", None
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            break
+        h.setOptionValue("time_limit", float(remaining))
+        if warm_vector is not None:
+            start = highspy.HighsSolution()
+            start.col_value = warm_vector.tolist()
+            start.value_valid = True
+            h.setSolution(start)
+        h.run()
+        model_status = h.getModelStatus()
+        info = h.getInfo()
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else bound
+        if model_status == highspy.HighsModelStatus.kInfeasible:
+            msg = "the exact model is infeasible: no trench plan fits the road widths"
+            raise NoRouteError(msg)
+        values = np.asarray(h.getSolution().col_value)
+        found = model.solution(values) if len(values) == model.n_cols else None
+        violations = _width_violations(problem, found) if found is not None else []
+        if violations:
+            model.add_cuts(h, violations)
+            stats["width_cuts"] += len(violations)
+            continue
+        if (
+            found is not None
+            and _solution_cost(problem, found) <= _solution_cost(problem, best) + 1e-9
+        ):
+            best = found
+        status = "optimal" if model_status == highspy.HighsModelStatus.kOptimal else "time_limit"
+        break
+    stats["milp_nodes"] = int(h.getInfo().mip_node_count)
+    return best, status, bound, stats
+
+
+class _MilpModel:
+    """Columns: y per edge, z per (utility, arc), f per (utility, site, arc) and supply arc."""
+
+    def __init__(  # noqa: PLR0915 - one model, built in order
+        self,
+        net: TrenchNetwork,
+        problem: _Problem,
+        upper: float,
+        node_ok: Mapping[str, frozenset[Hashable]] | None = None,
+    ) -> None:
+        self.net = net
+        self.problem = problem
+        E, N = net.n_edges, net.n_nodes  # noqa: N806
+        self.tail = np.concatenate([net.eu, net.ev])
+        self.head = np.concatenate([net.ev, net.eu])
+        arc_edge = np.concatenate([np.arange(E), np.arange(E)])
+        rows_lb = _lower_bounds(net, problem, per_site=True)
+        all_masks = _arc_masks(net, rows_lb, upper)
+        cost: list[NDArray[np.float64]] = [net.cost_cny.copy()]
+        integer: list[NDArray[np.bool_]] = [np.ones(E, dtype=bool)]
+        upper_b: list[NDArray[np.float64]] = [np.ones(E)]
+        r_i: list[NDArray[np.int64]] = []
+        c_i: list[NDArray[np.int64]] = []
+        vals: list[NDArray[np.float64]] = []
+        row_lo: list[NDArray[np.float64]] = []
+        row_hi: list[NDArray[np.float64]] = []
+        n_col, n_row = E, 0
+        self.z_col: dict[str, NDArray[np.int64]] = {}
+        self.utilities: list[str] = []
+        self.flows: list[
+            tuple[
+                str, int, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]
+            ]
+        ] = []
+
+        def add_rows(rr: NDArray[np.int64], cc: NDArray[np.int64], vv: NDArray[np.float64]) -> None:
+            r_i.append(rr)
+            c_i.append(cc)
+            vals.append(vv)
+
+        for x, path_masks in zip(rows_lb, all_masks, strict=True):
+            d: _Demand = x["demand"]
+            masks = path_masks
+            if node_ok is not None:
+                ok = np.array([n in node_ok[d.utility] for n in net.nodes], dtype=bool)
+                masks = [m & ok[self.tail] & ok[self.head] for m in path_masks]
+            any_arc = np.logical_or.reduce(masks)
+            arcs_u = np.flatnonzero(any_arc)
+            zc = np.full(2 * E, -1, dtype=np.int64)
+            zc[arcs_u] = n_col + np.arange(len(arcs_u))
+            n_col += len(arcs_u)
+            cost.append(d.lay_per_m * net.length_m[arc_edge[arcs_u]])
+            integer.append(np.ones(len(arcs_u), dtype=bool))
+            upper_b.append(np.ones(len(arcs_u)))
+            self.z_col[d.utility] = zc
+            self.utilities.append(d.utility)
+            # linking: z(u, a) + z(u, reverse a) - y(e) <= 0
+            edges_u = np.unique(arc_edge[arcs_u])
+            rows = n_row + np.arange(len(edges_u))
+            n_row += len(edges_u)
+            fwd, bwd = zc[edges_u], zc[edges_u + E]
+            for part in (fwd, bwd):
+                ok = part >= 0
+                add_rows(rows[ok], part[ok], np.ones(int(ok.sum())))
+            add_rows(rows, edges_u, -np.ones(len(edges_u)))
+            row_lo.append(np.full(len(edges_u), -_INF))
+            row_hi.append(np.zeros(len(edges_u)))
+            # in-degree: at most one arc of u enters a node that is not a supply
+            srcs = set(x["sources"])
+            heads = self.head[arcs_u]
+            order = np.argsort(heads, kind="stable")
+            uniq, first, counts = np.unique(heads[order], return_index=True, return_counts=True)
+            sel = [k for k in range(len(uniq)) if counts[k] > 1 and int(uniq[k]) not in srcs]
+            for k in sel:
+                members = arcs_u[order[first[k] : first[k] + counts[k]]]
+                add_rows(np.full(len(members), n_row), zc[members], np.ones(len(members)))
+                row_lo.append(np.array([-_INF]))
+                row_hi.append(np.array([1.0]))
+                n_row += 1
+            # one unit of flow per site, from the super-root over the supply nodes
+            src_arr = np.asarray(sorted(srcs), dtype=np.int64)
+            for t, m in zip(x["sites"], masks, strict=True):
+                arcs_t = np.flatnonzero(m)
+                k_a, k_s = len(arcs_t), len(src_arr)
+                fc = n_col + np.arange(k_a + k_s)
+                n_col += k_a + k_s
+                cost.append(np.zeros(k_a + k_s))
+                integer.append(np.zeros(k_a + k_s, dtype=bool))
+                upper_b.append(np.ones(k_a + k_s))
+                # f <= z
+                rows = n_row + np.arange(k_a)
+                n_row += k_a
+                add_rows(rows, fc[:k_a], np.ones(k_a))
+                add_rows(rows, zc[arcs_t], -np.ones(k_a))
+                row_lo.append(np.full(k_a, -_INF))
+                row_hi.append(np.zeros(k_a))
+                # conservation: inflow - outflow = 1 at the site, 0 elsewhere
+                touched = np.unique(
+                    np.concatenate([self.tail[arcs_t], self.head[arcs_t], src_arr, [t]])
+                )
+                node_row = np.full(N, -1, dtype=np.int64)
+                node_row[touched] = n_row + np.arange(len(touched))
+                n_row += len(touched)
+                add_rows(node_row[self.head[arcs_t]], fc[:k_a], np.ones(k_a))
+                add_rows(node_row[self.tail[arcs_t]], fc[:k_a], -np.ones(k_a))
+                add_rows(node_row[src_arr], fc[k_a:], np.ones(k_s))
+                rhs = np.zeros(len(touched))
+                rhs[np.searchsorted(touched, t)] = 1.0
+                row_lo.append(rhs)
+                row_hi.append(rhs.copy())
+                self.flows.append((d.utility, t, arcs_t, fc[:k_a], src_arr, fc[k_a:]))
+        self.n_cols, self.n_rows = n_col, n_row
+        self.cost = np.concatenate(cost)
+        self.integer = np.concatenate(integer)
+        self.col_upper = np.concatenate(upper_b)
+        matrix = coo_matrix(
+            (np.concatenate(vals), (np.concatenate(r_i), np.concatenate(c_i))), shape=(n_row, n_col)
+        ).tocsc()
+        matrix.sum_duplicates()
+        self.matrix = matrix
+        self.row_lo = np.concatenate(row_lo) if row_lo else np.zeros(0)
+        self.row_hi = np.concatenate(row_hi) if row_hi else np.zeros(0)
+
+    def pass_to(self, h: highspy.Highs) -> None:
+        lp = highspy.HighsLp()
+        lp.num_col_ = self.n_cols
+        lp.num_row_ = self.n_rows
+        lp.col_cost_ = self.cost
+        lp.col_lower_ = np.zeros(self.n_cols)
+        lp.col_upper_ = self.col_upper
+        lp.row_lower_ = self.row_lo
+        lp.row_upper_ = self.row_hi
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = self.matrix.indptr
+        lp.a_matrix_.index_ = self.matrix.indices
+        lp.a_matrix_.value_ = self.matrix.data
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+            for i in self.integer
+        ]
+        h.passModel(lp)
+
+    def solution(self, values: NDArray[np.float64]) -> Solution:
+        E = self.net.n_edges  # noqa: N806
+        sol: Solution = {}
+        for u in self.utilities:
+            zc = self.z_col[u]
+            used = np.flatnonzero((zc >= 0) & (values[np.maximum(zc, 0)] > 0.5))
+            sol[u] = _edge_refs(self.net, {int(a % E) for a in used})
+        for d in self.problem.demands:
+            sol.setdefault(d.utility, frozenset())
+        return sol
+
+    def vector(self, sol: Solution) -> NDArray[np.float64] | None:
+        """Column values of a solution (the warm start), or None if it leaves the model."""
+        E = self.net.n_edges  # noqa: N806
+        x = np.zeros(self.n_cols)
+        index = self.net.index()
+        parents: dict[str, dict[int, int]] = {}
+        for u in self.utilities:
+            edges = _edge_ids(self.net, sol.get(u, frozenset()))
+            x[list(edges)] = 1.0
+            adjacency: dict[int, list[int]] = {}
+            for e in sorted(edges):
+                adjacency.setdefault(int(self.net.eu[e]), []).append(e)
+                adjacency.setdefault(int(self.net.ev[e]), []).append(e)
+            d = next(d for d in self.problem.demands if d.utility == u)
+            roots = [index[s] for s in d.sources if s in index]
+            parent: dict[int, int] = dict.fromkeys(roots, -1)
+            queue = deque(roots)
+            while queue:
+                v = queue.popleft()
+                for e in adjacency.get(v, []):
+                    other = int(self.net.ev[e] if self.net.eu[e] == v else self.net.eu[e])
+                    if other in parent:
+                        continue
+                    arc = e if self.net.eu[e] == v else e + E
+                    if self.z_col[u][arc] < 0:
+                        return None
+                    parent[other] = arc
+                    x[self.z_col[u][arc]] = 1.0
+                    queue.append(other)
+            parents[u] = parent
+        for u, t, arcs_t, f_arc, src_arr, f_src in self.flows:
+            parent = parents[u]
+            if t not in parent:
+                return None
+            pos = {int(a): k for k, a in enumerate(arcs_t)}
+            v = t
+            while parent[v] != -1:
+                arc = parent[v]
+                if arc not in pos:
+                    return None
+                x[f_arc[pos[arc]]] = 1.0
+                v = int(self.tail[arc])
+            x[f_src[int(np.searchsorted(src_arr, v))]] = 1.0
+        return x
+
+    def add_cuts(self, h: highspy.Highs, violations: list[tuple[EdgeRef, frozenset[str]]]) -> None:
+        """Forbid each too-wide utility set on its edge: sum of its arcs <= |set| - 1."""
+        E = self.net.n_edges  # noqa: N806
+        for ref, users in violations:
+            e = next(i for i, parts in enumerate(self.net.parts) if ref in parts)
+            cols = [
+                int(c)
+                for u in sorted(users)
+                if u in self.z_col
+                for c in (self.z_col[u][e], self.z_col[u][e + E])
+                if c >= 0
+            ]
+            h.addRow(
+                -_INF,
+                float(len(users) - 1),
+                len(cols),
+                np.array(cols, dtype=np.int32),
+                np.ones(len(cols)),
+            )
