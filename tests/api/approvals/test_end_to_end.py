@@ -319,3 +319,42 @@ def test_commitment_project_starts_before_permits(flow: Flow) -> None:
     app = flow.read(app["id"])
     assert app["outstanding_permits"] == []
     flow.call("coordinator", "POST", f"/applications/{app['id']}/construction/finish", {})
+
+
+def test_permit_outcomes_returned_rejected_not_competent(flow: Flow) -> None:
+    """Every chief outcome, a send-back to the clerk, and a returned permit resubmitted."""
+    app = flow.to_status("permitting")
+    permits = {p["permit_type"]: p for p in flow.permits(app["id"])}
+    assert flow.approve(permits["tree_felling"], "rejected")["status"] == "rejected"
+    assert flow.approve(permits["planning_opinion"], "not_competent")["status"] == "not_competent"
+    p = flow.approve(permits["traffic_opinion"], "returned")
+    assert p["status"] == "returned"
+    p = flow.call(
+        "coordinator",
+        "POST",
+        f"/permits/{p['id']}/resubmit",
+        {"reason": "已补充交通组织方案", "version": p["version"]},
+    )
+    assert p["status"] == "submitted" and p["decided_at"] is None
+    assert flow.approve(p)["status"] == "approved"
+    # the chief sends it back to the clerk instead of deciding
+    q = permits["road_excavation"]
+    q = flow.call("cgj-clerk", "POST", f"/permits/{q['id']}/review", {"recommendation": "approved"})
+    q = flow.call(
+        "cgj-chief",
+        "POST",
+        f"/permits/{q['id']}/decide",
+        {"outcome": "send_back", "comment": "补勘"},
+    )
+    assert q["status"] == "submitted"
+    # every company saw each decision with its status
+    events = flow.call("gas-1-staff", "GET", "/feedback")
+    seen = {(e["permit_id"], e["status"]) for e in events if e["kind"] == "permit_decided"}
+    assert (permits["tree_felling"]["id"], "rejected") in seen
+    assert (permits["planning_opinion"]["id"], "not_competent") in seen
+    assert (permits["traffic_opinion"]["id"], "returned") in seen
+    # rejected permits block construction of a non-commitment project
+    r = flow.call(
+        "water-1-staff", "POST", f"/applications/{app['id']}/construction/start", {}, expect=409
+    )
+    assert "tree_felling:rejected" in r["detail"]["missing"]
