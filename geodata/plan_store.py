@@ -152,7 +152,7 @@ def plans_for_application(session: Session, application_id: int) -> list[StoredP
     """Plan versions linked to one application, newest first."""
     rows = session.scalars(
         select(TrenchPlanRow)
-        .where(TrenchPlanRow.application_ids.any(application_id))
+        .where(TrenchPlanRow.application_ids.contains([application_id]))
         .order_by(TrenchPlanRow.created_at.desc(), TrenchPlanRow.id.desc())
     ).all()
     return [_stored(r) for r in rows]

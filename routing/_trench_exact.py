@@ -128,7 +128,7 @@ def _milp(  # noqa: PLR0917 - private helper
     node_ok: Mapping[str, frozenset[Hashable]] | None = None,
 ) -> tuple[Solution, str, float | None, dict[str, Any]]:
     model = _MilpModel(net, problem, upper, node_ok)
-    h = highspy.Highs()
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", OPTIMALITY_GAP)
     h.setOptionValue("mip_abs_gap", 1e-6)

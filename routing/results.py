@@ -283,7 +283,7 @@ class TrenchPlan:
                     utility=r["utility"],
                     supply_nodes=tuple(r["supply_nodes"]),
                     sites=tuple(r["sites"]),
-                    edges=tuple(tuple(x) for x in r["edges"]),  # type: ignore[misc]
+                    edges=tuple(tuple(x) for x in r["edges"]),
                     length_m=r["length_m"],
                     laying_cost_cny=r["laying_cost_cny"],
                     steps=tuple(RouteStep(*row) for row in r["steps"]),

@@ -359,7 +359,8 @@ def _plan(  # noqa: PLR0917 - private helper
     stats: dict[str, Any] = {"input_edges": net0.n_edges, "reduced_edges": net1.n_edges}
     if not any(d.sites for d in problem.demands):
         sol: Solution = {d.utility: frozenset() for d in problem.demands}
-        status, bound = "empty", 0.0
+        status = "empty"
+        bound: float | None = 0.0
     else:
         upper = overlay_cost if not _width_violations(problem, separate) else _INF
         sol, status, bound, more = solver(

@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 
-_REFUSED = {
+_REFUSED: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such city or plan"},
     422: {"description": "bad request: the message names the site, utility or point"},
 }
