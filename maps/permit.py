@@ -792,20 +792,33 @@ def _draw_title_block(fig: Figure, layout: SheetLayout, info: SheetInfo, crs: An
         y = 1 - (i + 1) / n
         ax.plot([0, 1], [y, y], color="black", linewidth=0.4)
         ax.text(0.02, y + 0.5 / n, key, va="center", fontsize=6.5 * k)
+        shown = _fit_text(value, 44)
         ax.text(
             0.37,
             y + 0.5 / n,
-            _fit_text(value, 44),
+            shown,
             va="center",
-            fontsize=6.5 * k,
+            fontsize=(6.5 if "\n" not in shown else 5.2) * k,
             wrap=False,
         )
     ax.plot([0.35, 0.35], [0, 1], color="black", linewidth=0.4)
 
 
 def _fit_text(text: str, width_chars: int) -> str:
+    """The text on one line, or two when longer (CJK characters count double), then cut."""
     text = str(text)
-    return text if len(text) <= width_chars else text[: width_chars - 1] + "…"
+    lines, line, used = [], "", 0.0
+    for ch in text:
+        w = 2.0 if ord(ch) > 0x2E7F else 1.0
+        if used + w > width_chars:
+            lines.append(line)
+            line, used = "", 0.0
+        line += ch
+        used += w
+    lines.append(line)
+    if len(lines) <= 2:
+        return "\n".join(lines)
+    return lines[0] + "\n" + lines[1][:-1] + "…"
 
 
 def _draw_section_panel(

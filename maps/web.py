@@ -118,6 +118,7 @@ def build_layer_map(
     static_url: str = "/static",
     tile_url: str | None = None,
     tile_attribution: str = "",
+    attribution: str = style.ATTRIBUTION_OSM,
     max_features: int | None = None,
 ) -> folium.Map:
     """Return a map of stored layers by kind (``roads``, ``existing``, ``proposed``, ...).
@@ -150,6 +151,7 @@ def build_layer_map(
             static_url=static_url,
             tile_url=tile_url,
             tile_attribution=tile_attribution,
+            attribution=attribution,
         )
     legend = _legend(m)
     for kind in LAYER_KINDS:
@@ -167,6 +169,7 @@ def build_application_map(
     static_url: str = "/static",
     tile_url: str | None = None,
     tile_attribution: str = "",
+    attribution: str = style.ATTRIBUTION_OSM,
     max_features: int | None = None,
 ) -> folium.Map:
     """Return the review map of an application: each utility's proposed line in context.
@@ -193,6 +196,7 @@ def build_application_map(
             static_url=static_url,
             tile_url=tile_url,
             tile_attribution=tile_attribution,
+            attribution=attribution,
         )
     return build_layer_map(
         layers,
@@ -200,6 +204,7 @@ def build_application_map(
         static_url=static_url,
         tile_url=tile_url,
         tile_attribution=tile_attribution,
+        attribution=attribution,
         max_features=max_features,
     )
 
@@ -213,6 +218,7 @@ def build_trench_map(
     static_url: str = "/static",
     tile_url: str | None = None,
     tile_attribution: str = "",
+    attribution: str = style.ATTRIBUTION_OSM,
     max_features: int | None = None,
 ) -> folium.Map:
     """Return the review map of a trench plan, the shared trench coloured by its sharers.
@@ -248,6 +254,7 @@ def build_trench_map(
             static_url=static_url,
             tile_url=tile_url,
             tile_attribution=tile_attribution,
+            attribution=attribution,
         )
     legend = _legend(m)
     for kind in ("roads", "protected", "existing"):
@@ -407,7 +414,9 @@ def _draw_existing(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> Non
             ("owner", "权属 Owner"),
         ],
     ).add_to(fg)
-    legend.add("existing", style.label("existing") + " (虚线 dashed)", line="#555555")
+    for utility in _ordered_utilities(gdf["utility"]):
+        text = f"现状 {style.label(utility)} existing (虚线 dashed)"
+        legend.add(f"e:{utility}", text, line=style.utility_colour(utility))
 
 
 def _draw_proposed(m: folium.Map, gdf: gpd.GeoDataFrame, legend: _Legend) -> None:

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi import HTTPException
 from fastapi import Query
 from fastapi import Request
+from fastapi.responses import FileResponse
 from fastapi.responses import HTMLResponse
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
@@ -41,6 +42,7 @@ from api.errors import register
 from api.routes.route_context import KIND_KEYS
 from api.routes.route_context import analyse_route
 from api.routes.route_context import city_of
+from api.routes.route_context import data_attribution
 from api.routes.route_context import quantity_table
 from api.routes.route_context import route_segments
 from geodata.layers import save_layer
@@ -130,6 +132,12 @@ def required_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
 UserDep = Annotated[User, Depends(required_user)]
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    # browsers ask for it on every page; without it each page logs a 404 in the console
+    return FileResponse(STATIC_DIR / "favicon.png", media_type="image/png")
+
+
 # --- review maps ---------------------------------------------------------------------
 
 
@@ -140,6 +148,7 @@ def layer_map(layer_id: int, session: SessionDep, settings: SettingsDep) -> HTML
     gdf = read_features(session, city=info.city, kind=info.kind, layer_id=layer_id)
     m = web.build_layer_map(
         {KIND_KEYS[info.kind]: _with_attrs(gdf)},
+        attribution=data_attribution(get_city(session, info.city)),
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
         max_features=settings.maps.max_folium_features,
@@ -150,12 +159,13 @@ def layer_map(layer_id: int, session: SessionDep, settings: SettingsDep) -> HTML
 @router.get("/maps/cities/{city}", response_class=HTMLResponse, operation_id="maps-city-map")
 def city_map(city: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """Review map of every layer of a city; above the feature limit use the vector tiles."""
-    get_city(session, city)
+    info = get_city(session, city)
     layers = {
         KIND_KEYS[k]: _with_attrs(read_features(session, city=city, kind=k)) for k in KIND_KEYS
     }
     m = web.build_layer_map(
         {k: v for k, v in layers.items() if len(v)},
+        attribution=data_attribution(info),
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
         max_features=settings.maps.max_folium_features,
@@ -177,6 +187,7 @@ def application_map(
     m = web.build_trench_map(
         analysis.frames,
         context=analysis.context,
+        attribution=data_attribution(analysis.city),
         section_url=f"/maps/applications/{application_id}/sections/{{edge}}.svg",
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
@@ -222,6 +233,7 @@ def plan_map(
     m = web.build_trench_map(
         analysis.frames,
         context=analysis.context,
+        attribution=data_attribution(analysis.city),
         section_url=f"/maps/plans/{plan_key}/sections/{{edge}}.svg?version={stored.version}",
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
@@ -380,7 +392,7 @@ def _sheets(
             permit_type=p,
             applicant=applicant,
             issued_on=route.fixed_at.date(),
-            attribution=f"{style.ATTRIBUTION_OSM}; 路由版本 route v{route.version_no}",
+            attribution=f"{data_attribution(analysis.city)}; 路由版本 route v{route.version_no}",
         )
         for p in permit_types
     ]

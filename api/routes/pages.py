@@ -35,6 +35,7 @@ from api.deps import SettingsDep
 from api.routes.maps import optional_user
 from api.routes.maps import quantity_rows
 from api.routes.route_context import analyse_route
+from api.routes.route_context import data_attribution
 from api.routes.route_context import quantity_table
 from api.routes.tiles import TILE_COLUMNS
 from geodata.colocation_store import add_proposals
@@ -259,7 +260,7 @@ def tiles_page(
         styles=styles,
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
-        attribution=style.ATTRIBUTION_OSM,
+        attribution=data_attribution(info),
     )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "RouteAnalysis",
     "analyse_route",
     "city_of",
+    "data_attribution",
     "quantity_table",
     "route_segments",
 ]
@@ -47,6 +48,12 @@ KIND_KEYS = {
     "trees": "trees",
     "poles": "poles",
     "protected_areas": "protected",
+}
+# credit lines of the sample cities shipped in data/ (DATA_LICENSES.md); other cities are
+# credited as their own layers
+DATA_ATTRIBUTIONS = {
+    "harbin": "© OpenStreetMap contributors (ODbL); 拟建管线为合成数据 proposals synthetic",
+    "nagaoka": "3D都市モデル（Project PLATEAU）長岡市（2024年度）（国土交通省）CC BY 4.0",
 }
 # a fell finding outranks a protect finding of the same tree on another segment
 _ACTION_RANK = {"fell": 2, "protect": 1}
@@ -175,6 +182,15 @@ def quantity_table(quantities: PlanQuantities) -> list[tuple[str, str, str]]:
     if quantities.needs_manual_review:
         rows.append(("需人工复核 Manual review", str(len(quantities.needs_manual_review)), "段"))
     return rows
+
+
+def data_attribution(city: CityInfo | None) -> str:
+    """The credit line for a city's data on maps and sheets."""
+    if city is None:
+        return "数据 Data: 申请人提供 as filed by the applicant"
+    return DATA_ATTRIBUTIONS.get(
+        city.name, f"数据 Data: {city.title or city.name} 城市图层 city layers"
+    )
 
 
 def city_of(session: Session, frames: TrenchFrames) -> CityInfo | None:
