@@ -24,6 +24,7 @@ from sqlalchemy import exists
 from sqlalchemy import false
 from sqlalchemy import select
 from sqlalchemy import true
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from api.approvals.enums import Action
@@ -48,6 +49,7 @@ __all__ = [
     "issue_token",
     "login",
     "permit_scope",
+    "revoke_token",
     "verify_password",
 ]
 
@@ -58,6 +60,7 @@ CITY_MANAGEMENT = frozenset({R.acceptor, R.responsible_person})
 # role x action: who may ask for what at all. Ownership is checked after (see _OWNERSHIP).
 POLICY: dict[Action, frozenset[Role]] = {
     Action.read_me: ALL_ROLES,
+    Action.logout: ALL_ROLES,
     Action.list_organisations: ALL_ROLES,
     Action.manage_users: frozenset({R.admin}),
     Action.ask_consultation: frozenset({R.applicant}),
@@ -141,6 +144,13 @@ def issue_token(
     session.add(ApiToken(token_sha256=_digest(token), user_id=user.id, expires_at=expires))
     session.flush()
     return token, expires
+
+
+def revoke_token(*, session: Session, token: str) -> None:
+    """Revoke ``token`` (logout); an unknown token is left alone."""
+    session.execute(
+        update(ApiToken).where(ApiToken.token_sha256 == _digest(token)).values(revoked=True)
+    )
 
 
 def authenticate(*, session: Session, token: str, now: dt.datetime) -> User:

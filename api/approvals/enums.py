@@ -141,6 +141,7 @@ class Action(StrEnum):
     """Everything a user can ask of the service; the policy table in ``auth`` keys on these."""
 
     read_me = "read_me"
+    logout = "logout"
     list_organisations = "list_organisations"
     manage_users = "manage_users"
     ask_consultation = "ask_consultation"

@@ -21,10 +21,21 @@ from api.approvals.errors import AuthenticationError
 from api.approvals.models import User
 from api.deps import SessionDep
 
-__all__ = ["TAG", "KeyDep", "NowDep", "UserDep", "current_user", "get_now", "load", "once", "op"]
+__all__ = [
+    "TAG",
+    "KeyDep",
+    "NowDep",
+    "UserDep",
+    "bearer",
+    "current_user",
+    "get_now",
+    "load",
+    "once",
+    "op",
+]
 
 TAG = "approvals"
-_bearer = OAuth2PasswordBearer(tokenUrl="/approvals/auth/token", auto_error=False)
+bearer = OAuth2PasswordBearer(tokenUrl="/approvals/auth/token", auto_error=False)
 
 
 def get_now() -> dt.datetime:
@@ -37,7 +48,7 @@ KeyDep = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 def current_user(
-    session: SessionDep, now: NowDep, token: Annotated[str | None, Depends(_bearer)]
+    session: SessionDep, now: NowDep, token: Annotated[str | None, Depends(bearer)]
 ) -> User:
     if not token:
         msg = "missing bearer token"

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi import Depends
 from fastapi import Request
+from fastapi import Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -25,6 +26,7 @@ from api.approvals.http import TAG
 from api.approvals.http import KeyDep
 from api.approvals.http import NowDep
 from api.approvals.http import UserDep
+from api.approvals.http import bearer
 from api.approvals.http import get_now
 from api.approvals.http import load
 from api.approvals.http import once
@@ -82,6 +84,16 @@ def me(user: UserDep) -> UserPublic:
     """Who am I."""
     auth.authorize(user, Action.read_me)
     return _user_public(user)
+
+
+@router.post("/auth/logout", status_code=204, **op("logout"))
+def logout(
+    session: SessionDep, user: UserDep, token: Annotated[str | None, Depends(bearer)]
+) -> Response:
+    """Revoke the bearer token of this request."""
+    auth.authorize(user, Action.logout)
+    auth.revoke_token(session=session, token=token or "")
+    return Response(status_code=204)
 
 
 @router.post("/users", response_model=UserPublic, status_code=201, **op("create-user"))

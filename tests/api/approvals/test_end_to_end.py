@@ -287,6 +287,10 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
         conn.execute(
             text("UPDATE appr_audit_log SET reason = 'x' WHERE id = :i"), {"i": audit[0]["id"]}
         )
+    # logging out revokes the token
+    r = c.post(f"{PREFIX}/auth/logout", headers=flow.h("applicant"))
+    assert r.status_code == 204
+    assert c.get(f"{PREFIX}/me", headers=flow.h("applicant")).status_code == 401
     with engine.connect() as conn, pytest.raises(DBAPIError, match="frozen"):
         conn.execute(
             text("UPDATE appr_route_versions SET geojson = '{}' WHERE id = :i"), {"i": v1["id"]}
