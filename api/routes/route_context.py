@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -17,6 +19,7 @@ from geodata.storage import read_features
 from maps import style
 from maps.frames import MapContext
 from maps.frames import TrenchFrames
+from routing.checks import protection_end
 from routing.quantities import PlanQuantities
 from routing.quantities import plan_quantities
 from routing.section_types import CrossSection
@@ -222,9 +225,46 @@ def _context(
         existing=layers["existing"],
         trees=layers["trees"],
         poles=layers["poles"],
-        protected=layers["protected"],
+        protected=_protected(layers["roads"], layers["protected"], on=dt.date.today()),
     )
     return context, bbox
+
+
+def _protected(
+    roads: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, *, on: dt.date
+) -> gpd.GeoDataFrame:
+    """Roads inside their protection period on ``on`` (article 33), and protected areas."""
+    parts = []
+    if len(roads) and {"built_on", "overhauled_on"} <= set(roads.columns):
+        until = [
+            protection_end(_date(b), _date(o))
+            for b, o in zip(roads["built_on"], roads["overhauled_on"], strict=True)
+        ]
+        mask = [u is not None and u >= on for u in until]
+        inside = roads.loc[mask, ["name", "geometry"]].copy()
+        inside["area_kind"] = "保护期道路 road in protection period"
+        inside["until"] = [str(u) for u, m in zip(until, mask, strict=True) if m]
+        parts.append(inside)
+    if len(areas):
+        shown = areas[[c for c in ("name", "area_kind", "geometry") if c in areas.columns]].copy()
+        if "protected_until" in areas.columns:
+            shown["until"] = [_text(v) for v in areas["protected_until"]]
+        parts.append(shown)
+    if not parts:
+        return areas
+    return gpd.GeoDataFrame(
+        pd.concat(parts, ignore_index=True), geometry="geometry", crs=areas.crs or roads.crs
+    )
+
+
+def _text(value: Any) -> str:
+    return "" if _date(value) is None else str(_date(value))
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    return value if isinstance(value, dt.date) else pd.Timestamp(value).date()
 
 
 def _mark_trees(trees: gpd.GeoDataFrame, quantities: PlanQuantities) -> gpd.GeoDataFrame:

@@ -141,6 +141,7 @@ def test_application_map_draws_route_and_context(
     assert counts["route"] == 6
     assert counts["road"] > 0 and counts["tree"] > 0
     assert counts["group"] == 1 and counts["warning"] == 1  # issue 4's tables
+    assert counts["protected"] == 1  # the road rebuilt last year (article 33, five years)
     # each segment's popup links to its cross-section, which is served
     edge = trench_edges()["edge"].iloc[0]
     link = f"/maps/applications/{application['id']}/sections/{edge}.svg"

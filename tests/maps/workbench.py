@@ -30,6 +30,9 @@ from tests.maps.sample import StoredCity
 from tests.maps.sample import store_city
 from tests.maps.sample import trench_edges
 
+# the osm id of the sample road (first trench edge) that the fixture puts under protection
+PROTECTED_ROAD = str(trench_edges()["edge"].iloc[0])
+
 
 @contextmanager
 def committed_city(engine: Engine) -> Iterator[StoredCity]:
@@ -45,6 +48,14 @@ def committed_city(engine: Engine) -> Iterator[StoredCity]:
             {"c": city.city_id},
         )
         store_colocation(conn, city.city_id)
+        # one road of the route was rebuilt last year: inside its 5-year protection period
+        conn.execute(
+            text(
+                "UPDATE road_segments SET built_on = CURRENT_DATE - 365 "
+                "WHERE city_id = :c AND source_id = :s"
+            ),
+            {"c": city.city_id, "s": PROTECTED_ROAD},
+        )
     try:
         yield city
     finally:
