@@ -38,9 +38,8 @@ from geodata.colocation_tables import ColocationWarningRow
 from geodata.storage import CityInfo
 from geodata.storage import get_city
 from geodata.storage import read_features
+from geodata.tables import Layer
 from geodata.tables import ProposedLineRow
-from geodata.tables import ProtectedAreaRow
-from geodata.tables import RoadSegmentRow
 from geodata.tables import UndergroundLineRow
 from routing.checks import DUG_RECENTLY_DAYS
 from routing.checks import Finding
@@ -133,8 +132,8 @@ def load_city_roads(session: Session, city: str) -> CityRoads:
     """Build (or reuse) the road graph of a city from its stored road segments.
 
     Bridge areas (``protected_areas`` with ``area_kind = 'bridge'``) mark bridges. The
-    cache is keyed by the database, the city and the count and newest id of its roads, so
-    an import rebuilds it.
+    cache is keyed by the database, the city and its road and area layers (count, newest id,
+    features), so an import or a deleted layer rebuilds it.
 
     Raises
     ------
@@ -144,14 +143,15 @@ def load_city_roads(session: Session, city: str) -> CityRoads:
         The city has no roads to match against.
     """
     info = get_city(session, city)
+    # the layers table is small: its roads and bridge layers stand for the road state
     state = session.execute(
-        select(func.count(), func.max(RoadSegmentRow.id), func.max(RoadSegmentRow.layer_id)).where(
-            RoadSegmentRow.city_id == info.id
+        select(func.count(), func.max(Layer.id), func.sum(Layer.feature_count)).where(
+            Layer.city_id == info.id, Layer.kind == "roads"
         )
     ).one()
     bridge_state = session.execute(
-        select(func.count(), func.max(ProtectedAreaRow.id)).where(
-            ProtectedAreaRow.city_id == info.id, ProtectedAreaRow.area_kind == "bridge"
+        select(func.count(), func.max(Layer.id)).where(
+            Layer.city_id == info.id, Layer.kind == "protected_areas"
         )
     ).one()
     signature = (*state, *bridge_state)
@@ -160,7 +160,7 @@ def load_city_roads(session: Session, city: str) -> CityRoads:
         cached = _CACHE.get(key)
     if cached is not None and cached[0] == signature:
         return cached[1]
-    if not state[0]:
+    if not state[2]:
         msg = f"city {city!r} has no road segments: import a roads layer first"
         raise ProposalError(msg)
     roads = read_features(session, city=city, kind="roads")
@@ -391,7 +391,7 @@ def _insert_matching(
     along = matching.along
     if len(along):
         session.execute(
-            insert(ColocationMatchRow),
+            insert(ColocationMatchRow.__table__),
             [
                 {
                     "city_id": info.id,
@@ -411,7 +411,7 @@ def _insert_matching(
     cross = matching.crossings
     if len(cross):
         session.execute(
-            insert(ColocationCrossingRow),
+            insert(ColocationCrossingRow.__table__),
             [
                 {
                     "city_id": info.id,
@@ -505,7 +505,7 @@ def _insert_findings(session: Session, info: CityInfo, findings: list[Finding]) 
     if not findings:
         return
     session.execute(
-        insert(ColocationWarningRow),
+        insert(ColocationWarningRow.__table__),
         [
             {
                 "city_id": info.id,
@@ -526,50 +526,53 @@ def _insert_findings(session: Session, info: CityInfo, findings: list[Finding]) 
 def _update_groups(
     session: Session, roads: CityRoads, touched: set[int], horizon_days: int
 ) -> None:
-    """Recompute the groups that the touched edges (and their lines) can reach.
+    """Replace the groups that new matches on the ``touched`` edges can change.
 
-    The working set grows until closed: edges -> lines on them -> groups holding those
-    edges or lines -> their edges. Groups outside it cannot change (see module docs).
+    Only the touched edges gained matches, so clusters elsewhere are as they were. A group
+    can change only if it has a touched edge or contains a line that runs along one (that
+    line is how a new cluster joins it). Those groups are dissolved and recomputed from
+    every match on the touched edges and on their own edges; of the result, only groups
+    with a touched edge or such a line are kept: any other group found there is an old,
+    unchanged one (still stored) seen through part of its edges.
     """
     if not touched:
         return
     city_id = roads.city.id
-    work = set(touched)
-    groups: set[int] = set()
-    while True:
-        lines = session.scalars(
+    edges = sorted(touched)
+    lines = set(
+        session.scalars(
             select(ColocationMatchRow.proposed_line_id)
-            .where(ColocationMatchRow.city_id == city_id, ColocationMatchRow.edge_id.in_(work))
+            .where(ColocationMatchRow.city_id == city_id, ColocationMatchRow.edge_id.in_(edges))
             .distinct()
-        ).all()
-        found = set(
-            session.scalars(
-                select(ColocationGroupEdgeRow.group_id)
-                .join(ColocationGroupRow, ColocationGroupRow.id == ColocationGroupEdgeRow.group_id)
-                .where(
-                    ColocationGroupRow.city_id == city_id, ColocationGroupEdgeRow.edge_id.in_(work)
-                )
-                .union(
-                    select(ColocationGroupMemberRow.group_id).where(
-                        ColocationGroupMemberRow.proposed_line_id.in_(lines)
-                    )
-                )
-            ).all()
         )
-        more = set(
+    )
+    old = set(
+        session.scalars(
+            select(ColocationGroupEdgeRow.group_id)
+            .join(ColocationGroupRow, ColocationGroupRow.id == ColocationGroupEdgeRow.group_id)
+            .where(ColocationGroupRow.city_id == city_id, ColocationGroupEdgeRow.edge_id.in_(edges))
+            .union(
+                select(ColocationGroupMemberRow.group_id).where(
+                    ColocationGroupMemberRow.proposed_line_id.in_(sorted(lines))
+                )
+            )
+        )
+    )
+    work = set(touched)
+    if old:
+        work |= set(
             session.scalars(
                 select(ColocationGroupEdgeRow.edge_id).where(
-                    ColocationGroupEdgeRow.group_id.in_(found)
+                    ColocationGroupEdgeRow.group_id.in_(sorted(old))
                 )
-            ).all()
+            )
         )
-        if found <= groups and more <= work:
-            break
-        groups |= found
-        work |= more
-    if groups:
-        session.execute(delete(ColocationGroupRow).where(ColocationGroupRow.id.in_(groups)))
-    _insert_groups(session, roads, _compute(session, roads, work, horizon_days), horizon_days)
+        session.execute(delete(ColocationGroupRow).where(ColocationGroupRow.id.in_(sorted(old))))
+    found = _compute(session, roads, work, horizon_days)
+    keep = tuple(
+        g for g in found if touched.intersection(g.edge_ids) or lines.intersection(g.lines)
+    )
+    _insert_groups(session, roads, keep, horizon_days)
 
 
 def _compute(
@@ -615,8 +618,9 @@ def _insert_groups(
         return
     info = roads.city
     geoms = roads.index.geometry
+    table = ColocationGroupRow.__table__
     ids = session.scalars(
-        insert(ColocationGroupRow).returning(ColocationGroupRow.id, sort_by_parameter_order=True),
+        insert(table).returning(table.c.id, sort_by_parameter_order=True),
         [
             {
                 "city_id": info.id,
@@ -637,7 +641,7 @@ def _insert_groups(
         ],
     ).all()
     session.execute(
-        insert(ColocationGroupMemberRow),
+        insert(ColocationGroupMemberRow.__table__),
         [
             {"group_id": gid, "proposed_line_id": int(line)}
             for gid, g in zip(ids, groups, strict=True)
@@ -645,7 +649,7 @@ def _insert_groups(
         ],
     )
     session.execute(
-        insert(ColocationGroupEdgeRow),
+        insert(ColocationGroupEdgeRow.__table__),
         [
             {"group_id": gid, "edge_id": e, "road_segment_id": _int(s)}
             for gid, g in zip(ids, groups, strict=True)

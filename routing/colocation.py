@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -134,26 +135,38 @@ def find_colocations(
     comp = _join_runs(clusters, endpoints)
     clusters["group"] = comp[clusters["cluster"].to_numpy()]
     shared = _shared_length(clusters)
-    groups = []
-    for g, rows in clusters.groupby("group", sort=False):
-        edges = rows.drop_duplicates("edge_id").sort_values("edge_id")
-        lines = tuple(sorted(rows["line"].unique().tolist(), key=str))
-        groups.append(
-            ColocationGroup(
-                key=_key(edges["edge_id"].tolist(), lines),
-                edge_ids=tuple(int(e) for e in edges["edge_id"]),
-                segment_ids=tuple(edges["segment_id"].tolist()),
-                lines=lines,
-                utilities=tuple(sorted(rows["utility"].unique().tolist())),
-                projects=tuple(sorted(rows["project"].unique().tolist())),
-                applicants=tuple(sorted(rows["applicant"].unique().tolist())),
-                shared_length_m=float(shared.get(g, 0.0)),
-                start=_date(int(rows["start"].min())),
-                end=_date(int(rows["end"].max())),
-            )
-        )
+    groups = _assemble(clusters, shared)
     logger.info("co-location: %d groups from %d (line, edge) rows", len(groups), len(occ))
     return tuple(sorted(groups, key=lambda grp: grp.key))
+
+
+def _assemble(clusters: pd.DataFrame, shared: np.ndarray) -> list[ColocationGroup]:
+    """One ColocationGroup per component, in plain Python over sorted columns (fast for
+    the few groups of an incremental update and linear for a whole city)."""
+    order = np.argsort(clusters["group"].to_numpy(), kind="stable")
+    col = {c: clusters[c].to_numpy()[order] for c in clusters.columns}
+    group = col["group"]
+    bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
+    out = []
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        edge_seg = dict(zip(col["edge_id"][lo:hi].tolist(), col["segment_id"][lo:hi], strict=True))
+        edges = sorted(edge_seg)
+        lines = tuple(sorted(set(col["line"][lo:hi].tolist()), key=str))
+        out.append(
+            ColocationGroup(
+                key=_key(edges, lines),
+                edge_ids=tuple(int(e) for e in edges),
+                segment_ids=tuple(edge_seg[e] for e in edges),
+                lines=lines,
+                utilities=tuple(sorted(set(col["utility"][lo:hi].tolist()))),
+                projects=tuple(sorted(set(col["project"][lo:hi].tolist()))),
+                applicants=tuple(sorted(set(col["applicant"][lo:hi].tolist()))),
+                shared_length_m=float(shared[int(group[lo])]),
+                start=_date(int(col["start"][lo:hi].min())),
+                end=_date(int(col["end"][lo:hi].max())),
+            )
+        )
+    return out
 
 
 def _occupancies(along: pd.DataFrame, proposals: pd.DataFrame) -> pd.DataFrame:
@@ -203,73 +216,57 @@ def _edge_clusters(occ: pd.DataFrame, horizon_days: int, min_utilities: int) -> 
 def _join_runs(clusters: pd.DataFrame, endpoints: Mapping[int, tuple[Any, Any]]) -> np.ndarray:
     """Component id per cluster: clusters on adjacent edges sharing a line are one run."""
     n = int(clusters["cluster"].max()) + 1
-    ends = np.array([endpoints[int(e)] for e in clusters["edge_id"]], dtype=object)
-    cl = clusters[["line", "cluster"]].assign(u=ends[:, 0], v=ends[:, 1])
-    pairs = cl.merge(cl, on="line", suffixes=("", "_o"))
-    pairs = pairs[pairs["cluster"] < pairs["cluster_o"]]
-    adjacent = (
-        (pairs["u"] == pairs["u_o"])
-        | (pairs["u"] == pairs["v_o"])
-        | (pairs["v"] == pairs["u_o"])
-        | (pairs["v"] == pairs["v_o"])
-    )
-    pairs = pairs[adjacent.to_numpy(dtype=bool)]
-    adj = coo_array(
-        (np.ones(len(pairs)), (pairs["cluster"].to_numpy(), pairs["cluster_o"].to_numpy())),
-        shape=(n, n),
-    )
+    by_line: dict[Any, list[tuple[int, int]]] = {}
+    for line, cluster, edge in zip(
+        clusters["line"].tolist(),
+        clusters["cluster"].tolist(),
+        clusters["edge_id"].tolist(),
+        strict=True,
+    ):
+        by_line.setdefault(line, []).append((cluster, edge))
+    src, dst = [], []
+    for members in by_line.values():
+        for (c1, e1), (c2, e2) in itertools.combinations(members, 2):
+            if set(endpoints[e1]) & set(endpoints[e2]):
+                src.append(c1)
+                dst.append(c2)
+    adj = coo_array((np.ones(len(src)), (src, dst)), shape=(n, n))
     _, labels = connected_components(adj, directed=False)
     return np.asarray(labels)
 
 
-def _shared_length(clusters: pd.DataFrame) -> dict[int, float]:
+def _shared_length(clusters: pd.DataFrame) -> np.ndarray:
     """Per group: edge length covered by at least two utilities at once (sum over clusters)."""
-    iv = clusters[["group", "cluster", "utility", "from_m", "to_m"]].sort_values(
-        ["cluster", "utility", "from_m"]
-    )
-    key = iv[["cluster", "utility"]].to_numpy()
-    new = np.ones(len(iv), dtype=bool)
-    new[1:] = np.any(key[1:] != key[:-1], axis=1)
+    cluster = clusters["cluster"].to_numpy()
+    group = clusters["group"].to_numpy()
+    utility = pd.factorize(clusters["utility"])[0]
+    m0 = clusters["from_m"].to_numpy(float)
+    m1 = clusters["to_m"].to_numpy(float)
+    order = np.lexsort((m0, utility, cluster))
+    cluster, group, utility, m0, m1 = (a[order] for a in (cluster, group, utility, m0, m1))
+    new = np.ones(cluster.size, dtype=bool)
+    new[1:] = (cluster[1:] != cluster[:-1]) | (utility[1:] != utility[:-1])
     # merge overlapping stretches of one utility so it is counted once
-    m0, m1 = iv["from_m"].to_numpy(float), iv["to_m"].to_numpy(float)
     run = np.cumsum(new) - 1
     shift = run * 2 * (float(m1.max() - m0.min()) + 1.0)
     reach = np.maximum.accumulate(m1 + shift) - shift
     prev = np.where(new, -np.inf, np.concatenate([[-np.inf], reach[:-1]]))
-    starts_piece = new | (m0 > prev)
-    piece = np.cumsum(starts_piece) - 1
-    merged = (
-        pd.DataFrame(
-            {
-                "cluster": iv["cluster"].to_numpy(),
-                "group": iv["group"].to_numpy(),
-                "m0": m0,
-                "m1": m1,
-            }
-        )
-        .groupby(piece)
-        .agg(
-            cluster=("cluster", "first"),
-            group=("group", "first"),
-            m0=("m0", "min"),
-            m1=("m1", "max"),
-        )
-    )
+    starts = np.flatnonzero(new | (m0 > prev))
+    p_cluster, p_group = cluster[starts], group[starts]
+    p_m0 = np.minimum.reduceat(m0, starts)
+    p_m1 = np.maximum.reduceat(m1, starts)
     # sweep: +1 at each start, -1 at each end; length where the count is >= 2
-    ev = pd.DataFrame(
-        {
-            "cluster": np.concatenate([merged["cluster"], merged["cluster"]]),
-            "group": np.concatenate([merged["group"], merged["group"]]),
-            "pos": np.concatenate([merged["m0"], merged["m1"]]),
-            "delta": np.concatenate([np.ones(len(merged)), -np.ones(len(merged))]),
-        }
-    ).sort_values(["cluster", "pos", "delta"])
-    count = ev["delta"].cumsum().to_numpy()
-    pos = ev["pos"].to_numpy()
-    same = np.r_[ev["cluster"].to_numpy()[1:] == ev["cluster"].to_numpy()[:-1], False]
+    ev_cluster = np.concatenate([p_cluster, p_cluster])
+    ev_group = np.concatenate([p_group, p_group])
+    pos = np.concatenate([p_m0, p_m1])
+    delta = np.concatenate([np.ones(starts.size), -np.ones(starts.size)])
+    order = np.lexsort((delta, pos, ev_cluster))
+    ev_cluster, ev_group, pos, delta = ev_cluster[order], ev_group[order], pos[order], delta[order]
+    count = np.cumsum(delta)
+    same = np.r_[ev_cluster[1:] == ev_cluster[:-1], False]
     span = np.where(same, np.r_[pos[1:], 0.0] - pos, 0.0)
-    ev["shared"] = np.where(count >= 2, span, 0.0)
-    return {int(g): float(v) for g, v in ev.groupby("group")["shared"].sum().items()}
+    n_groups = int(group.max()) + 1
+    return np.bincount(ev_group, weights=np.where(count >= 2, span, 0.0), minlength=n_groups)
 
 
 def _days(values: pd.Series) -> np.ndarray:
