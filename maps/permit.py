@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import math
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
-from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,16 +21,21 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrow
-from matplotlib.patches import Patch
-from matplotlib.patches import Rectangle
 
+from maps import sheet_furniture as furniture
 from maps import style
 from maps.frames import MapContext
 from maps.frames import TrenchFrames
 from maps.frames import normalise_utilities
 from maps.frames import trench_frames
+from maps.sheet_layout import MM_PER_INCH
+from maps.sheet_layout import PAPER_MM
+from maps.sheet_layout import PAPERS
+from maps.sheet_layout import SheetInfo
+from maps.sheet_layout import SheetLayout
+from maps.sheet_layout import frame_fraction
+from maps.sheet_layout import frame_mm
+from maps.sheet_layout import map_units_per_paper_mm
 
 __all__ = [
     "PAPER_MM",
@@ -53,27 +56,11 @@ logger = logging.getLogger(__name__)
 
 CJK_FONT_PATH = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 CJK_FONT_FAMILY = "Noto Sans CJK SC"
-PAPER_MM = {"A4": (297.0, 210.0), "A3": (420.0, 297.0)}  # landscape: width, height
-PAPERS = ("A4", "A3")
 STANDARD_SCALES = (500, 1000, 2000)
 # the grid interval (metres) at each scale: a line every 4-5 cm on paper
 GRID_M = {500: 20.0, 1000: 50.0, 2000: 100.0}
 MARGIN_SHARE = 0.06  # room left around the route inside the map frame, per side
-MM_PER_INCH = 25.4
 
-# sheet layout on A3 in millimetres (x, y, width, height from the bottom-left corner);
-# A4 uses the same layout scaled by 297/420 so both keep the same look.
-_LAYOUT_A3 = {
-    "map": (12.0, 14.0, 288.0, 271.0),
-    "map_excavation": (12.0, 118.0, 288.0, 167.0),
-    "section": (24.0, 22.0, 158.0, 88.0),
-    "quantities": (188.0, 14.0, 112.0, 96.0),
-    "header": (306.0, 247.0, 102.0, 38.0),
-    "legend": (306.0, 128.0, 102.0, 117.0),
-    "north": (306.0, 100.0, 30.0, 26.0),
-    "scalebar": (340.0, 100.0, 68.0, 26.0),
-    "title": (306.0, 14.0, 102.0, 84.0),
-}
 _PRINT_RAMP_MIN_MM = 1.2
 
 
@@ -83,48 +70,6 @@ class FontMissingError(RuntimeError):
 
 class SheetScaleError(ValueError):
     """A route does not fit any standard scale on the paper sizes allowed."""
-
-
-@dataclass(frozen=True)
-class SheetInfo:
-    """What the title block of one permit sheet says."""
-
-    project: str
-    application_no: str
-    permit_type: str
-    applicant: str
-    issued_on: dt.date
-    sheet: int = 1
-    sheets: int = 1
-    attribution: str = style.ATTRIBUTION_OSM
-    drawn_by: str = "cotrench"
-
-    def __post_init__(self) -> None:
-        style.permit_label(self.permit_type)  # raises on an unknown type
-        if not 1 <= self.sheet <= self.sheets:
-            msg = f"sheet {self.sheet} of {self.sheets} is impossible"
-            raise ValueError(msg)
-
-
-@dataclass(frozen=True)
-class SheetLayout:
-    """Paper, scale and map window chosen for a route."""
-
-    paper: str
-    scale: int
-    frame_mm: tuple[float, float]
-    window: tuple[float, float, float, float]  # minx, miny, maxx, maxy in map units (m)
-
-
-def map_units_per_paper_mm(scale: int) -> float:
-    """Return the map units (metres) one paper millimetre covers at ``1:scale``.
-
-    Examples
-    --------
-    >>> map_units_per_paper_mm(1000)
-    1.0
-    """
-    return scale / 1000.0
 
 
 def choose_layout(
@@ -158,7 +103,7 @@ def choose_layout(
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     for scale in sorted(scales):
         for paper in papers:
-            _, _, w_mm, h_mm = _frame_mm(paper, frame_key)
+            _, _, w_mm, h_mm = frame_mm(paper, frame_key)
             usable = 1.0 - 2 * MARGIN_SHARE
             per_mm = map_units_per_paper_mm(scale)
             if width_m <= w_mm * usable * per_mm and height_m <= h_mm * usable * per_mm:
@@ -169,7 +114,7 @@ def choose_layout(
                     frame_mm=(w_mm, h_mm),
                     window=(cx - half_w, cy - half_h, cx + half_w, cy + half_h),
                 )
-    _, _, w_mm, h_mm = _frame_mm(papers[-1], frame_key)
+    _, _, w_mm, h_mm = frame_mm(papers[-1], frame_key)
     per_mm = map_units_per_paper_mm(max(scales))
     msg = (
         f"the route spans {width_m:.0f} m x {height_m:.0f} m, more than the "
@@ -213,7 +158,7 @@ def render_permit_map(
     if layout is None:
         layout = choose_layout(frames.edges.total_bounds)
     if ax is None:
-        ax = _new_figure(layout.paper).add_axes(_frame_fraction(layout.paper, "map"))
+        ax = _new_figure(layout.paper).add_axes(frame_fraction(layout.paper, "map"))
     with _sheet_rc():
         _draw_map(ax, frames, context or MapContext(), permit_type, layout)
     return _figure_of(ax)
@@ -268,16 +213,18 @@ def render_permit_sheet(
     context = context or MapContext()
     with _sheet_rc():
         fig = _new_figure(layout.paper)
-        ax = fig.add_axes(_frame_fraction(layout.paper, frame_key))
+        ax = fig.add_axes(frame_fraction(layout.paper, frame_key))
         _draw_map(ax, frames, context, info.permit_type, layout)
-        _draw_header(fig, layout.paper, info, _permit_count(info.permit_type, context))
-        _draw_legend(fig, layout.paper, frames, context, info.permit_type)
-        _draw_north_arrow(fig, layout.paper, frames.crs, layout.window)
-        _draw_scale_bar(fig, layout.paper, layout.scale)
-        _draw_title_block(fig, layout, info, frames.crs)
+        furniture.draw_header(
+            fig, layout.paper, info, furniture.permit_count(info.permit_type, context)
+        )
+        furniture.draw_legend(fig, layout.paper, frames, context, info.permit_type)
+        furniture.draw_north_arrow(fig, layout.paper, frames.crs, layout.window)
+        furniture.draw_scale_bar(fig, layout.paper, layout.scale)
+        furniture.draw_title_block(fig, layout, info, frames.crs)
         if excavation:
-            _draw_section_panel(fig, layout.paper, draw_section)
-            _draw_quantities(fig, layout.paper, quantities or _plan_facts(frames))
+            furniture.draw_section_panel(fig, layout.paper, draw_section)
+            furniture.draw_quantities(fig, layout.paper, quantities or furniture.plan_facts(frames))
     return fig
 
 
@@ -345,28 +292,9 @@ def save_permit_packet(figs: Sequence[Figure], path: str | Path, *, title: str =
 # --- layout helpers ------------------------------------------------------------------
 
 
-def _frame_mm(paper: str, key: str) -> tuple[float, float, float, float]:
-    if paper not in PAPER_MM:
-        msg = f"unknown paper {paper!r}; expected one of {', '.join(PAPER_MM)}"
-        raise ValueError(msg)
-    k = PAPER_MM[paper][0] / PAPER_MM["A3"][0]
-    x, y, w, h = _LAYOUT_A3[key]
-    return x * k, y * k, w * k, h * k
-
-
-def _frame_fraction(paper: str, key: str) -> tuple[float, float, float, float]:
-    pw, ph = PAPER_MM[paper]
-    x, y, w, h = _frame_mm(paper, key)
-    return x / pw, y / ph, w / pw, h / ph
-
-
 def _new_figure(paper: str) -> Figure:
     pw, ph = PAPER_MM[paper]
     return Figure(figsize=(pw / MM_PER_INCH, ph / MM_PER_INCH))
-
-
-def _font_k(paper: str) -> float:
-    return PAPER_MM[paper][0] / PAPER_MM["A3"][0]
 
 
 def _layouts(frames: TrenchFrames, key: str) -> list[SheetLayout]:
@@ -376,7 +304,7 @@ def _layouts(frames: TrenchFrames, key: str) -> list[SheetLayout]:
         pass
     # tile the route at the smallest standard scale on the largest paper
     paper, scale = PAPERS[-1], max(STANDARD_SCALES)
-    _, _, w_mm, h_mm = _frame_mm(paper, key)
+    _, _, w_mm, h_mm = frame_mm(paper, key)
     per_mm = map_units_per_paper_mm(scale)
     w_m, h_m = w_mm * per_mm, h_mm * per_mm
     step_x, step_y = w_m * (1 - 2 * MARGIN_SHARE), h_m * (1 - 2 * MARGIN_SHARE)
@@ -620,258 +548,3 @@ def _offset(geom: Any, distance_m: float) -> Any:
 
 
 # --- the sheet furniture -------------------------------------------------------------
-
-
-def _panel(fig: Figure, paper: str, key: str) -> Axes:
-    ax = fig.add_axes(_frame_fraction(paper, key))
-    ax.set_axis_off()
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    return ax
-
-
-def _draw_header(fig: Figure, paper: str, info: SheetInfo, count: str) -> None:
-    ax = _panel(fig, paper, "header")
-    k = _font_k(paper)
-    zh, en = style.permit_label(info.permit_type)
-    ax.text(0, 0.95, zh + " 附图", fontsize=17 * k, va="top")
-    ax.text(0, 0.55, f"{en} — route map", fontsize=9 * k, va="top")
-    ax.text(0, 0.3, f"申请编号 Application No. {info.application_no}", fontsize=9.5 * k, va="top")
-    if count:
-        ax.text(0, 0.05, count, fontsize=8.5 * k, va="top", color="#b71c1c")
-
-
-def _permit_count(permit_type: str, context: MapContext) -> str:
-    """The count a permit is decided on, where the map's context layers give it."""
-    if permit_type == "tree_felling" and context.trees is not None:
-        trees = context.trees
-        if "action" in trees:
-            fell = int((trees["action"] == "fell").sum())
-            protect = int((trees["action"] == "protect").sum())
-            return (
-                f"应伐 {fell} 株 · 需保护 {protect} 株 · trees to fell: {fell}, to protect: "
-                f"{protect} (whole route, CJJ 75-97 表6.2.1)"
-            )
-        n = int(trees["affected"].fillna(False).astype(bool).sum()) if "affected" in trees else 0
-        return f"受影响树木 {n} 株 · trees affected: {n} (whole route)"
-    if permit_type == "pipeline_attachment" and context.poles is not None:
-        n = len(context.poles)
-        return f"沿线杆 {n} 根 · poles along the route: {n}"
-    return ""
-
-
-def _draw_legend(
-    fig: Figure, paper: str, frames: TrenchFrames, context: MapContext, permit_type: str
-) -> None:
-    ax = _panel(fig, paper, "legend")
-    k = _font_k(paper)
-    handles: list[Any] = []
-    for utility in style.UTILITIES:
-        if utility in set(frames.routes["utility"]):
-            handles.append(Line2D([], [], color=style.utility_colour(utility), lw=1.5))
-            handles[-1].set_label(f"拟建 {style.label(utility)}")
-    for n in sorted(set(frames.edges["n_utilities"])):
-        handles.append(Patch(color=style.trench_colour(int(n)), alpha=0.55))
-        handles[-1].set_label(f"共同沟槽 Shared trench: {int(n)}")
-    if context.roads is not None and len(context.roads):
-        handles.append(Line2D([], [], color=style.CONTEXT_STYLES["road"]["color"], lw=1))
-        handles[-1].set_label(style.label("roads"))
-    if context.existing is not None and len(context.existing):
-        handles.append(Line2D([], [], color="#555555", lw=0.8, ls=(0, (4, 3))))
-        handles[-1].set_label(style.label("existing"))
-    if context.trees is not None and len(context.trees):
-        s = style.CONTEXT_STYLES["tree_affected"]
-        handles.append(
-            Line2D([], [], marker="o", ls="", markerfacecolor=s["fill"], markeredgecolor=s["color"])
-        )
-        handles[-1].set_label(style.label("trees"))
-    if context.protected is not None and len(context.protected):
-        s = style.CONTEXT_STYLES["protected"]
-        handles.append(Patch(facecolor=s["fill"], edgecolor=s["color"], ls="--"))
-        handles[-1].set_label(style.label("protected"))
-    if permit_type == "pipeline_attachment" and context.poles is not None and len(context.poles):
-        handles.append(
-            Line2D([], [], marker="s", ls="", color=style.CONTEXT_STYLES["pole"]["color"])
-        )
-        handles[-1].set_label(style.label("poles"))
-    ax.legend(
-        handles=handles,
-        loc="upper left",
-        fontsize=7 * k,
-        title="图例 Legend",
-        title_fontsize=8.5 * k,
-        frameon=True,
-        alignment="left",
-    )
-
-
-def _draw_north_arrow(
-    fig: Figure, paper: str, crs: Any, window: tuple[float, float, float, float]
-) -> None:
-    ax = _panel(fig, paper, "north")
-    k = _font_k(paper)
-    # grid north is up; the arrow points to true north, off by the meridian convergence
-    cx, cy = (window[0] + window[2]) / 2, (window[1] + window[3]) / 2
-    lon, lat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(cx, cy)
-    gamma = float(pyproj.Proj(crs).get_factors(lon, lat).meridian_convergence)
-    angle = math.radians(gamma)
-    dx, dy = 0.62 * math.sin(angle), 0.62 * math.cos(angle)
-    ax.add_patch(
-        FancyArrow(
-            0.5 - dx / 2,
-            0.12,
-            dx,
-            dy,
-            width=0.08,
-            head_width=0.25,
-            length_includes_head=True,
-            color="black",
-        )
-    )
-    ax.text(0.5, 0.8, "N 北", ha="center", va="bottom", fontsize=9 * k)
-    ax.text(0.5, 0.05, f"γ = {gamma:+.2f}°", ha="center", fontsize=5.5 * k)
-
-
-def _draw_scale_bar(fig: Figure, paper: str, scale: int) -> None:
-    ax = _panel(fig, paper, "scalebar")
-    k = _font_k(paper)
-    _, _, w_mm, _ = _frame_mm(paper, "scalebar")
-    per_mm = map_units_per_paper_mm(scale)
-    bar_m = _nice_length(0.75 * w_mm * per_mm)
-    bar_share = bar_m / per_mm / w_mm  # of the panel width
-    parts = 4
-    for i in range(parts):
-        x0 = i * bar_share / parts
-        ax.add_patch(
-            Rectangle(
-                (x0, 0.45),
-                bar_share / parts,
-                0.12,
-                facecolor="black" if i % 2 == 0 else "white",
-                edgecolor="black",
-                linewidth=0.6,
-            )
-        )
-    for frac in (0.0, 0.5, 1.0):
-        ax.text(frac * bar_share, 0.3, f"{bar_m * frac:g}", ha="center", fontsize=6 * k)
-    ax.text(bar_share + 0.02, 0.45, "m", fontsize=6 * k)
-    ax.text(0, 0.95, f"比例尺 Scale 1:{scale}", va="top", fontsize=9 * k)
-
-
-def _nice_length(max_m: float) -> float:
-    exponent = 10.0 ** math.floor(math.log10(max_m))
-    for step in (5.0, 2.5, 2.0, 1.0):
-        if step * exponent <= max_m:
-            return step * exponent
-    return exponent  # pragma: no cover - the loop always returns
-
-
-def _draw_title_block(fig: Figure, layout: SheetLayout, info: SheetInfo, crs: Any) -> None:
-    ax = _panel(fig, layout.paper, "title")
-    k = _font_k(layout.paper)
-    zh, en = style.permit_label(info.permit_type)
-    crs_obj = pyproj.CRS.from_user_input(crs)
-    epsg = crs_obj.to_epsg()
-    crs_text = f"EPSG:{epsg} {crs_obj.name}" if epsg else crs_obj.name
-    n, m = info.sheet, info.sheets
-    rows = [
-        ("项目 Project", info.project),
-        ("申请编号 Application", info.application_no),
-        ("许可类型 Permit", f"{zh} / {en}"),
-        ("申请人 Applicant", info.applicant),
-        ("日期 Date", info.issued_on.isoformat()),
-        ("图幅 Sheet", f"第 {n} 张 共 {m} 张 (sheet {n} of {m})"),
-        ("比例 Scale", f"1:{layout.scale}  {layout.paper} 横向 landscape"),
-        ("坐标系 CRS", crs_text),
-        ("数据 Data", info.attribution),
-        ("制图 Drawn by", info.drawn_by),
-    ]
-    n = len(rows)
-    ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, linewidth=1.0))
-    for i, (key, value) in enumerate(rows):
-        y = 1 - (i + 1) / n
-        ax.plot([0, 1], [y, y], color="black", linewidth=0.4)
-        ax.text(0.02, y + 0.5 / n, key, va="center", fontsize=6.5 * k)
-        shown = _fit_text(value, 44)
-        ax.text(
-            0.37,
-            y + 0.5 / n,
-            shown,
-            va="center",
-            fontsize=(6.5 if "\n" not in shown else 5.2) * k,
-            wrap=False,
-        )
-    ax.plot([0.35, 0.35], [0, 1], color="black", linewidth=0.4)
-
-
-def _fit_text(text: str, width_chars: int) -> str:
-    """The text on one line, or two when longer (CJK characters count double), then cut."""
-    text = str(text)
-    lines, line, used = [], "", 0.0
-    for ch in text:
-        w = 2.0 if ord(ch) > 0x2E7F else 1.0
-        if used + w > width_chars:
-            lines.append(line)
-            line, used = "", 0.0
-        line += ch
-        used += w
-    lines.append(line)
-    if len(lines) <= 2:
-        return "\n".join(lines)
-    return lines[0] + "\n" + lines[1][:-1] + "…"
-
-
-def _draw_section_panel(
-    fig: Figure, paper: str, draw_section: Callable[[Axes], Any] | None
-) -> None:
-    k = _font_k(paper)
-    if draw_section is None:
-        ax = _panel(fig, paper, "section")
-        ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, linewidth=0.6, linestyle="--"))
-        ax.text(
-            0.5,
-            0.5,
-            "断面图未提供 — 需人工复核\nno cross-section supplied: needs manual review",
-            ha="center",
-            va="center",
-            fontsize=8 * k,
-        )
-        return
-    ax = fig.add_axes(_frame_fraction(paper, "section"))
-    draw_section(ax)
-    ax.set_title("典型横断面 Typical cross-section", fontsize=8 * k, loc="left")
-
-
-def _draw_quantities(fig: Figure, paper: str, rows: Sequence[tuple[str, str, str]]) -> None:
-    ax = _panel(fig, paper, "quantities")
-    k = _font_k(paper)
-    ax.text(0, 1.0, "工程量 Quantities", va="bottom", fontsize=8 * k)
-    table = ax.table(
-        cellText=[[a, b, c] for a, b, c in rows],
-        colLabels=["项目 Item", "数量 Value", "单位 Unit"],
-        colWidths=[0.6, 0.25, 0.15],
-        loc="upper left",
-        cellLoc="left",
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(6 * k)
-    table.scale(1, 1.1)
-
-
-def _plan_facts(frames: TrenchFrames) -> list[tuple[str, str, str]]:
-    """Lengths read off the plan itself, for a sheet drawn without the quantities."""
-    edges = frames.edges
-    rows = [
-        ("沟槽总长 Trench length (plan)", f"{edges['length_m'].sum():.1f}", "m"),
-        (
-            "共用段长 Shared length (plan)",
-            f"{edges.loc[edges['n_utilities'] >= 2, 'length_m'].sum():.1f}",
-            "m",
-        ),
-        ("路段数 Segments", str(len(edges)), "-"),
-    ]
-    rows.extend(
-        (f"{style.label(r.utility)} 路由 route", f"{r.length_m:.1f}", "m")
-        for r in frames.routes.itertuples()
-    )
-    return rows
