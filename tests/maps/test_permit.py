@@ -205,3 +205,22 @@ def test_long_route_is_split_into_numbered_map_sheets(tmp_path: Path) -> None:
 def test_bad_sheet_input(call, error, words: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error, match=re.escape(words)):
         call()
+
+
+@pytest.mark.parametrize(
+    ("max_m", "bar_m"), [(75.0, 50.0), (30.0, 25.0), (150.0, 100.0), (9.0, 5.0)]
+)
+def test_scale_bar_takes_a_round_length(max_m: float, bar_m: float) -> None:
+    from maps.sheet_furniture import nice_length  # noqa: PLC0415
+
+    assert nice_length(max_m) == bar_m
+
+
+def test_title_block_values_wrap_to_two_lines_then_cut() -> None:
+    from maps.sheet_furniture import fit_text  # noqa: PLC0415
+
+    assert fit_text("short", 44) == "short"
+    two = fit_text("依附于城市道路建设管线杆线 / Lines and poles attached to a city road", 44)
+    assert two.count("\n") == 1 and two.replace("\n", "").endswith("city road")
+    cut = fit_text("挖" * 100, 44)
+    assert cut.count("\n") == 1 and cut.endswith("…") and len(cut) == 22 + 1 + 22
