@@ -25,6 +25,7 @@ from api.approvals.models import User
 from api.approvals.schemas import PermitDecide
 from api.approvals.schemas import PermitReview
 from api.approvals.service import get_or_404
+from api.approvals.service import lock_application
 from api.approvals.service import notify_companies
 from api.approvals.service import outstanding_permits
 from api.approvals.transitions import apply_transition
@@ -88,6 +89,10 @@ def decide_permit(
         If the chief also reviewed it as clerk (two levels means two people).
     """
     permit: Permit = get_or_404(session, Permit, permit_id)
+    # lock the application first (the order a route revision takes: application, then its
+    # permits), so decisions on one application are serialised and exactly one of them sees
+    # "all permits granted"
+    app = lock_application(session, permit.application_id)
     reviewer = session.scalars(
         select(PermitDecision.user_id)
         .where(PermitDecision.permit_id == permit.id, PermitDecision.level == "clerk")
@@ -123,7 +128,6 @@ def decide_permit(
     if body.outcome != "send_back":
         permit.decided_at = now
         permit.conditions = body.conditions
-        app = session.get_one(Application, permit.application_id)
         title = PERMIT_TITLES[PermitType(permit.permit_type)]
         notify_companies(
             session,

@@ -57,6 +57,7 @@ __all__ = [
     "dispatched_companies",
     "finish_construction",
     "get_or_404",
+    "lock_application",
     "notify_companies",
     "outstanding_permits",
     "resubmit_application",
@@ -226,6 +227,9 @@ def accept_dispatch(
 ) -> Dispatch:
     """实时受理 by the company, with the signed 委托施工协议; the last one starts the survey."""
     dispatch = get_or_404(session, Dispatch, dispatch_id)
+    # two companies accepting at once: the application row lock makes the later one see
+    # the earlier one's acceptance, so exactly one of them starts the survey
+    app = lock_application(session, dispatch.application_id)
     apply_transition(
         dispatch,
         EntityKind.dispatch,
@@ -259,9 +263,12 @@ def accept_dispatch(
         )
     )
     session.flush()
-    app = session.get_one(Application, dispatch.application_id)
-    session.refresh(app, ["dispatches"])
-    if all(d.status == DispatchStatus.accepted for d in app.dispatches):
+    pending = session.scalar(
+        select(func.count())
+        .select_from(Dispatch)
+        .where(Dispatch.application_id == app.id, Dispatch.status != DispatchStatus.accepted)
+    )
+    if pending == 0:
         apply_transition(
             app,
             EntityKind.application,
@@ -284,9 +291,20 @@ def accept_dispatch(
 
 
 # ---------------------------------------------------------------- 企业施工 (untimed)
+def lock_application(session: Session, application_id: int) -> Application:
+    """Return the application, re-read and locked (FOR UPDATE) until the transaction ends."""
+    return session.get_one(
+        Application, application_id, with_for_update=True, populate_existing=True
+    )
+
+
 def outstanding_permits(session: Session, app: Application) -> list[Permit]:
-    """Permits not yet approved (with or without conditions)."""
-    permits = session.scalars(select(Permit).where(Permit.application_id == app.id)).all()
+    """Permits not yet approved (with or without conditions), as committed now."""
+    permits = session.scalars(
+        select(Permit)
+        .where(Permit.application_id == app.id)
+        .execution_options(populate_existing=True)
+    ).all()
     return [p for p in permits if p.status not in PERMIT_GRANTED]
 
 

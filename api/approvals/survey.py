@@ -40,6 +40,7 @@ from api.approvals.schemas import OpinionCreate
 from api.approvals.schemas import RouteCreate
 from api.approvals.service import dispatched_companies
 from api.approvals.service import get_or_404
+from api.approvals.service import lock_application
 from api.approvals.service import notify_companies
 from api.approvals.service import start_stage
 from api.approvals.transitions import allowed_actions
@@ -124,7 +125,8 @@ def fix_route(
     The first call ends the joint survey and needs every opinion; a later call makes a
     new version and re-opens every permit that depended on the old one.
     """
-    app = get_or_404(session, Application, application_id)
+    get_or_404(session, Application, application_id)
+    app = lock_application(session, application_id)  # before its permits, as decisions do
     first = app.status == ApplicationStatus.surveying
     action = "fix_route" if first else "revise_route"
     steps = allowed_actions(EntityKind.application, app.status)

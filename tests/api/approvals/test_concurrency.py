@@ -23,7 +23,9 @@ from api.approvals.models import Permit
 from api.approvals.models import PermitDecision
 from api.approvals.models import User
 from api.approvals.permits import decide_permit
+from api.approvals.schemas import DispatchAccept
 from api.approvals.schemas import PermitDecide
+from api.approvals.service import accept_dispatch
 from api.main import create_app
 from tests.api.approvals.flow import PREFIX
 from tests.api.approvals.flow import Flow
@@ -188,3 +190,59 @@ def _client(engine: Engine) -> TestClient:
     c = TestClient(create_app(engine=engine))
     assert c.get("/__warm_up__").status_code == 404
     return c
+
+
+def test_companies_accepting_at_once_start_the_survey_once(flow: Flow, engine: Engine) -> None:
+    """The last two companies accept at the same instant: exactly one starts the survey."""
+    app = flow.accept(flow.submit(utilities=("water", "power")))
+    barrier = threading.Barrier(2)
+
+    def accept(arg: tuple[dict[str, Any], TestClient]) -> int:
+        d, c = arg
+        barrier.wait()
+        r = c.post(
+            f"{PREFIX}/dispatches/{d['id']}/accept",
+            headers=flow.h(f"{d['company_code']}-staff"),
+            json={"agreement": {"agreement_no": f"WT-{d['id']}", "signed_on": "2026-11-25"}},
+        )
+        return r.status_code
+
+    with _client(engine) as c1, _client(engine) as c2, ThreadPoolExecutor(2) as pool:
+        codes = list(pool.map(accept, zip(app["dispatches"], (c1, c2), strict=True)))
+    assert codes == [200, 200]
+    assert flow.read(app["id"])["status"] == "surveying"
+    audit = flow.call("acceptor", "GET", f"/applications/{app['id']}/audit")
+    assert [a["action"] for a in audit].count("start_survey") == 1
+
+
+def test_second_acceptance_waits_for_the_first(flow: Flow, engine: Engine) -> None:
+    """Deterministic form: A accepts and keeps its transaction open while B accepts.
+
+    B must wait for A (the application row lock) and then see A's acceptance; without the
+    lock each would see the other's dispatch pending and nobody would start the survey.
+    """
+    app = flow.accept(flow.submit(utilities=("water", "power")))
+    d_a, d_b = app["dispatches"]
+    a_done, b_done = threading.Event(), threading.Event()
+    now = dt.datetime.now(dt.UTC)
+
+    def accept(d: dict[str, Any], *, first: bool) -> None:
+        body = DispatchAccept(agreement={"agreement_no": "WT", "signed_on": dt.date(2026, 11, 25)})
+        with Session(engine, expire_on_commit=False) as s, s.begin():
+            staff = s.scalars(
+                select(User).where(User.username == f"{d['company_code']}-staff")
+            ).one()
+            if not first:
+                a_done.wait(5)
+            accept_dispatch(session=s, actor=staff, dispatch_id=d["id"], body=body, now=now)
+            if first:
+                a_done.set()
+                b_done.wait(1.0)  # B is blocked on the lock: give up waiting, commit
+        if not first:
+            b_done.set()
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(accept, d_a, first=True), pool.submit(accept, d_b, first=False)]
+        for f in futures:
+            f.result()
+    assert flow.read(app["id"])["status"] == "surveying"
