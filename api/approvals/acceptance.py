@@ -25,6 +25,7 @@ from api.approvals.record_sheet import render_record_sheet_pdf
 from api.approvals.schemas import AcceptanceCreate
 from api.approvals.service import close_application
 from api.approvals.service import get_or_404
+from api.approvals.service import lock_application
 from api.approvals.service import notify_companies
 from api.approvals.transitions import apply_transition
 
@@ -58,7 +59,9 @@ def record_acceptance(
     PermissionDeniedError
         If the actor's company serves none (joint) or not the one (single) utility named.
     """
-    app: Application = get_or_404(session, Application, application_id)
+    get_or_404(session, Application, application_id)
+    # companies recording at once queue here; the last one sees every record and closes
+    app = lock_application(session, application_id)
     demanded = {d.utility for d in app.demands}
     unknown = [u for u in body.utilities if u not in demanded]
     if unknown:
