@@ -243,8 +243,9 @@ def _markdown(rows: dict[str, str], limit: int | None) -> str:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in rows.items()),
         "",
-        "Reading: the LP costs about 2-3 ms per segment, almost all of it scipy/HiGHS call "
-        "overhead (two small LPs); the greedy adjacent-only layout is two to three orders of "
+        "Reading: the LP's median is about 3 ms per segment, almost all of it scipy/HiGHS "
+        "call overhead (two small LPs; means and p95 grow when the shared machine is "
+        "loaded); the greedy adjacent-only layout is two to three orders of "
         "magnitude faster but about 1 section in 20 breaks a clearance between non-adjacent "
         "lines, which the LP cannot. The MILP (free order among same-rank lines) is never "
         "wider and sometimes narrower. Every section cites at least one `unverified` value "
