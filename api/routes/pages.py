@@ -26,6 +26,7 @@ from api.approvals import auth
 from api.approvals import queries
 from api.approvals.enums import Action
 from api.approvals.enums import Role
+from api.approvals.errors import AuthenticationError
 from api.approvals.errors import PermissionDeniedError
 from api.approvals.models import Application
 from api.approvals.models import RouteVersion
@@ -100,7 +101,16 @@ KIND_LABELS = {
 }
 COLOCATION_URL = "/workbench/layers/{layer_id}/colocation"
 
-UserOrNone = Annotated[User | None, Depends(optional_user)]
+
+def page_user(request: Request, session: SessionDep) -> User | None:
+    """The logged-in user, or None: an expired or unknown cookie means "log in again"."""
+    try:
+        return optional_user(request, session)
+    except AuthenticationError:
+        return None
+
+
+UserOrNone = Annotated[User | None, Depends(page_user)]
 
 
 @router.get("", include_in_schema=False)

@@ -60,6 +60,10 @@ def test_pages_need_a_login(client: TestClient) -> None:
     assert 'data-next="/workbench/applications"' in login.text  # only local redirects
     assert "登录 Log in" in login.text
     assert client.get("/workbench").headers["location"] == "/workbench/applications"
+    # a stale or forged cookie also sends the user to the login page
+    client.cookies.set("cotrench_token", "not-a-token")
+    assert client.get("/workbench/applications").status_code == 303
+    client.cookies.clear()
 
 
 def test_applications_list_shows_status_and_deadline(
