@@ -151,6 +151,7 @@ def demo_load(
     data_dir: Annotated[Path, typer.Option(help="folder with the city GeoPackages")] = DATA_DIR,
 ) -> None:
     """Load the sample cities into the database; running it again adds nothing."""
+    from api.approvals.seed import seed_sample_city
     from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
@@ -174,6 +175,13 @@ def demo_load(
                     f"{package.name}: {layer}: {info.feature_count} features, layer "
                     f"{info.id} ({state})"
                 )
+        with session_scope(engine) as session:
+            seeded = seed_sample_city(session)
+        typer.echo(
+            f"approval flow: {len(seeded.organisations)} organisations, "
+            f"{len(seeded.users)} demo users (password {seeded.password!r}; e.g. "
+            "'applicant', 'acceptor', 'cgj-chief', 'water-1-staff')"
+        )
     finally:
         engine.dispose()
 
