@@ -506,8 +506,8 @@ def markdown(rows: list[dict[str, Any]], tiles: dict[str, Any], repeats: int) ->
         f"{tiles['mvt_kb_mean'] / tiles['geojson_kb_mean']:.2f}x the bytes.",
         "",
         "Differences under about 100 ms are within the run-to-run noise of this shared 2-core "
-        "machine. Above `COTRENCH_MAP_MAX_FOLIUM_FEATURES` (20k) the review map refuses (413) "
-        "and points to the vector tiles (`/workbench/cities/{city}/tiles`).",
+        "machine. Above `COTRENCH_MAP_MAX_FOLIUM_FEATURES` (20k) a city or layer map opens "
+        "the vector-tile page instead (`/workbench/cities/{city}/tiles`, 303).",
         "",
     ]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Annotated
 from typing import Any
+from urllib.parse import quote
 
 import geopandas as gpd
 from fastapi import APIRouter
@@ -20,10 +21,12 @@ from fastapi import Query
 from fastapi import Request
 from fastapi.responses import FileResponse
 from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from matplotlib.figure import Figure
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import object_session
 
@@ -50,6 +53,7 @@ from geodata.plan_store import get_plan
 from geodata.storage import get_city
 from geodata.storage import get_layer
 from geodata.storage import read_features
+from geodata.tables import FEATURE_TABLES
 from maps import permit
 from maps import style
 from maps import web
@@ -141,10 +145,19 @@ def favicon() -> FileResponse:
 # --- review maps ---------------------------------------------------------------------
 
 
-@router.get("/maps/layers/{layer_id}", response_class=HTMLResponse, operation_id="maps-layer-map")
-def layer_map(layer_id: int, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    """Review map of one stored layer (HTML, no CDN)."""
+@router.get(
+    "/maps/layers/{layer_id}",
+    response_class=HTMLResponse,
+    response_model=None,
+    operation_id="maps-layer-map",
+)
+def layer_map(
+    layer_id: int, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse | RedirectResponse:
+    """Review map of one stored layer (HTML, no CDN); too large a layer opens as tiles."""
     info = get_layer(session, layer_id)
+    if info.feature_count > settings.maps.max_folium_features:
+        return _to_tiles(info.city)
     gdf = read_features(session, city=info.city, kind=info.kind, layer_id=layer_id)
     m = web.build_layer_map(
         {KIND_KEYS[info.kind]: _with_attrs(gdf)},
@@ -156,10 +169,19 @@ def layer_map(layer_id: int, session: SessionDep, settings: SettingsDep) -> HTML
     return _html(m)
 
 
-@router.get("/maps/cities/{city}", response_class=HTMLResponse, operation_id="maps-city-map")
-def city_map(city: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    """Review map of every layer of a city; above the feature limit use the vector tiles."""
+@router.get(
+    "/maps/cities/{city}",
+    response_class=HTMLResponse,
+    response_model=None,
+    operation_id="maps-city-map",
+)
+def city_map(
+    city: str, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse | RedirectResponse:
+    """Review map of every layer of a city; above the feature limit, the vector-tile page."""
     info = get_city(session, city)
+    if _feature_count(session, info.id) > settings.maps.max_folium_features:
+        return _to_tiles(info.name)
     layers = {
         KIND_KEYS[k]: _with_attrs(read_features(session, city=city, kind=k)) for k in KIND_KEYS
     }
@@ -171,6 +193,21 @@ def city_map(city: str, session: SessionDep, settings: SettingsDep) -> HTMLRespo
         max_features=settings.maps.max_folium_features,
     )
     return _html(m)
+
+
+def _feature_count(session: Session, city_id: int) -> int:
+    tables = [FEATURE_TABLES[k].__tablename__ for k in KIND_KEYS]  # type: ignore[attr-defined]
+    union = " UNION ALL ".join(f"SELECT count(*) AS n FROM {t} WHERE city_id = :c" for t in tables)
+    return int(
+        session.execute(
+            text(f"SELECT sum(n) FROM ({union}) AS counts"), {"c": city_id}
+        ).scalar_one()
+    )
+
+
+def _to_tiles(city: str) -> RedirectResponse:
+    # one folium page would carry too much: the browser gets the vector-tile page instead
+    return RedirectResponse(f"/workbench/cities/{quote(city)}/tiles", status_code=303)
 
 
 @router.get(

@@ -25,6 +25,8 @@ from api.settings import get_settings
 from maps.frames import route_frames
 from maps.style import PERMIT_TYPES
 from maps.style import permit_label
+from maps.web import MapTooLargeError
+from maps.web import build_layer_map
 from tests.api.approvals.flow import Flow
 from tests.maps.sample import StoredCity
 from tests.maps.sample import trench_edges
@@ -180,15 +182,27 @@ def test_layer_and_city_maps(client: TestClient, city: StoredCity) -> None:
     assert counts["proposed"] == city.counts["proposed_lines"]
 
 
-def test_city_map_over_the_limit_is_413(engine: Engine, city: StoredCity) -> None:
+def test_city_and_layer_maps_over_the_limit_open_the_tiles(
+    engine: Engine, city: StoredCity
+) -> None:
     app = create_app(engine=engine)
     app.dependency_overrides[get_settings] = lambda: Settings(
-        maps=MapSettings(max_folium_features=50)
+        maps=MapSettings(max_folium_features=100)
     )
-    with TestClient(app) as c:
+    with TestClient(app, follow_redirects=False) as c:
         response = c.get(f"/maps/cities/{city.name}")
-    assert response.status_code == 413
-    assert "vector tiles" in response.json()["message"]
+        roads = next(
+            layer["id"]
+            for layer in c.get("/layers").json()
+            if layer["city"] == city.name and layer["kind"] == "roads"
+        )
+        layer = c.get(f"/maps/layers/{roads}")  # 144 roads > 100
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/workbench/cities/{city.name}/tiles"
+    assert layer.status_code == 303
+    # what a builder refuses becomes 413 (an application's map past the limit)
+    with pytest.raises(MapTooLargeError):
+        build_layer_map({"roads": trench_edges()}, max_features=1)
 
 
 def pdf_text(data: bytes, tmp_path: Path) -> str:
