@@ -101,9 +101,7 @@ def run_kou_full(H: nx.Graph, net: TrenchNetwork, problem, method: str):  # noqa
     terminals = set()
     chosen = {}
     for d in demands:
-        dist = tm._Paths(net, tm._weights(net, d, problem)).distances(
-            [index[t] for t in d.sites]
-        )
+        dist = tm._Paths(net, tm._weights(net, d, problem)).distances([index[t] for t in d.sites])
         chosen[d.utility] = min((index[s] for s in d.sources), key=lambda s: (dist[s], s))
         terminals.add(chosen[d.utility])
         terminals.update(index[t] for t in d.sites)
@@ -126,6 +124,10 @@ def full_graph(net: TrenchNetwork, mean_lay: float) -> nx.Graph:
     for e in np.argsort(-w, kind="stable"):
         H.add_edge(int(net.eu[e]), int(net.ev[e]), weight=float(w[e]), edge=int(e))
     return H
+
+
+def _fmt(gap: float | None) -> str:
+    return "n/a" if gap is None else f"{gap:.1e}"
 
 
 def main() -> None:
@@ -187,7 +189,7 @@ def main() -> None:
             print(
                 f"K={k:2d} seed={seed} terms={row['terminals']:2d} "
                 f"corridor={row['corridor_edges']} | "
-                f"milp {row['milp_s']:.3f}s {row['status']} gap={row['gap']:.1e} | "
+                f"milp {row['milp_s']:.3f}s {row['status']} gap={_fmt(row['gap'])} | "
                 f"heur {row['heur_s']:.3f}s x{row['heur_ratio']:.4f} | "
                 f"kou {t_kou:.3f}s x{row['kou_ratio']:.4f} | mehlhorn {t_meh:.3f}s "
                 f"x{row['mehlhorn_ratio']:.4f} | separate x{row['separate_ratio']:.3f} "

@@ -324,12 +324,16 @@ def contract_chains(net: TrenchNetwork, keep: Iterable[Hashable]) -> TrenchNetwo
 
 
 def reduce_network(net: TrenchNetwork, keep: Iterable[Hashable]) -> TrenchNetwork:
-    """Drop dead ends and contract chains until nothing changes."""
+    """Drop dead ends and contract chains until a round removes under 1 % of the edges.
+
+    Every round is optional (the network stays exact), so stopping early only trades a
+    little size for time; small networks are reduced until nothing changes.
+    """
     keep = set(keep)
     while True:
-        before = (net.n_nodes, net.n_edges)
+        before = net.n_edges
         net = contract_chains(drop_dead_ends(net, keep), keep)
-        if (net.n_nodes, net.n_edges) == before:
+        if before - net.n_edges <= 0.01 * before:
             return net
 
 
@@ -365,6 +369,12 @@ def multi_source_distances(
 
 def weight_matrix(net: TrenchNetwork, weight: NDArray[np.float64]) -> csr_matrix:
     """Sparse adjacency with ``weight`` per edge (the cheapest of parallels; inf = absent)."""
+    template = _csr_template(net)
+    if template is not None:
+        # one edge per node pair: reuse the sparsity pattern, only the weights change
+        indptr, indices, order = template
+        data = np.maximum(weight[order], _EPS_WEIGHT)
+        return csr_matrix((data, indices, indptr), shape=(net.n_nodes, net.n_nodes))
     ok = np.isfinite(weight)
     w = np.maximum(weight[ok], _EPS_WEIGHT)
     n = net.n_nodes
@@ -379,6 +389,34 @@ def weight_matrix(net: TrenchNetwork, weight: NDArray[np.float64]) -> csr_matrix
     _, first = np.unique(key[::-1], return_index=True)
     pick = len(key) - 1 - first
     return csr_matrix((w[pick], (lo[pick], hi[pick])), shape=(n, n))
+
+
+_TEMPLATES: dict[int, tuple[TrenchNetwork, Any]] = {}
+
+
+def _csr_template(net: TrenchNetwork) -> Any:
+    """(indptr, indices, edge order) of a network without parallel edges, else None.
+
+    Cached per network object (a few recent ones) since the planner builds many weight
+    matrices on one network. An edge of weight ``inf`` stays in the pattern: scipy's
+    Dijkstra never relaxes it.
+    """
+    hit = _TEMPLATES.get(id(net))
+    if hit is not None and hit[0] is net:
+        return hit[1]
+    n = net.n_nodes
+    lo = np.minimum(net.eu, net.ev)
+    hi = np.maximum(net.eu, net.ev)
+    key = lo * n + hi
+    template = None
+    if len(np.unique(key)) == len(key):
+        order = np.lexsort((hi, lo))
+        indptr = np.searchsorted(lo[order], np.arange(n + 1)).astype(np.int64)
+        template = (indptr, hi[order].astype(np.int64), order)
+    if len(_TEMPLATES) > 8:
+        _TEMPLATES.clear()
+    _TEMPLATES[id(net)] = (net, template)
+    return template
 
 
 def _drop_dominated(

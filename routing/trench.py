@@ -410,9 +410,9 @@ def _solve_heuristic(
     upper: float,
     separate: Solution,
 ) -> tuple[Solution, str, float | None, dict[str, Any]]:
-    corridor = _prune(net, problem, _feasible_upper(net, problem, upper))
-    sol = _heuristic(corridor, problem)
-    return sol, "heuristic", None, {"corridor_edges": corridor.n_edges}
+    # no corridor here: pruning the whole graph costs more than it saves the heuristic
+    sol = _heuristic(net, problem)
+    return sol, "heuristic", None, {"corridor_edges": net.n_edges}
 
 
 def _solve_milp(
@@ -428,20 +428,31 @@ def _solve_milp(
     ub = _solution_cost(problem, warm)
     corridor = _prune(corridor, problem, ub)
     stats: dict[str, Any] = {"heuristic_cost_cny": ub, "corridor_edges": corridor.n_edges}
-    lagrange = _lagrange_bound(corridor, problem, warm, ub, deadline=deadline)
     node_ok = None
-    if lagrange is not None:
-        lb, node_ok = lagrange
+    lb = None
+    # bound, shrink the corridor to the nodes the bound still allows, and bound again on the
+    # smaller network while that keeps paying off
+    for _ in range(3):
+        lagrange = _lagrange_bound(corridor, problem, warm, ub, deadline=deadline)
+        if lagrange is None:
+            break
+        if lb is None or lagrange[0] > lb:
+            lb = lagrange[0]
+        node_ok = lagrange[1]
         stats["lagrange_bound_cny"] = lb
         if lb >= ub * (1 - OPTIMALITY_GAP) - 1e-6:
             # the heuristic plan meets the bound: optimal without branching
+            stats["corridor_edges"] = corridor.n_edges
             return warm, "optimal", lb, stats
+        before = corridor.n_edges
         corridor = _restrict_to_nodes(corridor, problem, node_ok)
         stats["corridor_edges"] = corridor.n_edges
+        if corridor.n_edges > 0.8 * before:
+            break
     sol, status, bound, more = _milp(corridor, problem, warm, ub, deadline, node_ok)
     stats.update(more)
-    if lagrange is not None and bound is not None:
-        bound = max(bound, lagrange[0])
+    if lb is not None:
+        bound = lb if bound is None else max(bound, lb)
     return sol, status, bound, stats
 
 
