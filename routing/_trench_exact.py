@@ -161,9 +161,9 @@ def _milp(  # noqa: PLR0917 - private helper
             model.add_cuts(h, violations)
             stats["width_cuts"] += len(violations)
             continue
-        if (
-            found is not None
-            and _solution_cost(problem, found) <= _solution_cost(problem, best) + 1e-9
+        if found is not None and (
+            _width_violations(problem, best)
+            or _solution_cost(problem, found) <= _solution_cost(problem, best) + 1e-9
         ):
             best = found
         status = "optimal" if model_status == highspy.HighsModelStatus.kOptimal else "time_limit"

@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+import time
 from types import MappingProxyType
 
 import networkx as nx
 import pytest
 import shapely
 
+from routing._trench_exact import _milp
+from routing._trench_model import _separate_routes
+from routing._trench_model import _solution_cost
 from routing.costs import CostModel
 from routing.errors import NoRouteError
 from routing.errors import TrenchRequestError
@@ -18,9 +22,11 @@ from routing.errors import UnreachableSupplyError
 from routing.results import Site
 from routing.results import TrenchPlan
 from routing.results import TrenchRequest
+from routing.trench import _build_problem
 from routing.trench import plan_projects
 from routing.trench import plan_shared_trench
 from routing.trench import plan_shared_trenches
+from routing.trench import prepare_network
 
 DAY = dt.date(2026, 11, 25)
 # trench 100 CNY/m on every road, no crossing or tree costs; water lays at 10, power at 20
@@ -383,3 +389,21 @@ def test_geojson_and_round_trip():
     assert again.total_cost_cny == plan.total_cost_cny
     assert [e.segment_id for e in again.edges] == [e.segment_id for e in plan.edges]
     assert again.route("water").steps == plan.route("water").steps
+
+
+def test_exact_model_adds_width_cuts_until_the_plan_fits():
+    # drive the MILP directly (the Lagrangian bound would prove the heuristic first):
+    # unconstrained it puts water + power on the 1.2 m road S-A (13,000); the lazy cut
+    # forbids that set there and the re-solve ends at 26,000 (see the narrow-road test)
+
+    G = graph([("S", "A", 100, {"width_m": 1.2}), ("S", "B", 100), ("B", "A", 100)])  # noqa: N806
+    net = prepare_network(G, cost_model=MODEL, on_date=DAY)
+    problem = _build_problem(
+        net, (Site("A", {"water", "power"}),), {"water": "S", "power": "S"}, MODEL, None
+    )
+    warm = _separate_routes(net, problem)  # both on S-A: too wide, not a valid warm start
+    sol, status, bound, stats = _milp(net, problem, warm, 1e9, time.perf_counter() + 30)
+    assert stats["width_cuts"] >= 1
+    assert status == "optimal"
+    assert _solution_cost(problem, sol) == pytest.approx(26000)
+    assert bound == pytest.approx(26000)
