@@ -20,6 +20,8 @@ from maps import style
 from maps.frames import MapContext
 from maps.frames import TrenchFrames
 from routing.checks import protection_end
+from routing.graph import road_class_width_m
+from routing.plan_sections import lane_for_road_class
 from routing.quantities import PlanQuantities
 from routing.quantities import plan_quantities
 from routing.section_types import CrossSection
@@ -99,20 +101,22 @@ def analyse_route(session: Session, frames: TrenchFrames) -> RouteAnalysis:
     """Read the city layers around a route, lay out each segment and count what it takes.
 
     Each segment gets each of its utilities' typical line (``routing.sections.
-    default_line``) under issue 6's placer, at the city's frost depth; the road width is not
-    known from a route, so every section says it needs manual review. Quantities come from
+    default_line``) under issue 6's placer, at the city's frost depth, on the road it runs
+    along (width, pavement, lane from the stored road segments). Quantities come from
     ``routing.quantities.plan_quantities`` with the stored trees, poles, roads and lines.
     """
     city = city_of(session, frames)
     frost = None if city is None else city.frost_depth_m
     if city is not None:
         frames = frames.to_crs(city.srid)
-    segments = route_segments(frames)
     site = SiteConditions(frost_depth_m=frost)
-    sections = tuple(cross_section(s, site=site) for s in segments)
     if city is None:
+        segments = route_segments(frames)
+        sections = tuple(cross_section(s, site=site) for s in segments)
         return RouteAnalysis(frames, None, MapContext(), sections, None)
     context, bbox = _context(session, city, frames)
+    segments = route_segments(frames, roads=context.roads)
+    sections = tuple(cross_section(s, site=site) for s in segments)
     quantities = plan_quantities(
         sections,
         segments,
@@ -145,19 +149,65 @@ def analyse_route(session: Session, frames: TrenchFrames) -> RouteAnalysis:
     return RouteAnalysis(frames, city, context, sections, quantities)
 
 
-def route_segments(frames: TrenchFrames) -> list[TrenchSegment]:
-    """One trench segment per route edge, with each of its utilities' typical line."""
+def route_segments(
+    frames: TrenchFrames, *, roads: gpd.GeoDataFrame | None = None
+) -> list[TrenchSegment]:
+    """One trench segment per route edge, with each of its utilities' typical line.
+
+    With ``roads`` (the stored road segments around the route, same CRS) each edge takes the
+    width, pavement, class and lane of the road it runs along: the road nearest the edge's
+    midpoint within ``ROAD_MATCH_M``. A road without a width takes its class default, shown
+    as unverified; an edge with no road nearby keeps an unknown width (manual review).
+    """
+    attributes = _road_for_edges(frames.edges, roads)
     out = []
-    for e in frames.edges.itertuples():
+    for e, road in zip(frames.edges.itertuples(), attributes, strict=True):
         utilities = [u for u in style.UTILITIES if u in str(e.utilities).split(", ")]
+        road_class = road.get("road_class")
+        width = road.get("width_m")
+        note = ""
+        if road and width is None:
+            width = road_class_width_m(road_class)
+            note = f"class default for {road_class or 'unknown class'} (road_class_defaults.csv)"
         out.append(
             TrenchSegment(
                 segment_id=str(e.edge),
                 lines=tuple(default_line(u) for u in utilities),
                 geometry=e.geometry,
+                road_width_m=width,
+                road_width_note=note,
+                lane=lane_for_road_class(road_class),
+                pavement=road.get("pavement"),
+                road_class=road_class,
             )
         )
     return out
+
+
+ROAD_MATCH_M = 3.0
+
+
+def _road_for_edges(
+    edges: gpd.GeoDataFrame, roads: gpd.GeoDataFrame | None
+) -> list[dict[str, Any]]:
+    if roads is None or len(roads) == 0 or len(edges) == 0:
+        return [{} for _ in range(len(edges))]
+    mids = shapely.line_interpolate_point(edges.geometry.values, 0.5, normalized=True)
+    edge_idx, road_idx = roads.sindex.nearest(mids, max_distance=ROAD_MATCH_M, return_all=False)
+    found: dict[int, dict[str, Any]] = {}
+    for i, j in zip(edge_idx, road_idx, strict=True):
+        row = roads.iloc[int(j)]
+        width = row.get("width_m")
+        found[int(i)] = {
+            "road_class": _label(row.get("road_class")),
+            "pavement": _label(row.get("pavement")),
+            "width_m": float(width) if width is not None and pd.notna(width) else None,
+        }
+    return [found.get(i, {}) for i in range(len(edges))]
+
+
+def _label(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def quantity_table(quantities: PlanQuantities) -> list[tuple[str, str, str]]:
