@@ -22,11 +22,16 @@ import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape
 from geoalchemy2.shape import to_shape
+from sqlalchemy import BigInteger
+from sqlalchemy import Integer
+from sqlalchemy import any_
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
+from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from geodata.colocation_tables import ColocationCrossingRow
@@ -301,6 +306,13 @@ def groups_geojson(
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def _any(column: Any, values: Any) -> Any:
+    """``column = ANY(:array)``: one bound array, however many values (IN lists of tens of
+    thousands of ids exceed the driver's parameter limit and are slow to compile)."""
+    element = BigInteger() if isinstance(column.type, BigInteger) else Integer()
+    return column == any_(literal(sorted({int(v) for v in values}), ARRAY(element)))
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [
         {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
@@ -355,7 +367,7 @@ def _read_lines(session: Session, info: CityInfo, line_ids: Sequence[int]) -> gp
     t = ProposedLineRow.__table__
     ids = sorted({int(i) for i in line_ids})
     rows = (
-        session.execute(select(t).where(t.c.id.in_(ids), t.c.city_id == info.id).order_by(t.c.id))
+        session.execute(select(t).where(_any(t.c.id, ids), t.c.city_id == info.id).order_by(t.c.id))
         .mappings()
         .all()
     )
@@ -377,7 +389,7 @@ def _read_lines(session: Session, info: CityInfo, line_ids: Sequence[int]) -> gp
 def _check_not_added(session: Session, ids: list[int]) -> None:
     done = session.scalars(
         select(ColocationMatchRow.proposed_line_id)
-        .where(ColocationMatchRow.proposed_line_id.in_(ids))
+        .where(_any(ColocationMatchRow.proposed_line_id, ids))
         .distinct()
     ).all()
     if done:
@@ -448,8 +460,8 @@ def _earlier_digs(
         .join(p, p.c.id == m.c.proposed_line_id)
         .where(
             m.c.city_id == info.id,
-            m.c.edge_id.in_(edges),
-            m.c.proposed_line_id.not_in(new_ids),
+            _any(m.c.edge_id, edges),
+            ~_any(m.c.proposed_line_id, new_ids),
         )
         .distinct()
     ).all()
@@ -542,7 +554,7 @@ def _update_groups(
     lines = set(
         session.scalars(
             select(ColocationMatchRow.proposed_line_id)
-            .where(ColocationMatchRow.city_id == city_id, ColocationMatchRow.edge_id.in_(edges))
+            .where(ColocationMatchRow.city_id == city_id, _any(ColocationMatchRow.edge_id, edges))
             .distinct()
         )
     )
@@ -550,10 +562,12 @@ def _update_groups(
         session.scalars(
             select(ColocationGroupEdgeRow.group_id)
             .join(ColocationGroupRow, ColocationGroupRow.id == ColocationGroupEdgeRow.group_id)
-            .where(ColocationGroupRow.city_id == city_id, ColocationGroupEdgeRow.edge_id.in_(edges))
+            .where(
+                ColocationGroupRow.city_id == city_id, _any(ColocationGroupEdgeRow.edge_id, edges)
+            )
             .union(
                 select(ColocationGroupMemberRow.group_id).where(
-                    ColocationGroupMemberRow.proposed_line_id.in_(sorted(lines))
+                    _any(ColocationGroupMemberRow.proposed_line_id, sorted(lines))
                 )
             )
         )
@@ -563,11 +577,11 @@ def _update_groups(
         work |= set(
             session.scalars(
                 select(ColocationGroupEdgeRow.edge_id).where(
-                    ColocationGroupEdgeRow.group_id.in_(sorted(old))
+                    _any(ColocationGroupEdgeRow.group_id, sorted(old))
                 )
             )
         )
-        session.execute(delete(ColocationGroupRow).where(ColocationGroupRow.id.in_(sorted(old))))
+        session.execute(delete(ColocationGroupRow).where(_any(ColocationGroupRow.id, sorted(old))))
     found = _compute(session, roads, work, horizon_days)
     keep = tuple(
         g for g in found if touched.intersection(g.edge_ids) or lines.intersection(g.lines)
@@ -597,7 +611,7 @@ def _compute(
         .where(m.c.city_id == roads.city.id)
     )
     if edges is not None:
-        query = query.where(m.c.edge_id.in_(sorted(edges)))
+        query = query.where(_any(m.c.edge_id, sorted(edges)))
     rows = session.execute(query).mappings().all()
     if not rows:
         return ()
@@ -661,7 +675,7 @@ def _insert_groups(
 def _groups_of_lines(session: Session, info: CityInfo, line_ids: list[int]) -> list[dict[str, Any]]:
     ids = session.scalars(
         select(ColocationGroupMemberRow.group_id)
-        .where(ColocationGroupMemberRow.proposed_line_id.in_(line_ids))
+        .where(_any(ColocationGroupMemberRow.proposed_line_id, line_ids))
         .distinct()
     ).all()
     if not ids:

@@ -27,6 +27,7 @@ __all__ = [
     "RoadNetwork",
     "build_road_graph",
     "build_road_network",
+    "edge_attributes",
     "road_class_width_m",
     "to_networkx",
 ]
@@ -302,20 +303,9 @@ def to_networkx(
     net: RoadNetwork, roads: gpd.GeoDataFrame, *, bridges: gpd.GeoDataFrame | None = None
 ) -> nx.MultiGraph:
     """Wrap a :class:`RoadNetwork` of ``roads`` as the networkx MultiGraph model."""
-    attrs = _normalised_levels(roads, bridges)
-    attrs.update(_edge_attributes(roads))
-    r = net.row
+    table = edge_attributes(net, roads, bridges=bridges)
     geoms = net.edge_geometries()
-    columns = {
-        "segment_id": attrs["segment_id"][r].tolist(),
-        "road_class": attrs["road_class"][r].tolist(),
-        "width_m": attrs["width_m"][r].tolist(),
-        "pavement": attrs["pavement"][r].tolist(),
-        "name": attrs["name"][r].tolist(),
-        "bridge": attrs["bridge"][r].tolist(),
-        "protected_until": attrs["protected_until"][r].tolist(),
-        "last_dug_on": attrs["last_dug_on"][r].tolist(),
-    }
+    columns = {name: values.tolist() for name, values in table.items()}
     G = nx.MultiGraph(crs=net.crs, report=net.report)  # noqa: N806 - networkx's name
     G.add_nodes_from(
         (i, {"x": float(x), "y": float(y), "component": int(c)})
@@ -331,6 +321,30 @@ def to_networkx(
         edges.append((u, v, i, data))
     G.add_edges_from(edges)
     return G
+
+
+def edge_attributes(
+    net: RoadNetwork, roads: gpd.GeoDataFrame, *, bridges: gpd.GeoDataFrame | None = None
+) -> dict[str, np.ndarray]:
+    """The edge attributes of the graph contract, one array per attribute, in edge order.
+
+    ``segment_id``, ``road_class``, ``width_m`` (class default where the layer has none),
+    ``pavement``, ``name``, ``bridge``, ``protected_until``, ``last_dug_on``. Batch code
+    (matching a whole city) uses these arrays without building networkx objects.
+    """
+    attrs = _normalised_levels(roads, bridges)
+    attrs.update(_edge_attributes(roads))
+    keys = (
+        "segment_id",
+        "road_class",
+        "width_m",
+        "pavement",
+        "name",
+        "bridge",
+        "protected_until",
+        "last_dug_on",
+    )
+    return {k: attrs[k][net.row] for k in keys}
 
 
 @functools.cache

@@ -15,6 +15,8 @@ import shapely
 
 from routing.errors import InvalidGraphError
 from routing.errors import ProposalError
+from routing.graph import RoadNetwork
+from routing.graph import edge_attributes
 
 __all__ = [
     "ALONG_COLUMNS",
@@ -46,6 +48,50 @@ _SAME_POINT_M = 0.01
 
 
 @dataclass(frozen=True, slots=True)
+class _GridHash:
+    """Road pieces registered in the square cells their grown envelopes cover."""
+
+    cell_m: float
+    origin: np.ndarray
+    keys: np.ndarray  # sorted cell keys, one per (cell, piece) registration
+    pieces: np.ndarray
+    n_cols: int
+
+    @classmethod
+    def build(cls, a: np.ndarray, b: np.ndarray, reach_m: float) -> _GridHash:
+        cell = max(2.0 * reach_m, 1.0)
+        lo = np.minimum(a, b) - reach_m
+        hi = np.maximum(a, b) + reach_m
+        origin = lo.min(axis=0) if len(lo) else np.zeros(2)
+        c0 = np.floor((lo - origin) / cell).astype(np.int64)
+        c1 = np.floor((hi - origin) / cell).astype(np.int64)
+        n_cols = int(c1[:, 0].max()) + 2 if len(c1) else 1
+        nx_ = c1[:, 0] - c0[:, 0] + 1
+        ny_ = c1[:, 1] - c0[:, 1] + 1
+        count = nx_ * ny_
+        piece = np.repeat(np.arange(len(a)), count)
+        k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        ix = c0[piece, 0] + k % nx_[piece]
+        iy = c0[piece, 1] + k // nx_[piece]
+        keys = iy * n_cols + ix
+        order = np.argsort(keys, kind="stable")
+        return cls(cell, origin, keys[order], piece[order], n_cols)
+
+    def query(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cx = np.floor((points - self.origin) / self.cell_m).astype(np.int64)
+        inside = (cx[:, 0] >= 0) & (cx[:, 1] >= 0) & (cx[:, 0] < self.n_cols)
+        key = np.where(inside, cx[:, 1] * self.n_cols + cx[:, 0], -1)
+        lo = np.searchsorted(self.keys, key, side="left")
+        hi = np.searchsorted(self.keys, key, side="right")
+        count = hi - lo
+        sub = np.repeat(np.arange(len(points)), count)
+        at = np.repeat(lo, count) + (
+            np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        )
+        return sub, self.pieces[at]
+
+
+@dataclass(frozen=True, slots=True)
 class RoadIndex:
     """Road edges cut into straight pieces with a spatial index, built once per graph.
 
@@ -62,24 +108,24 @@ class RoadIndex:
     piece_b: np.ndarray
     piece_edge: np.ndarray
     piece_from_m: np.ndarray
+    piece_dx: np.ndarray
+    piece_dy: np.ndarray
+    piece_len: np.ndarray
+    piece_inv_len2: np.ndarray
     pieces: shapely.STRtree
     edges: shapely.STRtree
-    # STRtrees over piece envelopes grown by a reach (m), built on first use per reach
-    _reach_trees: dict[float, shapely.STRtree] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    # grid hashes of the piece envelopes grown by a reach (m), built on first use per reach
+    _grids: dict[float, _GridHash] = field(default_factory=dict, repr=False, compare=False)
 
-    def reach_tree(self, reach_m: float) -> shapely.STRtree:
-        """Tree whose boxes are the road pieces grown by ``reach_m``: a point query finds
-        every piece within ``reach_m`` of the point (and a few more), with no GEOS distance.
-        """
-        tree = self._reach_trees.get(reach_m)
-        if tree is None:
-            lo = np.minimum(self.piece_a, self.piece_b) - reach_m
-            hi = np.maximum(self.piece_a, self.piece_b) + reach_m
-            tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
-            self._reach_trees[reach_m] = tree
-        return tree
+    def near_pieces(self, points: np.ndarray, reach_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (point, piece) with the piece's envelope grown by ``reach_m`` covering the
+        point: every piece within ``reach_m`` is among them. Pure numpy (a uniform grid), so
+        no shapely point objects are made for the queries."""
+        grid = self._grids.get(reach_m)
+        if grid is None:
+            grid = _GridHash.build(self.piece_a, self.piece_b, reach_m)
+            self._grids[reach_m] = grid
+        return grid.query(points)
 
     @classmethod
     def from_graph(cls, G: nx.MultiGraph) -> RoadIndex:  # noqa: N803 - networkx's name
@@ -107,6 +153,20 @@ class RoadIndex:
             segment_id=np.array([d.get("segment_id") for _, d in rows], dtype=object),
             width_m=np.array([d.get("width_m") or 0.0 for _, d in rows], dtype=float),
             geometry=np.array([d["geometry"] for _, d in rows], dtype=object),
+        )
+
+    @classmethod
+    def from_network(cls, net: RoadNetwork, roads: gpd.GeoDataFrame) -> RoadIndex:
+        """Index a :class:`routing.graph.RoadNetwork` directly (no networkx objects): the
+        fast path for batch matching; edge ids are the network's edge numbers, as in
+        :func:`routing.graph.build_road_graph`."""
+        table = edge_attributes(net, roads)
+        return cls.from_arrays(
+            net.crs,
+            edge_id=np.arange(net.source.size),
+            segment_id=table["segment_id"],
+            width_m=table["width_m"].astype(float),
+            geometry=net.edge_geometries(),
         )
 
     @classmethod
@@ -141,6 +201,10 @@ class RoadIndex:
             piece_b=b,
             piece_edge=piece_edge,
             piece_from_m=piece_from,
+            piece_dx=b[:, 0] - a[:, 0],
+            piece_dy=b[:, 1] - a[:, 1],
+            piece_len=seg,
+            piece_inv_len2=1.0 / np.where(seg > 0, seg * seg, 1.0),
             pieces=shapely.STRtree(lines),
             edges=shapely.STRtree(geometry),
         )
@@ -284,23 +348,20 @@ def _measures(owner: np.ndarray, length: np.ndarray) -> np.ndarray:
 def _candidates(
     index: RoadIndex, a: np.ndarray, b: np.ndarray, reach_m: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    sub, piece = index.reach_tree(reach_m).query(shapely.points((a + b) / 2))
-    return sub, piece
+    return index.near_pieces((a + b) / 2, reach_m)
 
 
 def _project(
     index: RoadIndex, piece: np.ndarray, p: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distance, signed offset (left +) and measure of points ``p`` on pieces ``piece``."""
-    pa, pb = index.piece_a[piece], index.piece_b[piece]
-    d = pb - pa
-    dd = np.einsum("ij,ij->i", d, d)
-    t = np.clip(np.einsum("ij,ij->i", p - pa, d) / np.where(dd > 0, dd, 1), 0, 1)
-    foot = pa + t[:, None] * d
-    dist = np.hypot(*(p - foot).T)
-    cross = d[:, 0] * (p - pa)[:, 1] - d[:, 1] * (p - pa)[:, 0]
-    signed = np.where(cross >= 0, dist, -dist)
-    measure = index.piece_from_m[piece] + t * np.sqrt(dd)
+    ax, ay = index.piece_a[:, 0][piece], index.piece_a[:, 1][piece]
+    dx, dy = index.piece_dx[piece], index.piece_dy[piece]
+    px, py = p[:, 0] - ax, p[:, 1] - ay
+    t = np.clip((px * dx + py * dy) * index.piece_inv_len2[piece], 0.0, 1.0)
+    dist = np.hypot(px - t * dx, py - t * dy)
+    signed = np.where(dx * py - dy * px >= 0, dist, -dist)
+    measure = index.piece_from_m[piece] + t * index.piece_len[piece]
     return dist, signed, measure
 
 
@@ -317,27 +378,33 @@ def _nearest_parallel(
     if not n or not index.piece_edge.size:
         return best, dist_out, signed_out, near
     reach = float(index.half_width_m.max()) + verge_m
-    sub, piece = _candidates(index, a, b, reach)
-    mid = (a[sub] + b[sub]) / 2
-    dist, signed, _ = _project(index, piece, mid)
+    sub, piece = _candidates(index, a, b, reach)  # grouped by sub, ascending
+    dist, signed, _ = _project(index, piece, ((a + b) / 2)[sub])
     edge = index.piece_edge[piece]
     inside = dist <= index.half_width_m[edge] + verge_m
     near[sub[inside]] = True
-    u = b[sub] - a[sub]
-    v = index.piece_b[piece] - index.piece_a[piece]
-    cos = np.abs(np.einsum("ij,ij->i", u, v)) / (
-        np.hypot(*u.T) * np.hypot(*v.T) + np.finfo(float).tiny
-    )
+    ux, uy = (b - a)[:, 0], (b - a)[:, 1]
+    ulen = np.hypot(ux, uy)
+    dot = np.abs(ux[sub] * index.piece_dx[piece] + uy[sub] * index.piece_dy[piece])
+    cos = dot / (ulen[sub] * index.piece_len[piece] + np.finfo(float).tiny)
     ok = inside & (cos >= np.cos(np.radians(max_angle_deg)))
     sub, piece, dist, signed = sub[ok], piece[ok], dist[ok], signed[ok]
-    # nearest first; ties go to the lower edge id so results do not depend on tree order
-    order = np.lexsort((index.edge_id[index.piece_edge[piece]], dist, sub))
-    sub, piece, dist, signed = sub[order], piece[order], dist[order], signed[order]
-    first = np.ones(sub.size, dtype=bool)
-    first[1:] = sub[1:] != sub[:-1]
-    best[sub[first]] = piece[first]
-    dist_out[sub[first]] = dist[first]
-    signed_out[sub[first]] = signed[first]
+    if not sub.size:
+        return best, dist_out, signed_out, near
+    # nearest per line piece; ties go to the lower edge id so no order matters (no sort:
+    # the pairs come grouped by line piece)
+    starts = np.flatnonzero(np.r_[True, sub[1:] != sub[:-1]])
+    least = np.minimum.reduceat(dist, starts)
+    block = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, sub.size]))
+    tied = dist == least[block]
+    eid = np.where(tied, index.edge_id[index.piece_edge[piece]], np.iinfo(np.int64).max)
+    low = np.minimum.reduceat(eid, starts)
+    # keep the first winning pair of each block (several if an edge has two nearest pieces)
+    idx = np.flatnonzero(tied & (eid == low[block]))
+    idx = idx[np.r_[True, block[idx][1:] != block[idx][:-1]]]
+    best[sub[idx]] = piece[idx]
+    dist_out[sub[idx]] = dist[idx]
+    signed_out[sub[idx]] = signed[idx]
     return best, dist_out, signed_out, near
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # ruff: noqa: N806 - G is networkx's name for a graph
 import geopandas as gpd
+import pandas as pd
 import pytest
 from shapely import LineString
 from shapely import MultiLineString
@@ -11,6 +12,7 @@ from shapely import MultiLineString
 from routing.errors import InvalidGraphError
 from routing.errors import ProposalError
 from routing.graph import build_road_graph
+from routing.graph import build_road_network
 from routing.overlap import ALONG_COLUMNS
 from routing.overlap import CROSSING_COLUMNS
 from routing.overlap import RoadIndex
@@ -157,3 +159,26 @@ def test_refuses_other_crs_and_ungraphed_input(street: RoadIndex) -> None:
     del G.graph["crs"]
     with pytest.raises(InvalidGraphError, match="crs"):
         RoadIndex.from_graph(G)
+
+
+def test_index_from_network_matches_like_from_graph() -> None:
+    """The batch path (arrays, no networkx) gives the same matching as the graph model."""
+    roads = gpd.GeoDataFrame(
+        {"segment_id": ["a", "b", "c"], "road_class": ["primary", None, "service"]},
+        geometry=[
+            LineString([(0, 0), (100, 0)]),
+            LineString([(100, 0), (200, 0), (200, 80)]),
+            LineString([(100, 0), (100, 90)]),
+        ],
+        crs=CRS,
+    )
+    props = lines(
+        one=LineString([(5, 6), (195, 6), (195, 70)]),
+        two=LineString([(94, 5), (94, 80)]),
+        three=LineString([(150, -30), (150, 30)]),
+    )
+    by_graph = match_lines(RoadIndex.from_graph(build_road_graph(roads)), props)
+    net = build_road_network(roads)
+    by_net = match_lines(RoadIndex.from_network(net, roads), props)
+    pd.testing.assert_frame_equal(by_graph.along, by_net.along)
+    pd.testing.assert_frame_equal(by_graph.crossings, by_net.crossings)
