@@ -149,12 +149,20 @@ def import_file(
 @demo_app.command("load")
 def demo_load(
     data_dir: Annotated[Path, typer.Option(help="folder with the city GeoPackages")] = DATA_DIR,
+    base_url: Annotated[
+        str, typer.Option(help="where `cotrench serve` listens, for the printed links")
+    ] = "http://127.0.0.1:8000",
 ) -> None:
-    """Load the sample cities into the database; running it again adds nothing."""
+    """Load the sample cities and the demo applications; running it again adds nothing."""
+    from api.approvals.demo import DEMO_CITY
+    from api.approvals.demo import create_demo_applications
+    from api.approvals.demo import describe_demo
+    from api.approvals.errors import PreconditionError
     from api.approvals.seed import seed_sample_city
     from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
+    from geodata.errors import CityNotFoundError
     from geodata.importer import load_city_package
     from geodata.migrate import upgrade_database
 
@@ -182,6 +190,16 @@ def demo_load(
             f"{len(seeded.users)} demo users (password {seeded.password!r}; e.g. "
             "'applicant', 'acceptor', 'cgj-chief', 'water-1-staff')"
         )
+        try:
+            with session_scope(engine) as session:
+                demo = create_demo_applications(session)
+        except CityNotFoundError:
+            typer.echo(f"no demo applications: the sample city {DEMO_CITY!r} is not loaded")
+        except PreconditionError as exc:
+            typer.echo(f"warning: no demo applications: {exc}", err=True)
+        else:
+            for line in describe_demo(demo, base_url=base_url, password=seeded.password):
+                typer.echo(line)
     finally:
         engine.dispose()
 
