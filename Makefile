@@ -42,7 +42,7 @@ db-stop:
 	@if [ -x $(BIN)/cotrench ]; then $(BIN)/cotrench db stop; fi
 
 demo: apt-all venv db-start
-	$(BIN)/cotrench demo load
+	$(BIN)/cotrench demo load --base-url http://$(HOST):$(PORT)
 	@echo "cotrench is serving the sample city at http://$(HOST):$(PORT)/ (API docs at /docs)"
 	$(BIN)/cotrench serve --host $(HOST) --port $(PORT)
 

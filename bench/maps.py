@@ -37,8 +37,6 @@ from typing import Any
 
 import geopandas as gpd
 import shapely
-import shapely.geometry
-import shapely.ops
 import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
@@ -51,7 +49,6 @@ from geodata.db import database_url
 from geodata.db import make_engine
 from geodata.importer import load_city_package
 from geodata.migrate import upgrade_database
-from geodata.utilities import normalize_utility
 from maps import web
 
 REPO = Path(__file__).resolve().parent.parent
@@ -295,86 +292,29 @@ def _pct(values: list[float], q: int) -> float:
 
 # --- the demo application's permit packet --------------------------------------------
 
-DEMO_PROJECT = "P03"  # four utilities along 宣信街 in the sample city (synthetic)
 DEMO_OUT = REPO / "bench" / "out" / "demo"
 DOCS_IMG = REPO / "docs" / "img"
 
 
-def demo_route() -> dict[str, Any]:
-    """The demo project's shared-trench route, from the sample city's proposed lines.
-
-    Each of the project's lines (all along one road) is snapped onto that road's centreline
-    and the road is cut wherever the set of utilities changes; each piece is one trench
-    segment with the utilities that run along it.
-    """
-    lines = gpd.read_file(SAMPLE_CITY, layer="proposed_lines").to_crs(CRS)
-    lines = lines[lines["id"].str.startswith(DEMO_PROJECT + "-")]
-    roads = gpd.read_file(SAMPLE_CITY, layer="roads").to_crs(CRS)
-    osm_id = str(lines["along_osm_id"].iloc[0])
-    road = roads[roads["osm_id"].astype(str) == osm_id].geometry.iloc[0]
-    spans = []
-    for utility, geom in zip(lines["utility"], lines.geometry, strict=True):
-        a, b = sorted(road.project(shapely.Point(c)) for c in (geom.coords[0], geom.coords[-1]))
-        spans.append((utility, a, b))
-    cuts = sorted({v for _, a, b in spans for v in (a, b)})
-    features = []
-    for k, (a, b) in enumerate(itertools.pairwise(cuts)):
-        mid = (a + b) / 2
-        utilities = sorted({normalize_utility(u) for u, s, e in spans if s <= mid <= e})
-        if not utilities or b - a < 1.0:
-            continue
-        piece = shapely.ops.substring(road, a, b)
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {"edge": f"{osm_id}-{k}", "utilities": utilities, "road": "宣信街"},
-                "geometry": shapely.geometry.mapping(piece),
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
 def bench_demo_packet(*, docs: bool) -> dict[str, Any]:
-    """Fix the demo application's route through the approval flow; time its permit sheets."""
+    """Make (once) the demo application as ``cotrench demo load`` does; time its permit sheets."""
     from api.approvals.auth import issue_token  # noqa: PLC0415 - the demo only
-    from api.approvals.models import Application  # noqa: PLC0415
+    from api.approvals.demo import create_demo_applications  # noqa: PLC0415
     from api.approvals.models import User  # noqa: PLC0415
     from api.approvals.seed import seed_sample_city  # noqa: PLC0415
-    from tests.api.approvals.flow import Flow  # noqa: PLC0415 - drives the flow over HTTP
 
     url = database_url()
     engine = make_engine(url)
     now = dt.datetime.now(dt.UTC)
     with Session(engine) as session, session.begin():
-        users = seed_sample_city(session).users
-        tokens = {}
-        for user in session.scalars(select(User).where(User.username.in_(list(users)))):
-            tokens[user.username], _ = issue_token(
-                session=session, user=user, now=now, ttl_minutes=120
-            )
-    route = demo_route()
-    lines = gpd.read_file(SAMPLE_CITY, layer="proposed_lines")
-    project = str(lines[lines["id"].str.startswith(DEMO_PROJECT + "-")]["project"].iloc[0])
+        seed_sample_city(session)
+        demo = create_demo_applications(session).main
+        acceptor = session.scalars(select(User).where(User.username == "acceptor")).one()
+        token, _ = issue_token(session=session, user=acceptor, now=now, ttl_minutes=120)
+    app_id = demo.id
     DEMO_OUT.mkdir(parents=True, exist_ok=True)
     with TestClient(create_app(engine=engine)) as client:
-        with Session(engine) as session:
-            app_id = session.scalar(
-                select(Application.id)
-                .where(Application.project_name == project, Application.status == "permitting")
-                .order_by(Application.id.desc())
-            )
-        flow = Flow(client, tokens)
-        if app_id is None:
-            utilities = ("water", "power", "gas", "drainage")
-            app = flow.submit(utilities=utilities, project_name=project, project_code=None)
-            app = flow.accept_dispatches(flow.accept(app))
-            flow.opinions(app)
-            flow.fix_route(
-                app, geojson=route, crs=CRS, plan_id=None, plan_version=None, quantities=None
-            )
-            app_id = app["id"]
-        app = flow.read(app_id)
-        headers = {"Authorization": f"Bearer {tokens['acceptor']}"}
+        headers = {"Authorization": f"Bearer {token}"}
         times = {}
         for permit_type in ("road_occupation", "tree_felling", "pipeline_attachment"):
             times[permit_type] = _fetch(client, headers, app_id, permit_type)
@@ -382,11 +322,16 @@ def bench_demo_packet(*, docs: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
         packet = client.get(f"/permits/applications/{app_id}/packet.zip", headers=headers)
         packet_s = time.perf_counter() - t0
-        (DEMO_OUT / f"{app['number']}-packet.zip").write_bytes(packet.content)
+        (DEMO_OUT / f"{demo.number}-packet.zip").write_bytes(packet.content)
     if docs:
-        _docs_images(app_id, app["number"], tokens["acceptor"], engine)
+        _docs_images(app_id, demo.number, token, engine)
     engine.dispose()
-    return {"number": app["number"], "project": project, "sheets_s": times, "packet_s": packet_s}
+    return {
+        "number": demo.number,
+        "project": demo.project_name,
+        "sheets_s": times,
+        "packet_s": packet_s,
+    }
 
 
 def _fetch(client: TestClient, headers: dict[str, str], app_id: int, permit_type: str) -> float:
@@ -447,7 +392,8 @@ def demo_markdown(demo: dict[str, Any]) -> str:
     rows = "\n".join(f"| {p} | {s:.2f} |" for p, s in demo["sheets_s"].items())
     return (
         f"\nPermit sheets of the demo application {demo['number']} ({demo['project']}, "
-        "route from the sample city's synthetic proposed lines along 宣信街), rendered "
+        "synthetic proposals along 宣信街; route = the optimiser's shared-trench plan, which "
+        "goes around 宣信街's digging moratorium; made by `cotrench demo load`), rendered "
         "through `/permits/applications/{id}/sheets/{type}.pdf` (context read from PostGIS, "
         "map, cross-section, PDF):\n\n| sheet | seconds |\n|---|---:|\n"
         f"{rows}\n| whole packet (4 sheets PDF + GeoJSON + DXF, zip) | {demo['packet_s']:.2f} |\n"
