@@ -44,7 +44,7 @@ def _lagrange_bound(
     upper: float,
     *,
     deadline: float = _INF,
-    max_rounds: int = 12,
+    max_rounds: int = 40,
 ) -> tuple[float, dict[str, frozenset[Hashable]]] | None:
     """Lower bound from splitting each trench edge's cost among utilities (Lagrangian).
 
@@ -64,6 +64,7 @@ def _lagrange_bound(
     allowed = [_allowed(net, d, problem) for d in active]
     tol = 1e-7 * abs(upper) + 1e-6
     best: tuple[float, dict[str, frozenset[Hashable]]] | None = None
+    history: list[float] = []
     for rnd in range(max_rounds):
         bounds = []
         for i, d in enumerate(active):
@@ -88,6 +89,10 @@ def _lagrange_bound(
             best = (lb, node_ok)
         if lb >= upper * (1 - OPTIMALITY_GAP) - 1e-6 or time.perf_counter() > deadline:
             break
+        history.append(best[0])
+        # stop once four rounds have gained less than 0.2 % of the plan's cost
+        if len(history) > 4 and history[-1] - history[-5] < 2e-3 * upper:
+            break
         # move the split towards an even share among the utilities whose own optimal trees
         # use the edge (both ends carry a tree at that cost); any split gives a valid bound
         on = np.zeros_like(alpha)
@@ -96,7 +101,7 @@ def _lagrange_bound(
             on[i] = near[net.eu] & near[net.ev] & allowed[i]
         n_on = on.sum(axis=0)
         target = np.where(n_on > 0, on / np.maximum(n_on, 1), alpha)
-        step = 0.5 / (1 + rnd / 3)
+        step = 0.8 / (1 + rnd / 5)
         alpha = (1 - step) * alpha + step * target
     return best
 
