@@ -93,10 +93,20 @@ class _Project:
     credit_code: str  # synthetic, with a valid GB 32100 check character
 
 
-MAIN = _Project("P03", "2026-230103-47-01-000303", "南岗区", "示例商业置业有限公司（合成）",
-                "91230103MA1CT0P03B")  # fmt: skip
-WAITING = _Project("P06", "2026-230104-47-01-000606", "道外区", "示例产业园开发有限公司（合成）",
-                   "91230104MA1CT0P063")  # fmt: skip
+MAIN = _Project(
+    "P03",
+    "2026-230103-47-01-000303",
+    "南岗区",
+    "示例商业置业有限公司（合成）",
+    "91230103MA1CT0P03B",
+)
+WAITING = _Project(
+    "P06",
+    "2026-230104-47-01-000606",
+    "道外区",
+    "示例产业园开发有限公司（合成）",
+    "91230104MA1CT0P063",
+)
 CONSULTED = "P10"
 
 # the company each utility's demand goes to (the seed's first one of each utility)
@@ -110,14 +120,24 @@ _DEMAND_FIELDS: dict[str, dict[str, Any]] = {
     "telecom": {"bandwidth_mbps": 1000.0, "duct_count": 6},
 }
 _DEFAULT_DIAMETER_MM = {"water": 100, "heat": 150, "gas": 110, "drainage": 400}
-_AGREEMENT_CNY = {"water": 86_000.0, "power": 240_000.0, "gas": 72_000.0, "drainage": 130_000.0,
-                  "heat": 310_000.0, "telecom": 45_000.0}  # fmt: skip
-# the permits decided in the demo: (type, clerk's recommendation, chief's outcome or None)
+_AGREEMENT_CNY = {
+    "water": 86_000.0,
+    "power": 240_000.0,
+    "gas": 72_000.0,
+    "drainage": 130_000.0,
+    "heat": 310_000.0,
+    "telecom": 45_000.0,
+}
+# permits acted on: (type, clerk's recommendation, chief's outcome or None = waits, conditions)
 _DECIDED: tuple[tuple[PermitType, str, str | None, str | None], ...] = (
-    (PermitType.traffic_opinion, "approved_with_conditions", "approved_with_conditions",
-     "夜间 22:00-6:00 半幅占道施工, 设置围挡和导向标志"),
+    (
+        PermitType.traffic_opinion,
+        "approved_with_conditions",
+        "approved_with_conditions",
+        "夜间 22:00-6:00 半幅占道施工, 设置围挡和导向标志",
+    ),
     (PermitType.road_excavation, "approved", None, None),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
