@@ -205,14 +205,18 @@ def build_road_network(  # noqa: PLR0915 - one linear pass over the arrays
     n_nodes = int(used_key.sum())
     node_index = (np.cumsum(used_key, dtype=np.int64) - 1)[keys]
     del keys, used_key
-    node_of_vertex = np.full(len(xy), -1, dtype=np.int64)
+    node_of_vertex = np.full(len(xy), -1, dtype=np.int32)
     node_of_vertex[is_node] = node_index
     node_xy = np.empty((n_nodes, 2))
     node_xy[node_index] = xy[is_node]
+    del node_index, node_key, loc, level
     src, tgt, edge_part, coords, offsets = _split_edges(xy, part_of, is_node, node_of_vertex)
-    seg = np.hypot(*np.diff(coords, axis=0).T)
-    cum = np.concatenate([[0.0], np.cumsum(seg)])
-    length_m = cum[offsets[1:] - 1] - cum[offsets[:-1]]
+    del xy, part_of, is_node, node_of_vertex
+    # edge length: sum of its segment lengths (the jumps between edges are cut out)
+    seg = np.hypot(coords[1:, 0] - coords[:-1, 0], coords[1:, 1] - coords[:-1, 1])
+    seg[offsets[1:-1] - 1] = 0.0
+    length_m = np.add.reduceat(seg, offsets[:-1]) if seg.size else np.zeros(src.size)
+    del seg
     n_comp, comp = _components(n_nodes, src, tgt)
     sizes = np.sort(np.bincount(comp))[::-1] if comp.size else np.array([], dtype=int)
     report = GraphReport(
@@ -398,7 +402,7 @@ def _normalised_levels(
 ) -> dict[str, np.ndarray]:
     n = len(roads)
     ids = _column(roads, "segment_id")
-    segment_id = ids.to_numpy(dtype=object) if ids is not None else roads.index.to_numpy(object)
+    segment_id = ids.to_numpy() if ids is not None else roads.index.to_numpy()
     bridge = _truthy(_column(roads, "bridge"), n)
     tunnel = _truthy(_column(roads, "tunnel"), n)
     if bridges is not None and len(bridges) and n:
@@ -499,14 +503,19 @@ def _location_ids(xy: np.ndarray) -> np.ndarray:
     """One id per distinct location (to 1 mm), via a single int64 key and one hash pass."""
     if not len(xy):
         return np.zeros(0, dtype=np.int64)
-    q = np.round(xy / _GRID_M).astype(np.int64)
-    q -= q.min(axis=0)
-    span = int(q[:, 1].max()) + 1
-    if int(q[:, 0].max()) < np.iinfo(np.int64).max // span:
+    qx = np.round(xy[:, 0] / _GRID_M).astype(np.int64)
+    qx -= qx.min()
+    qy = np.round(xy[:, 1] / _GRID_M).astype(np.int64)
+    qy -= qy.min()
+    span = int(qy.max()) + 1
+    if int(qx.max()) < np.iinfo(np.int64).max // span:
         # a hash table (pandas factorize) is O(n); np.unique would sort
-        inverse, _ = pd.factorize(q[:, 0] * span + q[:, 1], sort=False)
+        qx *= span
+        qx += qy
+        del qy
+        inverse, _ = pd.factorize(qx, sort=False)
     else:
-        _, inverse = np.unique(q, axis=0, return_inverse=True)
+        _, inverse = np.unique(np.stack([qx, qy], axis=1), axis=0, return_inverse=True)
     return np.asarray(inverse, dtype=np.int32).ravel()
 
 
@@ -660,11 +669,16 @@ def _split_edges(
     is_first[1:] = part_of[1:] != part_of[:-1]
     is_last = np.ones(n, dtype=bool)
     is_last[:-1] = is_first[1:]
-    rep = 1 + (is_node & ~is_first & ~is_last)
-    first_copy = np.cumsum(rep) - rep
-    starts = np.flatnonzero(is_node & ~is_last)
+    rep = (1 + (is_node & ~is_first & ~is_last)).astype(np.int8)
+    del is_first
+    starts = np.flatnonzero(is_node & ~is_last).astype(np.int32)
+    del is_last
+    first_copy = np.cumsum(rep, dtype=np.int64)
+    first_copy -= rep
     offsets = np.concatenate([first_copy[starts] + rep[starts] - 1, [int(rep.sum())]])
-    vert = np.repeat(np.arange(n), rep)
+    del first_copy
+    vert = np.repeat(np.arange(n, dtype=np.int32), rep)
+    del rep
     coords = xy[vert]
     src = node_of_vertex[vert[offsets[:-1]]]
     tgt = node_of_vertex[vert[offsets[1:] - 1]]
@@ -675,7 +689,8 @@ def _split_edges(
 def _components(n_nodes: int, src: np.ndarray, tgt: np.ndarray) -> tuple[int, np.ndarray]:
     if not n_nodes:
         return 0, np.zeros(0, dtype=np.int64)
-    adj = coo_array((np.ones(src.size), (src, tgt)), shape=(n_nodes, n_nodes))
+    ones = np.ones(src.size, dtype=np.int8)
+    adj = coo_array((ones, (src.astype(np.int32), tgt.astype(np.int32))), shape=(n_nodes, n_nodes))
     n, labels = connected_components(adj, directed=False)
     return int(n), labels.astype(np.int64)
 
