@@ -111,6 +111,8 @@ def main() -> None:
         cluster.drop_database(name)
     big = graph_build(round((1 + np.sqrt(1 + 2 * 1_000_000 // scale)) / 2))
     report(out, rows, inc, big, quick=args.quick)
+    out.write(goals(rows, inc, big))
+    out.write(NOTES)
     sys.stdout.write(out.getvalue())
     if args.write:
         _write(out.getvalue())
@@ -472,8 +474,8 @@ def report(
         "Same roads, same proposals, same question in one run: which road edges does each "
         "line run along for at least half their length (within half the carriageway plus "
         f"{VERGE_M:g} m), then co-location groups (horizon {HORIZON_DAYS} days) from those "
-        "matches with the same grouping function. cotrench matches with an STRtree over "
-        "edge pieces and numpy (nearest parallel edge per 2 m piece); PostGIS with "
+        "matches with the same grouping function. cotrench cuts lines into 4 m pieces and "
+        "gives each its nearest parallel road piece (numpy grid hash, no GEOS); PostGIS with "
         "`ST_DWithin` + `ST_Intersection` against flat-capped corridors (GIST indexes, "
         "corridors precomputed at load, not timed in the query); GeoPandas with "
         '`sjoin` + vectorised intersection lengths. "cotrench graph" is the array kernel '
@@ -533,6 +535,66 @@ def report(
         f"the networkx model costs {big['networkx_100k_s']:.1f} s per 100k edges (Python objects "
         "per edge), so 1M-edge graphs should stay arrays (`RoadNetwork`) in batch jobs.\n\n"
     )
+
+
+NOTES = """What the numbers mean and what would close the rest:
+
+- The machine is 2 cores shared with five other engineers' tests and benchmarks (load
+  average 3-4 during the run), so every figure here is inflated by contention, and the three
+  methods share it alike. Ratios are the honest comparison.
+- cotrench answers a richer question than the SQL and GeoPandas baselines: per stretch of
+  line the nearest *parallel* edge (so a line is not counted on a cross street or on the
+  other carriageway), side of the road, lateral offset, covered interval, crossings with
+  angles and off-network stretches. On the grid all three find the same 18,830 occupancies
+  and the same groups; on Harbin every cotrench occupancy is also a buffer occupancy, and the
+  buffer methods add ~11.6k pairs where a line merely passes through a neighbouring
+  corridor (dual carriageways, junction stubs), which changes most groups' edge sets.
+- Matching costs O(line length / step): 10k proposals are cut into ~0.6M (grid) to ~2M
+  (Harbin, long walks) 4 m pieces. The baselines cost O(candidate pairs). To reach 5x:
+  clip each original line segment against each candidate road piece analytically (exact
+  intervals, no fixed step: cost O(pairs) like the baselines, with the nearest-parallel
+  rule kept by splitting at the bisectors of neighbouring pieces), or move the piece loop to
+  a compiled kernel (numba is not a dependency; adding it is the integrator's call).
+- Incremental: the p50 is near the goal; the p95 is dominated by ~15 small SQL round trips
+  (reads of matches and groups, inserts of matches, warnings and groups) and pandas set-up
+  of tiny frames. Folding the group read/delete/insert into one SQL statement and keeping the
+  occupancy of each edge in memory beside the cached graph would remove most of them.
+- Graph memory: the arrays themselves (coordinates twice: per vertex and per edge, plus
+  int32 indices) are ~110 MB for 1M segments; the rest is short-lived temporaries (pandas
+  hash for vertex locations, sparse matrix for components). Processing the vertex table in
+  chunks, or computing components with a union-find over int32 arrays, would bring the peak
+  under 150 MB.
+
+"""
+
+
+def goals(rows: list[dict[str, Any]], inc: dict[str, Any], big: dict[str, Any]) -> str:
+    """Where we stand against the issue's goals, computed from this run."""
+
+    def e2e(r: dict[str, Any]) -> float:
+        return float(r["ours_graph_s"] + r["ours_match_s"] + r["ours_group_s"])
+
+    def sql(r: dict[str, Any]) -> float:
+        return float(r["sql_query_s"] + r["sql_group_s"])
+
+    grid, harbin = rows[0], rows[1]
+    ratio = sql(grid) / e2e(grid)
+    met = {True: "yes", False: "no"}
+    lines = [
+        "### Against the goals\n",
+        "| goal | measured (this run) | met |",
+        "|---|---|---|",
+        f"| >= 5x faster than PostGIS SQL, 10k x 100k | {ratio:.1f}x end to end (grid), "
+        f"{sql(harbin) / e2e(harbin):.1f}x (Harbin) | {met[ratio >= 5]} |",
+        f"| < 1 s end to end, 10k x 100k | {e2e(grid):.2f} s (grid) | {met[e2e(grid) < 1]} |",
+        f"| < 50 ms p95, one proposal vs 100k stored | {inc['p95_ms']:.0f} ms p95 "
+        f"({inc['p50_ms']:.0f} ms p50) | {met[inc['p95_ms'] < 50]} |",
+        f"| 1M-segment graph < 1 s | {big['best_s']:.2f} s | {met[big['best_s'] < 1]} |",
+        f"| 1M-segment graph < 150 MB | {big['traced_mb']:.0f} MB | "
+        f"{met[big['traced_mb'] < 150]} |",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _write(text_: str) -> None:
