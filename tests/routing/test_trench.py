@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import random
+import subprocess
+import sys
 import time
+from pathlib import Path
 from types import MappingProxyType
 
 import networkx as nx
@@ -407,3 +411,34 @@ def test_exact_model_adds_width_cuts_until_the_plan_fits():
     assert status == "optimal"
     assert _solution_cost(problem, sol) == pytest.approx(26000)
     assert bound == pytest.approx(26000)
+
+
+def test_same_input_same_plan_across_processes():
+    # string hashing differs between processes; the plan must not
+    script = (
+        "import sys; sys.path[:0] = ['.', 'tests/routing']\n"
+        "from test_trench import *\n"
+        "for seed in range(12):\n"
+        "    G, sites, sup = random_instance(seed)\n"
+        "    for m in ('milp', 'heuristic'):\n"
+        "        try:\n"
+        "            p = plan_shared_trench(G, sites, sup, method=m, **OPTS)\n"
+        "            print(seed, m, [(e.segment_id, e.utilities) for e in p.edges],\n"
+        "                  [r.supply_nodes for r in p.routes])\n"
+        "        except UnreachableSupplyError as exc:\n"
+        "            print(seed, m, exc)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": str(h)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for h in (1, 2)
+    }
+    assert len(outputs) == 1
+    assert "milp" in next(iter(outputs))
