@@ -66,6 +66,7 @@ __all__ = [
     "cross_sections",
     "default_line",
     "dig_width_m",
+    "dig_width_rule",
     "required_width_m",
     "width_rule",
 ]
@@ -329,6 +330,32 @@ def width_rule(
 
     def rule(utilities: frozenset[str]) -> float:
         return required_width_m(sorted(utilities), lane=lane, site=chosen)
+
+    return rule
+
+
+def dig_width_rule(
+    site: SiteConditions | None = None, *, lane: str = "motor"
+) -> Callable[[frozenset[str]], float]:
+    """The optimiser's width rule from the section's dig: utilities -> :func:`dig_width_m`.
+
+    Pass it as ``plan_shared_trench(..., required_width_m=dig_width_rule(site))``: the plan
+    then refuses roads narrower than the trench the sections will draw, so plans and
+    sections agree on the dig. A road wide enough for the dig but not for the curb
+    clearances stays usable and its section is flagged for safety measures and approval
+    (§4.1.9), never relaxed silently; :func:`width_rule` is the stricter rule that refuses
+    those roads too.
+
+    Examples
+    --------
+    >>> rule = dig_width_rule()
+    >>> rule(frozenset({"gas", "water"})) == dig_width_m(["gas", "water"])
+    True
+    """
+    chosen = site or SiteConditions()
+
+    def rule(utilities: frozenset[str]) -> float:
+        return dig_width_m(sorted(utilities), lane=lane, site=chosen)
 
     return rule
 

@@ -66,6 +66,8 @@ from geodata.storage import get_city
 from geodata.storage import read_features
 from routing.graph import build_road_graph
 from routing.results import Site
+from routing.section_types import SiteConditions
+from routing.sections import dig_width_rule
 from routing.trench import plan_shared_trench
 
 __all__ = [
@@ -524,6 +526,7 @@ def _plan(
         method="milp",
         on_date=on_date,
         time_limit_s=PLAN_TIME_LIMIT_S,
+        required_width_m=dig_width_rule(SiteConditions(frost_depth_m=city.frost_depth_m)),
     )
     plan = dataclasses.replace(plan, crs=f"EPSG:{city.srid}")
     request = {

@@ -36,6 +36,8 @@ from geodata.storage import read_features
 from routing.errors import TrenchRequestError
 from routing.graph import build_road_graph
 from routing.results import Site
+from routing.section_types import SiteConditions
+from routing.sections import dig_width_rule
 from routing.trench import plan_shared_trench
 
 __all__ = [
@@ -236,6 +238,7 @@ def _plan(
         emergency_repair=body.emergency_repair,
         time_limit_s=body.time_limit_s,
         sharing=body.sharing,
+        required_width_m=dig_width_rule(SiteConditions(frost_depth_m=city.frost_depth_m)),
     )
     plan = dataclasses.replace(plan, crs=f"EPSG:{city.srid}")
     inputs = {"request": body.model_dump(mode="json"), "snapped": snapped, "city": city.name}

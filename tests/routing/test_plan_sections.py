@@ -17,6 +17,7 @@ from routing.results import TrenchPlan
 from routing.sections import FLAG_UNVERIFIED
 from routing.sections import SiteConditions
 from routing.sections import cross_section
+from routing.sections import dig_width_rule
 from routing.sections import required_width_m
 from routing.sections import width_rule
 from routing.trench import plan_shared_trench
@@ -135,3 +136,46 @@ def test_stored_plan_with_road_rows_instead_of_the_graph(roads: gpd.GeoDataFrame
 def test_lane_for_road_class() -> None:
     assert lane_for_road_class("cycleway") == "non_motor"
     assert lane_for_road_class("secondary") == "motor"
+
+
+def test_dig_rule_detours_around_a_road_too_narrow_for_the_dig() -> None:
+    """A square: the direct road (2.5 m) is narrower than the 4-line dig, the detour is wide.
+
+    The cost model's own per-utility widths would let the optimiser use the 2.5 m road for
+    water + gas (its additive widths are narrower); with the section's dig width it takes
+    the 300 m detour with the lines that do not fit, and every edge's utility set fits its
+    road's dig (a single line may still use the narrow road).
+    """
+    roads = gpd.GeoDataFrame(
+        {
+            "segment_id": ["direct", "d1", "d2", "d3"],
+            "road_class": ["residential"] * 4,
+            "width_m": [2.5, 12.0, 12.0, 12.0],
+            "pavement": ["asphalt"] * 4,
+        },
+        geometry=[
+            LineString([(0, 0), (100, 0)]),
+            LineString([(0, 0), (0, 100)]),
+            LineString([(0, 100), (100, 100)]),
+            LineString([(100, 100), (100, 0)]),
+        ],
+        crs=32652,
+    )
+    G = build_road_graph(roads)  # noqa: N806
+    site = SiteConditions(frost_depth_m=2.0)
+    utilities = {"water", "gas", "power", "drainage"}
+    rule = dig_width_rule(site)
+    assert rule(frozenset(utilities)) > 2.5
+    src, dst = _node(G, 0, 0), _node(G, 100, 0)
+    plan = plan_shared_trench(
+        G, {dst: utilities}, dict.fromkeys(utilities, src), required_width_m=rule
+    )
+    assert {"d1", "d2", "d3"} <= {e.segment_id for e in plan.edges}
+    widths = {"direct": 2.5, "d1": 12.0, "d2": 12.0, "d3": 12.0}
+    for edge in plan.edges:
+        assert rule(frozenset(edge.utilities)) <= widths[edge.segment_id]
+    direct = [e for e in plan.edges if e.segment_id == "direct"]
+    assert all(len(e.utilities) < len(utilities) for e in direct)
+    segments, sections = sections_for_plan(plan, G=G, site=site)
+    for seg, sec in zip(segments, sections, strict=True):
+        assert sec.surface_width_m <= seg.road_width_m  # type: ignore[operator]
