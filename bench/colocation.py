@@ -530,8 +530,9 @@ def report(
     w(
         f"{big['segments']:,} segments (grid) -> {big['nodes']:,} nodes, {big['edges']:,} edges, "
         "array kernel `build_road_network` in a fresh process, best of 3 "
-        f"**{big['best_s']:.2f} s** (median {big['median_s']:.2f} s); peak traced allocation "
-        f"{big['traced_mb']:.0f} MB, peak RSS growth {big['rss_growth_mb']:.0f} MB. Wrapping as "
+        f"**{big['best_s']:.2f} s** (median {big['median_s']:.2f} s); peak memory allocated "
+        "during the build (tracemalloc: numpy and Python; the build makes no GEOS objects) "
+        f"**{big['traced_mb']:.0f} MB** on top of the input layer. Wrapping as "
         f"the networkx model costs {big['networkx_100k_s']:.1f} s per 100k edges (Python objects "
         "per edge), so 1M-edge graphs should stay arrays (`RoadNetwork`) in batch jobs.\n\n"
     )
