@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from typing import cast
 
 import geopandas as gpd
 import networkx as nx
@@ -24,6 +25,7 @@ from geoalchemy2.shape import from_shape
 from geoalchemy2.shape import to_shape
 from sqlalchemy import BigInteger
 from sqlalchemy import Integer
+from sqlalchemy import Table
 from sqlalchemy import any_
 from sqlalchemy import delete
 from sqlalchemy import func
@@ -306,6 +308,10 @@ def groups_geojson(
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def _table(row_class: Any) -> Table:
+    return cast(Table, row_class.__table__)
+
+
 def _any(column: Any, values: Any) -> Any:
     """``column = ANY(:array)``: one bound array, however many values (IN lists of tens of
     thousands of ids exceed the driver's parameter limit and are slow to compile)."""
@@ -403,7 +409,7 @@ def _insert_matching(
     along = matching.along
     if len(along):
         session.execute(
-            insert(ColocationMatchRow.__table__),
+            insert(_table(ColocationMatchRow)),
             [
                 {
                     "city_id": info.id,
@@ -423,7 +429,7 @@ def _insert_matching(
     cross = matching.crossings
     if len(cross):
         session.execute(
-            insert(ColocationCrossingRow.__table__),
+            insert(_table(ColocationCrossingRow)),
             [
                 {
                     "city_id": info.id,
@@ -517,7 +523,7 @@ def _insert_findings(session: Session, info: CityInfo, findings: list[Finding]) 
     if not findings:
         return
     session.execute(
-        insert(ColocationWarningRow.__table__),
+        insert(_table(ColocationWarningRow)),
         [
             {
                 "city_id": info.id,
@@ -632,7 +638,7 @@ def _insert_groups(
         return
     info = roads.city
     geoms = roads.index.geometry
-    table = ColocationGroupRow.__table__
+    table = _table(ColocationGroupRow)
     ids = session.scalars(
         insert(table).returning(table.c.id, sort_by_parameter_order=True),
         [
@@ -655,7 +661,7 @@ def _insert_groups(
         ],
     ).all()
     session.execute(
-        insert(ColocationGroupMemberRow.__table__),
+        insert(_table(ColocationGroupMemberRow)),
         [
             {"group_id": gid, "proposed_line_id": int(line)}
             for gid, g in zip(ids, groups, strict=True)
@@ -663,7 +669,7 @@ def _insert_groups(
         ],
     )
     session.execute(
-        insert(ColocationGroupEdgeRow.__table__),
+        insert(_table(ColocationGroupEdgeRow)),
         [
             {"group_id": gid, "edge_id": e, "road_segment_id": _int(s)}
             for gid, g in zip(ids, groups, strict=True)

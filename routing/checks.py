@@ -432,7 +432,7 @@ def _radius_m(frame: gpd.GeoDataFrame) -> np.ndarray:
     if "diameter_mm" not in frame.columns:
         return np.zeros(len(frame))
     d = pd.to_numeric(frame["diameter_mm"], errors="coerce").fillna(0).to_numpy(float)
-    return d / 2000
+    return np.asarray(d / 2000)
 
 
 def _max_clearance_m() -> float:

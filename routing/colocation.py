@@ -273,7 +273,8 @@ def _days(values: pd.Series) -> np.ndarray:
     if values.isna().any():
         msg = "a proposal has no planned_start or planned_end"
         raise ProposalError(msg)
-    return (pd.to_datetime(values).to_numpy().astype("datetime64[D]") - _EPOCH).astype(np.int64)
+    days = pd.to_datetime(values).to_numpy().astype("datetime64[D]") - _EPOCH
+    return np.asarray(days, dtype=np.int64)
 
 
 def _date(days: int) -> dt.date:

@@ -118,7 +118,8 @@ class RoadNetwork:
     def edge_geometries(self) -> np.ndarray:
         """Edge LineStrings (shapely array), built in one vectorised call."""
         counts = np.diff(self.offsets)
-        return shapely.linestrings(self.coords, indices=np.repeat(np.arange(counts.size), counts))
+        lines = shapely.linestrings(self.coords, indices=np.repeat(np.arange(counts.size), counts))
+        return np.asarray(lines)
 
 
 def build_road_network(  # noqa: PLR0915 - one linear pass over the arrays
@@ -392,9 +393,9 @@ def _truthy(values: pd.Series | None, n: int) -> np.ndarray:
     if values is None:
         return np.zeros(n, dtype=bool)
     if values.dtype == bool:
-        return values.to_numpy(dtype=bool, copy=True)
+        return np.array(values.to_numpy(dtype=bool), dtype=bool)
     text = values.astype("string").fillna("").str.strip().str.lower()
-    return ~text.isin(_FALSE_TAGS).to_numpy(dtype=bool)
+    return np.asarray(~text.isin(_FALSE_TAGS).to_numpy(dtype=bool), dtype=bool)
 
 
 def _normalised_levels(
@@ -459,7 +460,7 @@ def _edge_attributes(roads: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
 
 
 def _objects(values: pd.Series) -> np.ndarray:
-    out = values.astype(object).to_numpy(copy=True)
+    out = np.array(values.astype(object).to_numpy(), dtype=object)
     out[pd.isna(out)] = None
     return out
 
@@ -479,7 +480,7 @@ def _protected_until(roads: gpd.GeoDataFrame) -> np.ndarray:
         end = protection_end(cols[1][i], cols[2][i])
         candidates = [d for d in (cols[0][i], end) if d is not None]
         out[i] = max(candidates) if candidates else None
-    return out
+    return np.asarray(out, dtype=object)
 
 
 def _dates(values: pd.Series | None, n: int) -> list[dt.date | None]:

@@ -342,7 +342,7 @@ def _measures(owner: np.ndarray, length: np.ndarray) -> np.ndarray:
     cum = np.cumsum(length)
     start = np.searchsorted(owner, owner, side="left")
     base = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
-    return cum - length - base
+    return np.asarray(cum - length - base)
 
 
 def _candidates(
@@ -577,7 +577,7 @@ def _direction(parts: np.ndarray, which: np.ndarray, pts: np.ndarray) -> np.ndar
     k = np.searchsorted(cum, cum[first[inverse]] + m, side="right") - 1
     last = np.searchsorted(owner, np.arange(uniq.size), side="right")[inverse] - 2
     k = np.clip(k, first[inverse], last)
-    return xy[k + 1] - xy[k]
+    return np.asarray(xy[k + 1] - xy[k])
 
 
 def _edge_direction(index: RoadIndex, edge_pos: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -590,4 +590,4 @@ def _edge_direction(index: RoadIndex, edge_pos: np.ndarray, pts: np.ndarray) -> 
     start = np.cumsum(seg) - seg
     k = np.searchsorted(start, start[first] + m, side="right") - 1
     k = np.clip(k, first, last)
-    return index.piece_b[k] - index.piece_a[k]
+    return np.asarray(index.piece_b[k] - index.piece_a[k])

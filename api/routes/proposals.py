@@ -71,7 +71,9 @@ class ProposalSubmissionPublic(BaseModel):
     warnings: list[WarningPublic]
 
 
-_REFUSED = {422: {"description": "refused; `detail` names each bad feature and the problem"}}
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"description": "refused; `detail` names each bad feature and the problem"}
+}
 
 
 @router.post(
