@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 ROAD_CLASS_DEFAULTS = Path(__file__).parent / "data" / "road_class_defaults.csv"
 # coordinates closer than this are the same vertex (GEOS and file round trips jitter below it)
 _GRID_M = 1e-3
+# rows per block when a full-size temporary would double the memory peak
+_CHUNK = 1 << 18
 # share of a segment's length inside a bridge polygon that makes it a bridge
 _BRIDGE_SHARE = 0.5
 # columns read from the layer, in order of preference (our stored names first, then OSM's)
@@ -162,7 +164,8 @@ def build_road_network(  # noqa: PLR0915 - one linear pass over the arrays
     geoms = np.asarray(roads.geometry.values)
     types = shapely.get_type_id(geoms)
     if np.all(types == shapely.GeometryType.LINESTRING):
-        parts, row_of_part = geoms, np.arange(geoms.size)  # the common case: no multi-parts
+        # the common case: no multi-parts
+        parts, row_of_part = geoms, np.arange(geoms.size, dtype=np.int32)
     else:
         parts, row_of_part = shapely.get_parts(geoms, return_index=True)
         types = shapely.get_type_id(parts)
@@ -189,7 +192,7 @@ def build_road_network(  # noqa: PLR0915 - one linear pass over the arrays
     dropped = tuple(attrs["segment_id"][~used].tolist())
     n_parts = parts.size
     level = level_of_row[row_of_part].astype(np.int16)[part_of]
-    part_level = level_of_row[row_of_part]
+    part_level = level_of_row[row_of_part].astype(np.int16)
     loc = _location_ids(xy)
     xy, part_of, level, snapped = _snap(
         xy, part_of, level, loc, parts, part_level, snap_tolerance_m
@@ -204,17 +207,29 @@ def build_road_network(  # noqa: PLR0915 - one linear pass over the arrays
     used_key = np.zeros(int(keys.max()) + 1 if keys.size else 0, dtype=bool)
     used_key[keys] = True
     n_nodes = int(used_key.sum())
-    node_index = (np.cumsum(used_key, dtype=np.int64) - 1)[keys]
+    dense = np.cumsum(used_key, dtype=np.int32)
+    dense -= 1
+    node_index = dense[keys]
+    del dense
     del keys, used_key
     node_of_vertex = np.full(len(xy), -1, dtype=np.int32)
     node_of_vertex[is_node] = node_index
+    del node_key, loc, level
     node_xy = np.empty((n_nodes, 2))
-    node_xy[node_index] = xy[is_node]
-    del node_index, node_key, loc, level
+    at = np.flatnonzero(is_node).astype(np.int32)
+    node_xy[node_index, 0] = xy[at, 0]  # one column at a time: half the temporary
+    node_xy[node_index, 1] = xy[at, 1]
+    del node_index, at
     src, tgt, edge_part, coords, offsets = _split_edges(xy, part_of, is_node, node_of_vertex)
     del xy, part_of, is_node, node_of_vertex
     # edge length: sum of its segment lengths (the jumps between edges are cut out)
-    seg = np.hypot(coords[1:, 0] - coords[:-1, 0], coords[1:, 1] - coords[:-1, 1])
+    seg = np.empty(max(len(coords) - 1, 0))
+    for lo in range(0, seg.size, _CHUNK):  # in chunks: no full-size temporaries
+        hi = min(lo + _CHUNK, seg.size)
+        seg[lo:hi] = np.hypot(
+            coords[lo + 1 : hi + 1, 0] - coords[lo:hi, 0],
+            coords[lo + 1 : hi + 1, 1] - coords[lo:hi, 1],
+        )
     seg[offsets[1:-1] - 1] = 0.0
     length_m = np.add.reduceat(seg, offsets[:-1]) if seg.size else np.zeros(src.size)
     del seg
@@ -414,7 +429,7 @@ def _normalised_levels(
         numeric = pd.to_numeric(raw, errors="coerce").fillna(0).to_numpy()
         level = np.round(numeric).astype(np.int64)
     level = np.where((level == 0) & bridge, 1, level)
-    level = np.where((level == 0) & tunnel, -1, level)
+    level = np.where((level == 0) & tunnel, -1, level).astype(np.int16)
     return {"segment_id": segment_id, "bridge": bridge, "level": level}
 
 
@@ -614,7 +629,9 @@ def _position_of_measure(
 def _node_keys(loc: np.ndarray, level: np.ndarray, is_end: np.ndarray) -> tuple[np.ndarray, int]:
     """Node key per vertex (-1: not a node) and the count of grade-separated shared vertices."""
     n = loc.size
-    key = np.full(n, -1, dtype=np.int64)
+    # node keys are 2 * location (+1): int32 unless there are a billion locations
+    big = n and int(loc.max()) >= 2**30 - 1
+    key = np.full(n, -1, dtype=np.int64 if big else np.int32)
     if not n:
         return key, 0
     count = np.bincount(loc)

@@ -223,3 +223,9 @@ def test_harbin_osm_lengths_kept_and_bridges_separated() -> None:
         first, last = d["geometry"].coords[0], d["geometry"].coords[-1]
         pts = {(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])}
         assert {first, last} == pts or (first == last and len(pts) == 1)
+
+
+def test_empty_layer_gives_an_empty_graph_with_its_report() -> None:
+    G = build_road_graph(roads(LineString()))
+    assert (G.number_of_nodes(), G.number_of_edges()) == (0, 0)
+    assert G.graph["report"].dropped_segments == ("s0",)
