@@ -99,6 +99,8 @@ class CityRoads:
     endpoints: dict[int, tuple[Any, Any]]
     edges: pd.DataFrame
 
+    dated: pd.DataFrame  # the edges with a protection end or a last dig, for the checks
+
 
 @dataclass(frozen=True)
 class ProposalOutcome:
@@ -150,18 +152,18 @@ def load_city_roads(session: Session, city: str) -> CityRoads:
         The city has no roads to match against.
     """
     info = get_city(session, city)
-    # the layers table is small: its roads and bridge layers stand for the road state
+    # the layers table is small: its roads and area layers stand for the road state
+    roads_only = Layer.kind == "roads"
     state = session.execute(
-        select(func.count(), func.max(Layer.id), func.sum(Layer.feature_count)).where(
-            Layer.city_id == info.id, Layer.kind == "roads"
-        )
+        select(
+            func.count().filter(roads_only),
+            func.max(Layer.id).filter(roads_only),
+            func.sum(Layer.feature_count).filter(roads_only),
+            func.count().filter(Layer.kind == "protected_areas"),
+            func.max(Layer.id).filter(Layer.kind == "protected_areas"),
+        ).where(Layer.city_id == info.id)
     ).one()
-    bridge_state = session.execute(
-        select(func.count(), func.max(Layer.id)).where(
-            Layer.city_id == info.id, Layer.kind == "protected_areas"
-        )
-    ).one()
-    signature = (*state, *bridge_state)
+    signature = tuple(state)
     key = (str(session.get_bind().engine.url), info.id)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
@@ -185,7 +187,8 @@ def load_city_roads(session: Session, city: str) -> CityRoads:
         },
         index=pd.Index([d["edge_id"] for *_, d in rows], name="edge_id"),
     )
-    out = CityRoads(info, G, index, {d["edge_id"]: (u, v) for u, v, d in rows}, edges)
+    dated = edges[edges["protected_until"].notna() | edges["last_dug_on"].notna()]
+    out = CityRoads(info, G, index, {d["edge_id"]: (u, v) for u, v, d in rows}, edges, dated)
     with _CACHE_LOCK:
         _CACHE[key] = (signature, out)
     return out
@@ -232,9 +235,14 @@ def add_proposals(
     validate_proposals(lines, matching, id_column="source_id")
     _insert_matching(session, info, matching, roads)
     earlier = _earlier_digs(session, info, matching, lines.index.tolist())
-    findings = check_protection(matching, lines, roads.edges)
+    dated = roads.dated
+    findings = check_protection(matching, lines, dated)
     findings += check_recent_digs(
-        matching, lines, roads.edges, earlier=earlier, recent_days=recent_days
+        matching,
+        lines,
+        _with_edges(dated, roads.edges, earlier),
+        earlier=earlier,
+        recent_days=recent_days,
     )
     existing = _existing_lines(session, info, lines)
     clearance, crossed = check_clearances(lines, existing)
@@ -306,6 +314,14 @@ def groups_geojson(
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _with_edges(dated: pd.DataFrame, edges: pd.DataFrame, earlier: pd.DataFrame) -> pd.DataFrame:
+    """The dated edges plus the edges of earlier digs (the recent-dig check needs both)."""
+    if earlier.empty:
+        return dated
+    extra = edges.loc[edges.index.intersection(pd.Index(earlier["edge_id"].unique()))]
+    return pd.concat([dated, extra[~extra.index.isin(dated.index)]])
 
 
 def _table(row_class: Any) -> Table:
@@ -618,10 +634,12 @@ def _compute(
     )
     if edges is not None:
         query = query.where(_any(m.c.edge_id, sorted(edges)))
-    rows = session.execute(query).mappings().all()
+    result = session.execute(query)
+    columns = list(result.keys())
+    rows = result.all()
     if not rows:
         return ()
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame.from_records(rows, columns=columns)
     proposals = frame.drop_duplicates("line").set_index("line")
     return find_colocations(
         frame[["line", "edge_id", "segment_id", "from_m", "to_m"]],
@@ -679,12 +697,9 @@ def _insert_groups(
 
 
 def _groups_of_lines(session: Session, info: CityInfo, line_ids: list[int]) -> list[dict[str, Any]]:
-    ids = session.scalars(
-        select(ColocationGroupMemberRow.group_id)
-        .where(_any(ColocationGroupMemberRow.proposed_line_id, line_ids))
-        .distinct()
-    ).all()
-    if not ids:
-        return []
-    where = ["g.city_id = :city", "g.id = ANY(:ids)"]
-    return _group_features(session, where, {"city": info.id, "ids": list(ids)})
+    where = [
+        "g.city_id = :city",
+        "g.id IN (SELECT group_id FROM colocation_group_members"
+        " WHERE proposed_line_id = ANY(:ids))",
+    ]
+    return _group_features(session, where, {"city": info.id, "ids": [int(i) for i in line_ids]})
