@@ -541,7 +541,7 @@ def report(
 NOTES = """What the numbers mean and what would close the rest:
 
 - The machine is 2 cores shared with five other engineers' tests and benchmarks (load
-  average 3-4 during the run), so every figure here is inflated by contention, and the three
+  average 1-4 while it ran), so every figure here is inflated by contention, and the three
   methods share it alike. Ratios are the honest comparison.
 - cotrench answers a richer question than the SQL and GeoPandas baselines: per stretch of
   line the nearest *parallel* edge (so a line is not counted on a cross street or on the
@@ -560,11 +560,10 @@ NOTES = """What the numbers mean and what would close the rest:
   (reads of matches and groups, inserts of matches, warnings and groups) and pandas set-up
   of tiny frames. Folding the group read/delete/insert into one SQL statement and keeping the
   occupancy of each edge in memory beside the cached graph would remove most of them.
-- Graph memory: the arrays themselves (coordinates twice: per vertex and per edge, plus
-  int32 indices) are ~110 MB for 1M segments; the rest is short-lived temporaries (pandas
-  hash for vertex locations, sparse matrix for components). Processing the vertex table in
-  chunks, or computing components with a union-find over int32 arrays, would bring the peak
-  under 150 MB.
+- Graph: both 1M-segment goals hold for the array kernel (int32 indices, hash instead of
+  sort for vertex locations, no full-size temporaries). The networkx model on top costs
+  about 1 s and several hundred MB per 100k edges (a dict per edge), so batch jobs use
+  `RoadNetwork` / `RoadIndex.from_network` and the service builds the graph once per city.
 
 """
 
