@@ -430,48 +430,45 @@ def _along(  # noqa: PLR0917 - private, arrays in one pass
     _, _, m_ends = _project(index, np.concatenate([piece, piece]), ends)
     k = int(hit.sum())
     side_sign = np.where(np.abs(signed[hit]) <= _CENTRE_M, 0, np.sign(signed[hit])).astype(int)
-    df = pd.DataFrame(
-        {
-            "line_pos": line_of_part[sub_part[hit]],
-            "edge_pos": edge_pos,
-            "side_sign": side_sign,
-            "len": sub_len[hit],
-            "m0": np.minimum(m_ends[:k], m_ends[k:]),
-            "m1": np.maximum(m_ends[:k], m_ends[k:]),
-            "wd": dist[hit] * sub_len[hit],
-        }
+    line_pos = line_of_part[sub_part[hit]]
+    length = sub_len[hit]
+    m0 = np.minimum(m_ends[:k], m_ends[k:])
+    m1 = np.maximum(m_ends[:k], m_ends[k:])
+    wd = dist[hit] * length
+    # one sort by (line, edge, side, start); groups are runs of equal keys (numpy only)
+    order = np.lexsort((m0, side_sign, edge_pos, line_pos))
+    line_pos, edge_pos, side_sign = line_pos[order], edge_pos[order], side_sign[order]
+    length, m0, m1, wd = length[order], m0[order], m1[order], wd[order]
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (
+        (line_pos[1:] != line_pos[:-1])
+        | (edge_pos[1:] != edge_pos[:-1])
+        | (side_sign[1:] != side_sign[:-1])
     )
-    g = df.groupby(["line_pos", "edge_pos", "side_sign"], sort=True)
-    agg = g.agg(
-        overlap_m=("len", "sum"), from_m=("m0", "min"), to_m=("m1", "max"), wd=("wd", "sum")
-    )
-    agg = agg.reset_index()
-    edge_len = index.length_m[agg["edge_pos"].to_numpy()]
-    covered = _covered_length(df)
-    out = pd.DataFrame(
-        {
-            "line": labels[agg["line_pos"].to_numpy()],
-            "edge_id": index.edge_id[agg["edge_pos"].to_numpy()],
-            "segment_id": index.segment_id[agg["edge_pos"].to_numpy()],
-            "side": agg["side_sign"].map({-1: "right", 0: "centre", 1: "left"}).to_numpy(),
-            "overlap_m": agg["overlap_m"].to_numpy(),
-            "share": np.clip(covered / np.where(edge_len > 0, edge_len, np.inf), 0, 1),
-            "from_m": agg["from_m"].to_numpy(),
-            "to_m": agg["to_m"].to_numpy(),
-            "offset_m": agg["wd"].to_numpy() / agg["overlap_m"].to_numpy(),
-        }
-    )
-    return out
-
-
-def _covered_length(df: pd.DataFrame) -> np.ndarray:
-    """Union length of the [m0, m1] stretches per (line, edge, side), in groupby order."""
-    s = df.sort_values(["line_pos", "edge_pos", "side_sign", "m0"])
-    key = s[["line_pos", "edge_pos", "side_sign"]].to_numpy()
-    m0, m1 = s["m0"].to_numpy(), s["m1"].to_numpy()
-    new = np.ones(len(s), dtype=bool)
-    new[1:] = np.any(key[1:] != key[:-1], axis=1)
+    starts = np.flatnonzero(new)
     grp = np.cumsum(new) - 1
+    overlap = np.add.reduceat(length, starts)
+    covered = _covered_length(grp, m0, m1, new)
+    g_edge = edge_pos[starts]
+    edge_len = index.length_m[g_edge]
+    sides = np.array(["right", "centre", "left"], dtype=object)
+    return pd.DataFrame(
+        {
+            "line": labels[line_pos[starts]],
+            "edge_id": index.edge_id[g_edge],
+            "segment_id": index.segment_id[g_edge],
+            "side": sides[side_sign[starts] + 1],
+            "overlap_m": overlap,
+            "share": np.clip(covered / np.where(edge_len > 0, edge_len, np.inf), 0, 1),
+            "from_m": np.minimum.reduceat(m0, starts),
+            "to_m": np.maximum.reduceat(m1, starts),
+            "offset_m": np.add.reduceat(wd, starts) / overlap,
+        }
+    )
+
+
+def _covered_length(grp: np.ndarray, m0: np.ndarray, m1: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Union length of the [m0, m1] stretches per group (rows sorted by group, then m0)."""
     # shift each group past the previous one so one running max serves all groups
     shift = grp * 2 * (float(m1.max() - m0.min()) + 1.0)
     m0s, m1s = m0 + shift, m1 + shift
@@ -547,9 +544,19 @@ def _crossings(
     )
     angle = np.degrees(np.arccos(np.clip(cos, 0, 1)))
     xy = shapely.get_coordinates(pts)
-    df = pd.DataFrame(
+    keep = angle > max_angle_deg
+    part_idx, edge_pos, xy, angle = part_idx[keep], edge_pos[keep], xy[keep], angle[keep]
+    # a line crossing a road at a node meets two edges there: one crossing (lower edge id)
+    qx, qy = np.round(xy[:, 0] / _SAME_POINT_M), np.round(xy[:, 1] / _SAME_POINT_M)
+    eid = index.edge_id[edge_pos]
+    order = np.lexsort((eid, qy, qx, part_idx))
+    part_idx, edge_pos, xy, angle = part_idx[order], edge_pos[order], xy[order], angle[order]
+    qx, qy = qx[order], qy[order]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = (part_idx[1:] != part_idx[:-1]) | (qx[1:] != qx[:-1]) | (qy[1:] != qy[:-1])
+    part_idx, edge_pos, xy, angle = part_idx[first], edge_pos[first], xy[first], angle[first]
+    return pd.DataFrame(
         {
-            "part": part_idx,
             "line": part_label[part_idx],
             "edge_id": index.edge_id[edge_pos],
             "segment_id": index.segment_id[edge_pos],
@@ -558,11 +565,6 @@ def _crossings(
             "angle_deg": angle,
         }
     )
-    df = df[df["angle_deg"] > max_angle_deg]
-    # a line crossing a road at a node meets two edges there: one crossing
-    df = df.assign(qx=np.round(df["x"] / _SAME_POINT_M), qy=np.round(df["y"] / _SAME_POINT_M))
-    df = df.sort_values(["part", "qx", "qy", "edge_id"]).drop_duplicates(["part", "qx", "qy"])
-    return df[list(CROSSING_COLUMNS)].reset_index(drop=True)
 
 
 def _direction(parts: np.ndarray, which: np.ndarray, pts: np.ndarray) -> np.ndarray:
