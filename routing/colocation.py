@@ -176,10 +176,14 @@ def _occupancies(along: pd.DataFrame, proposals: pd.DataFrame) -> pd.DataFrame:
     if missing:
         msg = f"proposals lack columns {sorted(missing)}"
         raise ProposalError(msg)
-    occ = along.groupby(["line", "edge_id"], sort=False).agg(
-        segment_id=("segment_id", "first"), from_m=("from_m", "min"), to_m=("to_m", "max")
-    )
-    occ = occ.reset_index()
+    columns = ["line", "edge_id", "segment_id", "from_m", "to_m"]
+    if along.duplicated(["line", "edge_id"]).any():  # both sides of one edge: one row
+        occ = along.groupby(["line", "edge_id"], sort=False).agg(
+            segment_id=("segment_id", "first"), from_m=("from_m", "min"), to_m=("to_m", "max")
+        )
+        occ = occ.reset_index()
+    else:
+        occ = along[columns].reset_index(drop=True)
     unknown = set(occ["line"]) - set(proposals.index)
     if unknown:
         msg = f"lines {sorted(map(str, unknown))[:5]} have matches but no proposal row"
@@ -198,18 +202,28 @@ def _occupancies(along: pd.DataFrame, proposals: pd.DataFrame) -> pd.DataFrame:
 
 
 def _edge_clusters(occ: pd.DataFrame, horizon_days: int, min_utilities: int) -> pd.DataFrame:
-    occ = occ.sort_values(["edge_id", "start", "end", "line"], key=None).reset_index(drop=True)
     edge = occ["edge_id"].to_numpy()
     start = occ["start"].to_numpy()
-    first = np.ones(len(occ), dtype=bool)
+    end = occ["end"].to_numpy()
+    order = np.lexsort((end, start, edge))
+    occ = occ.iloc[order].reset_index(drop=True)
+    edge, start, end = edge[order], start[order], end[order]
+    first = np.ones(edge.size, dtype=bool)
     first[1:] = edge[1:] != edge[:-1]
-    reach = occ.groupby("edge_id", sort=False)["end"].cummax().to_numpy()
-    prev = np.concatenate([[np.iinfo(np.int64).min // 2], reach[:-1]])
+    # running latest end within each edge: shift edges apart so one accumulate serves all
+    run = np.cumsum(first) - 1
+    shift = run * (2 * (int(end.max()) - int(start.min())) + 2 * horizon_days + 2)
+    reach = np.maximum.accumulate(end + shift) - shift
+    prev = np.concatenate([[0], reach[:-1]])
     new = first | (start - prev > horizon_days)
-    occ["cluster"] = np.cumsum(new) - 1
-    n_util = occ.groupby("cluster")["utility"].transform("nunique").to_numpy()
-    kept = occ[n_util >= min_utilities].copy()
-    kept["cluster"] = pd.factorize(kept["cluster"])[0]
+    cluster = np.cumsum(new) - 1
+    # distinct utilities per cluster: count distinct (cluster, utility) pairs
+    utility = pd.factorize(occ["utility"])[0]
+    pairs = np.unique(cluster * (int(utility.max()) + 1) + utility)
+    n_util = np.bincount(pairs // (int(utility.max()) + 1), minlength=int(cluster.max()) + 1)
+    keep = n_util[cluster] >= min_utilities
+    kept = occ[keep].copy()
+    kept["cluster"] = np.unique(cluster[keep], return_inverse=True)[1].ravel()
     return kept
 
 
