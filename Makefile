@@ -46,7 +46,7 @@ demo: apt-all venv db-start
 	@echo "cotrench is serving the sample city at http://$(HOST):$(PORT)/ (API docs at /docs)"
 	$(BIN)/cotrench serve --host $(HOST) --port $(PORT)
 
-test: apt-all venv
+test: apt-all venv lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: venv

@@ -23,9 +23,11 @@ def get_engine(request: Request) -> Engine:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request, in one transaction: committed on success, else rolled back."""
-    with Session(bind=request.app.state.engine, expire_on_commit=False) as session:
-        with session.begin():
-            yield session
+    with (
+        Session(bind=request.app.state.engine, expire_on_commit=False) as session,
+        session.begin(),
+    ):
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
