@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 import tempfile
 from enum import StrEnum
 from pathlib import Path
@@ -22,11 +21,10 @@ from sqlalchemy.orm import Session
 from api.deps import EngineDep
 from api.deps import SessionDep
 from api.responses import GeoJSONResponse
+from api.uploads import parse_bbox
+from api.uploads import save_uploads
 from geodata import storage
-from geodata.errors import InvalidBBoxError
-from geodata.errors import LayerReadError
 from geodata.importer import import_layer
-from geodata.layers import READ_FORMATS
 from geodata.storage import LayerInfo
 
 __all__ = ["LayerImportPublic", "LayerKind", "LayerPublic", "router"]
@@ -37,7 +35,6 @@ router = APIRouter(prefix="/layers", tags=["layers"])
 
 MAX_FEATURES_PER_PAGE = 50_000
 # the sidecar files a shapefile upload may bring along
-_SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd"}
 
 
 class LayerKind(StrEnum):
@@ -91,7 +88,7 @@ def create_layer(
 ) -> LayerImportPublic:
     """Import a layer; refused files get 422 with the validation report."""
     with tempfile.TemporaryDirectory(prefix="cotrench-upload-") as tmp:
-        main = _save_uploads(file, Path(tmp))
+        main = save_uploads(file, Path(tmp))
         with Session(engine, expire_on_commit=False) as session, session.begin():
             result = import_layer(
                 session,
@@ -141,49 +138,13 @@ def get_features(
     collection = storage.layer_features(
         session,
         layer_id,
-        bbox=_parse_bbox(bbox) if bbox else None,
+        bbox=parse_bbox(bbox) if bbox else None,
         bbox_crs=bbox_crs,
         crs=crs,
         limit=limit,
         offset=offset,
     )
     return GeoJSONResponse(collection)
-
-
-def _parse_bbox(text: str) -> tuple[float, float, float, float]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
-        msg = f"bbox {text!r} must be minx,miny,maxx,maxy with min <= max"
-        raise InvalidBBoxError(msg)
-    return values
-
-
-def _save_uploads(files: list[UploadFile], into: Path) -> Path:
-    saved: list[Path] = []
-    for upload in files:
-        name = Path(upload.filename or "").name
-        if not name or name in {".", ".."}:
-            msg = "an uploaded file has no name"
-            raise LayerReadError(msg)
-        target = into / name
-        with target.open("wb") as out:
-            shutil.copyfileobj(upload.file, out)
-        saved.append(target)
-    if len(saved) == 1:
-        return saved[0]
-    data = [p for p in saved if p.suffix.lower() in {*READ_FORMATS, ".zip"}]
-    parts = {p.suffix.lower() for p in saved}
-    if len(data) == 1 and (data[0].suffix.lower() != ".shp" or parts <= _SHAPEFILE_PARTS):
-        return data[0]
-    names = ", ".join(p.name for p in saved)
-    msg = (
-        f"uploaded {names}: send one data file, a .zip, or one shapefile set "
-        "(.shp with .shx, .dbf, .prj, .cpg)"
-    )
-    raise LayerReadError(msg)
 
 
 def _public(info: LayerInfo) -> LayerPublic:

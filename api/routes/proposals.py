@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from api.responses import GeoJSONResponse
-from api.routes.layers import _parse_bbox
-from api.routes.layers import _save_uploads
+from api.uploads import parse_bbox
+from api.uploads import save_uploads
 from geodata.colocation_store import add_proposals
 from geodata.colocation_store import groups_geojson
 from geodata.importer import import_layer
@@ -123,7 +123,7 @@ def upload_proposals(
 ) -> ProposalSubmissionPublic:
     """Submit proposed lines as any file the layer import accepts."""
     with tempfile.TemporaryDirectory(prefix="cotrench-proposals-") as tmp:
-        main = _save_uploads(file, Path(tmp))
+        main = save_uploads(file, Path(tmp))
         return _submit(
             session,
             main,
@@ -152,7 +152,7 @@ def list_groups(
 ) -> GeoJSONResponse:
     """List co-location groups by bbox and date range as GeoJSON."""
     collection = groups_geojson(
-        session, city=city, bbox=_parse_bbox(bbox) if bbox else None, start=start, end=end
+        session, city=city, bbox=parse_bbox(bbox) if bbox else None, start=start, end=end
     )
     return GeoJSONResponse(collection)
 
