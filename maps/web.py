@@ -93,7 +93,8 @@ def new_review_map(
     attribution
         Attribution of the drawn data, shown in the map corner.
     """
-    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True, zoom_start=2)
+    m = folium.Map(tiles=None, prefer_canvas=True, zoom_start=2)
+    _MetricScale().add_to(m)
     local_assets(m, static_url=static_url)
     if tile_url:
         folium.TileLayer(
@@ -270,6 +271,23 @@ def build_trench_map(
 
 
 # --- drawing -------------------------------------------------------------------------
+
+
+class _MetricScale(MacroElement):
+    """Leaflet's scale bar in metres only (folium's ``control_scale`` adds feet and miles)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.control.scale({imperial: false, metric: true, maxWidth: 150})
+            .addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "MetricScale"
 
 
 class _Legend(MacroElement):

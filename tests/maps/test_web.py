@@ -261,3 +261,8 @@ def test_existing_lines_are_dashed_in_their_utility_colour() -> None:
     for utility in set(lines["utility"]):
         assert style.utility_colour(utility) in html
     assert '"dashArray": "4 3"' in html
+
+
+def test_scale_bar_is_metric_only(trench_html: str) -> None:
+    assert re.search(r"L\.control\.scale\(\{imperial: false, metric: true", trench_html)
+    assert "L.control.scale()" not in trench_html  # folium's default adds feet and miles
