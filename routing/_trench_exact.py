@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Hashable
@@ -35,6 +36,8 @@ from routing.reduce import reduce_network
 from routing.reduce import restrict_edges
 
 logger = logging.getLogger(__name__)
+
+_LOCAL = threading.local()
 
 
 def _lagrange_bound(
@@ -133,7 +136,7 @@ def _milp(  # noqa: PLR0917 - private helper
     node_ok: Mapping[str, frozenset[Hashable]] | None = None,
 ) -> tuple[Solution, str, float | None, dict[str, Any]]:
     model = _MilpModel(net, problem, upper, node_ok)
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h = _solver()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", OPTIMALITY_GAP)
     h.setOptionValue("mip_abs_gap", 1e-6)
@@ -175,6 +178,21 @@ def _milp(  # noqa: PLR0917 - private helper
         break
     stats["milp_nodes"] = int(h.getInfo().mip_node_count)
     return best, status, bound, stats
+
+
+def _solver() -> highspy.Highs:
+    """This thread's HiGHS instance, cleared (model, solver state and options).
+
+    HiGHS prints its banner to the C stdout when an instance is made, before any option can
+    silence it; one instance per thread keeps a service's output to that one line.
+    """
+    h: highspy.Highs | None = getattr(_LOCAL, "highs", None)
+    if h is None:
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        _LOCAL.highs = h
+    else:
+        h.clear()
+    return h
 
 
 class _MilpModel:
