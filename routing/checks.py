@@ -36,8 +36,6 @@ logger = logging.getLogger(__name__)
 DUG_RECENTLY_DAYS = 365
 # utility names of geodata.utilities -> the standards' vocabulary
 _STANDARD_UTILITY = {"drainage": "sewer_storm", "sewer": "sewer_storm", "storm": "sewer_storm"}
-# unknown clearance pairs closer than this are flagged (fail closed, README of the standards)
-_UNKNOWN_CHECK_M = 1.0
 _ALMOST_ALL = 0.999
 
 
@@ -301,7 +299,8 @@ def check_clearances(
     findings, crossings_per_line
         ``clearance`` findings where a line that does not cross an existing one runs
         closer (outer wall to outer wall) than GB 50289-2016 表4.1.9 allows;
-        ``clearance_unknown`` where the table has no row and the lines are within 1 m;
+        ``clearance_unknown`` where the table has no row and the lines are closer than the
+        largest clearance of 表4.1.9 (railway and building rows aside; fail closed);
         one ``crossing`` finding per crossing point (for the vertical check), and the count
         of crossings per line.
 
@@ -353,7 +352,9 @@ def check_clearances(
         gap = float(shapely.distance(a[i], b[j])) - ra[i] - rb[j]
         rule, strictest = _clearance(lines, i, existing, j)
         if rule is None:
-            if gap < _UNKNOWN_CHECK_M:
+            # fail closed: a pair the table has no row for is flagged when it is closer
+            # than the largest clearance the table asks (railway and building rows aside)
+            if gap < _max_clearance_m():
                 out.append(
                     Finding(
                         kind="clearance_unknown",

@@ -173,3 +173,18 @@ def test_bad_proposals_are_refused_naming_each_feature(
     assert str(info.value).startswith("proposed line far: far from any road")
     good = lines.loc[["ok"]]
     validate_proposals(good, match_lines(index, good))
+
+
+def test_pair_without_a_rule_fails_closed_beyond_one_metre() -> None:
+    """An existing kind the table has no row for, 1.5 m away: flagged, not passed."""
+    lines = gpd.GeoDataFrame(
+        {"utility": ["water"]}, geometry=[LineString([(0, 1.5), (100, 1.5)])], crs=CRS
+    )
+    existing = gpd.GeoDataFrame(
+        {"utility": ["snow_melt"]}, geometry=[LineString([(0, 0), (100, 0)])], crs=CRS
+    )
+    (f,) = check_clearances(lines, existing)[0]
+    assert f.kind == "clearance_unknown"
+    assert f.values["distance_m"] == pytest.approx(1.5)
+    far = existing.set_geometry([LineString([(0, -40), (100, -40)])], crs=CRS)
+    assert check_clearances(lines, far)[0] == []  # beyond any clearance the table asks
