@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import shapely
+from PIL import Image
 
 __all__ = ["SAMPLE_LAYERS", "assert_same_geometries", "read_sample", "sample_path"]
 
@@ -46,3 +49,22 @@ def assert_same_geometries(
     assert not bad, (
         f"{len(bad)} geometries differ, first at index {bad[0]}: {a[bad[0]]} != {b[bad[0]]}"
     )
+
+
+def assert_pdf_pages_drawn(pdf: Path, out_dir: Path, *, pages: int, dpi: int = 40) -> None:
+    """Render ``pdf`` with pdftoppm and check each page is drawn: ink, contrast and colour.
+
+    A page counts as drawn when 1-50 % of it is ink, its grey levels spread (std > 20) and
+    some coloured line is on it (a map or section, not only black text).
+    """
+    prefix = out_dir / pdf.stem
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", str(pdf), str(prefix)], check=True)
+    pngs = sorted(out_dir.glob(pdf.stem + "-*.png"))
+    assert len(pngs) == pages, f"{pdf.name}: {len(pngs)} pages, expected {pages}"
+    for png in pngs:
+        grey = np.asarray(Image.open(png).convert("L"), dtype=float)
+        ink = (grey < 200).mean()
+        assert 0.01 < ink < 0.5, f"{png.name}: {ink:.3%} of the page is ink"
+        assert grey.std() > 20, f"{png.name}: no contrast"
+        colour = np.asarray(Image.open(png).convert("RGB"), dtype=int)
+        assert (np.ptp(colour, axis=2) > 60).mean() > 0.0005, f"{png.name}: no coloured line"

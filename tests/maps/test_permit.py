@@ -7,15 +7,14 @@ import subprocess
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pytest
 import shapely
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from PIL import Image
 
 from maps import permit
 from maps.style import PERMIT_TYPES
+from tests.helpers import assert_pdf_pages_drawn
 from tests.maps.sample import CRS
 from tests.maps.sample import sample_context
 from tests.maps.sample import trench_edges
@@ -146,15 +145,7 @@ def test_packet_has_one_sheet_per_permit_with_extractable_text(packet: Path) -> 
 
 
 def test_sheets_are_not_blank_and_embed_the_cjk_font(packet: Path, tmp_path: Path) -> None:
-    pngs = pdf_pages_png(packet, tmp_path / "sheet")
-    assert len(pngs) == 4
-    for png in pngs:
-        pixels = np.asarray(Image.open(png).convert("L"), dtype=float)
-        ink = (pixels < 200).mean()
-        assert 0.01 < ink < 0.5, f"{png.name}: {ink:.3%} of the page is ink"
-        assert pixels.std() > 20
-        colour = np.asarray(Image.open(png).convert("RGB"), dtype=int)
-        assert (np.ptp(colour, axis=2) > 60).mean() > 0.0005, "no coloured line drawn"
+    assert_pdf_pages_drawn(packet, tmp_path, pages=4)
     fonts = subprocess.run(
         ["pdffonts", str(packet)], check=True, capture_output=True, text=True
     ).stdout

@@ -33,6 +33,7 @@ from geodata.plan_store import get_plan
 from geodata.storage import create_city
 from tests.conftest import SAMPLE_DATA
 from tests.conftest import table_counts
+from tests.helpers import assert_pdf_pages_drawn
 
 pytestmark = pytest.mark.db
 
@@ -144,6 +145,7 @@ def test_demo_permit_sheets_are_pdfs_naming_the_application(
             ["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True
         ).stdout
         assert number in out, permit_type
+        assert_pdf_pages_drawn(pdf, tmp_path, pages=1)
     # the review page shows it to the logged-in acceptor (the workbench's cookie)
     client.cookies.set(TOKEN_COOKIE, tokens["acceptor"])
     try:
