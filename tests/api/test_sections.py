@@ -99,6 +99,8 @@ def test_quantities_csv(client: TestClient) -> None:
     assert [r["segment_id"] for r in rows] == ["s1", "s2"]
     assert float(rows[0]["restoration_area_m2"]) == pytest.approx(688.98, abs=0.01)
     assert rows[0]["cost_restoration_cny"] == ""  # no price: no invented cost
+    # every section here cites unverified table values (GB 50268 b1 at least): the CSV says so
+    assert {r["unverified"] for r in rows} == {"True"}
 
 
 def test_drawings(client: TestClient) -> None:

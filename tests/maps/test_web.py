@@ -176,7 +176,8 @@ def test_trench_frames_from_plain_frame(edges: gpd.GeoDataFrame) -> None:
 
 def hand_plan(edges: gpd.GeoDataFrame):  # type: ignore[no-untyped-def]
     """A TrenchPlan (routing.results) on the hand-made edges, with made-up costs."""
-    results = pytest.importorskip("routing.results")
+    from routing import results  # noqa: PLC0415 - only this helper needs the plan types
+
     trench = tuple(
         results.TrenchEdge(
             source=i,
