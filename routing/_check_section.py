@@ -34,8 +34,9 @@ def check_section(section: CrossSection) -> list[str]:
     Checks, for each pair of lines, that the edge-to-edge horizontal gap meets the table value
     (when the table has one, and that the section cites exactly that value; when it has none,
     that the section says UNKNOWN and needs manual review); that each line's cover meets
-    表4.1.1; that each line is at least b1 from the walls; that every clearance the section
-    cites as ``ok`` holds; and that the surface width and the depth follow from the walls.
+    表4.1.1 and, where §4.1.1 makes it frost-governed, the site's frost depth plus margin;
+    that each line is at least b1 from the walls; that every clearance the section cites as
+    ``ok`` holds; and that the surface width and the depth follow from the walls.
     """
     problems: list[str] = []
     for i, a in enumerate(section.lines):
@@ -113,6 +114,9 @@ def _check_line(section: CrossSection, a: PlacedLine) -> list[str]:
     cover = _cover_value(a.spec, section.lane)
     if cover is not None and a.cover_m < cover - _TOL_M:
         problems.append(f"{a.spec.name}: cover {a.cover_m:.3f} < {cover}")
+    frost = _frost_cover(a.spec, section.site.frost_depth_m)
+    if frost is not None and a.cover_m < frost - _TOL_M:
+        problems.append(f"{a.spec.name}: cover {a.cover_m:.3f} above the frost cover {frost}")
     b1 = _b1_m(a.spec)
     b2 = section.shoring.value if section.shoring is not None else 0.0
     left = a.x_m - a.spec.radius_m - b2
@@ -191,6 +195,36 @@ def _cover_value(spec: LineSpec, lane: str) -> float | None:
         return None
     top = max(v[0] for v in values)
     return max(v[1] for v in values if v[0] == top)
+
+
+def _frost_cover(spec: LineSpec, frost_depth_m: float | None) -> float | None:
+    """Least cover of a frost-governed line (§4.1.1): frost depth plus its margin, if any."""
+    if frost_depth_m is None:
+        return None
+    key = _KEY.get(spec.utility, spec.utility)
+    tags = _tags(spec)
+    rules = _layout()["cover_depth_rules"]
+    governed = False
+    for entry in rules:
+        for item in entry.get("frost_governed", ()):
+            utility, _, subtype = str(item).partition(":")
+            governed |= utility == key and (not subtype or subtype in tags)
+    if not governed:
+        return None
+    margin = max(
+        (
+            float(entry["value_m"])
+            for entry in rules
+            if "value_m" in entry and key in entry.get("applies_to", ())
+        ),
+        default=0.0,
+    )
+    return frost_depth_m + margin
+
+
+@functools.cache
+def _layout() -> dict[str, Any]:
+    return yaml.safe_load((_DIR / "layout_rules.yaml").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 @functools.cache

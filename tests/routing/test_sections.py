@@ -468,3 +468,13 @@ def test_the_checker_catches_a_moved_line_and_a_wrong_citation() -> None:
         for c in sec.clearances
     )
     assert any("table says" in p for p in check_section(dataclasses.replace(sec, clearances=wrong)))
+
+
+def test_the_checker_catches_a_line_above_the_frost_cover() -> None:
+    """Water is frost-governed in Harbin: lifted to the 表4.1.1 cover it breaks §4.1.1."""
+    sec = cross_section(TrenchSegment("k", FOUR, road_width_m=14), site=HARBIN)
+    assert check_section(sec) == []
+    water = _line(sec, "water DN300")
+    lifted = dataclasses.replace(water, cover_m=1.0)  # > 表4.1.1 motor-lane cover, < 2.15
+    bad = dataclasses.replace(sec, lines=tuple(lifted if p is water else p for p in sec.lines))
+    assert any("frost cover 2.15" in p for p in check_section(bad))
