@@ -44,10 +44,8 @@ from api.deps import SettingsDep
 from api.errors import register
 from api.routes.route_context import KIND_KEYS
 from api.routes.route_context import analyse_route
-from api.routes.route_context import city_of
 from api.routes.route_context import data_attribution
 from api.routes.route_context import quantity_table
-from api.routes.route_context import route_segments
 from geodata.layers import save_layer
 from geodata.plan_store import get_plan
 from geodata.storage import get_city
@@ -62,8 +60,6 @@ from maps.frames import route_frames
 from maps.frames import trench_frames
 from maps.section_drawing import render_section
 from maps.section_drawing import section_svg
-from routing.section_types import SiteConditions
-from routing.sections import cross_section
 
 __all__ = [
     "STATIC_DIR",
@@ -248,12 +244,12 @@ def route_section_svg(
 
 
 def _section_svg(session: Session, frames: TrenchFrames, edge: str) -> Response:
-    segments = [s for s in route_segments(frames) if s.segment_id == edge]
-    if not segments:
-        raise HTTPException(404, f"the route has no segment {edge!r}")
-    city = city_of(session, frames)
-    site = SiteConditions(frost_depth_m=None if city is None else city.frost_depth_m)
-    section = cross_section(segments[0], site=site)
+    # the same analysis as the review page and the sheets, so the linked drawing shows the
+    # section they list (road width, lane and frost depth of the road the edge runs along)
+    try:
+        section = analyse_route(session, frames).section(edge)
+    except KeyError:
+        raise HTTPException(404, f"the route has no segment {edge!r}") from None
     return Response(section_svg(section), media_type="image/svg+xml")
 
 
