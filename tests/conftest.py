@@ -20,7 +20,6 @@ from geodata.pgcluster import ClusterError
 from geodata.pgcluster import default_cluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 SAMPLE_DATA = REPO_ROOT / "data"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 

@@ -447,6 +447,7 @@ def _form(lines: gpd.GeoDataFrame, city: CityInfo, project: _Project) -> Applica
         {
             "project_name": str(lines["project"].iloc[0]),
             "project_code": project.code,
+            "city": city.name,
             "district": project.district,
             "site": _site(lines, city),
             "applicant": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 from typing import Any
 
@@ -12,13 +13,19 @@ from fastapi import Header
 from fastapi import Request
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from api.approvals import auth
 from api.approvals import idempotency
+from api.approvals import queries
 from api.approvals import service
 from api.approvals.enums import Action
 from api.approvals.errors import AuthenticationError
+from api.approvals.models import Application
+from api.approvals.models import Permit
 from api.approvals.models import User
+from api.approvals.schemas import ApplicationPublic
+from api.approvals.schemas import PermitPublic
 from api.deps import SessionDep
 
 __all__ = [
@@ -26,12 +33,14 @@ __all__ = [
     "KeyDep",
     "NowDep",
     "UserDep",
+    "Write",
+    "WriteDep",
     "bearer",
     "current_user",
     "get_now",
     "load",
-    "once",
     "op",
+    "write",
 ]
 
 TAG = "approvals"
@@ -64,25 +73,67 @@ def op(name: str) -> dict[str, Any]:
     return {"operation_id": f"{TAG}-{name}"}
 
 
-def once(  # noqa: PLR0917 - the one wrapper every write endpoint calls the same way
-    request: Request,
-    session: SessionDep,
-    user: User,
-    key: str | None,
-    body: BaseModel | None,
-    call: Callable[[], BaseModel],
-    status_code: int = 200,
-) -> Any:
-    """Run a write once per Idempotency-Key; return its JSON-able response."""
-    raw = body.model_dump_json().encode() if body is not None else b""
-    return idempotency.run_once(
-        lambda: call().model_dump(mode="json"),
-        session=session,
-        user=user,
-        key=key,
-        status_code=status_code,
-        request_fingerprint=idempotency.fingerprint(request.method, request.url.path, raw),
-    )
+@dataclass(frozen=True)
+class Write:
+    """What every write endpoint needs, in one dependency: the request, the session, the
+    user, the clock and the ``Idempotency-Key``.
+
+    A view body reads ``w.load(...)`` (authorise and fetch) and ``w.once(body, lambda: ...)``
+    (run the step once per key); ``w.ctx`` holds the keyword arguments every service step
+    takes (``session``, ``actor``, ``now``), and the version the caller read travels in the
+    body (``Versioned``) to the step, which refuses a stale one with 409.
+    """
+
+    request: Request
+    session: Session
+    user: User
+    now: dt.datetime
+    key: str | None
+
+    @property
+    def ctx(self) -> dict[str, Any]:
+        """``session``, ``actor`` and ``now``, as the service steps take them."""
+        return {"session": self.session, "actor": self.user, "now": self.now}
+
+    def load(self, action: Action, model: type[Any], key: int) -> Any:
+        """Authorise the role, fetch the row (404), then authorise on the row."""
+        return load(self.session, self.user, action, model, key)
+
+    def once(self, body: BaseModel | None, call: Callable[[], BaseModel]) -> Any:
+        """Run the write once per Idempotency-Key; return its JSON-able response.
+
+        The stored status is the route's own (``status_code=`` in its decorator), so a
+        retry answers as the first call did.
+        """
+        raw = body.model_dump_json().encode() if body is not None else b""
+        route = self.request.scope.get("route")
+        return idempotency.run_once(
+            lambda: call().model_dump(mode="json"),
+            session=self.session,
+            user=self.user,
+            key=self.key,
+            status_code=getattr(route, "status_code", None) or 200,
+            request_fingerprint=idempotency.fingerprint(
+                self.request.method, self.request.url.path, raw
+            ),
+        )
+
+    def application(self, app: Application) -> ApplicationPublic:
+        """The application as the API shows it now."""
+        return queries.application_public(self.session, app, self.now)
+
+    def permit(self, permit: Permit) -> PermitPublic:
+        """The permit as the API shows it now."""
+        return queries.permit_public(self.session, permit, self.now)
+
+
+def write(
+    request: Request, session: SessionDep, user: UserDep, now: NowDep, key: KeyDep = None
+) -> Write:
+    return Write(request, session, user, now, key)
+
+
+WriteDep = Annotated[Write, Depends(write)]
 
 
 def load(session: SessionDep, user: User, action: Action, model: type[Any], key: int) -> Any:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 
 from geodata.tables import Base
+from geodata.tables import City
 
 __all__ = [
     "AcceptanceRecord",
@@ -141,6 +142,11 @@ class Application(Base):
     project_name: Mapped[str] = mapped_column(String(200))
     project_code: Mapped[str | None] = mapped_column(String(60), nullable=True)
     district: Mapped[str] = mapped_column(String(40))
+    # the city the works are in (its roads, proposals and context); set on every submission,
+    # NULL only if an operator dropped the city afterwards (fixed route versions are frozen)
+    city_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cities.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     site_geojson: Mapped[dict[str, Any]]
     site: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=True))
     applicant: Mapped[dict[str, Any]]  # kind, name, id_number / credit_code, phone
@@ -161,6 +167,7 @@ class Application(Base):
         order_by="Demand.id", cascade="all, delete-orphan", lazy="selectin"
     )
     dispatches: Mapped[list[Dispatch]] = relationship(order_by="Dispatch.id", lazy="selectin")
+    city: Mapped[City | None] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 

@@ -13,6 +13,7 @@ from api.approvals.auth import permit_scope
 from api.approvals.enums import PERMIT_TITLES
 from api.approvals.enums import ApplicationStatus
 from api.approvals.enums import DispatchStatus
+from api.approvals.enums import EntityKind
 from api.approvals.enums import PermitStatus
 from api.approvals.enums import PermitType
 from api.approvals.enums import Role
@@ -30,6 +31,7 @@ from api.approvals.schemas import AttachmentPublic
 from api.approvals.schemas import DueItem
 from api.approvals.schemas import PermitPublic
 from api.approvals.service import outstanding_permits
+from api.approvals.transitions import FINAL_STATUSES
 
 __all__ = [
     "application_public",
@@ -42,13 +44,7 @@ __all__ = [
     "permit_public",
 ]
 
-_FINAL = frozenset(
-    {
-        ApplicationStatus.completed,
-        ApplicationStatus.rejected,
-        ApplicationStatus.not_competent,
-    }
-)
+_FINAL = FINAL_STATUSES[EntityKind.application]
 _PERMIT_OPEN = frozenset(
     {PermitStatus.submitted, PermitStatus.in_review, PermitStatus.deadline_passed}
 )

@@ -257,6 +257,8 @@ class AttachmentCreate(_Model):
 class ApplicationBase(_Model):
     project_name: Text200
     project_code: Annotated[str, Field(max_length=60)] | None = None
+    # the city the works are in, by its name (``GET /cities``); the site must lie in its extent
+    city: Annotated[str, Field(min_length=1, max_length=100)]
     district: Annotated[str, Field(min_length=1, max_length=_DISTRICT_MAX)]
     site: SiteGeoJSON
     applicant: ApplicantIdentity
@@ -310,6 +312,7 @@ class ApplicationPublic(_Public):
     number: str
     project_name: str
     project_code: str | None
+    city: str | None = None  # None only if the city was dropped after filing
     district: str
     site_geojson: dict[str, Any]
     applicant: dict[str, Any]
@@ -329,6 +332,11 @@ class ApplicationPublic(_Public):
     demands: list[DemandPublic]
     dispatches: list[DispatchPublic] = []
     outstanding_permits: list[str] = []
+
+    @field_validator("city", mode="before")
+    @classmethod
+    def _city_name(cls, value: Any) -> Any:
+        return getattr(value, "name", value)  # the stored City row -> its name
 
 
 # ---------------------------------------------------------------- acting on the flow

@@ -22,14 +22,12 @@ from api.approvals import calendar
 from api.approvals.attachments import AttachmentDraft
 from api.approvals.attachments import store_attachment
 from api.approvals.enums import PERMIT_GRANTED
-from api.approvals.enums import STAGE_WORKING_DAYS
 from api.approvals.enums import ApplicationStatus
 from api.approvals.enums import DepartmentKind
 from api.approvals.enums import DispatchStatus
 from api.approvals.enums import EntityKind
 from api.approvals.enums import OrganisationKind
 from api.approvals.enums import Role
-from api.approvals.enums import Stage
 from api.approvals.errors import FormValidationError
 from api.approvals.errors import NotFoundError
 from api.approvals.errors import PreconditionError
@@ -48,7 +46,10 @@ from api.approvals.schemas import ApplicationUpdate
 from api.approvals.schemas import DispatchAccept
 from api.approvals.transitions import allowed_actions
 from api.approvals.transitions import apply_transition
+from api.approvals.transitions import enter_stage
 from api.approvals.transitions import record_event
+from api.approvals.transitions import stage_of
+from geodata.tables import City
 
 __all__ = [
     "accept_application",
@@ -63,7 +64,6 @@ __all__ = [
     "resubmit_application",
     "return_application",
     "start_construction",
-    "start_stage",
     "submit_application",
 ]
 
@@ -86,16 +86,16 @@ def submit_application(
     *, session: Session, actor: User, form: ApplicationCreate, now: dt.datetime
 ) -> Application:
     """File the combined form; the same-day acceptance clock (即办) starts."""
-    _check_form(session, form)
+    city_id = _check_form(session, form)
     app = Application(
         number=f"TMP-{now.timestamp()}-{actor.id}",
         applicant_id=actor.id,
+        city_id=city_id,
         status=ApplicationStatus.submitted,
-        stage=Stage.acceptance,
         submitted_at=now,
         **_form_columns(form),
     )
-    start_stage(app, Stage.acceptance, now)
+    enter_stage(app, stage_of(ApplicationStatus.submitted), now)
     session.add(app)
     session.flush()
     app.number = f"JL{calendar.local_date(now).year}{app.id:06d}"
@@ -121,7 +121,7 @@ def resubmit_application(
 ) -> Application:
     """Send a returned application again, corrected; the acceptance clock restarts."""
     app = get_or_404(session, Application, application_id)
-    _check_form(session, form)
+    city_id = _check_form(session, form)
     apply_transition(
         app,
         EntityKind.application,
@@ -133,12 +133,11 @@ def resubmit_application(
     )
     for key, value in _form_columns(form).items():
         setattr(app, key, value)
-    app.return_reason = None
+    app.city_id, app.return_reason = city_id, None
     app.demands.clear()
     session.flush()
     _replace_demands(app, form)
     _store_form_attachments(session, app, form, actor)
-    start_stage(app, Stage.acceptance, now)
     session.flush()
     return app
 
@@ -166,8 +165,6 @@ def return_application(
         reason=reason,
     )
     app.return_reason = reason
-    if action != "return":
-        app.stage, app.stage_due_at, app.completed_at = Stage.closed, None, now
     session.flush()
     return app
 
@@ -278,7 +275,6 @@ def accept_dispatch(
             now=now,
             data={"automatic": True},
         )
-        start_stage(app, Stage.joint_survey, now)
         notify_companies(
             session,
             app,
@@ -340,7 +336,6 @@ def start_construction(
             "outstanding": [f"{p.permit_type}:{p.status}" for p in pending],
         },
     )
-    start_stage(app, Stage.construction, now)
     notify_companies(
         session,
         app,
@@ -379,7 +374,6 @@ def finish_construction(
         now=now,
         expected_version=expected_version,
     )
-    start_stage(app, Stage.final_acceptance, now)
     session.flush()
     return app
 
@@ -395,7 +389,6 @@ def close_application(*, session: Session, actor: User, app: Application, now: d
         now=now,
         data={"automatic": True},
     )
-    app.stage, app.stage_due_at, app.completed_at = Stage.closed, None, now
     session.flush()
 
 
@@ -430,12 +423,6 @@ def notify_companies(
             )
         )
     session.flush()
-
-
-def start_stage(app: Application, stage: Stage, now: dt.datetime) -> None:
-    app.stage, app.stage_started_at = stage, now
-    days = STAGE_WORKING_DAYS[stage]
-    app.stage_due_at = None if days is None else calendar.deadline_after(now, days).due_at
 
 
 def _form_columns(form: ApplicationCreate | ApplicationUpdate) -> dict[str, Any]:
@@ -473,9 +460,14 @@ def _store_form_attachments(
         )
 
 
-def _check_form(session: Session, form: ApplicationCreate | ApplicationUpdate) -> None:
-    """Checks that need the database: the district and any preferred companies exist."""
+def _check_form(session: Session, form: ApplicationCreate | ApplicationUpdate) -> int:
+    """Checks that need the database; return the city's id.
+
+    The city exists and its extent covers the site, the district exists and any preferred
+    company serves its utility.
+    """
     errors: list[dict[str, Any]] = []
+    city_id = _check_city(session, form, errors)
     districts = set(
         session.scalars(
             select(Organisation.district).where(
@@ -507,6 +499,42 @@ def _check_form(session: Session, form: ApplicationCreate | ApplicationUpdate) -
             )
     if errors:
         raise FormValidationError(errors)
+    assert city_id is not None
+    return city_id
+
+
+def _check_city(
+    session: Session, form: ApplicationCreate | ApplicationUpdate, errors: list[dict[str, Any]]
+) -> int | None:
+    """The named city's id, or an error on ``city`` (unknown) or ``site`` (outside it)."""
+    site = orjson.dumps(form.site).decode()
+    row = session.execute(
+        select(
+            City.id,
+            func.ST_CoveredBy(func.ST_SetSRID(func.ST_GeomFromGeoJSON(site), 4326), City.extent),
+            func.ST_AsText(func.ST_Envelope(City.extent)),
+        ).where(City.name == form.city)
+    ).one_or_none()
+    if row is None:
+        known = ", ".join(session.scalars(select(City.name).order_by(City.name))) or "none yet"
+        errors.append(
+            {
+                "loc": ["body", "city"],
+                "type": "value_error",
+                "msg": f"unknown city {form.city!r}; one of: {known}",
+            }
+        )
+        return None
+    city_id, covered, extent = row
+    if not covered:
+        errors.append(
+            {
+                "loc": ["body", "site"],
+                "type": "value_error",
+                "msg": f"the site lies outside city {form.city!r} (its extent is {extent})",
+            }
+        )
+    return int(city_id)
 
 
 def _choose_companies(

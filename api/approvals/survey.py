@@ -42,7 +42,6 @@ from api.approvals.service import dispatched_companies
 from api.approvals.service import get_or_404
 from api.approvals.service import lock_application
 from api.approvals.service import notify_companies
-from api.approvals.service import start_stage
 from api.approvals.transitions import allowed_actions
 from api.approvals.transitions import apply_transition
 from api.approvals.transitions import record_event
@@ -197,8 +196,6 @@ def fix_route(
             "plan_version": body.plan_version,
         },
     )
-    if app.status == ApplicationStatus.permitting:
-        start_stage(app, Stage.permits, now)
     due = calendar.deadline_after(now, STAGE_WORKING_DAYS[Stage.permits] or 0).due_at
     if first:
         types = body.permit_types or list(PermitType)

@@ -2,87 +2,171 @@
 
 Every status change of an application, a dispatch, a permit or a consultation goes through
 :func:`apply_transition`: it checks the table, checks the version the caller read, sets the
-new status, bumps the row version (``UPDATE ... WHERE version = :read``, so a concurrent
-change makes the flush fail) and appends the audit row, all in the caller's transaction.
+new status (and an application's stage, from the same row), bumps the row version
+(``UPDATE ... WHERE version = :read``, so a concurrent change makes the flush fail) and
+appends the audit row, all in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
+from api.approvals import calendar
+from api.approvals.enums import STAGE_WORKING_DAYS
 from api.approvals.enums import ApplicationStatus as A
 from api.approvals.enums import ConsultationStatus as C
 from api.approvals.enums import DispatchStatus as D
 from api.approvals.enums import EntityKind
 from api.approvals.enums import PermitStatus as P
+from api.approvals.enums import Stage
 from api.approvals.errors import StaleVersionError
 from api.approvals.errors import TransitionNotAllowedError
 from api.approvals.models import AuditLog
 from api.approvals.models import User
 
-__all__ = ["TRANSITIONS", "allowed_actions", "apply_transition", "record_event"]
+__all__ = [
+    "FINAL_STATUSES",
+    "TRANSITIONS",
+    "Step",
+    "allowed_actions",
+    "apply_transition",
+    "enter_stage",
+    "record_event",
+    "stage_of",
+]
 
 logger = logging.getLogger(__name__)
 
-_PERMIT_DECISIONS = {
-    "approve": P.approved,
-    "approve_with_conditions": P.approved_with_conditions,
-    "reject": P.rejected,
-    "return": P.returned,
-    "not_competent": P.not_competent,
-    "send_back": P.submitted,  # the chief disagrees with the clerk's review
-}
 
-# entity kind -> status -> action -> next status. The whole flow, in one place.
-TRANSITIONS: dict[EntityKind, dict[str, dict[str, str]]] = {
+@dataclass(frozen=True)
+class Step:
+    """One row of the table: where an action leads and, for an application, in which stage.
+
+    The stage's clock starts when the stage changes, or again when ``restart_clock`` is set
+    (a corrected application, a revised route: the department's day starts over).
+    """
+
+    next_status: str
+    stage: Stage | None = None
+    restart_clock: bool = False
+
+
+def _decisions() -> dict[str, Step]:
+    return {
+        "approve": Step(P.approved),
+        "approve_with_conditions": Step(P.approved_with_conditions),
+        "reject": Step(P.rejected),
+        "return": Step(P.returned),
+        "not_competent": Step(P.not_competent),
+        "send_back": Step(P.submitted),  # the chief disagrees with the clerk's review
+    }
+
+
+_REOPEN = {"reopen": Step(P.submitted)}
+
+# entity kind -> status -> action -> step. The whole flow, in one place; an application's
+# stage (and its clock) follows from the row it moved by, never set by hand.
+TRANSITIONS: dict[EntityKind, dict[str, dict[str, Step]]] = {
     EntityKind.application: {
         A.submitted: {
-            "accept": A.dispatched,  # 综合受理 and 推送
-            "return": A.returned,
-            "reject": A.rejected,
-            "not_competent": A.not_competent,
+            "accept": Step(A.dispatched, Stage.acceptance),  # 综合受理 and 推送
+            "return": Step(A.returned, Stage.acceptance),
+            "reject": Step(A.rejected, Stage.closed),
+            "not_competent": Step(A.not_competent, Stage.closed),
         },
-        A.returned: {"resubmit": A.submitted},
-        A.dispatched: {"start_survey": A.surveying},  # when every company has accepted
-        A.surveying: {"fix_route": A.permitting},
+        A.returned: {"resubmit": Step(A.submitted, Stage.acceptance, restart_clock=True)},
+        # when every company has accepted
+        A.dispatched: {"start_survey": Step(A.surveying, Stage.joint_survey)},
+        A.surveying: {"fix_route": Step(A.permitting, Stage.permits)},
         A.permitting: {
-            "revise_route": A.permitting,
-            "start_construction": A.construction,
+            "revise_route": Step(A.permitting, Stage.permits, restart_clock=True),
+            "start_construction": Step(A.construction, Stage.construction),
         },
         A.construction: {
-            "revise_route": A.construction,  # commitment-based: started before the permits
-            "finish_construction": A.acceptance,
+            # commitment-based: started before the permits
+            "revise_route": Step(A.construction, Stage.construction),
+            "finish_construction": Step(A.acceptance, Stage.final_acceptance),
         },
-        A.acceptance: {"record_acceptance": A.acceptance, "complete": A.completed},
+        A.acceptance: {
+            "record_acceptance": Step(A.acceptance, Stage.final_acceptance),
+            "complete": Step(A.completed, Stage.closed),
+        },
         A.rejected: {},
         A.not_competent: {},
         A.completed: {},
     },
     EntityKind.dispatch: {
-        D.pending: {"accept": D.accepted},
+        D.pending: {"accept": Step(D.accepted)},
         D.accepted: {},
     },
     EntityKind.permit: {
-        P.submitted: {"review": P.in_review, "expire": P.deadline_passed, "reopen": P.submitted},
-        P.deadline_passed: {"review": P.in_review, "reopen": P.submitted},
-        P.in_review: {**_PERMIT_DECISIONS, "expire": P.deadline_passed, "reopen": P.submitted},
-        P.returned: {"resubmit": P.submitted, "reopen": P.submitted},
-        P.approved: {"reopen": P.submitted},
-        P.approved_with_conditions: {"reopen": P.submitted},
-        P.rejected: {"reopen": P.submitted},
-        P.not_competent: {"reopen": P.submitted},
+        P.submitted: {
+            "review": Step(P.in_review),
+            "expire": Step(P.deadline_passed),
+            **_REOPEN,
+        },
+        P.deadline_passed: {"review": Step(P.in_review), **_REOPEN},
+        P.in_review: {**_decisions(), "expire": Step(P.deadline_passed), **_REOPEN},
+        P.returned: {"resubmit": Step(P.submitted), **_REOPEN},
+        P.approved: {**_REOPEN},
+        P.approved_with_conditions: {**_REOPEN},
+        P.rejected: {**_REOPEN},
+        P.not_competent: {**_REOPEN},
     },
     EntityKind.consultation: {
-        C.open: {"answer": C.answered},
+        C.open: {"answer": Step(C.answered)},
         C.answered: {},
     },
 }
+
+# statuses no action leaves, per entity kind (derived from the table)
+FINAL_STATUSES: dict[EntityKind, frozenset[str]] = {
+    kind: frozenset(status for status, steps in table.items() if not steps)
+    for kind, table in TRANSITIONS.items()
+}
+
+
+def _stages(table: Mapping[str, Mapping[str, Step]]) -> dict[str, Stage]:
+    """Application status -> its stage, from the rows that lead into the status.
+
+    Raises
+    ------
+    ValueError
+        If two rows into one status name different stages (the stage would be parallel
+        state again), or a row names none.
+    """
+    out: dict[str, Stage] = {}
+    for status, steps in table.items():
+        for action, step in steps.items():
+            if step.stage is None:
+                msg = f"row {status} --{action}--> {step.next_status} names no stage"
+                raise ValueError(msg)
+            if out.setdefault(step.next_status, step.stage) != step.stage:
+                msg = f"rows into {step.next_status} name two stages"
+                raise ValueError(msg)
+    return out
+
+
+_STAGE_OF = _stages(TRANSITIONS[EntityKind.application])
+
+
+def stage_of(status: str) -> Stage:
+    """Return the stage an application in ``status`` is in (from the transition table).
+
+    Examples
+    --------
+    >>> stage_of("permitting")
+    <Stage.permits: 'permits'>
+    """
+    return _STAGE_OF[status]
 
 
 def allowed_actions(kind: EntityKind, status: str) -> list[str]:
@@ -94,6 +178,15 @@ def allowed_actions(kind: EntityKind, status: str) -> list[str]:
     ['accept']
     """
     return sorted(TRANSITIONS[kind].get(status, {}))
+
+
+def enter_stage(app: Any, stage: Stage, now: dt.datetime) -> None:
+    """Start ``stage``'s clock on ``app`` (its working days, or none); closing ends it."""
+    app.stage, app.stage_started_at = stage, now
+    days = STAGE_WORKING_DAYS[stage]
+    app.stage_due_at = None if days is None else calendar.deadline_after(now, days).due_at
+    if stage is Stage.closed:
+        app.completed_at = now
 
 
 def apply_transition(
@@ -110,6 +203,9 @@ def apply_transition(
 ) -> tuple[str, str]:
     """Move ``entity`` by ``action`` and append the audit row; return ``(from, to)``.
 
+    An application also moves to the row's stage: its clock starts when the stage changes
+    or the row restarts it, and closing sets ``completed_at``.
+
     Raises
     ------
     TransitionNotAllowedError
@@ -124,10 +220,13 @@ def apply_transition(
         raise TransitionNotAllowedError(kind, before, action, steps)
     if expected_version is not None and expected_version != entity.version:
         raise StaleVersionError(kind, entity.id, expected_version, entity.version)
-    after = steps[action]
+    step = steps[action]
+    after = step.next_status
     # read before the flush: after a failed flush the row's attributes are unusable
     read_version, entity_id = entity.version, entity.id
     entity.status = after
+    if step.stage is not None and (step.restart_clock or step.stage != entity.stage):
+        enter_stage(entity, step.stage, now)
     # a self-loop still bumps the version, so concurrent self-loops conflict too
     session.add(entity)
     try:

@@ -23,13 +23,12 @@ from api.approvals import survey
 from api.approvals import views_permits
 from api.approvals.enums import Action
 from api.approvals.http import TAG
-from api.approvals.http import KeyDep
 from api.approvals.http import NowDep
 from api.approvals.http import UserDep
+from api.approvals.http import WriteDep
 from api.approvals.http import bearer
 from api.approvals.http import get_now
 from api.approvals.http import load
-from api.approvals.http import once
 from api.approvals.http import op
 from api.approvals.models import Application
 from api.approvals.models import Consultation
@@ -123,27 +122,14 @@ def list_organisations(session: SessionDep, user: UserDep) -> list[Organisation]
 @router.post(
     "/consultations", response_model=ConsultationPublic, status_code=201, **op("ask-consultation")
 )
-def ask_consultation(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    body: ConsultationCreate,
-    key: KeyDep = None,
-) -> Any:
+def ask_consultation(w: WriteDep, body: ConsultationCreate) -> Any:
     """Ask about a planned project before applying (前置咨询)."""
-    auth.authorize(user, Action.ask_consultation)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    auth.authorize(w.user, Action.ask_consultation)
+    return w.once(
         body,
         lambda: ConsultationPublic.model_validate(
-            consultations.ask_consultation(session=session, actor=user, body=body, now=now)
+            consultations.ask_consultation(**w.ctx, body=body)
         ),
-        201,
     )
 
 
@@ -159,28 +145,13 @@ def list_consultations(session: SessionDep, user: UserDep) -> list[Consultation]
     response_model=ConsultationPublic,
     **op("answer-consultation"),
 )
-def answer_consultation(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    consultation_id: int,
-    body: ConsultationAnswer,
-    key: KeyDep = None,
-) -> Any:
+def answer_consultation(w: WriteDep, consultation_id: int, body: ConsultationAnswer) -> Any:
     """Answer a pre-consultation."""
-    load(session, user, Action.answer_consultation, Consultation, consultation_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.answer_consultation, Consultation, consultation_id)
+    return w.once(
         body,
         lambda: ConsultationPublic.model_validate(
-            consultations.answer_consultation(
-                session=session, actor=user, consultation_id=consultation_id, body=body, now=now
-            )
+            consultations.answer_consultation(**w.ctx, consultation_id=consultation_id, body=body)
         ),
     )
 
@@ -189,30 +160,10 @@ def answer_consultation(
 @router.post(
     "/applications", response_model=ApplicationPublic, status_code=201, **op("submit-application")
 )
-def submit_application(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    body: ApplicationCreate,
-    key: KeyDep = None,
-) -> Any:
-    """File the combined form (一张表单) for any subset of the six utilities."""
-    auth.authorize(user, Action.submit_application)
-    return once(
-        request,
-        session,
-        user,
-        key,
-        body,
-        lambda: queries.application_public(
-            session,
-            service.submit_application(session=session, actor=user, form=body, now=now),
-            now,
-        ),
-        201,
-    )
+def submit_application(w: WriteDep, body: ApplicationCreate) -> Any:
+    """File the combined form (一张表单) for any subset of the six utilities, in a city."""
+    auth.authorize(w.user, Action.submit_application)
+    return w.once(body, lambda: w.application(service.submit_application(**w.ctx, form=body)))
 
 
 @router.get("/applications", response_model=list[ApplicationPublic], **op("list-applications"))
@@ -243,30 +194,13 @@ def read_application(
     response_model=ApplicationPublic,
     **op("resubmit-application"),
 )
-def resubmit_application(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    application_id: int,
-    body: ApplicationUpdate,
-    key: KeyDep = None,
-) -> Any:
+def resubmit_application(w: WriteDep, application_id: int, body: ApplicationUpdate) -> Any:
     """Send a returned application again, corrected."""
-    load(session, user, Action.resubmit_application, Application, application_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.resubmit_application, Application, application_id)
+    return w.once(
         body,
-        lambda: queries.application_public(
-            session,
-            service.resubmit_application(
-                session=session, actor=user, application_id=application_id, form=body, now=now
-            ),
-            now,
+        lambda: w.application(
+            service.resubmit_application(**w.ctx, application_id=application_id, form=body)
         ),
     )
 
@@ -276,64 +210,30 @@ def resubmit_application(
     response_model=ApplicationPublic,
     **op("accept-application"),
 )
-def accept_application(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    application_id: int,
-    body: AcceptApplication,
-    key: KeyDep = None,
-) -> Any:
+def accept_application(w: WriteDep, application_id: int, body: AcceptApplication) -> Any:
     """综合受理: accept and push to the utility companies concerned."""
-    load(session, user, Action.accept_application, Application, application_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.accept_application, Application, application_id)
+    return w.once(
         body,
-        lambda: queries.application_public(
-            session,
-            service.accept_application(
-                session=session, actor=user, application_id=application_id, body=body, now=now
-            ),
-            now,
+        lambda: w.application(
+            service.accept_application(**w.ctx, application_id=application_id, body=body)
         ),
     )
 
 
 def _refuse(action: str, policy: Action) -> Callable[..., Any]:
-    def endpoint(
-        *,
-        request: Request,
-        session: SessionDep,
-        user: UserDep,
-        now: NowDep,
-        application_id: int,
-        body: ReasonBody,
-        key: KeyDep = None,
-    ) -> Any:
-        load(session, user, policy, Application, application_id)
-        return once(
-            request,
-            session,
-            user,
-            key,
+    def endpoint(w: WriteDep, application_id: int, body: ReasonBody) -> Any:
+        w.load(policy, Application, application_id)
+        return w.once(
             body,
-            lambda: queries.application_public(
-                session,
+            lambda: w.application(
                 service.return_application(
-                    session=session,
-                    actor=user,
+                    **w.ctx,
                     application_id=application_id,
                     action=action,
                     reason=body.reason,
                     expected_version=body.version,
-                    now=now,
-                ),
-                now,
+                )
             ),
         )
 
@@ -364,59 +264,27 @@ for _path, _action, _policy, _doc in (
 @router.post(
     "/dispatches/{dispatch_id}/accept", response_model=DispatchPublic, **op("accept-dispatch")
 )
-def accept_dispatch(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    dispatch_id: int,
-    body: DispatchAccept,
-    key: KeyDep = None,
-) -> Any:
+def accept_dispatch(w: WriteDep, dispatch_id: int, body: DispatchAccept) -> Any:
     """实时受理 by the company, with the signed construction agreement (委托施工协议)."""
-    load(session, user, Action.accept_dispatch, Dispatch, dispatch_id)
-
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.accept_dispatch, Dispatch, dispatch_id)
+    return w.once(
         body,
         lambda: DispatchPublic.model_validate(
-            service.accept_dispatch(
-                session=session, actor=user, dispatch_id=dispatch_id, body=body, now=now
-            )
+            service.accept_dispatch(**w.ctx, dispatch_id=dispatch_id, body=body)
         ),
     )
 
 
 # ---------------------------------------------------------------- 联合勘察
 @router.post("/applications/{application_id}/opinions", status_code=201, **op("record-opinion"))
-def record_opinion(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    application_id: int,
-    body: OpinionCreate,
-    key: KeyDep = None,
-) -> Any:
+def record_opinion(w: WriteDep, application_id: int, body: OpinionCreate) -> Any:
     """Record your organisation's joint-survey opinion (联合踏勘意见)."""
-    load(session, user, Action.record_opinion, Application, application_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.record_opinion, Application, application_id)
+    return w.once(
         body,
         lambda: _OpinionOut.model_validate(
-            survey.record_opinion(
-                session=session, actor=user, application_id=application_id, body=body, now=now
-            )
+            survey.record_opinion(**w.ctx, application_id=application_id, body=body)
         ),
-        201,
     )
 
 
@@ -453,30 +321,14 @@ def list_opinions(session: SessionDep, user: UserDep, application_id: int) -> li
     status_code=201,
     **op("fix-route"),
 )
-def fix_route(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    application_id: int,
-    body: RouteCreate,
-    key: KeyDep = None,
-) -> Any:
+def fix_route(w: WriteDep, application_id: int, body: RouteCreate) -> Any:
     """Fix the shared-trench route (a new frozen version); opens or re-opens the permits."""
-    load(session, user, Action.fix_route, Application, application_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.fix_route, Application, application_id)
+    return w.once(
         body,
         lambda: RouteVersionPublic.model_validate(
-            survey.fix_route(
-                session=session, actor=user, application_id=application_id, body=body, now=now
-            )
+            survey.fix_route(**w.ctx, application_id=application_id, body=body)
         ),
-        201,
     )
 
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi import Request
 from fastapi import Response
 from sqlalchemy import select
 
@@ -16,11 +15,10 @@ from api.approvals import permits
 from api.approvals import queries
 from api.approvals import service
 from api.approvals.enums import Action
-from api.approvals.http import KeyDep
 from api.approvals.http import NowDep
 from api.approvals.http import UserDep
+from api.approvals.http import WriteDep
 from api.approvals.http import load
-from api.approvals.http import once
 from api.approvals.http import op
 from api.approvals.models import Application
 from api.approvals.models import Attachment
@@ -73,93 +71,35 @@ def read_permit(session: SessionDep, user: UserDep, now: NowDep, permit_id: int)
 
 
 @router.post("/permits/{permit_id}/review", response_model=PermitPublic, **op("review-permit"))
-def review_permit(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    permit_id: int,
-    body: PermitReview,
-    key: KeyDep = None,
-) -> Any:
+def review_permit(w: WriteDep, permit_id: int, body: PermitReview) -> Any:
     """First level (clerk): review and recommend."""
-    load(session, user, Action.review_permit, Permit, permit_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.review_permit, Permit, permit_id)
+    return w.once(
         body,
-        lambda: queries.permit_public(
-            session,
-            permits.review_permit(
-                session=session, actor=user, permit_id=permit_id, body=body, now=now
-            ),
-            now,
-        ),
+        lambda: w.permit(permits.review_permit(**w.ctx, permit_id=permit_id, body=body)),
     )
 
 
 @router.post("/permits/{permit_id}/decide", response_model=PermitPublic, **op("decide-permit"))
-def decide_permit(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    permit_id: int,
-    body: PermitDecide,
-    key: KeyDep = None,
-) -> Any:
+def decide_permit(w: WriteDep, permit_id: int, body: PermitDecide) -> Any:
     """Second level (chief): decide; the result goes to every company at once."""
-    load(session, user, Action.decide_permit, Permit, permit_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.decide_permit, Permit, permit_id)
+    return w.once(
         body,
-        lambda: queries.permit_public(
-            session,
-            permits.decide_permit(
-                session=session, actor=user, permit_id=permit_id, body=body, now=now
-            ),
-            now,
-        ),
+        lambda: w.permit(permits.decide_permit(**w.ctx, permit_id=permit_id, body=body)),
     )
 
 
 @router.post("/permits/{permit_id}/resubmit", response_model=PermitPublic, **op("resubmit-permit"))
-def resubmit_permit(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    permit_id: int,
-    body: ReasonBody,
-    key: KeyDep = None,
-) -> Any:
+def resubmit_permit(w: WriteDep, permit_id: int, body: ReasonBody) -> Any:
     """Send a permit returned for changes back to its department."""
-    load(session, user, Action.resubmit_permit, Permit, permit_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.resubmit_permit, Permit, permit_id)
+    return w.once(
         body,
-        lambda: queries.permit_public(
-            session,
+        lambda: w.permit(
             permits.resubmit_permit(
-                session=session,
-                actor=user,
-                permit_id=permit_id,
-                reason=body.reason,
-                expected_version=body.version,
-                now=now,
-            ),
-            now,
+                **w.ctx, permit_id=permit_id, reason=body.reason, expected_version=body.version
+            )
         ),
     )
 
@@ -190,33 +130,12 @@ def list_feedback(session: SessionDep, user: UserDep, since_id: int = 0) -> list
 
 # ---------------------------------------------------------------- 施工, 验收
 def _construction(name: str, policy: Action, fn: Callable[..., Application]) -> Callable[..., Any]:
-    def endpoint(
-        *,
-        request: Request,
-        session: SessionDep,
-        user: UserDep,
-        now: NowDep,
-        application_id: int,
-        body: Versioned,
-        key: KeyDep = None,
-    ) -> Any:
-        load(session, user, policy, Application, application_id)
-        return once(
-            request,
-            session,
-            user,
-            key,
+    def endpoint(w: WriteDep, application_id: int, body: Versioned) -> Any:
+        w.load(policy, Application, application_id)
+        return w.once(
             body,
-            lambda: queries.application_public(
-                session,
-                fn(
-                    session=session,
-                    actor=user,
-                    application_id=application_id,
-                    expected_version=body.version,
-                    now=now,
-                ),
-                now,
+            lambda: w.application(
+                fn(**w.ctx, application_id=application_id, expected_version=body.version)
             ),
         )
 
@@ -248,30 +167,14 @@ router.add_api_route(
     status_code=201,
     **op("record-acceptance"),
 )
-def record_acceptance(
-    *,
-    request: Request,
-    session: SessionDep,
-    user: UserDep,
-    now: NowDep,
-    application_id: int,
-    body: AcceptanceCreate,
-    key: KeyDep = None,
-) -> Any:
+def record_acceptance(w: WriteDep, application_id: int, body: AcceptanceCreate) -> Any:
     """Record a joint or single-utility acceptance (验收) with the connection appointment."""
-    load(session, user, Action.record_acceptance, Application, application_id)
-    return once(
-        request,
-        session,
-        user,
-        key,
+    w.load(Action.record_acceptance, Application, application_id)
+    return w.once(
         body,
         lambda: AcceptancePublic.model_validate(
-            acceptance.record_acceptance(
-                session=session, actor=user, application_id=application_id, body=body, now=now
-            )
+            acceptance.record_acceptance(**w.ctx, application_id=application_id, body=body)
         ),
-        201,
     )
 
 

@@ -27,11 +27,11 @@ from maps.style import PERMIT_TYPES
 from maps.style import permit_label
 from maps.web import MapTooLargeError
 from maps.web import build_layer_map
-from tests.api.approvals.flow import Flow
 from tests.maps.sample import StoredCity
 from tests.maps.sample import trench_edges
 from tests.maps.workbench import committed_city
 from tests.maps.workbench import permitting_application
+from tests.maps.workbench import sample_flow
 from tests.maps.workbench import seeded_tokens
 from tests.maps.workbench import stored_plan
 
@@ -58,8 +58,8 @@ def client(engine: Engine, city: StoredCity) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def application(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
-    return permitting_application(client, tokens)
+def application(client: TestClient, tokens: dict[str, str], city: StoredCity) -> dict[str, Any]:
+    return permitting_application(client, tokens, city)
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +275,7 @@ def test_packet_pdf_geojson_dxf_and_zip(
 
 
 def test_bad_permit_requests(
-    client: TestClient, tokens: dict[str, str], application: dict[str, Any]
+    client: TestClient, tokens: dict[str, str], application: dict[str, Any], city: StoredCity
 ) -> None:
     base = f"/permits/applications/{application['id']}"
     assert client.get(f"{base}/sheets/parking.pdf", headers=bearer(tokens)).status_code == 404
@@ -284,7 +284,7 @@ def test_bad_permit_requests(
         == 404
     )
     # an application still in the survey has no fixed route: nothing to draw yet
-    flow = Flow(client, tokens)
+    flow = sample_flow(client, tokens, city)
     fresh = flow.accept_dispatches(flow.accept(flow.submit()))
     response = client.get(f"/permits/applications/{fresh['id']}/packet.pdf", headers=bearer(tokens))
     assert response.status_code == 409

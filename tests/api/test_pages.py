@@ -40,8 +40,8 @@ def client(engine: Engine, city: StoredCity) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def application(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
-    return permitting_application(client, tokens)
+def application(client: TestClient, tokens: dict[str, str], city: StoredCity) -> dict[str, Any]:
+    return permitting_application(client, tokens, city)
 
 
 def as_user(client: TestClient, tokens: dict[str, str], user: str) -> TestClient:

@@ -38,10 +38,12 @@ COUNT_DRAWN = """() => {
 
 
 @pytest.fixture(scope="module")
-def application(engine: Engine, live_server: str, browser_tokens: dict[str, str]) -> dict[str, Any]:
+def application(
+    engine: Engine, live_server: str, browser_tokens: dict[str, str], browser_city: StoredCity
+) -> dict[str, Any]:
     del live_server  # started first, so the city exists before the route is fixed
     with TestClient(create_app(engine=engine)) as client:
-        return permitting_application(client, browser_tokens)
+        return permitting_application(client, browser_tokens, browser_city)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import geopandas as gpd
+import shapely
+import shapely.geometry
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 from sqlalchemy import Engine
@@ -134,9 +136,23 @@ def route_body(edges: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
     }
 
 
-def permitting_application(client: TestClient, tokens: dict[str, str]) -> dict[str, Any]:
-    """Drive a new application through the flow to the parallel permits (route fixed)."""
-    flow = Flow(client, tokens)
+def sample_site() -> dict[str, Any]:
+    """A plot at the start of the first trench edge, in lon/lat (inside the sample city)."""
+    start = shapely.Point(trench_edges().geometry.iloc[0].coords[0])
+    plot = gpd.GeoSeries([start.buffer(15.0).envelope], crs=CRS).to_crs(4326).iloc[0]
+    return dict(shapely.geometry.mapping(shapely.set_precision(plot, 1e-6)))
+
+
+def sample_flow(client: TestClient, tokens: dict[str, str], city: StoredCity) -> Flow:
+    """The approval flow with its applications in the committed sample city."""
+    return Flow(client, tokens, city=city.name, site=sample_site())
+
+
+def permitting_application(
+    client: TestClient, tokens: dict[str, str], city: StoredCity
+) -> dict[str, Any]:
+    """Drive a new application in ``city`` through the flow to the parallel permits."""
+    flow = sample_flow(client, tokens, city)
     app = flow.submit(utilities=("water", "power", "heat", "gas", "drainage", "telecom"))
     app = flow.accept(app)
     app = flow.accept_dispatches(app)

@@ -25,7 +25,7 @@ from routing.errors import ProposalError
 from routing.graph import build_road_graph
 from routing.overlap import RoadIndex
 from routing.overlap import match_lines
-from tests.conftest import SHARED_DATA
+from tests.conftest import SAMPLE_DATA
 
 CRS = 32652
 D = dt.date
@@ -243,8 +243,8 @@ def test_nagaoka_colocated_kinds_per_street_equal_brute_force() -> None:
     line of every kind is a proposal. A kind runs along a street when its pieces whose
     nearest parallel street piece (within 4 m, 30 degrees) is on that street add up to half
     the street's length. Streets shorter than 5 m (junction stubs) are left out."""
-    path = SHARED_DATA / "plateau_nagaoka_unf" / "nagaoka_unf.gpkg"
-    props = gpd.read_file(path, layer="lines").explode(ignore_index=True)
+    path = SAMPLE_DATA / "nagaoka.gpkg"  # two map tiles of PLATEAU's Nagaoka lines
+    props = gpd.read_file(path, layer="underground_lines").explode(ignore_index=True)
     streets = props[props["utility"] == "water_supply"][["geometry"]].assign(width_m=2.0)
     G = build_road_graph(streets, snap_tolerance_m=1.0)
     m = match_lines(RoadIndex.from_graph(G), props, verge_m=3.0, min_overlap_m=0.0, step_m=2.0)

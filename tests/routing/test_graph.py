@@ -20,7 +20,8 @@ from routing.errors import RoadLayerError
 from routing.graph import build_road_graph
 from routing.graph import build_road_network
 from routing.graph import road_class_width_m
-from tests.conftest import SHARED_DATA
+from tests.conftest import SAMPLE_DATA
+from tests.conftest import TEST_DATA
 
 CRS = 32652
 
@@ -180,11 +181,14 @@ def test_refuses_geographic_or_missing_crs() -> None:
 def test_cambridge_graph_agrees_with_published_intersections() -> None:
     """Agreement measure: share of published intersection points with a graph node within
     1 m, and share of graph nodes within 1 m of a published point; both at least 98 %.
-    The rest are points the city moved or retired since the centrelines were noded."""
-    folder = SHARED_DATA / "cambridge_ma"
-    lines = gpd.read_file(folder / "TRANS_Centerlines.geojson").to_crs(26986)
-    points = gpd.read_file(folder / "TRANS_Intersections.geojson").to_crs(26986)
-    bridges = gpd.read_file(folder / "BASEMAP_Bridges.geojson").to_crs(26986)
+    The rest are points the city moved or retired since the centrelines were noded.
+    The data is a 1.6 km square of central Cambridge (``tests/data/cambridge_slice.gpkg``):
+    the centrelines wholly inside it, the published intersections inside it, the bridges
+    touching it."""
+    path = TEST_DATA / "cambridge_slice.gpkg"
+    lines = gpd.read_file(path, layer="centerlines").to_crs(26986)
+    points = gpd.read_file(path, layer="intersections").to_crs(26986)
+    bridges = gpd.read_file(path, layer="bridges").to_crs(26986)
     net = build_road_network(lines, bridges=bridges)
     nodes = shapely.points(net.node_xy)
     _, d_pub = shapely.STRtree(nodes).query_nearest(
@@ -210,8 +214,9 @@ def test_cambridge_graph_agrees_with_published_intersections() -> None:
 
 
 def test_harbin_osm_lengths_kept_and_bridges_separated() -> None:
-    path = SHARED_DATA / "harbin_osm" / "harbin_roads.geojson"
-    frame = pyogrio.read_dataframe(path, bbox=(126.60, 45.73, 126.68, 45.78)).to_crs(32652)
+    path = SAMPLE_DATA / "harbin.gpkg"  # the sample city's OSM roads, bridges tagged
+    frame = pyogrio.read_dataframe(path, layer="roads", bbox=(126.60, 45.73, 126.68, 45.78))
+    frame = frame.to_crs(32652)
     G = build_road_graph(frame)
     total = sum(d["length_m"] for *_, d in G.edges(data=True))
     assert total == pytest.approx(frame.length.sum(), rel=1e-9)

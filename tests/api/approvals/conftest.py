@@ -31,6 +31,7 @@ from geodata.plan_store import create_plan
 from geodata.storage import create_city
 from routing.graph import build_road_graph
 from routing.trench import plan_shared_trench
+from tests.api.approvals.flow import CITY
 from tests.api.approvals.flow import Flow
 
 
@@ -91,7 +92,24 @@ def stored_plan(engine: Engine) -> Iterator[tuple[int, int]]:
 
 
 @pytest.fixture(scope="session")
-def client(engine: Engine, seeded: SeedResult) -> Iterator[TestClient]:
+def flow_city(engine: Engine) -> Iterator[str]:
+    """The city the tests file their applications in (its extent covers the form's site)."""
+    with session_scope(engine) as session:
+        create_city(
+            session,
+            name=CITY,
+            crs="EPSG:32652",
+            extent=box(126.5, 45.6, 126.8, 45.9),
+            title="哈尔滨 (审批测试)",
+            frost_depth_m=2.0,
+        )
+    yield CITY
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM cities WHERE name = :name"), {"name": CITY})
+
+
+@pytest.fixture(scope="session")
+def client(engine: Engine, seeded: SeedResult, flow_city: str) -> Iterator[TestClient]:
     with TestClient(create_app(engine=engine)) as c:
         yield c
 

@@ -10,6 +10,20 @@ from fastapi.testclient import TestClient
 from api.approvals.identity import check_credit_code
 
 PREFIX = "/approvals"
+# the city the approval tests file their applications in (made by tests/api/approvals/conftest)
+CITY = "approvals_harbin"
+SITE: dict[str, Any] = {
+    "type": "Polygon",
+    "coordinates": [
+        [
+            [126.6510, 45.7545],
+            [126.6530, 45.7545],
+            [126.6530, 45.7560],
+            [126.6510, 45.7560],
+            [126.6510, 45.7545],
+        ]
+    ],
+}
 CITY_DEPARTMENTS = ("cgj", "jjzd", "zrzyj", "zjj")
 DISTRICT = "南岗区"
 DISTRICT_CODE = "dist-nangang"
@@ -53,19 +67,9 @@ def form(
     body = {
         "project_name": "示例小区二期 (测试)",
         "project_code": "2026-230103-47-01-000001",
+        "city": CITY,
         "district": DISTRICT,
-        "site": {
-            "type": "Polygon",
-            "coordinates": [
-                [
-                    [126.6510, 45.7545],
-                    [126.6530, 45.7545],
-                    [126.6530, 45.7560],
-                    [126.6510, 45.7560],
-                    [126.6510, 45.7545],
-                ]
-            ],
-        },
+        "site": SITE,
         "applicant": {
             "kind": "organisation",
             "name": "示例置业有限公司",
@@ -118,9 +122,17 @@ def route(offset_m: float = 0.0) -> dict[str, Any]:
 class Flow:
     """One application's way through the flow; every call checks its expected status."""
 
-    def __init__(self, client: TestClient, tokens: dict[str, str]) -> None:
+    def __init__(
+        self,
+        client: TestClient,
+        tokens: dict[str, str],
+        *,
+        city: str = CITY,
+        site: dict[str, Any] | None = None,
+    ) -> None:
         self.client = client
         self.tokens = tokens
+        self.where = {"city": city, "site": site or SITE}  # where its applications are
 
     def h(self, user: str, key: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
@@ -145,7 +157,9 @@ class Flow:
 
     # ------------------------------------------------------------ stages
     def submit(self, **kw: Any) -> dict[str, Any]:
-        return self.call("applicant", "POST", "/applications", form(**kw), expect=201)
+        return self.call(
+            "applicant", "POST", "/applications", form(**{**self.where, **kw}), expect=201
+        )
 
     def accept(self, app: dict[str, Any]) -> dict[str, Any]:
         companies = {d["utility"]: COMPANY_FOR[d["utility"]] for d in app["demands"]}
