@@ -1,4 +1,4 @@
-"""Dependencies shared by the routers: settings and a database session."""
+"""Dependencies shared by the routers: settings, a database session, the city road graphs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,18 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from api.services.graphs import RoadGraphs
 from api.settings import Settings
 from api.settings import get_settings
 
-__all__ = ["EngineDep", "SessionDep", "SettingsDep", "get_session"]
+__all__ = [
+    "EngineDep",
+    "RoadGraphsDep",
+    "SessionDep",
+    "SettingsDep",
+    "get_road_graphs",
+    "get_session",
+]
 
 
 def get_engine(request: Request) -> Engine:
@@ -30,6 +38,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_road_graphs(request: Request) -> RoadGraphs:
+    """The app's road-graph cache (``app.state.graphs``, made by the lifespan)."""
+    graphs: RoadGraphs = request.app.state.graphs
+    return graphs
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+RoadGraphsDep = Annotated[RoadGraphs, Depends(get_road_graphs)]

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from api.errors import register_error_handlers
 from api.responses import OrjsonResponse
+from api.services.graphs import RoadGraphs
 from api.settings import Settings
 from api.settings import get_settings
 from geodata.db import database_url
@@ -46,7 +47,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         own = app.state.engine is None
         if own:
             app.state.engine = make_engine(settings.db.url or database_url())
+        # the one owner of the city road graphs (api/services/graphs.py)
+        app.state.graphs = RoadGraphs()
         yield
+        app.state.graphs = None
         if own:
             app.state.engine.dispose()
             app.state.engine = None

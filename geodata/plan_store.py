@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from typing import Protocol
 
 import orjson
 import shapely
@@ -18,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from geodata.errors import GeodataError
 from geodata.plan_tables import TrenchPlanRow
-from routing.results import TrenchPlan
 
 __all__ = [
     "PlanNotFoundError",
+    "PlanResult",
     "StoredPlan",
     "add_plan_version",
     "create_plan",
@@ -37,6 +38,34 @@ _JSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 class PlanNotFoundError(GeodataError, LookupError):
     """No plan (or no such version of it) is stored; the message names the key."""
+
+
+class PlanResult(Protocol):
+    """What is stored of a plan (``routing.results.TrenchPlan`` has it; geodata does not
+    import routing, so the shape is named here)."""
+
+    @property
+    def method(self) -> str:
+        """The method that made the plan."""
+
+    @property
+    def status(self) -> str:
+        """``optimal``, ``feasible``, ``time_limit``, ..."""
+
+    @property
+    def total_cost_cny(self) -> float:
+        """Total cost."""
+
+    @property
+    def gap(self) -> float | None:
+        """Relative optimality gap, when known."""
+
+    @property
+    def edges(self) -> Any:
+        """The plan's edges; each has a ``geometry`` (a line, or None)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain JSON-able data."""
 
 
 @dataclass(frozen=True)
@@ -56,18 +85,13 @@ class StoredPlan:
     application_ids: tuple[int, ...]
     created_at: dt.datetime
 
-    @property
-    def plan(self) -> TrenchPlan:
-        """The plan rebuilt from its stored result."""
-        return TrenchPlan.from_dict(self.result)
-
 
 def create_plan(
     session: Session,
     *,
     city_id: int,
     srid: int,
-    plan: TrenchPlan,
+    plan: PlanResult,
     inputs: Mapping[str, Any],
     application_ids: Iterable[int] = (),
 ) -> StoredPlan:
@@ -80,7 +104,7 @@ def add_plan_version(
     session: Session,
     plan_key: str,
     *,
-    plan: TrenchPlan,
+    plan: PlanResult,
     inputs: Mapping[str, Any],
     application_ids: Iterable[int] | None = None,
 ) -> StoredPlan:
@@ -164,7 +188,7 @@ def _insert(  # noqa: PLR0917 - private; every caller passes all eight
     version: int,
     city_id: int,
     srid: int,
-    plan: TrenchPlan,
+    plan: PlanResult,
     inputs: Mapping[str, Any],
     application_ids: Iterable[int],
 ) -> StoredPlan:

@@ -194,6 +194,10 @@ class ProposedLineRow(_FeatureMixin, Base):
     applicant: Mapped[str] = mapped_column(Text)
     planned_start: Mapped[dt.date] = mapped_column(Date)
     planned_end: Mapped[dt.date] = mapped_column(Date)
+    # the approval application the lines are proposed for (NULL: city-wide); the foreign
+    # key to appr_applications is in migration 0005_graph (the approval tables are not in
+    # this metadata)
+    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 FEATURE_TABLES: dict[str, type[_FeatureMixin]] = {

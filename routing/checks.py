@@ -26,7 +26,6 @@ __all__ = [
     "check_clearances",
     "check_protection",
     "check_recent_digs",
-    "protection_end",
     "validate_proposals",
 ]
 
@@ -85,30 +84,6 @@ class Finding:
             "values": self.values,
             "geometry": None if self.geometry is None else self.geometry.wkt,
         }
-
-
-def protection_end(built_on: dt.date | None, overhauled_on: dt.date | None) -> dt.date | None:
-    """Last day a road may not be dug under 城市道路管理条例 article 33.
-
-    Five years after a new, expanded or rebuilt road opens; three after an overhaul (the
-    years come from ``routing/standards/road_excavation.yaml``). The later end wins.
-
-    Examples
-    --------
-    >>> protection_end(dt.date(2024, 2, 29), None)
-    datetime.date(2029, 2, 28)
-    >>> protection_end(dt.date(2015, 5, 1), dt.date(2023, 6, 1))
-    datetime.date(2026, 6, 1)
-    >>> protection_end(None, None) is None
-    True
-    """
-    rules = excavation_rules()
-    ends = []
-    if built_on is not None:
-        ends.append(_add_years(built_on, int(rules.moratorium_new_road_years.value)))
-    if overhauled_on is not None:
-        ends.append(_add_years(overhauled_on, int(rules.moratorium_overhauled_road_years.value)))
-    return max(ends) if ends else None
 
 
 def validate_proposals(
@@ -213,13 +188,13 @@ def check_protection(
                 rule=rules.moratorium_new_road_years.clause,
                 verification=rules.moratorium_new_road_years.verification,
                 message=(
-                    f"road {row.name or row.segment_id} is protected until {until.isoformat()} "
+                    f"road {_road_label(row)} is protected until {until.isoformat()} "
                     f"(no digging {int(rules.moratorium_new_road_years.value)} years after "
                     f"building, {int(rules.moratorium_overhauled_road_years.value)} after an "
                     f"overhaul); the dig starts {start.isoformat()}. "
                     f"Exception: {rules.moratorium_exception.text}"
                 ),
-                where={"edge_id": int(row.edge_id), "segment_id": row.segment_id},
+                where={"edge_id": int(row.edge_id), "segment_id": _plain_id(row.segment_id)},
                 values={"protected_until": until.isoformat(), "planned_start": start.isoformat()},
             )
         )
@@ -234,31 +209,41 @@ def check_recent_digs(
     earlier: pd.DataFrame | None = None,
     recent_days: int = DUG_RECENTLY_DAYS,
 ) -> list[Finding]:
-    """Warn where a road was (or will be) dug by another project shortly before this line.
+    """Warn where a road is dug by another project shortly before a line digs it again.
+
+    Every pair of lines of different projects that dig the same edge (run along or cross
+    it) is compared, within the batch and against the digs on file, so a set of lines gets
+    the same warnings whether it arrives in one batch or several: line ``b`` is warned when
+    it starts 1 to ``recent_days`` days after line ``a`` ends. Pairs of two lines on file
+    are not compared again (they were when the later of them arrived).
 
     Parameters
     ----------
     matching, proposals
-        The new lines and their dates.
+        The new lines (``planned_start``, ``planned_end``, ``project`` per line label).
     edges
-        Per ``edge_id``: ``segment_id``, ``name`` and optionally ``last_dug_on``.
+        Per ``edge_id``: ``segment_id``, ``name`` and optionally ``last_dug_on`` (a dig
+        recorded on the road itself).
     earlier
-        Digs already on file: rows with ``edge_id``, ``line``, ``project``, ``planned_end``.
+        Digs on file by other lines: rows with ``edge_id``, ``line``, ``project``,
+        ``planned_end`` and, to warn those lines too when a new line ends shortly before
+        they start, ``planned_start``.
     recent_days
         How long after a dig another dig counts as "again".
 
     Returns
     -------
     list of Finding
-        ``dug_recently`` findings. The rule is the dig-once policy; article 33 itself only
-        protects new and overhauled roads.
+        ``dug_recently`` findings, on new lines and on lines on file. The rule is the
+        dig-once policy; article 33 itself only protects new and overhauled roads.
     """
     hits = _dug_edges(matching)
     out: list[Finding] = []
     if hits.empty:
         return out
     rule = "dig once (集联办理): coordinate with the earlier dig"
-    hits = hits.join(edges[["segment_id", "name"]], on="edge_id")
+    labels = edges[["segment_id", "name"]]
+    hits = hits.join(labels, on="edge_id")
     if "last_dug_on" in edges.columns:
         dug = hits.join(edges[["last_dug_on"]], on="edge_id")
         for row in dug[dug["last_dug_on"].notna()].itertuples(index=False):
@@ -266,18 +251,29 @@ def check_recent_digs(
             gap = (start - row.last_dug_on).days
             if 0 <= gap <= recent_days:
                 out.append(_recent(row, start, row.last_dug_on, None, rule, recent_days))
-    if earlier is not None and len(earlier):
-        pairs = hits.merge(earlier, on="edge_id", suffixes=("", "_earlier"))
-        for row in pairs.itertuples(index=False):
-            if row.line_earlier == row.line:
-                continue
-            if proposals.loc[row.line, "project"] == row.project:
-                continue
-            start = pd.Timestamp(proposals.loc[row.line, "planned_start"]).date()
-            end = pd.Timestamp(row.planned_end).date()
+    batch = hits[["edge_id", "line"]].assign(
+        project=proposals.loc[hits["line"], "project"].to_numpy(),
+        planned_start=proposals.loc[hits["line"], "planned_start"].to_numpy(),
+        planned_end=proposals.loc[hits["line"], "planned_end"].to_numpy(),
+    )
+    on_file = earlier if earlier is not None and len(earlier) else batch.iloc[:0]
+    # b new, a new or on file; then b on file, a new
+    before = pd.concat([batch, on_file[[c for c in batch.columns if c in on_file.columns]]])
+    pairs = [(batch, before)]
+    if "planned_start" in on_file.columns and len(on_file):
+        pairs.append((on_file[list(batch.columns)], batch))
+    for later, first in pairs:
+        both = later.merge(first, on="edge_id", suffixes=("", "_earlier"))
+        both = both[
+            (both["line"] != both["line_earlier"]) & (both["project"] != both["project_earlier"])
+        ]
+        both = both.join(labels, on="edge_id")
+        for row in both.itertuples(index=False):
+            start = pd.Timestamp(row.planned_start).date()
+            end = pd.Timestamp(row.planned_end_earlier).date()
             gap = (start - end).days
             if 0 < gap <= recent_days:
-                out.append(_recent(row, start, end, row.project, rule, recent_days))
+                out.append(_recent(row, start, end, row.project_earlier, rule, recent_days))
     return out
 
 
@@ -395,13 +391,6 @@ def check_clearances(
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _add_years(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February in a non-leap target year
-        return day.replace(year=day.year + years, day=28)
-
-
 def _dug_edges(matching: LineMatching) -> pd.DataFrame:
     """(line, edge_id) pairs a line digs: runs along and crossings."""
     frames = [matching.along[["line", "edge_id"]], matching.crossings[["line", "edge_id"]]]
@@ -421,12 +410,28 @@ def _recent(  # noqa: PLR0917 - private formatter
         rule=rule,
         verification="n/a",
         message=(
-            f"road {row.name or row.segment_id} was dug by {by} until {before.isoformat()}, "
+            f"road {_road_label(row)} was dug by {by} until {before.isoformat()}, "
             f"{(start - before).days} days before this dig starts (limit {days} days)"
         ),
-        where={"edge_id": int(row.edge_id), "segment_id": row.segment_id},
+        where={"edge_id": int(row.edge_id), "segment_id": _plain_id(row.segment_id)},
         values={"dug_until": before.isoformat(), "planned_start": start.isoformat()},
     )
+
+
+def _road_label(row: Any) -> str:
+    """A road's name, else its segment id as written (never ``9821.0``)."""
+    name = getattr(row, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return str(_plain_id(row.segment_id))
+
+
+def _plain_id(value: Any) -> Any:
+    """An id as stored: whole floats (a pandas join that met a gap) back to int."""
+    value = _plain(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _radius_m(frame: gpd.GeoDataFrame) -> np.ndarray:

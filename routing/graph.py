@@ -1,4 +1,10 @@
-"""Build the road graph from centreline layers: nodes at real intersections only."""
+"""Build the road graph from centreline layers and snap points to it.
+
+This module is the one place a road graph is made (:func:`build_road_graph`) and the one
+place points are snapped to its nodes (:func:`nearest_nodes`, OSMnx's
+``distance.nearest_nodes(G, X, Y)`` shape). The app caches one graph per city in
+``api/services/graphs.py``; co-location and planning both use that graph.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import csv
 import datetime as dt
 import functools
 import logging
+import threading
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +26,11 @@ import pandas as pd
 import shapely
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from routing.errors import InvalidGraphError
 from routing.errors import RoadLayerError
+from routing.standards import protection_end
 
 __all__ = [
     "ROAD_CLASS_DEFAULTS",
@@ -28,6 +39,7 @@ __all__ = [
     "build_road_graph",
     "build_road_network",
     "edge_attributes",
+    "nearest_nodes",
     "road_class_width_m",
     "to_networkx",
 ]
@@ -367,6 +379,71 @@ def edge_attributes(
     return {k: attrs[k][net.row] for k in keys}
 
 
+def nearest_nodes(
+    G: nx.MultiGraph,  # noqa: N803 - networkx's name
+    X: float | np.ndarray | Sequence[float],  # noqa: N803 - OSMnx's names
+    Y: float | np.ndarray | Sequence[float],  # noqa: N803
+    *,
+    return_dist: bool = False,
+) -> Any:
+    """The node nearest to each point, as OSMnx's ``distance.nearest_nodes(G, X, Y)``.
+
+    Parameters
+    ----------
+    G
+        A road graph from :func:`build_road_graph` (nodes carry ``x`` and ``y``).
+    X, Y
+        Coordinates in the graph's CRS (``G.graph["crs"]``, metres): two floats for one
+        point, or two equal-length sequences for many.
+    return_dist
+        Also return the straight-line distance (m) from each point to its node.
+
+    Returns
+    -------
+    node id, or array of node ids; with ``return_dist`` a ``(nodes, distances)`` pair
+        Ties go to the node listed first in ``G.nodes``.
+
+    Raises
+    ------
+    InvalidGraphError
+        The graph has no nodes, or a coordinate is not finite.
+
+    Notes
+    -----
+    A k-d tree of the node coordinates (scipy) is built on the first call for a graph and
+    kept while the graph lives, so each later point costs O(log N). The graph must not gain
+    or lose nodes afterwards (the cached city graphs never do); if it does, the tree is
+    rebuilt.
+
+    Examples
+    --------
+    >>> from shapely import LineString
+    >>> roads = gpd.GeoDataFrame(
+    ...     geometry=[LineString([(0, 0), (100, 0)])], crs=32652
+    ... )
+    >>> G = build_road_graph(roads)
+    >>> node, dist = nearest_nodes(G, 90.0, 5.0, return_dist=True)
+    >>> (G.nodes[node]["x"], round(dist, 2))
+    (100.0, 11.18)
+    >>> [G.nodes[n]["x"] for n in nearest_nodes(G, [1.0, 99.0], [0.0, 0.0])]
+    [0.0, 100.0]
+    """
+    scalar = np.ndim(X) == 0 and np.ndim(Y) == 0
+    xy = np.column_stack(
+        [np.atleast_1d(np.asarray(X, dtype=float)), np.atleast_1d(np.asarray(Y, dtype=float))]
+    )
+    if not np.isfinite(xy).all():
+        msg = "nearest_nodes: every X and Y must be a finite number in the graph's CRS"
+        raise InvalidGraphError(msg)
+    nodes, tree = _node_tree(G)
+    dist, idx = tree.query(xy)
+    found = nodes[idx]
+    if scalar:
+        node = found[0].item() if isinstance(found[0], np.generic) else found[0]
+        return (node, float(dist[0])) if return_dist else node
+    return (found, np.asarray(dist, dtype=float)) if return_dist else found
+
+
 @functools.cache
 def road_class_width_m(road_class: str | None) -> float:
     """Default carriageway width of a road class, from ``routing/data/road_class_defaults.csv``.
@@ -481,8 +558,6 @@ def _objects(values: pd.Series) -> np.ndarray:
 
 
 def _protected_until(roads: gpd.GeoDataFrame) -> np.ndarray:
-    from routing.checks import protection_end  # noqa: PLC0415 - checks imports this module
-
     n = len(roads)
     out = np.full(n, None, dtype=object)
     given = _column(roads, "protected_until")
@@ -711,6 +786,34 @@ def _components(n_nodes: int, src: np.ndarray, tgt: np.ndarray) -> tuple[int, np
     adj = coo_array((ones, (src.astype(np.int32), tgt.astype(np.int32))), shape=(n_nodes, n_nodes))
     n, labels = connected_components(adj, directed=False)
     return int(n), labels.astype(np.int64)
+
+
+# node k-d trees of live graphs (weak keys: a dropped graph drops its tree)
+_NODE_TREES: weakref.WeakKeyDictionary[nx.MultiGraph, tuple[np.ndarray, cKDTree]] = (
+    weakref.WeakKeyDictionary()
+)
+_NODE_TREES_LOCK = threading.Lock()
+
+
+def _node_tree(G: nx.MultiGraph) -> tuple[np.ndarray, cKDTree]:  # noqa: N803
+    with _NODE_TREES_LOCK:
+        hit = _NODE_TREES.get(G)
+    if hit is not None and len(hit[0]) == G.number_of_nodes():
+        return hit
+    if not G.number_of_nodes():
+        msg = "nearest_nodes: the road graph has no nodes"
+        raise InvalidGraphError(msg)
+    node_list = list(G.nodes)
+    nodes = np.empty(len(node_list), dtype=object)
+    nodes[:] = node_list
+    if all(isinstance(n, int) for n in node_list):
+        nodes = np.asarray(node_list, dtype=np.int64)
+    data = G.nodes
+    xy = np.array([(data[n]["x"], data[n]["y"]) for n in node_list], dtype=float)
+    out = (nodes, cKDTree(xy))
+    with _NODE_TREES_LOCK:
+        _NODE_TREES[G] = out
+    return out
 
 
 @functools.cache

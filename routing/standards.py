@@ -12,6 +12,7 @@ Lookups are symmetric where the tables are (clearances), match ``*`` subtypes, a
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import logging
 import math
@@ -42,6 +43,7 @@ __all__ = [
     "layout_order",
     "load_standards",
     "min_cover",
+    "protection_end",
     "tree_clearance",
     "trench_geometry",
     "vertical_clearance",
@@ -479,6 +481,30 @@ def excavation_rules(*, standards: Standards | None = None) -> ExcavationRules:
     return _excavation_rules(standards or load_standards())
 
 
+def protection_end(built_on: dt.date | None, overhauled_on: dt.date | None) -> dt.date | None:
+    """Last day a road may not be dug under 城市道路管理条例 article 33.
+
+    Five years after a new, expanded or rebuilt road opens; three after an overhaul (the
+    years come from ``routing/standards/road_excavation.yaml``). The later end wins.
+
+    Examples
+    --------
+    >>> protection_end(dt.date(2024, 2, 29), None)
+    datetime.date(2029, 2, 28)
+    >>> protection_end(dt.date(2015, 5, 1), dt.date(2023, 6, 1))
+    datetime.date(2026, 6, 1)
+    >>> protection_end(None, None) is None
+    True
+    """
+    rules = excavation_rules()
+    ends = []
+    if built_on is not None:
+        ends.append(_add_years(built_on, int(rules.moratorium_new_road_years.value)))
+    if overhauled_on is not None:
+        ends.append(_add_years(overhauled_on, int(rules.moratorium_overhauled_road_years.value)))
+    return max(ends) if ends else None
+
+
 # -- loading and checking -----------------------------------------------------------------------
 
 
@@ -803,3 +829,10 @@ def _match_pair(
             if better or (best is not None and score == best[0] and row.rule.value > best[1].value):
                 best = (score, row.rule)
     return None if best is None else best[1]
+
+
+def _add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a non-leap target year
+        return day.replace(year=day.year + years, day=28)

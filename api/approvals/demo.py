@@ -28,7 +28,6 @@ import geopandas as gpd
 import numpy as np
 import shapely
 import shapely.geometry
-from scipy.spatial import cKDTree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -58,14 +57,17 @@ from api.approvals.schemas import PermitDecide
 from api.approvals.schemas import PermitReview
 from api.approvals.schemas import RouteCreate
 from api.approvals.seed import COMPANIES
+from api.services.graphs import build_city_graph
 from geodata.plan_store import StoredPlan
 from geodata.plan_store import create_plan
 from geodata.plan_tables import TrenchPlanRow
 from geodata.storage import CityInfo
 from geodata.storage import get_city
 from geodata.storage import read_features
-from routing.graph import build_road_graph
+from routing.errors import RoadLayerError
+from routing.graph import nearest_nodes
 from routing.results import Site
+from routing.results import TrenchPlan
 from routing.section_types import SiteConditions
 from routing.sections import dig_width_rule
 from routing.trench import plan_shared_trench
@@ -362,7 +364,7 @@ def _main_application(
         actor=coordinator,
         application_id=app.id,
         body=RouteCreate(
-            geojson=stored.plan.to_geojson(),
+            geojson=TrenchPlan.from_dict(stored.result).to_geojson(),
             crs=f"EPSG:{city.srid}",
             plan_id=stored.id,
             plan_version=stored.version,
@@ -477,12 +479,11 @@ def _site(lines: gpd.GeoDataFrame, city: CityInfo) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- the plan
 def _road_graph(session: Session, city: CityInfo) -> Any:
-    """The city's road graph from its stored roads (as ``POST /plans`` builds it)."""
-    roads = read_features(session, city=city.name, kind="roads")
-    if roads.empty:
-        msg = f"city {city.name!r} has no roads to plan the demo's trench on"
-        raise PreconditionError(msg, ["roads"])
-    return build_road_graph(roads.rename(columns={"id": "segment_id"}))
+    """The city's road graph from the one builder (the graph ``POST /plans`` plans on)."""
+    try:
+        return build_city_graph(session, city).G
+    except RoadLayerError as exc:
+        raise PreconditionError(str(exc), ["roads"]) from exc
 
 
 def _plan(
@@ -495,15 +496,13 @@ def _plan(
     on_date: dt.date,
 ) -> StoredPlan:
     """Plan the shared trench: supplies where each line starts, the site at the stubs' end."""
-    nodes = list(G.nodes)
-    tree = cKDTree(np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in nodes]))
 
     def snap(xy: tuple[float, float], what: str) -> tuple[Any, float]:
-        dist, i = tree.query(xy)
+        node, dist = nearest_nodes(G, xy[0], xy[1], return_dist=True)
         if dist > MAX_SNAP_M:
             msg = f"demo plan: {what} is {dist:.0f} m from the nearest road node"
             raise PreconditionError(msg, [what])
-        return nodes[int(i)], float(dist)
+        return node, dist
 
     site_xy = tuple(np.mean([g.coords[-1] for g in lines.geometry], axis=0))
     site_node, site_snap = snap(site_xy, "the site")

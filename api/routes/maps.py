@@ -60,6 +60,7 @@ from maps.frames import route_frames
 from maps.frames import trench_frames
 from maps.section_drawing import render_section
 from maps.section_drawing import section_svg
+from routing.results import TrenchPlan
 
 __all__ = [
     "STATIC_DIR",
@@ -262,7 +263,7 @@ def plan_map(
 ) -> HTMLResponse:
     """Review map of a stored trench plan (issue 5) with its context (HTML, no CDN)."""
     stored = get_plan(session, plan_key, version)
-    analysis = analyse_route(session, trench_frames(stored.plan))
+    analysis = analyse_route(session, trench_frames(TrenchPlan.from_dict(stored.result)))
     m = web.build_trench_map(
         analysis.frames,
         context=analysis.context,
@@ -289,7 +290,7 @@ def plan_section_svg(
 ) -> Response:
     """Cross-section of one trench edge of a stored plan (SVG, to scale)."""
     stored = get_plan(session, plan_key, version)
-    return _section_svg(session, trench_frames(stored.plan), edge)
+    return _section_svg(session, trench_frames(TrenchPlan.from_dict(stored.result)), edge)
 
 
 # --- permit sheets and the packet ----------------------------------------------------

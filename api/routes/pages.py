@@ -31,6 +31,7 @@ from api.approvals.errors import PermissionDeniedError
 from api.approvals.models import Application
 from api.approvals.models import RouteVersion
 from api.approvals.models import User
+from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.routes.maps import optional_user
@@ -39,7 +40,7 @@ from api.routes.route_context import analyse_route
 from api.routes.route_context import data_attribution
 from api.routes.route_context import quantity_table
 from api.routes.tiles import TILE_COLUMNS
-from geodata.colocation_store import add_proposals
+from api.services.colocation import add_proposals
 from geodata.plan_store import get_plan
 from geodata.plan_store import list_plan_versions
 from geodata.plan_tables import TrenchPlanRow
@@ -52,6 +53,7 @@ from maps.frames import TrenchFrames
 from maps.frames import route_frames
 from maps.frames import trench_frames
 from routing.errors import ProposalError
+from routing.results import TrenchPlan
 
 __all__ = ["plan_savings", "router"]
 
@@ -194,7 +196,7 @@ def plan_page(
 ) -> HTMLResponse:
     """Review a stored trench plan: map, shared segments, sections, quantities, savings."""
     stored = get_plan(session, plan_key, version)
-    frames = trench_frames(stored.plan)
+    frames = trench_frames(TrenchPlan.from_dict(stored.result))
     section_url = f"/maps/plans/{plan_key}/sections/{{edge}}.svg?version={stored.version}"
     context = _tables(session, frames, section_url, route_quantities={})
     applications = session.scalars(
@@ -228,7 +230,7 @@ def upload_page(request: Request, session: SessionDep, user: UserOrNone) -> HTML
 
 
 @router.post("/layers/{layer_id}/colocation", response_model=None)
-def layer_colocation(layer_id: int, session: SessionDep) -> dict[str, Any]:
+def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) -> dict[str, Any]:
     """Match an uploaded proposed-lines layer and return the co-location it triggers.
 
     Runs issue 4's incremental ``add_proposals`` on the layer's lines (stored once: a second
@@ -241,7 +243,7 @@ def layer_colocation(layer_id: int, session: SessionDep) -> dict[str, Any]:
         select(ProposedLineRow.id).where(ProposedLineRow.layer_id == layer_id)
     ).all()
     try:
-        outcome = add_proposals(session, city=info.city, line_ids=list(ids))
+        outcome = add_proposals(session, graphs, city=info.city, line_ids=list(ids))
     except ProposalError as exc:
         detail = getattr(exc, "detail", None)
         raise HTTPException(422, {"message": str(exc), "problems": detail}) from exc

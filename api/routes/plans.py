@@ -5,26 +5,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import threading
 from typing import Annotated
 from typing import Any
 from typing import Literal
 
-import networkx as nx
-import numpy as np
 from fastapi import APIRouter
 from fastapi import Query
-from fastapi import Request
 from pydantic import BaseModel
 from pydantic import Field
 from pydantic import model_validator
 from pyproj import Transformer
-from scipy.spatial import cKDTree
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.responses import GeoJSONResponse
+from api.services.graphs import RoadGraphs
 from geodata.plan_store import StoredPlan
 from geodata.plan_store import add_plan_version
 from geodata.plan_store import create_plan
@@ -32,10 +29,10 @@ from geodata.plan_store import get_plan
 from geodata.plan_store import list_plan_versions
 from geodata.storage import CityInfo
 from geodata.storage import get_city
-from geodata.storage import read_features
 from routing.errors import TrenchRequestError
-from routing.graph import build_road_graph
+from routing.graph import nearest_nodes
 from routing.results import Site
+from routing.results import TrenchPlan
 from routing.section_types import SiteConditions
 from routing.sections import dig_width_rule
 from routing.trench import plan_shared_trench
@@ -129,10 +126,10 @@ class PlanPublic(PlanVersionPublic):
 
 
 @router.post("", status_code=201, operation_id="plans-create", responses=_REFUSED)
-def create(*, request: Request, session: SessionDep, body: PlanCreate) -> PlanPublic:
+def create(*, graphs: RoadGraphsDep, session: SessionDep, body: PlanCreate) -> PlanPublic:
     """Plan a shared trench for sites and applications; stored as version 1."""
     city = get_city(session, body.city)
-    plan, inputs = _plan(request, session, city, body)
+    plan, inputs = _plan(graphs, session, city, body)
     stored = create_plan(
         session,
         city_id=city.id,
@@ -170,7 +167,7 @@ def read_geojson(
 ) -> GeoJSONResponse:
     """The plan's trench edges as a GeoJSON FeatureCollection in lon/lat."""
     stored = get_plan(session, plan_key, version)
-    return GeoJSONResponse(stored.plan.to_geojson(to_crs="EPSG:4326"))
+    return GeoJSONResponse(TrenchPlan.from_dict(stored.result).to_geojson(to_crs="EPSG:4326"))
 
 
 @router.get("/{plan_key}/versions", operation_id="plans-versions", responses=_REFUSED)
@@ -182,11 +179,13 @@ def versions(*, session: SessionDep, plan_key: str) -> list[PlanVersionPublic]:
 @router.post(
     "/{plan_key}/versions", status_code=201, operation_id="plans-replan", responses=_REFUSED
 )
-def replan(*, request: Request, session: SessionDep, plan_key: str, body: PlanBase) -> PlanPublic:
+def replan(
+    *, graphs: RoadGraphsDep, session: SessionDep, plan_key: str, body: PlanBase
+) -> PlanPublic:
     """Re-plan after an edit: stored as the next version; older versions stay."""
     latest = get_plan(session, plan_key)
     city = _city_by_id(session, latest.city_id)
-    plan, inputs = _plan(request, session, city, body)
+    plan, inputs = _plan(graphs, session, city, body)
     stored = add_plan_version(
         session, plan_key, plan=plan, inputs=inputs, application_ids=body.application_ids
     )
@@ -196,26 +195,16 @@ def replan(*, request: Request, session: SessionDep, plan_key: str, body: PlanBa
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _CityGraph:
-    G: nx.MultiGraph
-    nodes: list[Any]
-    tree: cKDTree
-
-
-_CACHE_LOCK = threading.Lock()
-
-
 def _plan(
-    request: Request, session: Session, city: CityInfo, body: PlanBase
+    graphs: RoadGraphs, session: Session, city: CityInfo, body: PlanBase
 ) -> tuple[Any, dict[str, Any]]:
-    graph = _city_graph(request, session, city)
+    G = graphs.get(session, city).G  # noqa: N806 - networkx's name
     to_city = Transformer.from_crs(4326, city.srid, always_xy=True)
     snapped: dict[str, Any] = {"sites": [], "supplies": {}}
     sites = []
     for i, s in enumerate(body.sites):
         label = s.name or f"#{i + 1}"
-        node, dist = _snap(graph, s, to_city, f"site {label!r}", body.max_snap_m)
+        node, dist = _snap(G, s, to_city, f"site {label!r}", body.max_snap_m)
         sites.append(Site(node, frozenset(s.utilities), name=s.name or label, project=s.project))
         snapped["sites"].append({"name": label, "node": node, "snap_m": dist})
     supplies: dict[str, list[Any]] = {}
@@ -224,13 +213,11 @@ def _plan(
             msg = f"utility {utility!r} has an empty list of supply points"
             raise TrenchRequestError(msg)
         for j, p in enumerate(points):
-            node, dist = _snap(
-                graph, p, to_city, f"supply #{j + 1} of {utility!r}", body.max_snap_m
-            )
+            node, dist = _snap(G, p, to_city, f"supply #{j + 1} of {utility!r}", body.max_snap_m)
             supplies.setdefault(utility, []).append(node)
             snapped["supplies"].setdefault(utility, []).append({"node": node, "snap_m": dist})
     plan = plan_shared_trench(
-        graph.G,
+        G,
         sites,
         supplies,
         method=body.method,
@@ -245,45 +232,18 @@ def _plan(
     return plan, inputs
 
 
-def _city_graph(request: Request, session: Session, city: CityInfo) -> _CityGraph:
-    """The city's road graph, cached per set of road layers (a new import misses the cache)."""
-    layer_ids = tuple(
-        session.scalars(
-            text("SELECT id FROM layers WHERE city_id = :c AND kind = 'roads' ORDER BY id"),
-            {"c": city.id},
-        ).all()
-    )
-    if not layer_ids:
-        msg = f"city {city.name!r} has no road layer to plan on; import roads first"
-        raise TrenchRequestError(msg)
-    key = (city.id, layer_ids)
-    with _CACHE_LOCK:
-        cache: dict[Any, _CityGraph] = request.app.state.__dict__.setdefault("road_graphs", {})
-        hit = cache.get(key)
-    if hit is not None:
-        return hit
-    roads = read_features(session, city=city.name, kind="roads")
-    roads = roads.rename(columns={"id": "segment_id"})
-    G = build_road_graph(roads)  # noqa: N806 - networkx's name
-    nodes = list(G.nodes)
-    xy = np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in nodes])
-    graph = _CityGraph(G, nodes, cKDTree(xy))
-    with _CACHE_LOCK:
-        for old in [k for k in cache if k[0] == city.id]:
-            del cache[old]
-        cache[key] = graph
-    logger.info("road graph of %s: %d nodes, %d edges", city.name, len(nodes), G.number_of_edges())
-    return graph
-
-
 def _snap(
-    graph: _CityGraph, point: PointIn, to_city: Transformer, what: str, max_snap_m: float
+    G: Any,  # noqa: N803 - networkx's name
+    point: PointIn,
+    to_city: Transformer,
+    what: str,
+    max_snap_m: float,
 ) -> tuple[Any, float]:
     if point.node is not None:
         node: Any = point.node
-        if node not in graph.G:
+        if node not in G:
             alt = int(node) if isinstance(node, str) and node.isdigit() else None
-            if alt is None or alt not in graph.G:
+            if alt is None or alt not in G:
                 msg = f"{what}: node {point.node!r} is not in the road graph"
                 raise TrenchRequestError(msg)
             node = alt
@@ -292,11 +252,11 @@ def _snap(
         x, y = to_city.transform(point.lon, point.lat)
     else:
         x, y = float(point.x), float(point.y)  # type: ignore[arg-type]
-    dist, i = graph.tree.query([x, y])
-    if not np.isfinite(dist) or dist > max_snap_m:
+    node, dist = nearest_nodes(G, x, y, return_dist=True)
+    if dist > max_snap_m:
         msg = f"{what}: the nearest road node is {dist:.0f} m away (max_snap_m is {max_snap_m:g})"
         raise TrenchRequestError(msg)
-    return graph.nodes[int(i)], float(dist)
+    return node, dist
 
 
 def _city_by_id(session: Session, city_id: int) -> CityInfo:
@@ -318,7 +278,7 @@ def _version(stored: StoredPlan) -> PlanVersionPublic:
 
 
 def _public(stored: StoredPlan, city: CityInfo) -> PlanPublic:
-    plan = stored.plan
+    plan = TrenchPlan.from_dict(stored.result)
     return PlanPublic(
         **_version(stored).model_dump(),
         city=city.name,

@@ -17,17 +17,16 @@ from fastapi import Form
 from fastapi import Query
 from fastapi import UploadFile
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.responses import GeoJSONResponse
+from api.services.colocation import import_proposals
+from api.services.graphs import RoadGraphs
 from api.uploads import parse_bbox
 from api.uploads import save_uploads
-from geodata.colocation_store import add_proposals
 from geodata.colocation_store import groups_geojson
-from geodata.importer import import_layer
-from geodata.tables import ProposedLineRow
 from routing.errors import ProposalError
 
 __all__ = [
@@ -85,6 +84,7 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 def create_proposals(
     *,
     session: SessionDep,
+    graphs: RoadGraphsDep,
     city: str,
     collection: Annotated[
         dict[str, Any], Body(description="a GeoJSON FeatureCollection of proposed lines")
@@ -100,7 +100,7 @@ def create_proposals(
     with tempfile.TemporaryDirectory(prefix="cotrench-proposals-") as tmp:
         path = Path(tmp) / "proposals.geojson"
         path.write_bytes(orjson.dumps(collection))
-        return _submit(session, path, city=city, crs=crs, display_name="request body")
+        return _submit(session, graphs, path, city=city, crs=crs, display_name="request body")
 
 
 @router.post(
@@ -112,6 +112,7 @@ def create_proposals(
 def upload_proposals(
     *,
     session: SessionDep,
+    graphs: RoadGraphsDep,
     city: str,
     file: Annotated[
         list[UploadFile],
@@ -126,6 +127,7 @@ def upload_proposals(
         main = save_uploads(file, Path(tmp))
         return _submit(
             session,
+            graphs,
             main,
             city=city,
             crs=crs or None,
@@ -159,6 +161,7 @@ def list_groups(
 
 def _submit(
     session: Session,
+    graphs: RoadGraphs,
     path: Path,
     *,
     city: str,
@@ -166,23 +169,19 @@ def _submit(
     encoding: str | None = None,
     layer: str | None = None,
     display_name: str | None = None,
+    application_id: int | None = None,
 ) -> ProposalSubmissionPublic:
     # one transaction (the request's): import, match, warn, group -- or nothing at all
-    result = import_layer(
+    outcome = import_proposals(
         session,
+        graphs,
         path,
-        kind="proposed_lines",
         city=city,
         crs=crs,
         encoding=encoding,
         layer=layer,
         display_name=display_name,
+        application_id=application_id,
     )
-    ids = session.scalars(
-        select(ProposedLineRow.id)
-        .where(ProposedLineRow.layer_id == result.layer.id)
-        .order_by(ProposedLineRow.id)
-    ).all()
-    outcome = add_proposals(session, city=city, line_ids=ids)
-    body = outcome.as_dict()
-    return ProposalSubmissionPublic(layer_id=result.layer.id, **body)
+    assert outcome.layer_id is not None
+    return ProposalSubmissionPublic(layer_id=outcome.layer_id, **outcome.as_dict())

@@ -19,7 +19,6 @@ from geodata.storage import read_features
 from maps import style
 from maps.frames import MapContext
 from maps.frames import TrenchFrames
-from routing.checks import protection_end
 from routing.graph import road_class_width_m
 from routing.plan_sections import lane_for_road_class
 from routing.quantities import PlanQuantities
@@ -29,6 +28,7 @@ from routing.section_types import SiteConditions
 from routing.section_types import TrenchSegment
 from routing.sections import cross_section
 from routing.sections import default_line
+from routing.standards import protection_end
 
 __all__ = [
     "CONTEXT_MARGIN_M",

@@ -75,7 +75,7 @@ def test_versions_links_and_geometry(db_session: Session):
     second = add_plan_version(db_session, first.plan_key, plan=small_plan("B"), inputs={})
     assert second.version == 2 and second.application_ids == (3, 7)
     assert get_plan(db_session, first.plan_key).total_cost_cny == pytest.approx(150 * 110)
-    assert get_plan(db_session, first.plan_key, 1).plan.total_cost_cny == pytest.approx(11000)
+    assert get_plan(db_session, first.plan_key, 1).total_cost_cny == pytest.approx(11000)
     assert [p.version for p in list_plan_versions(db_session, first.plan_key)] == [1, 2]
     assert {p.version for p in plans_for_application(db_session, 7)} == {1, 2}
     assert plans_for_application(db_session, 99) == []

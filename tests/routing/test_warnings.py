@@ -13,12 +13,12 @@ from shapely import LineString
 from routing.checks import check_clearances
 from routing.checks import check_protection
 from routing.checks import check_recent_digs
-from routing.checks import protection_end
 from routing.checks import validate_proposals
 from routing.errors import ProposalError
 from routing.graph import build_road_graph
 from routing.overlap import RoadIndex
 from routing.overlap import match_lines
+from routing.standards import protection_end
 
 CRS = 32652
 D = dt.date

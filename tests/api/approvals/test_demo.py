@@ -31,6 +31,7 @@ from geodata.importer import load_city_package
 from geodata.layers import save_layer
 from geodata.plan_store import get_plan
 from geodata.storage import create_city
+from routing.results import TrenchPlan
 from tests.conftest import SAMPLE_DATA
 from tests.conftest import table_counts
 from tests.helpers import assert_pdf_pages_drawn
@@ -95,7 +96,7 @@ def test_demo_goes_through_the_flow_by_the_right_users(
         }
         assert route.quantities["cross_sections"]["source"] == "routing.quantities"
         assert route.quantities["route"]["total_length_m"] == pytest.approx(
-            stored.plan.trench_length_m, abs=0.01
+            TrenchPlan.from_dict(stored.result).trench_length_m, abs=0.01
         )
         # 宣信街 is closed to digging until 2027-07-26 in the sample: the route goes around it
         assert route.reason is not None and "宣信街禁挖" in route.reason

@@ -1,4 +1,4 @@
-"""Co-location storage in the real PostGIS: incremental equals full, nothing half-stored."""
+"""The co-location service in the real PostGIS: incremental equals full, nothing half-stored."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geodata.colocation_store import add_proposals
+from api.services.colocation import add_proposals
+from api.services.colocation import rebuild_groups
+from api.services.graphs import RoadGraphs
 from geodata.colocation_store import groups_geojson
-from geodata.colocation_store import rebuild_groups
 from geodata.importer import import_layer
 from geodata.storage import create_city
 from geodata.tables import ProposedLineRow
@@ -30,6 +31,8 @@ X0, Y0 = 317_000.0, 5_067_000.0  # inside the sample city (central Harbin), EPSG
 SPACING = 100.0
 N = 5
 CITY = "grid_city"
+# one cache for the module, as the app holds one (each test's city is new: a new key)
+GRAPHS = RoadGraphs()
 
 
 def _grid_roads() -> gpd.GeoDataFrame:
@@ -134,17 +137,17 @@ def test_one_by_one_equals_full_rebuild(city: Session, tmp_path: Path, seed: int
     order = list(ids)
     random.Random(seed).shuffle(order)
     for line_id in order:
-        add_proposals(city, city=CITY, line_ids=[line_id])
+        add_proposals(city, GRAPHS, city=CITY, line_ids=[line_id])
     incremental = _group_sets(city)
     assert incremental, "the layout should produce groups"
-    rebuild_groups(city, city=CITY)
+    rebuild_groups(city, GRAPHS, city=CITY)
     assert _group_sets(city) == incremental
 
 
 def test_adding_a_far_proposal_leaves_other_groups_untouched(city: Session, tmp_path: Path) -> None:
     props = _random_proposals(7, 12)
     ids = _store(city, props, "proposed_lines", tmp_path)
-    add_proposals(city, city=CITY, line_ids=ids)
+    add_proposals(city, GRAPHS, city=CITY, line_ids=ids)
     before = {f["id"] for f in groups_geojson(city, city=CITY)["features"]}
     assert before
     far = _random_proposals(8, 1).assign(
@@ -152,7 +155,7 @@ def test_adding_a_far_proposal_leaves_other_groups_untouched(city: Session, tmp_
         planned_start=dt.date(2030, 1, 1),
         planned_end=dt.date(2030, 2, 1),
     )
-    add_proposals(city, city=CITY, line_ids=_store(city, far, "proposed_lines", tmp_path))
+    add_proposals(city, GRAPHS, city=CITY, line_ids=_store(city, far, "proposed_lines", tmp_path))
     assert {f["id"] for f in groups_geojson(city, city=CITY)["features"]} == before
 
 
@@ -173,7 +176,7 @@ def test_outcome_and_queries(city: Session, tmp_path: Path) -> None:
         crs=32652,
     )
     ids = _store(city, both, "proposed_lines", tmp_path)
-    outcome = add_proposals(city, city=CITY, line_ids=ids)
+    outcome = add_proposals(city, GRAPHS, city=CITY, line_ids=ids)
     body = outcome.as_dict()
     (group,) = body["groups"]
     props = group["properties"]
@@ -198,7 +201,7 @@ def test_outcome_and_queries(city: Session, tmp_path: Path) -> None:
     assert groups_geojson(city, city=CITY, start=dt.date(2026, 5, 31))["features"] == []
     assert groups_geojson(city, city=CITY, end=dt.date(2026, 3, 31))["features"] == []
     with pytest.raises(ProposalError, match="already added"):
-        add_proposals(city, city=CITY, line_ids=ids)
+        add_proposals(city, GRAPHS, city=CITY, line_ids=ids)
 
 
 def test_bad_proposal_stores_nothing(city: Session, tmp_path: Path) -> None:
@@ -207,6 +210,6 @@ def test_bad_proposal_stores_nothing(city: Session, tmp_path: Path) -> None:
     ids = _store(city, bad, "proposed_lines", tmp_path)
     before = table_counts(city.connection())
     with pytest.raises(ProposalError, match=r"L5-1: far from any road") as info:
-        add_proposals(city, city=CITY, line_ids=ids)
+        add_proposals(city, GRAPHS, city=CITY, line_ids=ids)
     assert [p["feature"] for p in info.value.detail] == ["L5-1"]
     assert table_counts(city.connection()) == before
