@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import secrets
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
+from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from api.approvals.auth import hash_password
+from api.approvals.auth import issue_token
+from api.approvals.enums import Role
+from api.approvals.models import Organisation
+from api.approvals.models import User
+from api.approvals.seed import SeedResult
+from api.approvals.seed import seed_sample_city
+from api.main import create_app
 from geodata.migrate import upgrade_database
 from geodata.pgcluster import ClusterError
 from geodata.pgcluster import default_cluster
@@ -91,3 +107,124 @@ def table_counts(conn: Connection) -> dict[str, int]:
         )
     ).scalars()
     return {n: conn.execute(text(f'SELECT count(*) FROM "{n}"')).scalar_one() for n in names}
+
+
+# --- users and authenticated clients -------------------------------------------------
+# the organisation a test user of each role belongs to unless the test names one
+DEFAULT_ORGANISATION: dict[Role, str | None] = {
+    Role.applicant: None,
+    Role.admin: None,
+    Role.acceptor: "cgj",
+    Role.responsible_person: "cgj",
+    Role.dept_clerk: "cgj",
+    Role.dept_chief: "cgj",
+    Role.utility_staff: "water-1",
+    Role.data_admin: None,
+    Role.designer: "water-1",
+    Role.auditor: None,
+}
+
+
+@pytest.fixture(scope="session")
+def seeded(engine: Engine) -> SeedResult:
+    """The sample city's organisations and demo users (committed once per test session)."""
+    with Session(engine) as session, session.begin():
+        return seed_sample_city(session)
+
+
+class Users:
+    """Make committed test users of any role, city and organisation, with a bearer token.
+
+    Users are made once per (role, city, organisation) and kept for the session; their
+    password is random and unknown (tests log in with tokens; the login itself is tested
+    in tests/api/test_login.py).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._tokens: dict[tuple[Role, str | None, str | None], tuple[str, str]] = {}
+        self._hash = hash_password(secrets.token_urlsafe(24))
+
+    def login(
+        self, role: str, *, city: str | None = None, organisation: str | None = None
+    ) -> tuple[str, str]:
+        """Return ``(username, token)`` of the test user with that role, city, organisation.
+
+        ``role`` is a ``Role`` value (``data_admin`` or ``data-admin``); ``organisation``
+        is an organisation code (default: ``DEFAULT_ORGANISATION``).
+        """
+        r = Role(role.replace("-", "_"))
+        org = organisation if organisation is not None else DEFAULT_ORGANISATION[r]
+        key = (r, city, org)
+        if key not in self._tokens:
+            username = f"t-{r.value}-{uuid.uuid4().hex[:8]}"
+            with Session(self.engine) as session, session.begin():
+                org_id = None
+                if org is not None:
+                    org_id = session.scalars(
+                        select(Organisation.id).where(Organisation.code == org)
+                    ).one()
+                user = User(
+                    username=username,
+                    password_hash=self._hash,
+                    real_name=f"测试{r.value}",
+                    role=r.value,
+                    organisation_id=org_id,
+                    city=city,
+                    is_active=True,
+                )
+                session.add(user)
+                session.flush()
+                token, _ = issue_token(
+                    session=session,
+                    user=user,
+                    now=dt.datetime.now(dt.UTC),
+                    ttl_minutes=60 * 24 * 30,
+                )
+            self._tokens[key] = (username, token)
+        return self._tokens[key]
+
+    def headers(
+        self, role: str, *, city: str | None = None, organisation: str | None = None
+    ) -> dict[str, str]:
+        """``{"Authorization": "Bearer ..."}`` for the test user (see :meth:`login`)."""
+        _, token = self.login(role, city=city, organisation=organisation)
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def users(engine: Engine, seeded: SeedResult) -> Users:
+    """Test users per role, city and organisation: ``users.headers("data_admin", city=c)``."""
+    return Users(engine)
+
+
+ClientAs = Callable[..., TestClient]
+
+
+@pytest.fixture(scope="session")
+def client_as(engine: Engine, users: Users) -> Iterator[ClientAs]:
+    """A TestClient that sends the bearer token of a test user of ``role``.
+
+    ``client_as("data_admin", city="harbin")``, ``client_as("designer", city=c,
+    organisation="gas-1")``, ``client_as("dept_clerk", city=c)``; pass ``app=`` to use
+    another app (e.g. one bound to a rolled-back connection). ``client_as(None)`` is an
+    anonymous client. Clients are closed at the end of the session.
+    """
+    shared = create_app(engine=engine)
+    with ExitStack() as stack:
+
+        def make(
+            role: str | None,
+            *,
+            city: str | None = None,
+            organisation: str | None = None,
+            app: FastAPI | None = None,
+            **kwargs: Any,
+        ) -> TestClient:
+            headers = (
+                {} if role is None else users.headers(role, city=city, organisation=organisation)
+            )
+            client = TestClient(app or shared, headers=headers, **kwargs)
+            return stack.enter_context(client)
+
+        yield make

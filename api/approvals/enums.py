@@ -45,7 +45,11 @@ class Role(StrEnum):
     dept_clerk = "dept_clerk"  # per department, first level
     dept_chief = "dept_chief"  # per department, second level
     responsible_person = "responsible_person"  # 项目负责人 (负责人制度), 市城管执法局
-    admin = "admin"
+    admin = "admin"  # user administration only
+    # the GIS side, each bound to one city (``User.city``)
+    data_admin = "data_admin"  # 数据管理员: imports, replaces and deletes the city's base layers
+    designer = "designer"  # 设计人员 of a utility company: its proposed lines and plans
+    auditor = "auditor"  # 审计: reads everything of the city and the audit log, changes nothing
 
 
 class OrganisationKind(StrEnum):
@@ -172,6 +176,15 @@ class Action(StrEnum):
     read_audit = "read_audit"
     list_due = "list_due"
     sweep_deadlines = "sweep_deadlines"
+    # the GIS side (api/policy.py); each on the user's own city
+    read_layers = "read_layers"  # base layers, underground lines, tiles, layer and city maps
+    import_layer = "import_layer"
+    submit_proposals = "submit_proposals"
+    read_proposals = "read_proposals"
+    make_plan = "make_plan"
+    read_plans = "read_plans"
+    compute_sections = "compute_sections"
+    use_workbench = "use_workbench"
 
 
 # permit type -> the department kind that decides it (reform plan, section 四.3)

@@ -38,6 +38,7 @@ __all__ = [
     "Dispatch",
     "FeedbackEvent",
     "IdempotencyKey",
+    "LoginAttempt",
     "Organisation",
     "Permit",
     "PermitDecision",
@@ -93,8 +94,22 @@ class User(Base):
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = _now()
+    # the city whose GIS data the user works on; None = none
+    city: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
     organisation: Mapped[Organisation | None] = relationship(lazy="joined")
+
+
+class LoginAttempt(Base):
+    """One login try: throttling and lock-out count the recent failures per name and address."""
+
+    __tablename__ = "appr_login_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(TS)
+    username: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
 
 
 class ApiToken(Base):

@@ -113,6 +113,10 @@ class UserBase(_Model):
     organisation_code: str | None = None
     phone: Phone | None = None
     id_number: IdNumber | None = None
+    city: Annotated[
+        str | None,
+        Field(max_length=80, description="the city whose GIS data the user works on"),
+    ] = None
 
 
 class UserCreate(UserBase):
@@ -126,6 +130,7 @@ class UserPublic(_Public):
     role: Role
     organisation_id: int | None
     organisation_code: str | None = None
+    city: str | None = None
     is_active: bool
 
 

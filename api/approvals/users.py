@@ -12,8 +12,9 @@ from api.approvals.errors import FormValidationError
 from api.approvals.models import Organisation
 from api.approvals.models import User
 from api.approvals.schemas import UserCreate
+from geodata.tables import City
 
-__all__ = ["ORGANISATION_KIND_FOR_ROLE", "create_user"]
+__all__ = ["CITY_ROLES", "ORGANISATION_KIND_FOR_ROLE", "create_user"]
 
 # which kind of organisation a role belongs to; None = none at all
 ORGANISATION_KIND_FOR_ROLE: dict[Role, OrganisationKind | None] = {
@@ -24,7 +25,12 @@ ORGANISATION_KIND_FOR_ROLE: dict[Role, OrganisationKind | None] = {
     Role.dept_clerk: OrganisationKind.department,
     Role.dept_chief: OrganisationKind.department,
     Role.utility_staff: OrganisationKind.utility_company,
+    Role.data_admin: None,
+    Role.designer: OrganisationKind.utility_company,
+    Role.auditor: None,
 }
+# the GIS roles work on one city's data and need one
+CITY_ROLES = frozenset({Role.data_admin, Role.designer, Role.auditor})
 
 
 def create_user(*, session: Session, body: UserCreate, password_hash: str | None = None) -> User:
@@ -67,6 +73,16 @@ def create_user(*, session: Session, body: UserCreate, password_hash: str | None
                 "msg": f"role {body.role} belongs to the city management bureau",
             }
         )
+    if body.city is None and body.role in CITY_ROLES:
+        msg = f"role {body.role} needs a city"
+        errors.append({"loc": ["body", "city"], "type": "value_error", "msg": msg})
+    elif (
+        body.city is not None
+        and session.scalar(select(City.id).where(City.name == body.city)) is None
+    ):
+        errors.append(
+            {"loc": ["body", "city"], "type": "value_error", "msg": f"no city {body.city!r}"}
+        )
     if errors:
         raise FormValidationError(errors)
     user = User(
@@ -77,6 +93,7 @@ def create_user(*, session: Session, body: UserCreate, password_hash: str | None
         phone=body.phone,
         role=body.role,
         organisation_id=org.id if org else None,
+        city=body.city,
         is_active=True,
     )
     session.add(user)

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from api.approvals.auth import issue_token
 from api.approvals.models import User
 from api.approvals.seed import SeedResult
-from api.approvals.seed import seed_sample_city
 from api.main import create_app
 from geodata.db import session_scope
 from geodata.plan_store import create_plan
@@ -33,12 +32,6 @@ from routing.graph import build_road_graph
 from routing.trench import plan_shared_trench
 from tests.api.approvals.flow import CITY
 from tests.api.approvals.flow import Flow
-
-
-@pytest.fixture(scope="session")
-def seeded(engine: Engine) -> SeedResult:
-    with Session(engine) as session, session.begin():
-        return seed_sample_city(session)
 
 
 @pytest.fixture(scope="session")
