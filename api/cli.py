@@ -99,6 +99,20 @@ def import_file(
         str | None, typer.Option(help="the layer to read from a multi-layer file")
     ] = None,
     name: Annotated[str | None, typer.Option(help="name of the stored layer")] = None,
+    field_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", help="SOURCE_FIELD=column for names not recognised, e.g. 管线类别=utility"
+        ),
+    ] = None,
+    unplanned: Annotated[
+        str,
+        typer.Option(help="keep (as utility 'other') or skip lines of 路灯, 信号, 工业, 不明"),
+    ] = "keep",
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="a city's extra survey codes (CSV)"),
+    ] = None,
 ) -> None:
     """Validate a GIS file and import it into a city's tables (all or nothing)."""
     from geodata.db import database_url
@@ -109,7 +123,15 @@ def import_file(
     from geodata.errors import LayerValidationError
     from geodata.importer import import_layer
     from geodata.migrate import upgrade_database
+    from geodata.utilities import load_vocabulary
+    from geodata.validate import parse_field_map
 
+    try:
+        mapping = parse_field_map(field_map)
+        terms = load_vocabulary(vocabulary) if vocabulary else None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
     url = database_url()
     upgrade_database(url)
     engine = make_engine(url)
@@ -125,6 +147,9 @@ def import_file(
                 layer=layer,
                 name=name,
                 progress=progress,
+                field_map=mapping,
+                unplanned=unplanned,
+                vocabulary=terms,
             )
     except LayerValidationError as exc:
         typer.echo(str(exc), err=True)

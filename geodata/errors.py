@@ -7,6 +7,7 @@ from typing import Any
 __all__ = [
     "CRSError",
     "CityNotFoundError",
+    "FieldMapError",
     "GeodataError",
     "InvalidBBoxError",
     "LayerNotFoundError",
@@ -28,6 +29,10 @@ class LayerReadError(GeodataError, ValueError):
 
 class MissingCRSError(LayerReadError):
     """A layer has no CRS and the caller named none (DXF never has one)."""
+
+
+class FieldMapError(LayerReadError):
+    """A field mapping (``SOURCE=column``) is malformed."""
 
 
 class CRSError(GeodataError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from geodata.storage import create_city
 from geodata.storage import find_layers
 from geodata.storage import get_city
 from geodata.storage import store_layer
+from geodata.utilities import Vocabulary
 from geodata.validate import KINDS
 from geodata.validate import ValidationReport
 from geodata.validate import validate_layer
@@ -53,6 +55,9 @@ def import_layer(
     name: str | None = None,
     display_name: str | None = None,
     progress: Callable[[int], None] | None = None,
+    field_map: Mapping[str, str] | None = None,
+    unplanned: str = "keep",
+    vocabulary: Vocabulary | None = None,
 ) -> ImportResult:
     """Read a file, validate it for ``kind`` and store it in ``city``'s tables.
 
@@ -74,6 +79,8 @@ def import_layer(
         The stored layer's name (defaults to the source layer or file name).
     progress
         Called with the number of features written after each chunk.
+    field_map, unplanned, vocabulary
+        Passed to :func:`geodata.validate.validate_layer`.
 
     Raises
     ------
@@ -86,7 +93,15 @@ def import_layer(
     """
     target = get_city(session, city)
     source = load_layer(path, layer=layer, crs=crs, encoding=encoding, display_name=display_name)
-    validated = validate_layer(source, kind=kind, crs=target.crs, extent=target.extent)
+    validated = validate_layer(
+        source,
+        kind=kind,
+        crs=target.crs,
+        extent=target.extent,
+        field_map=field_map,
+        unplanned=unplanned,
+        vocabulary=vocabulary,
+    )
     stored = store_layer(
         session, validated, city=target, source=source, name=name, progress=progress
     )

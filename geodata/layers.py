@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -58,6 +59,10 @@ WRITE_FORMATS: dict[str, str] = {
 }
 # a zip bigger than this unpacked is refused (zip bombs)
 MAX_UNZIPPED_BYTES = 2 * 1024**3
+# the longest field name a DBF holds, in bytes
+DBF_NAME_BYTES = 10
+# bit 11 of a zip member's flags: its name is UTF-8
+_ZIP_UTF8_FLAG = 0x800
 # Shapefile code pages written as bare numbers in .cpg files
 _CPG_NUMBERS = {"65001": "utf-8", "936": "gbk", "54936": "gb18030", "950": "big5"}
 
@@ -312,7 +317,7 @@ def _decode_columns(
     for name in frame.columns:
         if name == frame.geometry.name:
             continue
-        text, ok = _decode(name, codec)
+        text, ok = _decode_field_name(name, codec)
         if not ok:
             problems.append(TextProblem(None, text, text, codec))
         renames[name] = text
@@ -335,6 +340,24 @@ def _decode_columns(
     if columns:
         frame = frame.assign(**columns)
     return frame.rename(columns=renames), problems
+
+
+def _decode_field_name(name: str, codec: str) -> tuple[str, bool]:
+    """Decode a field name; a DBF cuts names at 10 bytes, maybe inside a character.
+
+    The cut character's leading bytes are dropped: UTF-8 ``管线类型`` arrives as ``管线类``
+    plus one stray byte.
+    """
+    text, ok = _decode(name, codec)
+    raw = name.encode("latin-1")
+    if ok or len(raw) < DBF_NAME_BYTES:
+        return text, ok
+    for cut in range(1, 4):
+        try:
+            return raw[:-cut].decode(codec), True
+        except UnicodeDecodeError:
+            continue
+    return text, ok
 
 
 def _decode(value: str, codec: str) -> tuple[str, bool]:
@@ -407,18 +430,45 @@ def _load_zip(
 
 
 def _zip_members(path: Path, into: str) -> list[str]:
+    """Unpack the zip into ``into``; return the data files' names, decoded.
+
+    Windows' zip tools store member names in the local code page (GBK in China) without
+    the UTF-8 flag, and Python reads those as cp437: such names are decoded again.
+    """
+    names: list[str] = []
     try:
         with zipfile.ZipFile(path) as archive:
             infos = [i for i in archive.infolist() if not i.filename.startswith("__MACOSX/")]
             if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
                 msg = f"{path.name}: unpacks to more than {MAX_UNZIPPED_BYTES} bytes; refused"
                 raise LayerReadError(msg)
-            archive.extractall(into, members=infos)
+            root = Path(into).resolve()
+            for info in infos:
+                name = _member_name(info)
+                target = (root / name).resolve()
+                if not target.is_relative_to(root):
+                    msg = f"{path.name}: member {name!r} points outside the archive; refused"
+                    raise LayerReadError(msg)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as src, target.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+                names.append(name)
     except zipfile.BadZipFile as exc:
         msg = f"{path.name}: not a valid zip file ({exc})"
         raise LayerReadError(msg) from exc
-    return sorted(
-        i.filename
-        for i in infos
-        if Path(i.filename).suffix.lower() in READ_FORMATS and not i.is_dir()
-    )
+    return sorted(n for n in names if Path(n).suffix.lower() in READ_FORMATS)
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    if info.flag_bits & _ZIP_UTF8_FLAG:
+        return info.filename
+    raw = info.filename.encode("cp437")
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return info.filename

@@ -7,11 +7,14 @@ concerns. A layer with any problem is refused as a whole; warnings do not refuse
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -25,17 +28,22 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import crs_label
 from geodata.crs import require_metric
+from geodata.errors import FieldMapError
 from geodata.errors import LayerValidationError
 from geodata.errors import UnknownKindError
 from geodata.errors import UnknownUtilityError
 from geodata.layers import SourceLayer
-from geodata.utilities import normalize_utility
+from geodata.utilities import UtilityTerm
+from geodata.utilities import Vocabulary
+from geodata.utilities import default_vocabulary
 
 __all__ = [
     "KINDS",
+    "UNPLANNED_OPTIONS",
     "Problem",
     "ValidatedLayer",
     "ValidationReport",
+    "parse_field_map",
     "validate_layer",
 ]
 
@@ -49,12 +57,18 @@ ZERO_LENGTH_M = 0.001
 DATE_YEARS = (1900, 2100)
 # installation years below this mean "unknown" in real registers (PLATEAU writes 0001)
 UNKNOWN_YEAR_BELOW = 1800
+# what happens to lines of a kind the product does not plan with (路灯, 信号, 工业, 不明)
+UNPLANNED_OPTIONS = ("keep", "skip")
+# the longest field name a DBF holds, in bytes (a shapefile's 管线类型 becomes 管线类 in UTF-8)
+DBF_NAME_BYTES = 10
+# a box section narrower than this (mm) is a duct arrangement such as 2×3, not W×H
+MIN_BOX_MM = 20.0
 
 
 @dataclass(frozen=True)
 class _Field:
     column: str
-    type: str  # text | int | float | bool | date | utility | year
+    type: str  # text | int | float | bool | date | utility | year | diameter | metres
     aliases: tuple[str, ...]
     required: bool = False
     # stored when the file has no such field or leaves it empty (NOT NULL columns)
@@ -82,6 +96,23 @@ _ID_FIELDS = (
     "标识码",
 )
 
+# field names of pipeline surveys (Chinese, English and the pinyin initials of some databases)
+_UTILITY_NAMES = (
+    "utility",
+    "kind",
+    "type",
+    "管线类型",
+    "管线种类",
+    "管线类别",
+    "管线大类",
+    "管类",
+    "专业",
+    "类别",
+    "gxlx",
+)
+_SUBTYPE_NAMES = ("subtype", "element", "子类", "小类", "管线小类", "子类型", "用途")
+_DIAMETER_NAMES = ("diameter_mm", "diameter", "dn", "管径", "管径mm", "规格", "断面尺寸", "gj")
+
 KINDS: dict[str, _Kind] = {
     "roads": _Kind(
         "line",
@@ -107,18 +138,19 @@ KINDS: dict[str, _Kind] = {
     "underground_lines": _Kind(
         "line",
         (
+            _Field("utility", "utility", _UTILITY_NAMES, required=True),
+            _Field("subtype", "text", _SUBTYPE_NAMES),
+            _Field("diameter_mm", "diameter", _DIAMETER_NAMES),
+            _Field("depth_m", "metres", ("depth_m", "depth", "埋深", "平均埋深", "ms", "埋深m")),
+            _Field("material", "text", ("material", "材质", "管材", "管线材质", "cz")),
             _Field(
-                "utility",
-                "utility",
-                ("utility", "kind", "type", "管线类型", "管线种类", "专业", "类别"),
-                required=True,
+                "owner", "text", ("owner", "operator", "权属单位", "权属", "qsdw", "权属单位名称")
             ),
-            _Field("subtype", "text", ("subtype", "element", "子类", "用途")),
-            _Field("diameter_mm", "float", ("diameter_mm", "diameter", "dn", "管径")),
-            _Field("depth_m", "float", ("depth_m", "depth", "埋深")),
-            _Field("material", "text", ("material", "材质", "管材")),
-            _Field("owner", "text", ("owner", "operator", "权属单位", "权属")),
-            _Field("installed_year", "year", ("installed_year", "year", "建设年代", "敷设年份")),
+            _Field(
+                "installed_year",
+                "year",
+                ("installed_year", "year", "建设年代", "敷设年份", "埋设年代", "msnd"),
+            ),
         ),
     ),
     "trees": _Kind(
@@ -146,14 +178,9 @@ KINDS: dict[str, _Kind] = {
     "proposed_lines": _Kind(
         "line",
         (
-            _Field(
-                "utility",
-                "utility",
-                ("utility", "kind", "type", "管线类型", "管线种类", "专业", "类别"),
-                required=True,
-            ),
-            _Field("subtype", "text", ("subtype", "子类", "用途")),
-            _Field("diameter_mm", "float", ("diameter_mm", "diameter", "dn", "管径")),
+            _Field("utility", "utility", _UTILITY_NAMES, required=True),
+            _Field("subtype", "text", _SUBTYPE_NAMES),
+            _Field("diameter_mm", "diameter", _DIAMETER_NAMES),
             _Field("project", "text", ("project", "项目", "项目名称"), required=True),
             _Field(
                 "applicant", "text", ("applicant", "申请人", "申请单位", "建设单位"), required=True
@@ -290,6 +317,9 @@ def validate_layer(
     kind: str,
     crs: Any,
     extent: BaseGeometry | None = None,
+    field_map: Mapping[str, str] | None = None,
+    unplanned: str = "keep",
+    vocabulary: Vocabulary | None = None,
 ) -> ValidatedLayer:
     """Validate a layer for ``kind`` and build its table rows in the metric ``crs``.
 
@@ -305,6 +335,16 @@ def validate_layer(
     extent
         The city's extent in WGS 84; features that fall outside it are refused (a wrong
         CRS or swapped axes, usually). ``None`` skips the check.
+    field_map
+        Source field -> table column (``{"类别名": "utility"}``) for names the built-in
+        aliases do not know; a mapped field wins over an alias.
+    unplanned
+        ``"keep"`` stores existing lines of a kind the product does not plan with (路灯,
+        信号, 工业, 不明) as utility ``other``; ``"skip"`` leaves them out with a warning.
+        Proposed lines of such a kind are always refused.
+    vocabulary
+        The utility vocabulary (a city's, from :func:`geodata.utilities.load_vocabulary`);
+        the built-in one by default.
 
     Returns
     -------
@@ -326,6 +366,9 @@ def validate_layer(
     if spec is None:
         msg = f"unknown layer kind {kind!r}; expected one of {', '.join(KINDS)}"
         raise UnknownKindError(msg)
+    if unplanned not in UNPLANNED_OPTIONS:
+        msg = f"unplanned={unplanned!r}; expected one of {', '.join(UNPLANNED_OPTIONS)}"
+        raise ValueError(msg)
     target = require_metric(crs, what="the city's geometries")
     frame = source.frame.reset_index(drop=True)
     report = ValidationReport(
@@ -364,7 +407,12 @@ def validate_layer(
             ids=ids,
             report=report,
         )
-    columns, used = _map_fields(frame, spec, ids, report)
+    columns, sources, used = _map_fields(
+        frame, spec, ids, report, field_map=field_map or {}, vocabulary=vocabulary
+    )
+    extra, drop = _apply_vocabulary(
+        columns, sources, kind=kind, unplanned=unplanned, ids=ids, report=report
+    )
     if report.problems:
         logger.info("refused %s: %s", source.file, report.counts())
         raise LayerValidationError(report.summary(), report.to_dict())
@@ -377,11 +425,44 @@ def validate_layer(
         used=used,
         id_column=id_column,
         report=report,
+        extra=extra,
+        drop=drop,
     )
     # object columns keep ints as ints and dates as dates (no NaN-float coercion)
     data = {k: pd.Series(v, dtype=object) for k, v in rows.items() if k != "geometry"}
     frame_out = gpd.GeoDataFrame(data, geometry=list(rows["geometry"]), crs=target)
     return ValidatedLayer(rows=frame_out, report=report)
+
+
+def parse_field_map(items: list[str] | str | None) -> dict[str, str]:
+    """Parse ``字段=utility`` pairs (a list, or one text split by commas or new lines).
+
+    Raises
+    ------
+    FieldMapError
+        If a pair has no ``=`` or an empty side; the message repeats it.
+
+    Examples
+    --------
+    >>> parse_field_map(["类别名=utility", "口径 = diameter_mm"])
+    {'类别名': 'utility', '口径': 'diameter_mm'}
+    >>> parse_field_map("GXLB=utility,GG=diameter_mm")
+    {'GXLB': 'utility', 'GG': 'diameter_mm'}
+    """
+    if items is None:
+        return {}
+    if isinstance(items, str):
+        items = re.split(r"[,，\n;]+", items)
+    mapping: dict[str, str] = {}
+    for item in items:
+        if not item.strip():
+            continue
+        source, sep, column = item.partition("=")
+        if not sep or not source.strip() or not column.strip():
+            msg = f"field map {item!r}: write SOURCE_FIELD=column, e.g. 管线类别=utility"
+            raise FieldMapError(msg)
+        mapping[source.strip()] = column.strip()
+    return mapping
 
 
 def _id_column(frame: gpd.GeoDataFrame) -> str | None:
@@ -641,31 +722,46 @@ def _swapped_inside(
 
 
 def _map_fields(
-    frame: gpd.GeoDataFrame, spec: _Kind, ids: list[str | None], report: ValidationReport
-) -> tuple[dict[str, list[Any]], set[str]]:
-    """Parse the source fields that feed table columns; problems go to the report."""
-    lowered = {str(c).lower(): str(c) for c in frame.columns if c != frame.geometry.name}
+    frame: gpd.GeoDataFrame,
+    spec: _Kind,
+    ids: list[str | None],
+    report: ValidationReport,
+    *,
+    field_map: Mapping[str, str],
+    vocabulary: Vocabulary | None,
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]], set[str]]:
+    """Parse the source fields that feed table columns; problems go to the report.
+
+    Returns the parsed columns, the raw source values per column and the fields used.
+    """
+    names = [str(c) for c in frame.columns if c != frame.geometry.name]
+    lowered = {n.lower(): n for n in names}
+    mapped = _check_field_map(field_map, names, spec, report)
     columns: dict[str, list[Any]] = {}
+    sources: dict[str, list[Any]] = {}
     used: set[str] = set()
     for f in spec.fields:
-        source = next((lowered[a] for a in f.aliases if a in lowered), None)
-        if source is None:
-            # DBF field names stop at 10 bytes: a shapefile's planned_start is planned_st
-            source = next(
-                (lowered[a[:10]] for a in f.aliases if len(a) > 10 and a[:10] in lowered), None
-            )
+        source = mapped.get(f.column) or _find_field(f, lowered)
         if source is None:
             if f.required:
                 report.problems.append(
                     Problem(
                         "missing_field",
-                        f"no {f.column!r} field (accepted names: {', '.join(f.aliases)})",
+                        f"no {f.column!r} field (accepted names: {', '.join(f.aliases)}; "
+                        f"the file has {', '.join(names) or 'none'}; map one with "
+                        f"field_map, e.g. --map 字段={f.column})",
                         field=f.column,
                     )
                 )
             continue
         used.add(source)
         parse = _PARSERS[f.type]
+        if f.type == "utility":
+            chosen = vocabulary or default_vocabulary()
+
+            def parse(value: Any, chosen: Vocabulary = chosen) -> UtilityTerm | None:
+                return None if _is_null(value) else chosen.classify(str(value))
+
         raws = frame[source].to_numpy(dtype=object)
         present = frame[source].notna().to_numpy()
         values: list[Any] = [None] * len(raws)
@@ -681,6 +777,9 @@ def _map_fields(
                 )
             values[index] = value
         columns[f.column] = values
+        sources[f.column] = [
+            _json_value(v) if p else None for v, p in zip(raws, present, strict=True)
+        ]
     for earlier, later in spec.date_order:
         if earlier in columns and later in columns:
             for index, (a, b) in enumerate(zip(columns[earlier], columns[later], strict=True)):
@@ -694,7 +793,188 @@ def _map_fields(
                             later,
                         )
                     )
-    return columns, used
+    return columns, sources, used
+
+
+def _check_field_map(
+    field_map: Mapping[str, str], names: list[str], spec: _Kind, report: ValidationReport
+) -> dict[str, str]:
+    """Return table column -> source field for a valid mapping; problems go to the report."""
+    known = {f.column for f in spec.fields}
+    mapped: dict[str, str] = {}
+    for source, column in field_map.items():
+        if column not in known:
+            report.problems.append(
+                Problem(
+                    "bad_field_map",
+                    f"field map {source}={column}: {column!r} is not a {report.kind} column "
+                    f"(columns: {', '.join(sorted(known))})",
+                    field=source,
+                )
+            )
+        elif source not in names:
+            report.problems.append(
+                Problem(
+                    "bad_field_map",
+                    f"field map {source}={column}: the file has no field {source!r} "
+                    f"(it has {', '.join(names) or 'none'})",
+                    field=source,
+                )
+            )
+        elif column in mapped:
+            report.problems.append(
+                Problem(
+                    "bad_field_map",
+                    f"field map: {mapped[column]!r} and {source!r} both map to {column!r}",
+                    field=source,
+                )
+            )
+        else:
+            mapped[column] = source
+    return mapped
+
+
+def _find_field(f: _Field, lowered: dict[str, str]) -> str | None:
+    """The source field for ``f``: an alias, or an alias cut by the DBF 10-byte limit."""
+    for alias in f.aliases:
+        if alias in lowered:
+            return lowered[alias]
+    for alias in f.aliases:
+        for cut in _dbf_truncations(alias):
+            if cut in lowered:
+                return lowered[cut]
+    return None
+
+
+@functools.cache
+def _dbf_truncations(alias: str) -> tuple[str, ...]:
+    """The names ``alias`` becomes when a DBF cuts it to 10 bytes in UTF-8, GBK or ASCII.
+
+    Examples
+    --------
+    >>> _dbf_truncations("管线类型")
+    ('管线类',)
+    >>> _dbf_truncations("权属单位名称")
+    ('权属单', '权属单位名')
+    >>> _dbf_truncations("planned_start")
+    ('planned_st',)
+    """
+    cuts: list[str] = []
+    for codec in ("utf-8", "gbk"):
+        try:
+            raw = alias.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        if len(raw) > DBF_NAME_BYTES:
+            cut = raw[:DBF_NAME_BYTES].decode(codec, errors="ignore")
+            if cut and cut not in cuts:
+                cuts.append(cut)
+    return tuple(cuts)
+
+
+def _apply_vocabulary(
+    columns: dict[str, list[Any]],
+    sources: dict[str, list[Any]],
+    *,
+    kind: str,
+    unplanned: str,
+    ids: list[str | None],
+    report: ValidationReport,
+) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Turn vocabulary terms and sizes into columns; keep the source text in ``attrs``.
+
+    Returns the attributes to add per feature and the mask of features to leave out.
+    """
+    n = len(ids)
+    extra: list[dict[str, Any]] = [{} for _ in range(n)]
+    drop = np.zeros(n, dtype=bool)
+    terms = columns.get("utility")
+    if terms is not None:
+        _apply_terms(
+            terms,
+            columns,
+            sources,
+            extra,
+            drop,
+            kind=kind,
+            unplanned=unplanned,
+            ids=ids,
+            report=report,
+        )
+    _apply_sizes(columns, sources, extra)
+    return extra, drop
+
+
+def _apply_terms(
+    terms: list[Any],
+    columns: dict[str, list[Any]],
+    sources: dict[str, list[Any]],
+    extra: list[dict[str, Any]],
+    drop: np.ndarray,
+    *,
+    kind: str,
+    unplanned: str,
+    ids: list[str | None],
+    report: ValidationReport,
+) -> None:
+    n = len(ids)
+    subtypes = columns.get("subtype", [None] * n)
+    raw_types = sources.get("utility", [None] * n)
+    skipped: Counter[str] = Counter()
+    for index, term in enumerate(terms):
+        if not isinstance(term, UtilityTerm):
+            continue
+        extra[index]["source_type"] = raw_types[index]
+        extra[index]["survey_code"] = term.code
+        if subtypes[index] is not None:
+            extra[index]["source_subtype"] = subtypes[index]
+        subtypes[index] = term.subtype or subtypes[index]
+        terms[index] = term.utility
+        if term.planned:
+            continue
+        if kind == "proposed_lines":
+            report.problems.append(
+                Problem(
+                    "unplanned_utility",
+                    f"{raw_types[index]!r} ({term.name_zh}, {term.name_en}) is not a kind "
+                    "the product plans trenches for; propose one of "
+                    "给水, 排水, 燃气, 热力, 电力, 电信",
+                    index,
+                    ids[index],
+                )
+            )
+        elif unplanned == "skip":
+            drop[index] = True
+            skipped[term.label] += 1
+    if "subtype" in columns or any(s is not None for s in subtypes):
+        columns["subtype"] = subtypes
+    if skipped:
+        listed = ", ".join(f"{label} {count}" for label, count in skipped.items())
+        report.warnings.append(
+            Problem(
+                "unplanned_skipped",
+                f"{int(drop.sum())} lines of kinds the product does not plan with were "
+                f"left out ({listed})",
+            )
+        )
+
+
+def _apply_sizes(
+    columns: dict[str, list[Any]], sources: dict[str, list[Any]], extra: list[dict[str, Any]]
+) -> None:
+    n = len(extra)
+    sizes = columns.get("diameter_mm")
+    if sizes is not None:
+        raw_sizes = sources.get("diameter_mm", [None] * n)
+        for index, size in enumerate(sizes):
+            if not isinstance(size, _Size):
+                continue
+            sizes[index] = size.width_mm
+            if size.height_mm is not None:
+                extra[index]["box_width_mm"] = size.width_mm
+                extra[index]["box_height_mm"] = size.height_mm
+            if isinstance(raw_sizes[index], str):
+                extra[index]["source_size"] = raw_sizes[index]
 
 
 def _build_rows(
@@ -707,17 +987,24 @@ def _build_rows(
     used: set[str],
     id_column: str | None,
     report: ValidationReport,
+    extra: list[dict[str, Any]],
+    drop: np.ndarray,
 ) -> dict[str, Any]:
-    extra = [
+    unmapped = [
         c for c in frame.columns if c != frame.geometry.name and c not in used and c != id_column
     ]
-    attrs = _attrs(frame[extra]) if extra else [{} for _ in range(len(frame))]
+    attrs = _attrs(frame[unmapped]) if unmapped else [{} for _ in range(len(frame))]
+    for index, added in enumerate(extra):
+        if added:
+            attrs[index] = {**attrs[index], **{k: v for k, v in added.items() if v is not None}}
     source_ids = [i if i is not None else str(n) for n, i in enumerate(ids)]
     rows: dict[str, list[Any]] = {"source_id": [], "attrs": [], "geometry": []}
     for name in columns:
         rows[name] = []
     split = 0
     for n, geom in enumerate(metric):
+        if drop[n]:
+            continue
         parts = _parts(geom, spec.geometry)
         split += len(parts) > 1
         for k, part in enumerate(parts):
@@ -804,6 +1091,80 @@ def _parse_float(value: Any) -> float | None:
     return number
 
 
+@dataclass(frozen=True)
+class _Size:
+    """A pipe size: a round diameter (``height_mm`` None) or a box section W×H."""
+
+    width_mm: float
+    height_mm: float | None = None
+
+
+# DN300, Φ300, φ300, Ø300, de110, D300, 300mm; a box 600×400, 600x400, 600*400 (mm)
+_ROUND = re.compile(r"^(?:dn|de|d|φ|ф|ø|Φ|Ø|Ф)?\s*(\d+(?:\.\d+)?)\s*(?:mm|毫米)?$", re.IGNORECASE)
+_BOX = re.compile(
+    r"^(?:[a-z]\s*[×x*]\s*[a-z]\s*=\s*)?(\d+(?:\.\d+)?)\s*[×x*✕]\s*(\d+(?:\.\d+)?)\s*(?:mm|毫米)?$",
+    re.IGNORECASE,
+)
+
+
+def _parse_diameter(value: Any) -> _Size | None:
+    """Parse a 管径: a number, ``DN300``, ``Φ300``, ``de110`` or a box ``600×400`` (mm).
+
+    A size of 0 means "not measured" and is empty.
+
+    Examples
+    --------
+    >>> _parse_diameter("DN300")
+    _Size(width_mm=300.0, height_mm=None)
+    >>> _parse_diameter("600×400")
+    _Size(width_mm=600.0, height_mm=400.0)
+    >>> _parse_diameter(0) is None
+    True
+    """
+    if _is_null(value):
+        return None
+    if isinstance(value, str):
+        return _size_from_text(value)
+    number = _parse_float(value)
+    if number is not None and number < 0:
+        msg = f"{value!r} is not a pipe size (negative)"
+        raise ValueError(msg)
+    return _Size(number) if number else None
+
+
+def _size_from_text(value: str) -> _Size | None:
+    text = unicodedata.normalize("NFKC", value).strip()
+    round_match = _ROUND.match(text)
+    box_match = _BOX.match(text)
+    size: _Size | None = None
+    if not text:
+        pass
+    elif round_match is not None:
+        number = float(round_match.group(1))
+        size = _Size(number) if number > 0 else None
+    elif box_match is not None:
+        width, height = float(box_match.group(1)), float(box_match.group(2))
+        if 0 < min(width, height) < MIN_BOX_MM or (min(width, height) == 0 < max(width, height)):
+            msg = (
+                f"{value!r} looks like a duct arrangement (rows×columns), not a section "
+                "W×H in mm; give the section size"
+            )
+            raise ValueError(msg)
+        size = _Size(width, height) if width > 0 else None
+    else:
+        msg = f"{value!r} is not a pipe size (write 300, DN300, Φ300, de110 or 600×400, in mm)"
+        raise ValueError(msg)
+    return size
+
+
+def _parse_metres(value: Any) -> float | None:
+    """Parse a length in metres, with or without a unit: ``1.2``, ``1.2m``, ``1.20米``."""
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip().lower()
+        value = re.sub(r"\s*(m|米)$", "", text)
+    return _parse_float(value)
+
+
 def _parse_int(value: Any) -> int | None:
     number = _parse_float(value)
     if number is None:
@@ -876,12 +1237,6 @@ def _date_from_text(value: Any) -> dt.date:
     raise ValueError(msg)
 
 
-def _parse_utility(value: Any) -> str | None:
-    if _is_null(value):
-        return None
-    return normalize_utility(str(value))
-
-
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "text": _parse_text,
     "float": _parse_float,
@@ -889,7 +1244,10 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "year": _parse_year,
     "bool": _parse_bool,
     "date": _parse_date,
-    "utility": _parse_utility,
+    "diameter": _parse_diameter,
+    "metres": _parse_metres,
+    # replaced by the vocabulary's classify in _map_fields
+    "utility": _parse_text,
 }
 _CODES = {
     "text": "bad_value",
@@ -898,5 +1256,7 @@ _CODES = {
     "year": "bad_number",
     "bool": "bad_value",
     "date": "bad_date",
+    "diameter": "bad_number",
+    "metres": "bad_number",
     "utility": "unknown_utility",
 }

@@ -26,6 +26,7 @@ from api.uploads import save_uploads
 from geodata import storage
 from geodata.importer import import_layer
 from geodata.storage import LayerInfo
+from geodata.validate import parse_field_map
 
 __all__ = ["LayerImportPublic", "LayerKind", "LayerPublic", "router"]
 
@@ -44,6 +45,11 @@ class LayerKind(StrEnum):
     poles = "poles"
     protected_areas = "protected_areas"
     proposed_lines = "proposed_lines"
+
+
+class Unplanned(StrEnum):
+    keep = "keep"
+    skip = "skip"
 
 
 class LayerPublic(BaseModel):
@@ -85,8 +91,19 @@ def create_layer(
     encoding: Annotated[str | None, Form(description="text encoding, e.g. gbk")] = None,
     layer: Annotated[str | None, Form(description="layer to read from a multi-layer file")] = None,
     name: Annotated[str | None, Form(description="name for the stored layer")] = None,
+    field_map: Annotated[
+        str | None,
+        Form(
+            alias="map",
+            description="SOURCE_FIELD=column pairs, comma-separated, e.g. 管线类别=utility",
+        ),
+    ] = None,
+    unplanned: Annotated[
+        Unplanned, Form(description="keep (as 'other') or skip lines of 路灯, 信号, 工业, 不明")
+    ] = "keep",  # type: ignore[assignment]
 ) -> LayerImportPublic:
     """Import a layer; refused files get 422 with the validation report."""
+    mapping = parse_field_map(field_map)
     with tempfile.TemporaryDirectory(prefix="cotrench-upload-") as tmp:
         main = save_uploads(file, Path(tmp))
         with Session(engine, expire_on_commit=False) as session, session.begin():
@@ -99,6 +116,8 @@ def create_layer(
                 encoding=encoding or None,
                 layer=layer or None,
                 name=name or None,
+                field_map=mapping,
+                unplanned=unplanned,
             )
     return LayerImportPublic(layer=_public(result.layer), report=result.report.to_dict())
 

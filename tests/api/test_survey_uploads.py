@@ -1,0 +1,97 @@
+"""Survey deliveries uploaded through the API: stored with codes, sub-types and Chinese text."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy import text
+
+from api.main import create_app
+from geodata.db import session_scope
+from geodata.storage import create_city
+from tests.geodata.survey_corpus import gbk_shapefile
+from tests.geodata.survey_corpus import gbk_zip
+from tests.geodata.survey_corpus import survey_lines
+from tests.helpers import read_sample
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture(scope="module")
+def city(engine: Engine) -> Iterator[str]:
+    name = f"harbin_survey_{uuid.uuid4().hex[:8]}"
+    with session_scope(engine) as session:
+        create_city(
+            session, name=name, crs="EPSG:4550", extent=read_sample("city").geometry.iloc[0]
+        )
+    yield name
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM cities WHERE name = :name"), {"name": name})
+
+
+@pytest.fixture(scope="module")
+def client(engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(engine=engine)) as test_client:
+        yield test_client
+
+
+def test_gbk_zip_upload_stores_codes_and_subtypes(
+    client: TestClient, engine: Engine, city: str, tmp_path: Path
+) -> None:
+    (tmp_path / "set").mkdir()
+    path = gbk_zip(tmp_path, gbk_shapefile(tmp_path / "set"))
+    response = client.post(
+        "/layers",
+        files=[("file", (path.name, path.read_bytes()))],
+        data={"kind": "underground_lines", "city": city, "unplanned": "skip"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["layer"]["name"] == "管线"
+    assert [w["code"] for w in body["report"]["warnings"]] == ["unplanned_skipped"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT utility, subtype, diameter_mm, owner, attrs->>'source_type' "
+                "FROM underground_lines WHERE layer_id = :id ORDER BY source_id"
+            ),
+            {"id": body["layer"]["id"]},
+        ).all()
+    assert ("drainage", "storm", 600.0, "哈尔滨供排水集团", "YS") in rows
+    assert ("drainage", "sewer", 400.0, "哈尔滨供排水集团", "WS污水") in rows
+    assert ("telecom", None, None, "哈尔滨供排水集团", "DX电信") in rows
+    assert all(r[0] != "other" for r in rows)
+
+
+def test_upload_with_field_map(client: TestClient, city: str, tmp_path: Path) -> None:
+    frame = survey_lines(2)
+    frame["类别名称"] = ["RQ燃气", "RL热力"]
+    frame["口径"] = ["DN100", "DN500"]
+    path = tmp_path / "mapped.geojson"
+    frame.to_file(path, engine="pyogrio")
+    files = [("file", (path.name, path.read_bytes()))]
+    refused = client.post("/layers", files=files, data={"kind": "underground_lines", "city": city})
+    assert refused.status_code == 422
+    assert "map one with field_map" in refused.text
+    mapped = client.post(
+        "/layers",
+        files=files,
+        data={
+            "kind": "underground_lines",
+            "city": city,
+            "map": "类别名称=utility, 口径=diameter_mm",
+        },
+    )
+    assert mapped.status_code == 201, mapped.text
+    bad = client.post(
+        "/layers",
+        files=files,
+        data={"kind": "underground_lines", "city": city, "map": "类别名称"},
+    )
+    assert bad.status_code == 422
+    assert "write SOURCE_FIELD=column" in bad.text

@@ -1,0 +1,101 @@
+"""Write the files a city's survey institute delivers, built from the sample area's roads.
+
+Each builder returns the path it wrote. The lines run along real roads of the sample area
+(Harbin), a few metres off the centre line, as surveyed pipes do.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from tests.helpers import read_sample
+
+# CGCS2000 3-degree Gauss-Kruger zone with central meridian 126E (Harbin), no zone prefix
+HARBIN_GK = "EPSG:4550"
+# (type value as surveyors write it, 管径, expected utility, expected subtype)
+SURVEY_ROWS: tuple[tuple[str, object, str, str | None], ...] = (
+    ("JS给水", "DN300", "water", None),
+    ("YS", "Φ600", "drainage", "storm"),
+    ("WS污水", "de400", "drainage", "sewer"),
+    ("PS", "1000×800", "drainage", None),
+    ("RQ燃气", "DN200", "gas", None),
+    ("RL热力", "2×DN500", "heat", None),
+    ("DL", "600×400", "power", None),
+    ("DX电信", "0", "telecom", None),
+    ("中水", "DN150", "water", "reclaimed"),
+    ("LD路灯", "", "other", "street_lighting"),
+)
+
+
+def survey_lines(n: int | None = None, *, crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
+    """Lines along the first ``n`` long roads of the sample area, offset 3 m, in ``crs``."""
+    roads = read_sample("roads").to_crs(HARBIN_GK)
+    roads = roads[roads.length > 60].reset_index(drop=True)
+    count = len(roads) if n is None else n
+    lines = shapely.offset_curve(roads.geometry.to_numpy()[:count], 3.0)
+    frame = gpd.GeoDataFrame(geometry=list(lines), crs=HARBIN_GK)
+    return frame.to_crs(crs)
+
+
+def gbk_shapefile(folder: Path, *, name: str = "管线") -> Path:
+    """A GBK shapefile with survey codes, sizes as text and a name cut by the DBF limit.
+
+    ``权属单位名称`` is 12 bytes in GBK; the DBF keeps ``权属单位名``.
+    """
+    rows = [r for r in SURVEY_ROWS if r[1] != "2×DN500"]
+    frame = survey_lines(len(rows))
+    frame["编号"] = [f"GX{k:03d}" for k in range(len(rows))]
+    frame["管线类型"] = [r[0] for r in rows]
+    frame["管径"] = [str(r[1]) for r in rows]
+    frame["材质"] = ["球墨铸铁"] * len(rows)
+    frame["埋深"] = ["1.8"] * len(rows)
+    frame["权属单位名称"] = ["哈尔滨供排水集团"] * len(rows)
+    return _write_shapefile(frame, folder / f"{name}.shp", "GBK")
+
+
+def utf8_shapefile(folder: Path, *, name: str = "pipes_utf8") -> Path:
+    """A UTF-8 shapefile whose ``管线类型`` the DBF cut to ``管线类`` plus a stray byte."""
+    rows = [r for r in SURVEY_ROWS if r[1] != "2×DN500"]
+    frame = survey_lines(len(rows))
+    frame["管线类型"] = [r[0] for r in rows]
+    frame["管径"] = [0.0 if r[1] in ("0", "") else 300.0 for r in rows]
+    frame["权属单位"] = ["国网哈尔滨供电公司"] * len(rows)
+    return _write_shapefile(frame, folder / f"{name}.shp", "UTF-8")
+
+
+def gbk_zip(folder: Path, shapefile: Path, *, name: str = "测绘成果.zip") -> Path:
+    """Zip a shapefile set with GBK member names and no UTF-8 flag, as Windows does."""
+    path = folder / name
+    with zipfile.ZipFile(path, "w") as archive:
+        for part in sorted(shapefile.parent.glob(f"{shapefile.stem}.*")):
+            info = _GBKZipInfo(f"成果/{part.name}")
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, part.read_bytes())
+    return path
+
+
+class _GBKZipInfo(zipfile.ZipInfo):
+    """A member whose name is stored in GBK without the UTF-8 flag (Windows' zip)."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
+        return self.filename.encode("gbk"), self.flag_bits & ~0x800
+
+
+def shifted(frame: gpd.GeoDataFrame, offset_deg: tuple[float, float]) -> gpd.GeoDataFrame:
+    """The frame moved by a constant lon/lat offset (helper for hand-made shifts)."""
+    moved = shapely.transform(frame.geometry.to_numpy(), lambda xy: xy + np.asarray(offset_deg))
+    return gpd.GeoDataFrame(frame.drop(columns="geometry"), geometry=list(moved), crs=frame.crs)
+
+
+def _write_shapefile(frame: gpd.GeoDataFrame, path: Path, encoding: str) -> Path:
+    with warnings.catch_warnings():
+        # GDAL says it cut the long field names: that is the point of the file
+        warnings.filterwarnings("ignore", message=".*(laundered|decode error message).*")
+        frame.to_file(path, engine="pyogrio", encoding=encoding)
+    return path
