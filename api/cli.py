@@ -113,6 +113,12 @@ def import_file(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="a city's extra survey codes (CSV)"),
     ] = None,
+    offset_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="gcj02 or bd09: lon/lat from Chinese web maps, converted to WGS 84"
+        ),
+    ] = None,
 ) -> None:
     """Validate a GIS file and import it into a city's tables (all or nothing)."""
     from geodata.db import database_url
@@ -150,6 +156,7 @@ def import_file(
                 field_map=mapping,
                 unplanned=unplanned,
                 vocabulary=terms,
+                offset_from=offset_from,
             )
     except LayerValidationError as exc:
         typer.echo(str(exc), err=True)

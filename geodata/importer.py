@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from pyproj import CRS
 from sqlalchemy.orm import Session
 
 from geodata.errors import CityNotFoundError
 from geodata.errors import LayerReadError
+from geodata.layers import SourceLayer
 from geodata.layers import list_layers
 from geodata.layers import load_layer
 from geodata.storage import CityInfo
@@ -21,6 +24,7 @@ from geodata.storage import LayerInfo
 from geodata.storage import create_city
 from geodata.storage import find_layers
 from geodata.storage import get_city
+from geodata.storage import read_features
 from geodata.storage import store_layer
 from geodata.utilities import Vocabulary
 from geodata.validate import KINDS
@@ -31,6 +35,8 @@ __all__ = ["ImportResult", "import_layer", "load_city_package"]
 
 logger = logging.getLogger(__name__)
 
+# roads this far around a layer are compared with it (more than the BD-09 offset)
+OFFSET_REACH_M = 3000.0
 # the layer of a city package (data/<city>.gpkg) that describes the city itself
 CITY_LAYER = "city"
 
@@ -58,6 +64,7 @@ def import_layer(
     field_map: Mapping[str, str] | None = None,
     unplanned: str = "keep",
     vocabulary: Vocabulary | None = None,
+    offset_from: str | None = None,
 ) -> ImportResult:
     """Read a file, validate it for ``kind`` and store it in ``city``'s tables.
 
@@ -79,8 +86,9 @@ def import_layer(
         The stored layer's name (defaults to the source layer or file name).
     progress
         Called with the number of features written after each chunk.
-    field_map, unplanned, vocabulary
-        Passed to :func:`geodata.validate.validate_layer`.
+    field_map, unplanned, vocabulary, offset_from
+        Passed to :func:`geodata.validate.validate_layer`. A line layer in lon/lat is
+        also compared with the city's stored roads for the GCJ-02 and BD-09 offsets.
 
     Raises
     ------
@@ -101,11 +109,32 @@ def import_layer(
         field_map=field_map,
         unplanned=unplanned,
         vocabulary=vocabulary,
+        roads=_roads_near(session, source, target) if offset_from is None else None,
+        offset_from=offset_from,
     )
     stored = store_layer(
         session, validated, city=target, source=source, name=name, progress=progress
     )
     return ImportResult(layer=stored, report=validated.report)
+
+
+def _roads_near(session: Session, source: SourceLayer, city: CityInfo) -> np.ndarray | None:
+    """The city's road geometries around a lon/lat line layer (for the offset check)."""
+    frame = source.frame
+    if frame.crs is None or not CRS(frame.crs).is_geographic or frame.empty:
+        return None
+    if not frame.geom_type.isin(["LineString", "MultiLineString"]).any():
+        return None
+    with np.errstate(all="ignore"):
+        bounds = frame.geometry.dropna().to_crs(city.crs).total_bounds
+    if not np.isfinite(bounds).all():
+        return None
+    x0, y0, x1, y1 = bounds
+    reach = OFFSET_REACH_M
+    roads = read_features(
+        session, city=city.name, kind="roads", bbox=(x0 - reach, y0 - reach, x1 + reach, y1 + reach)
+    )
+    return roads.geometry.to_numpy() if len(roads) else None
 
 
 def load_city_package(

@@ -26,6 +26,7 @@ from pyogrio.errors import DataSourceError
 
 from geodata.crs import crs_label
 from geodata.crs import parse_crs
+from geodata.dxf import read_dxf
 from geodata.errors import LayerReadError
 from geodata.errors import MissingCRSError
 
@@ -82,7 +83,8 @@ class SourceLayer:
     """One layer as read from a file, in its own CRS, with where it came from.
 
     ``file`` is the name reports show (an upload's original name, or the path given);
-    ``encoding`` is the text encoding used to decode it (``None``: the format's own).
+    ``encoding`` is the text encoding used to decode it (``None``: the format's own);
+    ``notes`` say what the reader left out (a drawing's text and blocks).
     """
 
     frame: gpd.GeoDataFrame
@@ -93,6 +95,7 @@ class SourceLayer:
     encoding: str | None
     crs_from_caller: bool = False
     undecodable: tuple[TextProblem, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
 
 
 def list_layers(path: str | Path) -> list[str]:
@@ -166,13 +169,17 @@ def load_layer(
     if encoding is not None:
         encoding = _codec_name(encoding, shown)
     layer = _choose_layer(path, layer, driver, shown)
+    notes: tuple[str, ...] = ()
     if driver == "ESRI Shapefile":
         frame, used, problems = _read_shapefile(path, encoding, shown)
+    elif driver == "DXF":
+        # ezdxf, not GDAL: see geodata/dxf.py for why
+        drawing = read_dxf(path, shown=shown, encoding=encoding)
+        frame, used, problems = drawing.frame, drawing.encoding, []
+        note = drawing.note()
+        notes = (note,) if note else ()
     else:
         frame, used, problems = _read_other(path, layer, encoding, shown)
-    if driver == "DXF" and "Layer" in frame.columns:
-        # the CAD layer name, not the OSM-style vertical "layer" of a road
-        frame = frame.rename(columns={"Layer": "cad_layer"})
     given = parse_crs(crs) if crs is not None else None
     if given is not None:
         if frame.crs is not None and not given.equals(frame.crs):
@@ -207,6 +214,7 @@ def load_layer(
         encoding=used,
         crs_from_caller=given is not None,
         undecodable=tuple(problems),
+        notes=notes,
     )
 
 

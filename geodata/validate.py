@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
+from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from geodata.crs import crs_label
@@ -33,6 +34,9 @@ from geodata.errors import LayerValidationError
 from geodata.errors import UnknownKindError
 from geodata.errors import UnknownUtilityError
 from geodata.layers import SourceLayer
+from geodata.offsets import OFFSET_SYSTEMS
+from geodata.offsets import estimate_offset
+from geodata.offsets import from_offset_system
 from geodata.utilities import UtilityTerm
 from geodata.utilities import Vocabulary
 from geodata.utilities import default_vocabulary
@@ -109,6 +113,8 @@ _UTILITY_NAMES = (
     "专业",
     "类别",
     "gxlx",
+    # a drawing's lines carry their kind in the CAD layer name (JS_给水, RQ, DL)
+    "cad_layer",
 )
 _SUBTYPE_NAMES = ("subtype", "element", "子类", "小类", "管线小类", "子类型", "用途")
 _DIAMETER_NAMES = ("diameter_mm", "diameter", "dn", "管径", "管径mm", "规格", "断面尺寸", "gj")
@@ -320,6 +326,8 @@ def validate_layer(
     field_map: Mapping[str, str] | None = None,
     unplanned: str = "keep",
     vocabulary: Vocabulary | None = None,
+    roads: np.ndarray | None = None,
+    offset_from: str | None = None,
 ) -> ValidatedLayer:
     """Validate a layer for ``kind`` and build its table rows in the metric ``crs``.
 
@@ -345,6 +353,13 @@ def validate_layer(
     vocabulary
         The utility vocabulary (a city's, from :func:`geodata.utilities.load_vocabulary`);
         the built-in one by default.
+    roads
+        The city's road geometries in ``crs``. A line layer in longitude/latitude that sits
+        systematically off them in the GCJ-02 or BD-09 pattern is refused with the
+        estimated offset (:func:`geodata.offsets.estimate_offset`).
+    offset_from
+        ``"gcj02"`` or ``"bd09"``: the layer's lon/lat are in that Chinese web-map system
+        and are converted to WGS 84 first.
 
     Returns
     -------
@@ -370,7 +385,7 @@ def validate_layer(
         msg = f"unplanned={unplanned!r}; expected one of {', '.join(UNPLANNED_OPTIONS)}"
         raise ValueError(msg)
     target = require_metric(crs, what="the city's geometries")
-    frame = source.frame.reset_index(drop=True)
+    frame, cad_notes = _cad_entities_for(source, spec)
     report = ValidationReport(
         file=source.file,
         layer=source.layer,
@@ -384,6 +399,8 @@ def validate_layer(
         report.warnings.append(
             Problem("crs_from_caller", f"coordinates taken as {source.source_crs}")
         )
+    report.warnings += [Problem("cad_ignored", note) for note in source.notes]
+    report.warnings += [Problem("cad_other_geometry", note) for note in cad_notes]
     if frame.empty:
         report.problems.append(Problem("no_features", "the layer has no features"))
     id_column = _id_column(frame)
@@ -391,12 +408,18 @@ def validate_layer(
     _check_text(source, ids, report)
     _check_duplicate_ids(ids, id_column, report)
     geoms, keep = _check_geometries(frame, spec, ids, report)
+    offset = False
+    if offset_from is not None:
+        _undo_offset(geoms, keep, frame.crs, offset_from, report)
+    elif roads is not None and len(roads) and spec.geometry == "line" and keep.any():
+        offset = _check_offset(geoms[keep], roads, frame.crs, target, report)
     metric = _reproject(geoms, frame.crs, target)
     _check_projected(
         metric, geoms, keep, source_crs=frame.crs, target=target, ids=ids, report=report
     )
     _check_lengths(metric, keep, spec, ids, report)
-    if extent is not None:
+    if extent is not None and not offset:
+        # an offset layer also lies partly outside the city: the offset says why
         _check_extent(
             metric,
             geoms,
@@ -463,6 +486,21 @@ def parse_field_map(items: list[str] | str | None) -> dict[str, str]:
             raise FieldMapError(msg)
         mapping[source.strip()] = column.strip()
     return mapping
+
+
+def _cad_entities_for(source: SourceLayer, spec: _Kind) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """A drawing mixes lines and points: keep the kind's own, note how many others."""
+    frame = source.frame.reset_index(drop=True)
+    if source.driver != "DXF" or frame.empty:
+        return frame, []
+    types = frame.geometry.geom_type.to_numpy()
+    own = np.isin(types, list(_ALLOWED[spec.geometry]))
+    if own.all():
+        return frame, []
+    other = Counter(str(t) for t in types[~own])
+    listed = ", ".join(f"{n} {t}" for t, n in sorted(other.items()))
+    note = f"drawing entities that are not {spec.geometry}s left out: {listed}"
+    return frame[own].reset_index(drop=True), [note]
 
 
 def _id_column(frame: gpd.GeoDataFrame) -> str | None:
@@ -596,6 +634,53 @@ def _check_geometries(
         )
     keep &= valid
     return geoms, keep
+
+
+def _undo_offset(
+    geoms: np.ndarray, keep: np.ndarray, source_crs: Any, system: str, report: ValidationReport
+) -> None:
+    if system not in OFFSET_SYSTEMS:
+        msg = f"offset_from={system!r}; expected one of {', '.join(OFFSET_SYSTEMS)}"
+        raise ValueError(msg)
+    if not CRS(source_crs).is_geographic:
+        report.problems.append(
+            Problem(
+                "offset_needs_lonlat",
+                f"converting from {system} needs longitude/latitude, but the layer is in "
+                f"{report.source_crs}",
+            )
+        )
+        return
+    geoms[keep] = from_offset_system(geoms[keep], system)
+    report.warnings.append(
+        Problem("offset_converted", f"coordinates converted from {system} to WGS 84")
+    )
+
+
+def _check_offset(
+    geoms: np.ndarray, roads: np.ndarray, source_crs: Any, target: CRS, report: ValidationReport
+) -> bool:
+    """Refuse a lon/lat layer that the GCJ-02 or BD-09 offset moved off the roads."""
+    if not CRS(source_crs).is_geographic:
+        return False
+    transformer = Transformer.from_crs(source_crs, target, always_xy=True)
+    found = estimate_offset(geoms, roads, to_metric=transformer.transform)
+    if found.system is None:
+        return False
+    name = {"gcj02": "GCJ-02 (高德/腾讯 web maps)", "bd09": "BD-09 (百度 web maps)"}
+    report.problems.append(
+        Problem(
+            "offset_coordinates",
+            f"the lines sit systematically off the city's roads (median "
+            f"{found.median_as_given_m:.0f} m) in the {name[found.system]} pattern: "
+            f"shifted about {found.shift_m:.0f} m ({found.shift_east_m:+.0f} m east, "
+            f"{found.shift_north_m:+.0f} m north); undone, they lie "
+            f"{found.median_undone_m:.1f} m from the roads. Convert them with "
+            f"--from {found.system} (API: offset_from={found.system}), or use the "
+            "survey's own coordinates",
+        )
+    )
+    return True
 
 
 def _reproject(geoms: np.ndarray, source: Any, target: CRS) -> np.ndarray:

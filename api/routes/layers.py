@@ -52,6 +52,11 @@ class Unplanned(StrEnum):
     skip = "skip"
 
 
+class OffsetSystem(StrEnum):
+    gcj02 = "gcj02"
+    bd09 = "bd09"
+
+
 class LayerPublic(BaseModel):
     id: int
     city: str
@@ -101,6 +106,10 @@ def create_layer(
     unplanned: Annotated[
         Unplanned, Form(description="keep (as 'other') or skip lines of 路灯, 信号, 工业, 不明")
     ] = "keep",  # type: ignore[assignment]
+    offset_from: Annotated[
+        OffsetSystem | None,
+        Form(description="gcj02 or bd09: lon/lat from Chinese web maps, converted to WGS 84"),
+    ] = None,
 ) -> LayerImportPublic:
     """Import a layer; refused files get 422 with the validation report."""
     mapping = parse_field_map(field_map)
@@ -118,6 +127,7 @@ def create_layer(
                 name=name or None,
                 field_map=mapping,
                 unplanned=unplanned,
+                offset_from=offset_from.value if offset_from else None,
             )
     return LayerImportPublic(layer=_public(result.layer), report=result.report.to_dict())
 

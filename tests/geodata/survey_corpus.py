@@ -10,6 +10,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
+import ezdxf
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -85,6 +86,45 @@ class _GBKZipInfo(zipfile.ZipInfo):
 
     def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
         return self.filename.encode("gbk"), self.flag_bits & ~0x800
+
+
+# CAD layer -> (utility, subtype) of the lines drawn on it
+CAD_LAYERS: dict[str, tuple[str, str | None]] = {
+    "JS_给水": ("water", None),
+    "YS_雨水": ("drainage", "storm"),
+    "WS_污水": ("drainage", "sewer"),
+    "RQ": ("gas", None),
+    "DL": ("power", None),
+    "DX_电信": ("telecom", None),
+}
+
+
+def cad_drawing(folder: Path, *, version: str = "R2010", name: str = "管线图.dxf") -> Path:
+    """A surveyor's drawing: one layer per utility, ANSI_936, labels, a dimension, blocks.
+
+    Coordinates are CGCS2000 GK (EPSG:4550, metres); the lines have no attributes.
+    """
+    doc = ezdxf.new(version, setup=True)
+    doc.encoding = "gbk"  # ezdxf writes $DWGCODEPAGE ANSI_936 for it
+    msp = doc.modelspace()
+    block = doc.blocks.new("阀门")
+    block.add_circle((0, 0), 0.5)
+    lines = survey_lines(len(CAD_LAYERS), crs=HARBIN_GK).geometry
+    for (layer, _), line in zip(CAD_LAYERS.items(), lines, strict=True):
+        doc.layers.add(layer)
+        points = list(line.coords)
+        msp.add_lwpolyline(points, dxfattribs={"layer": layer})
+        middle = line.interpolate(0.5, normalized=True)
+        msp.add_text(f"{layer} DN300 球墨铸铁", dxfattribs={"layer": layer}).set_placement(
+            (middle.x, middle.y)
+        )
+        msp.add_blockref("阀门", points[0], dxfattribs={"layer": layer})
+        msp.add_point(points[-1], dxfattribs={"layer": layer})
+    first = list(lines.iloc[0].coords)
+    msp.add_linear_dim(base=(first[0][0], first[0][1] + 5), p1=first[0], p2=first[1]).render()
+    path = folder / name
+    doc.saveas(path)
+    return path
 
 
 def shifted(frame: gpd.GeoDataFrame, offset_deg: tuple[float, float]) -> gpd.GeoDataFrame:
