@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Hashable
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import highspy
@@ -126,15 +130,42 @@ def _restrict_to_nodes(
 
 # exact: directed multi-commodity flow MILP in HiGHS
 
+MAX_WIDTH_ROWS = 50_000
+"""Width rows put into the model from the start; beyond them width limits are lazy cuts."""
+
+
+def _minimal_too_wide(problem: _Problem, names: list[str], width_m: float) -> list[tuple[int, ...]]:
+    """Index sets of utilities too wide for ``width_m`` whose every proper subset fits."""
+    fits: dict[tuple[int, ...], bool] = {}
+    out = []
+    for size in range(1, len(names) + 1):
+        for members in itertools.combinations(range(len(names)), size):
+            need = problem.width(frozenset(names[i] for i in members))
+            fits[members] = need <= width_m + 1e-9
+            if fits[members] or size == 1:
+                continue
+            # a set is minimal when all its subsets one smaller fit
+            if all(fits.get(tuple(m for m in members if m != drop), False) for drop in members):
+                out.append(members)
+    return out
+
 
 def _milp(  # noqa: PLR0917 - private helper
     net: TrenchNetwork,
     problem: _Problem,
-    warm: Solution,
+    warm: Solution | None,
     upper: float,
     deadline: float,
     node_ok: Mapping[str, frozenset[Hashable]] | None = None,
 ) -> tuple[Solution, str, float | None, dict[str, Any]]:
+    """Solve the flow model in HiGHS from ``warm`` (None: no starting plan) until ``deadline``.
+
+    Raises
+    ------
+    NoRouteError
+        If the model is infeasible (no plan fits the road widths), or no plan was found in
+        the time and none was given.
+    """
     model = _MilpModel(net, problem, upper, node_ok)
     h = _solver()
     h.setOptionValue("output_flag", False)
@@ -142,8 +173,13 @@ def _milp(  # noqa: PLR0917 - private helper
     h.setOptionValue("mip_abs_gap", 1e-6)
     h.setOptionValue("random_seed", 0)
     model.pass_to(h)
-    stats: dict[str, Any] = {"milp_cols": model.n_cols, "milp_rows": model.n_rows, "width_cuts": 0}
-    warm_vector = model.vector(warm)
+    stats: dict[str, Any] = {
+        "milp_cols": model.n_cols,
+        "milp_rows": model.n_rows,
+        "width_rows": model.n_width_rows,
+        "width_cuts": 0,
+    }
+    warm_vector = None if warm is None else model.vector(warm)
     best, status, bound = warm, "time_limit", None
     while True:
         remaining = deadline - time.perf_counter()
@@ -170,14 +206,37 @@ def _milp(  # noqa: PLR0917 - private helper
             stats["width_cuts"] += len(violations)
             continue
         if found is not None and (
-            _width_violations(problem, best)
+            best is None
+            or _width_violations(problem, best)
             or _solution_cost(problem, found) <= _solution_cost(problem, best) + 1e-9
         ):
             best = found
         status = "optimal" if model_status == highspy.HighsModelStatus.kOptimal else "time_limit"
+        if found is not None:
+            stats["milp_objective_cny"] = float(info.objective_function_value)
         break
     stats["milp_nodes"] = int(h.getInfo().mip_node_count)
+    if best is None:
+        msg = "the exact method found no plan within its time limit and had none to start from"
+        raise NoRouteError(msg)
     return best, status, bound, stats
+
+
+def _path_bound(net: TrenchNetwork, problem: _Problem) -> float:
+    """A cheap lower bound from shortest paths, valid for every plan (see ``_arc_masks``).
+
+    Every utility pays at least its laying cost to its farthest site, and the trench of one
+    utility's farthest path on top (bound 1); with each trench split evenly among the K
+    utilities with sites, every utility's farthest path under its share (bound 2).
+    """
+    rows = _lower_bounds(net, problem, per_site=False)
+    if not rows:
+        return 0.0
+    lay = sum(r["lay_lb"] for r in rows)
+    one = max(r["full"]["far"] + lay - r["lay_lb"] for r in rows)
+    shared = sum(r["alpha"]["far"] for r in rows)
+    best = max(one, shared, lay)
+    return float(best) if math.isfinite(best) else 0.0
 
 
 def _solver() -> highspy.Highs:
@@ -188,10 +247,32 @@ def _solver() -> highspy.Highs:
     """
     h: highspy.Highs | None = getattr(_LOCAL, "highs", None)
     if h is None:
-        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h = _quiet_highs()
         _LOCAL.highs = h
     else:
         h.clear()
+    return h
+
+
+_BANNER_LOCK = threading.Lock()
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A HiGHS instance made with the C stdout pointed at /dev/null (its banner goes there).
+
+    Only the construction is silenced, under a lock; anything else written to fd 1 in those
+    microseconds is lost with the banner.
+    """
+    with _BANNER_LOCK:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with Path(os.devnull).open("wb") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()  # type: ignore[no-untyped-call]
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
     return h
 
 
@@ -306,6 +387,23 @@ class _MilpModel:
                 row_lo.append(rhs)
                 row_hi.append(rhs.copy())
                 self.flows.append((d.utility, t, arcs_t, fc[:k_a], src_arr, fc[k_a:]))
+        # width limits from the start: on each edge, every smallest set of utilities too wide
+        # for it may not all run there (sum of their arcs <= (|set| - 1) y_e), pairs first
+        n_width = 0
+        for e, utilities in self._width_sets(problem, arc_edge):
+            cols = [
+                int(c)
+                for u in utilities
+                for c in (self.z_col[u][e], self.z_col[u][e + E])
+                if c >= 0
+            ]
+            add_rows(np.full(len(cols), n_row), np.asarray(cols), np.ones(len(cols)))
+            add_rows(np.array([n_row]), np.array([e]), np.array([-(len(utilities) - 1.0)]))
+            row_lo.append(np.array([-_INF]))
+            row_hi.append(np.array([0.0]))
+            n_row += 1
+            n_width += 1
+        self.n_width_rows = n_width
         self.n_cols, self.n_rows = n_col, n_row
         self.cost = np.concatenate(cost)
         self.integer = np.concatenate(integer)
@@ -317,6 +415,34 @@ class _MilpModel:
         self.matrix = matrix
         self.row_lo = np.concatenate(row_lo) if row_lo else np.zeros(0)
         self.row_hi = np.concatenate(row_hi) if row_hi else np.zeros(0)
+
+    def _width_sets(
+        self, problem: _Problem, arc_edge: NDArray[np.int64]
+    ) -> list[tuple[int, tuple[str, ...]]]:
+        """(edge, utilities) for each smallest too-wide set whose utilities all reach the edge.
+
+        At most ``MAX_WIDTH_ROWS`` rows, smallest sets first; lazy cuts catch the rest.
+        """
+        E = self.net.n_edges  # noqa: N806
+        names = self.utilities
+        if len(names) < 2:
+            return []
+        on_edge = np.zeros((len(names), E), dtype=bool)
+        for i, u in enumerate(names):
+            zc = self.z_col[u]
+            on_edge[i] = (zc[:E] >= 0) | (zc[E:] >= 0)
+        minimal: dict[float, list[tuple[int, ...]]] = {}
+        found: list[tuple[int, int, tuple[str, ...]]] = []
+        for e in np.flatnonzero(np.isfinite(self.net.width_m) & (on_edge.sum(axis=0) >= 2)):
+            w = float(self.net.width_m[e])
+            if w not in minimal:
+                minimal[w] = _minimal_too_wide(problem, names, w)
+            here = set(np.flatnonzero(on_edge[:, e]).tolist())
+            for members in minimal[w]:
+                if here.issuperset(members):
+                    found.append((len(members), int(e), tuple(names[i] for i in members)))
+        found.sort(key=lambda x: (x[0], x[1]))
+        return [(e, m) for _, e, m in found[:MAX_WIDTH_ROWS]]
 
     def pass_to(self, h: highspy.Highs) -> None:
         lp = highspy.HighsLp()

@@ -14,10 +14,15 @@ import shapely
 import shapely.geometry
 
 __all__ = [
+    "ALTERNATIVE_KINDS",
+    "CONSTRAINTS",
     "CostShare",
+    "PlanAlternative",
+    "PlanViolation",
     "ProjectsPlan",
     "RouteStep",
     "Site",
+    "TrenchAlternatives",
     "TrenchEdge",
     "TrenchPlan",
     "TrenchRequest",
@@ -25,9 +30,26 @@ __all__ = [
     "plan_to_geojson",
 ]
 
-STATUSES = ("optimal", "time_limit", "heuristic", "baseline", "empty")
+STATUSES = ("optimal", "time_limit", "heuristic", "baseline", "uncoordinated", "empty")
 """``optimal``: HiGHS proved it (gap within 1e-7); ``time_limit``: best found, ``gap`` proven;
-``heuristic`` / ``baseline``: no bound; ``empty``: every site sits on its supply point."""
+``heuristic`` / ``baseline``: no bound; ``uncoordinated``: built from each utility's own route,
+no search and no bound; ``empty``: every site sits on its supply point."""
+
+CONSTRAINTS = {
+    "road_width": "道路宽度不足 road too narrow",
+    "protection_period": "道路保护期内禁止挖掘 road in its protection period",
+    "bridge": "桥梁禁止开挖 no trench on a bridge",
+    "no_plan": "未找到符合约束的方案 no plan found that keeps the rules",
+}
+"""The rules an alternative can break, with their labels (Chinese first)."""
+
+ALTERNATIVE_KINDS = {
+    "joint": "联合最优 joint optimum",
+    "separate": "各自开挖 each utility in its own trench",
+    "overlay": "简单叠加 overlay of uncoordinated routes",
+    "heuristic": "启发式 heuristic",
+}
+"""The alternatives :func:`routing.trench.plan_alternatives` returns, in order, with labels."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,58 @@ class CostShare:
 
 
 @dataclass(frozen=True)
+class PlanViolation:
+    """One rule a plan breaks: which (a key of ``CONSTRAINTS``), where and by how much.
+
+    ``required_m`` / ``available_m`` are set for ``road_width`` (the width rule's need against
+    the road's width); ``edge`` and ``segment_id`` are None for ``no_plan``.
+    """
+
+    constraint: str
+    edge: tuple[Hashable, Hashable, Hashable] | None
+    segment_id: Any
+    utilities: tuple[str, ...]
+    required_m: float | None
+    available_m: float | None
+    detail: str
+
+    @property
+    def label(self) -> str:
+        """The rule's label, Chinese first."""
+        return CONSTRAINTS.get(self.constraint, self.constraint)
+
+    @property
+    def message(self) -> str:
+        """Label and detail in one line, e.g. for a table cell."""
+        return f"{self.label}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "constraint": self.constraint,
+            "label": self.label,
+            "edge": None if self.edge is None else list(self.edge),
+            "segment_id": self.segment_id,
+            "utilities": list(self.utilities),
+            "required_m": self.required_m,
+            "available_m": self.available_m,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlanViolation:
+        edge = data.get("edge")
+        return cls(
+            constraint=data["constraint"],
+            edge=None if edge is None else (edge[0], edge[1], edge[2]),
+            segment_id=data.get("segment_id"),
+            utilities=tuple(data.get("utilities") or ()),
+            required_m=data.get("required_m"),
+            available_m=data.get("available_m"),
+            detail=data.get("detail", ""),
+        )
+
+
+@dataclass(frozen=True)
 class TrenchPlan:
     """A shared trench network serving every utility of a request.
 
@@ -145,10 +219,20 @@ class TrenchPlan:
     crs: Any = None
     solve_time_s: float = 0.0
     stats: tuple[tuple[str, Any], ...] = field(default=())
+    overlay_violations: tuple[PlanViolation, ...] = field(default=())
 
     @property
     def optimal(self) -> bool:
         return self.status in ("optimal", "empty")
+
+    @property
+    def overlay_feasible(self) -> bool:
+        """Whether the overlay of uncoordinated routes keeps every rule (widths above all).
+
+        When it does not, ``overlay_violations`` names each broken rule, and the plan may cost
+        more than the overlay: ``savings_vs_overlay_cny`` is then negative by design.
+        """
+        return not self.overlay_violations
 
     @property
     def savings_vs_separate_cny(self) -> float:
@@ -189,6 +273,8 @@ class TrenchPlan:
             "total_cost_cny": self.total_cost_cny,
             "separate_cost_cny": self.separate_cost_cny,
             "overlay_cost_cny": self.overlay_cost_cny,
+            "overlay_feasible": self.overlay_feasible,
+            "overlay_violations": [v.to_dict() for v in self.overlay_violations],
             "savings_vs_separate_cny": self.savings_vs_separate_cny,
             "savings_vs_separate": self.savings_vs_separate,
             "savings_vs_overlay_cny": self.savings_vs_overlay_cny,
@@ -308,7 +394,77 @@ class TrenchPlan:
             crs=data.get("crs"),
             solve_time_s=s.get("solve_time_s", 0.0),
             stats=tuple(sorted((s.get("stats") or {}).items())),
+            overlay_violations=tuple(
+                PlanViolation.from_dict(v) for v in s.get("overlay_violations") or ()
+            ),
         )
+
+
+@dataclass(frozen=True)
+class PlanAlternative:
+    """One way to serve a request, as a coordinator compares it with the others.
+
+    ``plan`` is None only when no plan of this kind exists (the heuristic found none that fits
+    the road widths); ``total_cost_cny`` is then ``inf``. ``feasible`` is False when
+    ``violations`` is not empty; each violation names the rule that rules the plan out.
+    ``status``, ``gap`` and ``bound_cny`` are the plan's own (``optimal`` or ``time_limit`` for
+    the joint plan; ``heuristic`` and ``uncoordinated`` carry no bound).
+    """
+
+    kind: str
+    plan: TrenchPlan | None
+    total_cost_cny: float
+    feasible: bool
+    violations: tuple[PlanViolation, ...]
+    status: str
+    gap: float | None
+    bound_cny: float | None
+
+    @property
+    def label(self) -> str:
+        """The alternative's name, Chinese first."""
+        return ALTERNATIVE_KINDS.get(self.kind, self.kind)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain JSON values for a side-by-side table."""
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "total_cost_cny": self.total_cost_cny if math.isfinite(self.total_cost_cny) else None,
+            "trench_length_m": None if self.plan is None else self.plan.trench_length_m,
+            "feasible": self.feasible,
+            "violations": [v.to_dict() for v in self.violations],
+            "status": self.status,
+            "gap": self.gap,
+            "bound_cny": self.bound_cny,
+        }
+
+
+@dataclass(frozen=True)
+class TrenchAlternatives:
+    """The joint optimum beside what the utilities would do without it.
+
+    ``joint``: the exact method's plan (``status`` ``optimal`` or ``time_limit`` with its gap);
+    ``separate``: each utility digs its own trench along its own shortest routes (one dig per
+    utility and road: where two run in one road, they must fit side by side); ``overlay``: the
+    same routes dug together where they coincide (one dig per road, which must be wide enough
+    for every utility in it); ``heuristic``: the shortest-path heuristic's plan. The joint plan
+    never costs more than a feasible alternative: each feasible one is offered to the exact
+    method as a starting plan.
+    """
+
+    joint: PlanAlternative
+    separate: PlanAlternative
+    overlay: PlanAlternative
+    heuristic: PlanAlternative
+
+    @property
+    def all(self) -> tuple[PlanAlternative, ...]:
+        """The four in the order of ``ALTERNATIVE_KINDS``."""
+        return (self.joint, self.separate, self.overlay, self.heuristic)
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [a.summary() for a in self.all]
 
 
 @dataclass(frozen=True)

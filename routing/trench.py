@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -20,8 +21,13 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from routing._trench_check import _dig_violations
+from routing._trench_check import _own_digs
+from routing._trench_check import _rule_name
+from routing._trench_check import _shared_digs
 from routing._trench_exact import _lagrange_bound
 from routing._trench_exact import _milp
+from routing._trench_exact import _path_bound
 from routing._trench_exact import _restrict_to_nodes
 from routing._trench_heuristic import _feasible_upper
 from routing._trench_heuristic import _heuristic
@@ -50,9 +56,12 @@ from routing.reduce import TrenchNetwork
 from routing.reduce import network_from_graph
 from routing.reduce import reduce_network
 from routing.results import CostShare
+from routing.results import PlanAlternative
+from routing.results import PlanViolation
 from routing.results import ProjectsPlan
 from routing.results import RouteStep
 from routing.results import Site
+from routing.results import TrenchAlternatives
 from routing.results import TrenchEdge
 from routing.results import TrenchPlan
 from routing.results import TrenchRequest
@@ -62,6 +71,7 @@ __all__ = [
     "METHODS",
     "OPTIMALITY_GAP",
     "SHAPLEY_MAX_UTILITIES",
+    "plan_alternatives",
     "plan_projects",
     "plan_shared_trench",
     "plan_shared_trenches",
@@ -185,7 +195,134 @@ def plan_shared_trench(
         )
     )
     problem = _build_problem(net0, _as_sites(sites), supplies, model, required_width_m)
-    return _plan(net0, problem, solver, method, time_limit_s, sharing, started)
+    rule_name = _rule_name(required_width_m or model.required_width_m)
+    return _plan(net0, problem, solver, method, time_limit_s, sharing, started, rule_name)
+
+
+def plan_alternatives(
+    G: nx.Graph | TrenchNetwork,  # noqa: N803
+    sites: Sequence[Site] | Mapping[Hashable, Iterable[str]],
+    supplies: Mapping[str, Hashable | Sequence[Hashable]],
+    *,
+    cost_model: CostModel | None = None,
+    on_date: dt.date | None = None,
+    emergency_repair: bool = False,
+    required_width_m: WidthRule | None = None,
+    time_limit_s: float = 60.0,
+    sharing: str = "proportional",
+) -> TrenchAlternatives:
+    """The alternatives a coordinator compares: joint optimum, own trenches, overlay, heuristic.
+
+    Parameters
+    ----------
+    G, sites, supplies, cost_model, on_date, emergency_repair, required_width_m, sharing
+        As for :func:`plan_shared_trench`.
+    time_limit_s
+        Wall-clock limit of the exact solve (the heuristic and the two uncoordinated plans
+        take a small part of it).
+
+    Returns
+    -------
+    TrenchAlternatives
+        Each alternative with its cost, its feasibility and, for an infeasible one, every
+        rule it breaks (:class:`~routing.results.PlanViolation`: road width under the width
+        rule, protection period, bridge). The joint plan never costs more than a feasible
+        alternative: the feasible ones are handed to the exact method as starting plans.
+
+    Raises
+    ------
+    ValueError, TrenchRequestError, NoRouteError, UnreachableSupplyError
+        As :func:`plan_shared_trench`; ``NoRouteError`` when no plan at all fits the rules.
+
+    Notes
+    -----
+    ``separate`` and ``overlay`` use each utility's own shortest paths from its nearest supply
+    to each of its sites (under its own trench and laying costs, on roads wide enough for it
+    alone). ``separate`` digs one trench per utility; two in one road are dug in the same
+    works window, so they must fit side by side (the sum of their widths). ``overlay`` digs
+    each road once for all the utilities in it; where they need more width than the road has,
+    the overlay is infeasible and the joint optimum may cost more than its price.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> G = nx.MultiGraph()
+    >>> G.add_edge("S", "A", key=0, length_m=100.0, width_m=1.5)
+    0
+    >>> G.add_edge("S", "B", key=0, length_m=100.0)
+    0
+    >>> G.add_edge("B", "A", key=0, length_m=100.0)
+    0
+    >>> alt = plan_alternatives(G, {"A": {"water", "power"}}, {"water": "S", "power": "S"})
+    >>> alt.overlay.feasible, alt.overlay.violations[0].constraint
+    (False, 'road_width')
+    >>> alt.joint.status, alt.joint.total_cost_cny <= alt.separate.total_cost_cny
+    ('optimal', True)
+    """
+    if sharing not in SHARING_RULES:
+        msg = f"unknown sharing rule {sharing!r}; valid rules: {', '.join(SHARING_RULES)}"
+        raise ValueError(msg)
+    started = time.perf_counter()
+    model = cost_model or load_cost_model()
+    net0 = (
+        G
+        if isinstance(G, TrenchNetwork)
+        else prepare_network(
+            G, cost_model=model, on_date=on_date, emergency_repair=emergency_repair
+        )
+    )
+    problem = _build_problem(net0, _as_sites(sites), supplies, model, required_width_m)
+    rule_name = _rule_name(required_width_m or model.required_width_m)
+    # the heuristic first (it is quick), so that the exact method starts from it
+    try:
+        heuristic: TrenchPlan | None = _plan(
+            net0, problem, _solve_heuristic, "heuristic", _INF, sharing, started, rule_name
+        )
+    except NoRouteError as exc:
+        heuristic, heuristic_error = None, str(exc)
+    else:
+        heuristic_error = ""
+    extra = [] if heuristic is None else [_plan_solution(heuristic)]
+    joint = _plan(
+        net0,
+        problem,
+        _solve_milp,
+        "milp",
+        max(time_limit_s - (time.perf_counter() - started), 0.0),
+        sharing,
+        time.perf_counter(),
+        rule_name,
+        candidates=extra,
+    )
+    separate = _separate_routes(net0, problem)
+    overlay_plan = _assemble_uncoordinated(net0, problem, separate, joint, "overlay")
+    own_plan = _assemble_uncoordinated(net0, problem, separate, joint, "separate")
+
+    def alternative(kind: str, plan: TrenchPlan | None, sol: Solution | None) -> PlanAlternative:
+        if plan is None or sol is None:
+            violation = PlanViolation("no_plan", None, None, (), None, None, heuristic_error)
+            return PlanAlternative(kind, None, _INF, False, (violation,), "heuristic", None, None)
+        digs = _own_digs(sol) if kind == "separate" else _shared_digs(sol)
+        violations = _dig_violations(problem, net0.forbidden, digs, width_rule_name=rule_name)
+        return PlanAlternative(
+            kind=kind,
+            plan=plan,
+            total_cost_cny=plan.total_cost_cny,
+            feasible=not violations,
+            violations=violations,
+            status=plan.status,
+            gap=plan.gap,
+            bound_cny=plan.bound_cny,
+        )
+
+    return TrenchAlternatives(
+        joint=alternative("joint", joint, _plan_solution(joint)),
+        separate=alternative("separate", own_plan, separate),
+        overlay=alternative("overlay", overlay_plan, separate),
+        heuristic=alternative(
+            "heuristic", heuristic, None if heuristic is None else _plan_solution(heuristic)
+        ),
+    )
 
 
 def plan_shared_trenches(
@@ -349,12 +486,18 @@ def _plan(  # noqa: PLR0917 - private helper
     time_limit_s: float,
     sharing: str,
     started: float,
+    rule_name: str,
+    *,
+    candidates: Sequence[Solution] = (),
 ) -> TrenchPlan:
     terminals = problem.terminals()
     deadline = started + max(time_limit_s, 0.0)
     separate = _separate_routes(net0, problem)
     separate_cost = sum(_solution_cost(problem, {u: x}) for u, x in separate.items())
     overlay_cost = _solution_cost(problem, separate)
+    overlay_violations = _dig_violations(
+        problem, net0.forbidden, _shared_digs(separate), width_rule_name=rule_name
+    )
     net1 = reduce_network(_terminal_components(net0, terminals), terminals)
     stats: dict[str, Any] = {"input_edges": net0.n_edges, "reduced_edges": net1.n_edges}
     if not any(d.sites for d in problem.demands):
@@ -362,14 +505,22 @@ def _plan(  # noqa: PLR0917 - private helper
         status = "empty"
         bound: float | None = 0.0
     else:
-        upper = overlay_cost if not _width_violations(problem, separate) else _INF
-        sol, status, bound, more = solver(
-            net1, problem, deadline=deadline, upper=upper, separate=separate
-        )
+        # every feasible plan already known is one the exact method must not do worse than
+        known = [c for c in candidates if not _width_violations(problem, c)]
+        if not overlay_violations:
+            known.append(separate)
+        sol, status, bound, more = solver(net1, problem, deadline=deadline, candidates=known)
         stats.update(more)
     total = _solution_cost(problem, sol)
-    if status == "optimal":
-        bound = total if bound is None else min(bound, total)
+    if status in ("optimal", "time_limit"):
+        bound = total if bound is None and status == "optimal" else bound
+        bound = None if bound is None else min(bound, total)
+        # a bound that meets the plan proves it, whoever found it; one that does not never
+        # lets a plan be called optimal
+        if bound is not None and bound >= total * (1 - OPTIMALITY_GAP) - 1e-6:
+            status = "optimal"
+        elif status == "optimal":
+            status = "time_limit"
     gap = None if bound is None else (0.0 if total <= 0 else max(total - bound, 0.0) / total)
     standalone = {u: _solution_cost(problem, {u: x}) for u, x in separate.items()}
     if sharing == "shapley":
@@ -390,6 +541,7 @@ def _plan(  # noqa: PLR0917 - private helper
         sharing=sharing,
         elapsed=time.perf_counter() - started,
         stats=stats,
+        overlay_violations=overlay_violations,
     )
     logger.info(
         "trench plan (%s): %s, %.0f CNY, gap %s, %.3f s",
@@ -407,8 +559,7 @@ def _solve_heuristic(
     problem: _Problem,
     *,
     deadline: float,
-    upper: float,
-    separate: Solution,
+    candidates: Sequence[Solution],
 ) -> tuple[Solution, str, float | None, dict[str, Any]]:
     # no corridor here: pruning the whole graph costs more than it saves the heuristic
     sol = _heuristic(net, problem)
@@ -420,19 +571,32 @@ def _solve_milp(
     problem: _Problem,
     *,
     deadline: float,
-    upper: float,
-    separate: Solution,
+    candidates: Sequence[Solution],
 ) -> tuple[Solution, str, float | None, dict[str, Any]]:
+    upper = min((_solution_cost(problem, c) for c in candidates), default=_INF)
     corridor = _prune(net, problem, _feasible_upper(net, problem, upper))
-    warm = _heuristic(corridor, problem)
-    ub = _solution_cost(problem, warm)
-    corridor = _prune(corridor, problem, ub)
-    stats: dict[str, Any] = {"heuristic_cost_cny": ub, "corridor_edges": corridor.n_edges}
+    try:
+        heuristic: Solution | None = _heuristic(corridor, problem)
+    except NoRouteError:
+        # the heuristic found no plan that fits the widths; the exact model may still
+        heuristic = None
+    pool = [*candidates, *([] if heuristic is None else [heuristic])]
+    warm = min(pool, key=lambda c: _solution_cost(problem, c)) if pool else None
+    ub = _INF if warm is None else _solution_cost(problem, warm)
+    stats: dict[str, Any] = {
+        "heuristic_cost_cny": _INF if heuristic is None else _solution_cost(problem, heuristic)
+    }
+    if math.isfinite(ub):
+        corridor = _prune(corridor, problem, ub)
+    stats["corridor_edges"] = corridor.n_edges
+    lb = _path_bound(corridor, problem)
+    stats["path_bound_cny"] = lb
     node_ok = None
-    lb = None
     # bound, shrink the corridor to the nodes the bound still allows, and bound again on the
     # smaller network while that keeps paying off
     for _ in range(3):
+        if warm is None:  # the split starts from a plan; with none, HiGHS bounds alone
+            break
         # the bound may use up to 40 % of the time left; the rest is for the MILP
         now = time.perf_counter()
         lagrange = _lagrange_bound(
@@ -440,12 +604,11 @@ def _solve_milp(
         )
         if lagrange is None:
             break
-        if lb is None or lagrange[0] > lb:
-            lb = lagrange[0]
+        lb = max(lb, lagrange[0])
         node_ok = lagrange[1]
-        stats["lagrange_bound_cny"] = lb
+        stats["lagrange_bound_cny"] = lagrange[0]
         if lb >= ub * (1 - OPTIMALITY_GAP) - 1e-6:
-            # the heuristic plan meets the bound: optimal without branching
+            # the starting plan meets the bound: optimal without branching
             stats["corridor_edges"] = corridor.n_edges
             return warm, "optimal", lb, stats
         before = corridor.n_edges
@@ -455,8 +618,7 @@ def _solve_milp(
             break
     sol, status, bound, more = _milp(corridor, problem, warm, ub, deadline, node_ok)
     stats.update(more)
-    if lb is not None:
-        bound = lb if bound is None else max(bound, lb)
+    bound = lb if bound is None else max(bound, lb)
     return sol, status, bound, stats
 
 
@@ -515,13 +677,9 @@ def _shapley_shares(  # noqa: PLR0917 - private helper
                 value[frozenset(coalition)] = 0.0
                 continue
             separate = _separate_routes(net, sub)
-            upper = _solution_cost(sub, separate) if not _width_violations(sub, separate) else _INF
+            known = [] if _width_violations(sub, separate) else [separate]
             sol, *_ = solver(
-                net,
-                sub,
-                deadline=max(deadline, time.perf_counter() + 1.0),
-                upper=upper,
-                separate=separate,
+                net, sub, deadline=max(deadline, time.perf_counter() + 1.0), candidates=known
             )
             value[frozenset(coalition)] = _solution_cost(sub, sol)
     out = []
@@ -552,6 +710,7 @@ def _assemble(
     sharing: str,
     elapsed: float,
     stats: Mapping[str, Any],
+    overlay_violations: tuple[PlanViolation, ...] = (),
 ) -> TrenchPlan:
     info = problem.info
     users: dict[EdgeRef, list[str]] = {}
@@ -597,7 +756,50 @@ def _assemble(
         crs=net0.crs,
         solve_time_s=elapsed,
         stats=tuple(sorted(stats.items())),
+        overlay_violations=overlay_violations,
     )
+
+
+def _assemble_uncoordinated(
+    net0: TrenchNetwork, problem: _Problem, separate: Solution, joint: TrenchPlan, kind: str
+) -> TrenchPlan:
+    """The overlay (one dig per road) or own trenches (one per utility and road) as a plan."""
+    plan = _assemble(
+        net0,
+        problem,
+        separate,
+        method=kind,
+        status="uncoordinated",
+        bound=None,
+        gap=None,
+        separate_cost=joint.separate_cost_cny,
+        overlay_cost=joint.overlay_cost_cny,
+        shares=_proportional_shares(
+            _solution_cost(problem, separate) if kind == "overlay" else joint.separate_cost_cny,
+            {s.utility: s.standalone_cost_cny for s in joint.shares},
+        ),
+        sharing="proportional",
+        elapsed=0.0,
+        stats={},
+        overlay_violations=joint.overlay_violations,
+    )
+    if kind == "overlay":
+        return plan
+    # own trenches: one edge row per utility and road, each dug (and paid) on its own
+    edges = tuple(dataclasses.replace(e, utilities=(u,)) for e in plan.edges for u in e.utilities)
+    trench_cost = float(sum(e.cost_cny for e in edges))
+    return dataclasses.replace(
+        plan,
+        edges=edges,
+        trench_cost_cny=trench_cost,
+        trench_length_m=float(sum(e.length_m for e in edges)),
+        total_cost_cny=trench_cost + plan.laying_cost_cny,
+    )
+
+
+def _plan_solution(plan: TrenchPlan) -> Solution:
+    """The per-utility edge sets of a plan (the planner's own form)."""
+    return {r.utility: frozenset(r.edges) for r in plan.routes}
 
 
 def _utility_route(

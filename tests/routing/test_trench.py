@@ -419,11 +419,16 @@ def test_geojson_and_round_trip():
     assert again.route("water").steps == plan.route("water").steps
 
 
-def test_exact_model_adds_width_cuts_until_the_plan_fits():
+@pytest.mark.parametrize("upfront", [True, False])
+def test_exact_model_keeps_the_widths_from_the_start_or_by_lazy_cuts(upfront, monkeypatch):
     # drive the MILP directly (the Lagrangian bound would prove the heuristic first):
-    # unconstrained it puts water + power on the 1.2 m road S-A (13,000); the lazy cut
-    # forbids that set there and the re-solve ends at 26,000 (see the narrow-road test)
+    # unconstrained it puts water + power on the 1.2 m road S-A (13,000). The width row in
+    # the model from the start forbids that set there; with no rows allowed upfront the lazy
+    # cut does, after a re-solve. Both end at 26,000 (see the narrow-road test)
+    from routing import _trench_exact  # noqa: PLC0415
 
+    if not upfront:
+        monkeypatch.setattr(_trench_exact, "MAX_WIDTH_ROWS", 0)
     G = graph([("S", "A", 100, {"width_m": 1.2}), ("S", "B", 100), ("B", "A", 100)])  # noqa: N806
     net = prepare_network(G, cost_model=MODEL, on_date=DAY)
     problem = _build_problem(
@@ -431,7 +436,12 @@ def test_exact_model_adds_width_cuts_until_the_plan_fits():
     )
     warm = _separate_routes(net, problem)  # both on S-A: too wide, not a valid warm start
     sol, status, bound, stats = _milp(net, problem, warm, 1e9, time.perf_counter() + 30)
-    assert stats["width_cuts"] >= 1
+    if upfront:
+        assert stats["width_rows"] >= 1
+        assert stats["width_cuts"] == 0
+    else:
+        assert stats["width_rows"] == 0
+        assert stats["width_cuts"] >= 1
     assert status == "optimal"
     assert _solution_cost(problem, sol) == pytest.approx(26000)
     assert bound == pytest.approx(26000)
