@@ -3,6 +3,9 @@
 Run: ``.venv/bin/python -m bench.trench`` (about a few minutes on 2 cores). Every method runs on
 the same instances in one process: our exact MILP, our heuristic, networkx ``steiner_tree``
 (kou and mehlhorn, timed on the full graph) and separate trenches.
+
+``--district-year`` runs the district-year class instead (:func:`make_district_year`): one
+district's applications of a year planned as one joint plan, per window group, and each alone.
 """
 
 from __future__ import annotations
@@ -28,8 +31,17 @@ from routing.costs import load_cost_model
 from routing.graph import build_road_graph
 from routing.reduce import TrenchNetwork
 from routing.results import Site
+from routing.results import TrenchRequest
 
-HARBIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "harbin_osm" / "bfmap_ways.csv"
+# ../shared beside the checkout (a worktree sits one level deeper: the first that exists wins)
+HARBIN = next(
+    (
+        p / "shared" / "data" / "harbin_osm" / "bfmap_ways.csv"
+        for p in Path(__file__).resolve().parents[1:4]
+        if (p / "shared" / "data" / "harbin_osm" / "bfmap_ways.csv").exists()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "harbin_osm" / "bfmap_ways.csv",
+)
 # bfmap class_id -> OSM highway (see the data README)
 CLASS = {
     101: "motorway",
@@ -94,6 +106,112 @@ def make_instance(G: nx.MultiGraph, nodes: list[int], xy: np.ndarray, k: int, se
     return sites, supplies
 
 
+def make_district_year(
+    G: nx.MultiGraph,  # noqa: N803
+    nodes: list[int],
+    xy: np.ndarray,
+    seed: int,
+    *,
+    n_applications: int = 50,
+    max_utilities: int = 6,
+    radius_m: float = 1500.0,
+    year: int = 2027,
+) -> list[tuple[TrenchRequest, dt.date, dt.date]]:
+    """A district's year of connection applications, each with its construction window.
+
+    ``n_applications`` building sites within ``radius_m`` of a random centre, each needing 1
+    to ``max_utilities`` of the first ``max_utilities`` utilities; each utility's existing
+    network offers 3 supply nodes in the district, shared by every application (the same
+    mains serve the whole district). Windows start uniformly over ``year`` and last 30 to
+    120 days.
+    """
+    rng = np.random.default_rng(1000 + seed)
+    utilities = UTILITIES[:max_utilities]
+    centre = xy[rng.integers(len(nodes))]
+    dist = np.hypot(*(xy - centre).T)
+    near = np.flatnonzero(dist < radius_m)
+    supplies = {u: [nodes[n] for n in rng.choice(near, size=3, replace=False)] for u in utilities}
+    site_nodes = rng.choice(near, size=n_applications, replace=False)
+    out = []
+    for i, n in enumerate(site_nodes):
+        k = int(rng.integers(1, max_utilities + 1))
+        need = frozenset(str(u) for u in rng.choice(utilities, size=k, replace=False))
+        name = f"app{i:02d}"
+        start = dt.date(year, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
+        end = start + dt.timedelta(days=int(rng.integers(30, 121)))
+        request = TrenchRequest(
+            (Site(nodes[n], need, name=name, project=name),),
+            {u: tuple(supplies[u]) for u in sorted(need)},
+            name=name,
+        )
+        out.append((request, start, end))
+    return out
+
+
+def window_groups(
+    apps: list[tuple[TrenchRequest, dt.date, dt.date]], *, horizon_days: int = 0
+) -> list[list[TrenchRequest]]:
+    """Applications whose windows overlap (or start within ``horizon_days``), chained."""
+    order = sorted(apps, key=lambda a: a[1])
+    groups: list[list[TrenchRequest]] = []
+    end = None
+    for request, start, finish in order:
+        if end is None or start > end + dt.timedelta(days=horizon_days):
+            groups.append([])
+            end = finish
+        groups[-1].append(request)
+        end = max(end, finish)
+    return groups
+
+
+def run_district_year(  # noqa: PLR0917 - one bench run
+    G: nx.MultiGraph,  # noqa: N803
+    net: TrenchNetwork,
+    nodes: list[int],
+    xy: np.ndarray,
+    seeds: int,
+    time_limit: float,
+) -> None:
+    """Joint year plan (exact and heuristic), per window group, and per application."""
+    for seed in range(seeds):
+        apps = make_district_year(G, nodes, xy, seed)
+        requests = [a[0] for a in apps]
+        n_util = len({u for r in requests for s in r.sites for u in s.utilities})
+        t0 = time.perf_counter()
+        heur = trench.plan_projects(net, requests, method="heuristic").joint
+        t_heur = time.perf_counter() - t0
+        joint = trench.plan_projects(net, requests, method="milp", time_limit_s=time_limit)
+        alone = joint.alone_total_cost_cny
+        groups = window_groups(apps)
+        t0 = time.perf_counter()
+        per_group = sum(
+            trench.plan_projects(
+                net, g, method="milp", time_limit_s=time_limit
+            ).joint.total_cost_cny
+            for g in groups
+        )
+        t_groups = time.perf_counter() - t0
+        plan = joint.joint
+        stats = dict(plan.stats)
+        print(
+            f"district-year seed={seed}: {len(requests)} applications, {n_util} utilities, "
+            f"{len(groups)} window groups | joint milp {plan.solve_time_s:.1f}s "
+            f"{plan.status} gap={_fmt(plan.gap)} corridor={stats.get('corridor_edges')} "
+            f"cols={stats.get('milp_cols')} | joint heuristic {t_heur:.1f}s "
+            f"x{heur.total_cost_cny / plan.total_cost_cny:.4f} | "
+            f"per application {alone:,.0f} CNY (saving {1 - plan.total_cost_cny / alone:.1%}) | "
+            f"per window group {per_group:,.0f} CNY (saving {1 - per_group / alone:.1%}, "
+            f"{t_groups:.1f}s) | joint {plan.total_cost_cny:,.0f} CNY",
+            flush=True,
+        )
+        statuses = [p.status for p in joint.alone]
+        print(
+            f"  per-application plans: {statuses.count('optimal')} of {len(statuses)} proven, "
+            f"{sum(p.solve_time_s for p in joint.alone):.1f}s in all",
+            flush=True,
+        )
+
+
 def run_kou_full(H: nx.Graph, net: TrenchNetwork, problem, method: str):  # noqa: N803
     """networkx steiner_tree on the full (largest-component) graph; returns (time, solution)."""
     index = net.index()
@@ -135,6 +253,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--ks", default="3,6,10")
     parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument(
+        "--district-year", action="store_true", help="run the district-year class instead"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
@@ -152,6 +273,9 @@ def main() -> None:
     )
     nodes = list(G.nodes)
     xy = np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in nodes])
+    if args.district_year:
+        run_district_year(G, net, nodes, xy, args.seeds, args.time_limit)
+        return
     model = load_cost_model()
     rows = []
     for k in [int(x) for x in args.ks.split(",")]:

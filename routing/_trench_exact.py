@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 
+from routing._steiner_bound import dual_ascent
 from routing._steiner_bound import steiner_through_nodes
 from routing._trench_model import _INF
 from routing._trench_model import OPTIMALITY_GAP
@@ -59,7 +60,8 @@ def _lagrange_bound(
     others evenly) and moves, round by round, towards an even split among the utilities
     whose own optimal trees use the edge, keeping the best bound. Returns the bound and, per
     utility, the nodes it may still use in a plan costing at most ``upper`` (see
-    :mod:`routing._steiner_bound`); None if a utility has too many sites for Dreyfus–Wagner.
+    :mod:`routing._steiner_bound`): exact trees by Dreyfus–Wagner where a utility has few
+    sites, Wong's dual ascent where it has more; None if a site cannot be reached.
     """
     active = [d for d in problem.demands if d.sites]
     index = net.index()
@@ -76,7 +78,7 @@ def _lagrange_bound(
         bounds = []
         for i, d in enumerate(active):
             w = np.where(allowed[i], alpha[i] * net.cost_cny + d.lay_per_m * net.length_m, _INF)
-            sb = steiner_through_nodes(
+            args = (
                 net.n_nodes,
                 net.eu,
                 net.ev,
@@ -84,6 +86,10 @@ def _lagrange_bound(
                 [index[s] for s in d.sources if s in index],
                 [index[t] for t in d.sites],
             )
+            # exact trees by Dreyfus-Wagner for few sites, else Wong's dual ascent
+            sb = steiner_through_nodes(*args)
+            if sb is None:
+                sb = dual_ascent(*args, deadline=deadline)
             if sb is None:
                 return None
             bounds.append(sb)
