@@ -93,7 +93,7 @@ def import_file(
         ),
     ],
     city: Annotated[str, typer.Option(help="the city to import into, e.g. harbin")],
-    crs: Annotated[str | None, typer.Option(help="CRS of the coordinates, e.g. EPSG:4547")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of the coordinates, e.g. EPSG:4552")] = None,
     encoding: Annotated[str | None, typer.Option(help="text encoding, e.g. gbk")] = None,
     layer: Annotated[
         str | None, typer.Option(help="the layer to read from a multi-layer file")
@@ -119,6 +119,10 @@ def import_file(
             "--from", help="gcj02 or bd09: lon/lat from Chinese web maps, converted to WGS 84"
         ),
     ] = None,
+    duplicates: Annotated[
+        str,
+        typer.Option(help="refuse or drop twin (also reversed) and covered lines"),
+    ] = "refuse",
 ) -> None:
     """Validate a GIS file and import it into a city's tables (all or nothing)."""
     from geodata.db import database_url
@@ -157,6 +161,7 @@ def import_file(
                 unplanned=unplanned,
                 vocabulary=terms,
                 offset_from=offset_from,
+                duplicates=duplicates,
             )
     except LayerValidationError as exc:
         typer.echo(str(exc), err=True)

@@ -65,6 +65,7 @@ def import_layer(
     unplanned: str = "keep",
     vocabulary: Vocabulary | None = None,
     offset_from: str | None = None,
+    duplicates: str = "refuse",
 ) -> ImportResult:
     """Read a file, validate it for ``kind`` and store it in ``city``'s tables.
 
@@ -86,7 +87,7 @@ def import_layer(
         The stored layer's name (defaults to the source layer or file name).
     progress
         Called with the number of features written after each chunk.
-    field_map, unplanned, vocabulary, offset_from
+    field_map, unplanned, vocabulary, offset_from, duplicates
         Passed to :func:`geodata.validate.validate_layer`. A line layer in lon/lat is
         also compared with the city's stored roads for the GCJ-02 and BD-09 offsets.
 
@@ -111,6 +112,7 @@ def import_layer(
         vocabulary=vocabulary,
         roads=_roads_near(session, source, target) if offset_from is None else None,
         offset_from=offset_from,
+        duplicates=duplicates,
     )
     stored = store_layer(
         session, validated, city=target, source=source, name=name, progress=progress
@@ -188,8 +190,16 @@ def load_city_package(
         if progress is not None:
             count = len(load_layer(path, layer=layer).frame)
             callback = progress(layer, count)
+        # the sample packages hold OSM extracts: twins are left out, with a warning
         result = import_layer(
-            session, path, kind=layer, city=city.name, layer=layer, name=layer, progress=callback
+            session,
+            path,
+            kind=layer,
+            city=city.name,
+            layer=layer,
+            name=layer,
+            progress=callback,
+            duplicates="drop",
         )
         done.append((layer, result.layer, True))
     return done

@@ -194,7 +194,7 @@ def load_layer(
         hint = " (DXF files never carry one)" if driver == "DXF" else ""
         msg = (
             f"{shown}{_layer_suffix(layer)}: the layer has no CRS{hint}; name the CRS of "
-            "its coordinates, e.g. crs='EPSG:4547'"
+            "its coordinates, e.g. crs='EPSG:4552'"
         )
         raise MissingCRSError(msg)
     logger.info(

@@ -29,6 +29,7 @@ from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geodata.crs import check_city_crs
 from geodata.crs import crs_label
 from geodata.crs import parse_crs
 from geodata.crs import require_metric
@@ -109,9 +110,16 @@ def create_city(
     Raises
     ------
     CRSError
-        If ``crs`` is not a metric projected CRS with an EPSG code.
+        If ``crs`` is not a metric projected CRS with an EPSG code, or does not fit the
+        extent (:func:`geodata.crs.check_city_crs`: area of use, 0.1 % scale error, an
+        extent typed lat,lon).
     """
     metric = require_metric(crs, what=f"city {name!r}'s geometries")
+    try:
+        check_city_crs(metric, extent)
+    except CRSError as exc:
+        msg = f"city {name!r}: {exc}"
+        raise CRSError(msg) from exc
     srid = metric.to_epsg()
     if srid is None:
         msg = f"city {name!r}: the CRS needs an EPSG code, got {crs_label(metric)}"

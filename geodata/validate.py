@@ -42,6 +42,7 @@ from geodata.utilities import Vocabulary
 from geodata.utilities import default_vocabulary
 
 __all__ = [
+    "DUPLICATE_OPTIONS",
     "KINDS",
     "UNPLANNED_OPTIONS",
     "Problem",
@@ -61,6 +62,13 @@ ZERO_LENGTH_M = 0.001
 DATE_YEARS = (1900, 2100)
 # installation years below this mean "unknown" in real registers (PLATEAU writes 0001)
 UNKNOWN_YEAR_BELOW = 1800
+# layer kinds searched for duplicate geometries, and what happens to them
+DUPLICATE_KINDS = ("roads", "underground_lines")
+DUPLICATE_OPTIONS = ("refuse", "drop")
+# two lines sharing at least this length (m) overlap
+OVERLAP_MIN_M = 1.0
+# lines this close (m) count as the same
+DUPLICATE_TOLERANCE_M = 0.01
 # what happens to lines of a kind the product does not plan with (路灯, 信号, 工业, 不明)
 UNPLANNED_OPTIONS = ("keep", "skip")
 # the longest field name a DBF holds, in bytes (a shapefile's 管线类型 becomes 管线类 in UTF-8)
@@ -328,6 +336,7 @@ def validate_layer(
     vocabulary: Vocabulary | None = None,
     roads: np.ndarray | None = None,
     offset_from: str | None = None,
+    duplicates: str = "refuse",
 ) -> ValidatedLayer:
     """Validate a layer for ``kind`` and build its table rows in the metric ``crs``.
 
@@ -360,6 +369,12 @@ def validate_layer(
     offset_from
         ``"gcj02"`` or ``"bd09"``: the layer's lon/lat are in that Chinese web-map system
         and are converted to WGS 84 first.
+    duplicates
+        Road and existing-line layers are searched for twins (the same geometry, also
+        reversed) and lines lying on another of the same kind (covered, or overlapping by
+        :data:`OVERLAP_MIN_M` or more). ``"refuse"`` reports each by feature and refuses the
+        layer; ``"drop"`` leaves out the twins and covered lines with a warning (partial
+        overlaps stay, with a warning).
 
     Returns
     -------
@@ -381,6 +396,9 @@ def validate_layer(
     if spec is None:
         msg = f"unknown layer kind {kind!r}; expected one of {', '.join(KINDS)}"
         raise UnknownKindError(msg)
+    if duplicates not in DUPLICATE_OPTIONS:
+        msg = f"duplicates={duplicates!r}; expected one of {', '.join(DUPLICATE_OPTIONS)}"
+        raise ValueError(msg)
     if unplanned not in UNPLANNED_OPTIONS:
         msg = f"unplanned={unplanned!r}; expected one of {', '.join(UNPLANNED_OPTIONS)}"
         raise ValueError(msg)
@@ -435,6 +453,9 @@ def validate_layer(
     )
     extra, drop = _apply_vocabulary(
         columns, sources, kind=kind, unplanned=unplanned, ids=ids, report=report
+    )
+    drop |= _check_duplicates(
+        metric, keep & ~drop, columns, kind=kind, mode=duplicates, ids=ids, report=report
     )
     if report.problems:
         logger.info("refused %s: %s", source.file, report.counts())
@@ -1042,6 +1063,92 @@ def _apply_terms(
                 f"left out ({listed})",
             )
         )
+
+
+def _check_duplicates(
+    metric: np.ndarray,
+    keep: np.ndarray,
+    columns: dict[str, list[Any]],
+    *,
+    kind: str,
+    mode: str,
+    ids: list[str | None],
+    report: ValidationReport,
+) -> np.ndarray:
+    """Find twins (also reversed) and lines lying on another; refuse or drop them.
+
+    Returns the mask of features to leave out (``mode="drop"``).
+    """
+    drop = np.zeros(len(metric), dtype=bool)
+    if kind not in DUPLICATE_KINDS or keep.sum() < 2:
+        return drop
+    index = np.flatnonzero(keep)
+    geoms = metric[index]
+    group = [
+        "/".join(str(columns[c][i]) for c in ("utility", "subtype") if c in columns) for i in index
+    ]
+    found = _find_duplicates(geoms, group)
+    for k, of, code, what in found:
+        n, m = int(index[k]), int(index[of])
+        other = f"feature {m}" + (f" (id {ids[m]})" if ids[m] else "")
+        message = f"{what} {other}"
+        if mode == "drop" and code != "partial_overlap":
+            drop[n] = True
+            continue
+        if mode == "drop":
+            report.warnings.append(
+                Problem(code, message + " (kept: drop cannot split it)", n, ids[n])
+            )
+            continue
+        report.problems.append(
+            Problem(code, message + "; remove it, or import with duplicates=drop", n, ids[n])
+        )
+    if drop.any():
+        counts = Counter(code for k, _, code, _ in found if drop[index[k]])
+        listed = ", ".join(f"{c} {n}" for c, n in counts.items())
+        first_ids = ", ".join(str(ids[i] or i) for i in np.flatnonzero(drop)[:10])
+        report.warnings.append(
+            Problem(
+                "duplicates_dropped",
+                f"{int(drop.sum())} duplicate features left out ({listed}): {first_ids}",
+            )
+        )
+    return drop
+
+
+def _find_duplicates(geoms: np.ndarray, group: list[str]) -> list[tuple[int, int, str, str]]:
+    """(feature, the feature it repeats, code, how) for twins, covered and overlapping lines.
+
+    Lines match within :data:`DUPLICATE_TOLERANCE_M` (reprojection leaves float noise).
+    """
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="dwithin", distance=DUPLICATE_TOLERANCE_M)
+    groups = np.asarray(group, dtype=object)
+    pairs = (left != right) & (groups[left] == groups[right])
+    left, right = left[pairs], right[pairs]
+    found: list[tuple[int, int, str, str]] = []
+    if not len(left):
+        return found
+    buffered = shapely.buffer(geoms, DUPLICATE_TOLERANCE_M, quad_segs=2)
+    covers_lr = shapely.covers(buffered[left], geoms[right])
+    covers_rl = shapely.covers(buffered[right], geoms[left])
+    starts = shapely.get_point(geoms, 0)
+    for a, b, ab, ba in zip(left, right, covers_lr, covers_rl, strict=True):
+        if ab and ba:
+            if a < b:
+                same = shapely.distance(starts[a], starts[b]) <= DUPLICATE_TOLERANCE_M
+                code = "duplicate_geometry" if same else "reversed_twin"
+                what = "the same geometry as" if same else "the same line, reversed, as"
+                found.append((int(b), int(a), code, what))
+        elif ab:
+            found.append((int(b), int(a), "overlapping_geometry", "covered by"))
+        elif a < b and not ba:
+            shared = float(shapely.length(shapely.intersection(geoms[b], buffered[a])))
+            if shared >= OVERLAP_MIN_M:
+                found.append(
+                    (int(b), int(a), "partial_overlap", f"overlapping {shared:.1f} m with")
+                )
+    return found
 
 
 def _apply_sizes(

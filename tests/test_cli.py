@@ -224,6 +224,10 @@ def test_city_add_then_import_then_list(db_env: str, engine: Engine, tmp_path: P
         ("EPSG:4326", "126.4,45.5,126.9,45.9", "metres"),
         ("EPSG:32652", "45.5,126.4,45.9,126.9", "not a lon/lat box"),
         ("EPSG:32652", "126.4,45.5", "must be minlon,minlat,maxlon,maxlat"),
+        # issue 14: a CRS that distorts every length, a distant zone, a lat,lon extent
+        ("EPSG:3857", "129.9,47.2,130.6,47.5", "use EPSG:4552"),
+        ("EPSG:32633", "126.4,45.5,126.9,45.9", "does not cover the city's extent"),
+        ("EPSG:4538", "43.7,87.5,43.9,87.7", "looks like lat,lon"),  # Urumqi
     ],
 )
 def test_city_add_refuses_bad_input(db_env: str, crs: str, extent: str, message: str) -> None:

@@ -52,6 +52,11 @@ class Unplanned(StrEnum):
     skip = "skip"
 
 
+class Duplicates(StrEnum):
+    refuse = "refuse"
+    drop = "drop"
+
+
 class OffsetSystem(StrEnum):
     gcj02 = "gcj02"
     bd09 = "bd09"
@@ -92,7 +97,7 @@ def create_layer(
     ],
     kind: Annotated[LayerKind, Form()],
     city: Annotated[str, Form(description="name of an existing city, e.g. harbin")],
-    crs: Annotated[str | None, Form(description="CRS of the coordinates, e.g. EPSG:4547")] = None,
+    crs: Annotated[str | None, Form(description="CRS of the coordinates, e.g. EPSG:4552")] = None,
     encoding: Annotated[str | None, Form(description="text encoding, e.g. gbk")] = None,
     layer: Annotated[str | None, Form(description="layer to read from a multi-layer file")] = None,
     name: Annotated[str | None, Form(description="name for the stored layer")] = None,
@@ -110,6 +115,9 @@ def create_layer(
         OffsetSystem | None,
         Form(description="gcj02 or bd09: lon/lat from Chinese web maps, converted to WGS 84"),
     ] = None,
+    duplicates: Annotated[
+        Duplicates, Form(description="refuse or drop twin (also reversed) and covered lines")
+    ] = "refuse",  # type: ignore[assignment]
 ) -> LayerImportPublic:
     """Import a layer; refused files get 422 with the validation report."""
     mapping = parse_field_map(field_map)
@@ -128,6 +136,7 @@ def create_layer(
                 field_map=mapping,
                 unplanned=unplanned,
                 offset_from=offset_from.value if offset_from else None,
+                duplicates=duplicates,
             )
     return LayerImportPublic(layer=_public(result.layer), report=result.report.to_dict())
 

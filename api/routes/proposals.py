@@ -118,7 +118,7 @@ def upload_proposals(
         list[UploadFile],
         File(description="one GIS file (.gpkg .geojson .fgb .dxf .zip), or a shapefile set"),
     ],
-    crs: Annotated[str | None, Form(description="CRS of the coordinates, e.g. EPSG:4547")] = None,
+    crs: Annotated[str | None, Form(description="CRS of the coordinates, e.g. EPSG:4552")] = None,
     encoding: Annotated[str | None, Form(description="text encoding, e.g. gbk")] = None,
     layer: Annotated[str | None, Form(description="layer to read from a multi-layer file")] = None,
 ) -> ProposalSubmissionPublic:

@@ -27,7 +27,7 @@ def city(engine: Engine) -> Iterator[str]:
     name = f"harbin_survey_{uuid.uuid4().hex[:8]}"
     with session_scope(engine) as session:
         create_city(
-            session, name=name, crs="EPSG:4550", extent=read_sample("city").geometry.iloc[0]
+            session, name=name, crs="EPSG:4551", extent=read_sample("city").geometry.iloc[0]
         )
     yield name
     with engine.begin() as conn:

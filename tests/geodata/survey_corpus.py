@@ -17,8 +17,8 @@ import shapely
 
 from tests.helpers import read_sample
 
-# CGCS2000 3-degree Gauss-Kruger zone with central meridian 126E (Harbin), no zone prefix
-HARBIN_GK = "EPSG:4550"
+# CGCS2000 3-degree Gauss-Kruger zone with central meridian 126E (Harbin), EPSG:4551, no zone prefix
+HARBIN_GK = "EPSG:4551"
 # (type value as surveyors write it, 管径, expected utility, expected subtype)
 SURVEY_ROWS: tuple[tuple[str, object, str, str | None], ...] = (
     ("JS给水", "DN300", "water", None),

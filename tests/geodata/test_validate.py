@@ -61,7 +61,10 @@ def test_sample_roads_become_table_rows(extent: shapely.Polygon) -> None:
 
 def test_protected_road_dates_are_dates(extent: shapely.Polygon) -> None:
     roads = gpd.read_file(SAMPLE_DATA / "harbin.gpkg", layer="roads")
-    validated = validate_layer(_source(roads), kind="roads", crs=HARBIN, extent=extent)
+    # the OSM extract holds two twins (issue 14): left out here, refused by default
+    validated = validate_layer(
+        _source(roads), kind="roads", crs=HARBIN, extent=extent, duplicates="drop"
+    )
     built = [d for d in validated.rows["built_on"] if d is not None]
     assert len(built) == 16
     assert all(isinstance(d, dt.date) for d in built)
