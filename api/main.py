@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine
 
@@ -38,6 +39,10 @@ ROUTER_MODULES = (
 )
 
 
+# responses smaller than this are not worth compressing
+GZIP_MIN_BYTES = 1000
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the app. Pass ``engine`` to share one (tests); otherwise one is made at start."""
     settings = settings or get_settings()
@@ -64,6 +69,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.engine = engine
     app.state.settings = settings
+    # feature pages are large and repetitive: gzip them (a 50k-feature page was 14.8 MB)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     included: list[str] = []
     for name in ROUTER_MODULES:
         try:

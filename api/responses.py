@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
+from fastapi import Request
+from fastapi import Response
 from fastapi.responses import JSONResponse
 
-__all__ = ["GeoJSONResponse", "OrjsonResponse"]
+__all__ = ["GeoJSONResponse", "OrjsonResponse", "etagged", "page_links"]
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -21,3 +24,27 @@ class OrjsonResponse(JSONResponse):
 
 class GeoJSONResponse(OrjsonResponse):
     media_type = "application/geo+json"
+
+
+def page_links(
+    request: Request, *, offset: int, returned: int, matched: int
+) -> list[dict[str, str]]:
+    """``self`` and, while features remain, ``next`` links (OGC API - Features style)."""
+    links = [{"rel": "self", "type": "application/geo+json", "href": str(request.url)}]
+    if offset + returned < matched and returned > 0:
+        after = request.url.include_query_params(offset=offset + returned)
+        links.append({"rel": "next", "type": "application/geo+json", "href": str(after)})
+    if offset > 0:
+        limit = int(request.query_params.get("limit", returned or 1))
+        before = request.url.include_query_params(offset=max(0, offset - limit))
+        links.append({"rel": "prev", "type": "application/geo+json", "href": str(before)})
+    return links
+
+
+def etagged(request: Request, response: Response) -> Response:
+    """Add a strong ETag (SHA-256 of the body); answer 304 when the client has it."""
+    tag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
+    if tag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return response

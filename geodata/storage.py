@@ -43,6 +43,8 @@ from geodata.tables import City
 from geodata.tables import Layer
 from geodata.validate import ValidatedLayer
 
+WGS84_SRID = 4326
+
 __all__ = [
     "CityInfo",
     "LayerInfo",
@@ -284,8 +286,9 @@ def layer_features(
         ``(minx, miny, maxx, maxy)`` in ``bbox_crs`` (lon/lat by default); only features
         that intersect it are returned.
     crs
-        The output CRS. The default, WGS 84 lon/lat, is RFC 7946 GeoJSON; any other adds
-        the legacy ``crs`` member naming it.
+        The output CRS. The default, WGS 84 lon/lat, is RFC 7946 GeoJSON (7 decimals,
+        counter-clockwise exterior rings, no ``crs`` member); any other adds the legacy
+        ``crs`` member naming it.
     limit, offset
         Paging, in the features' id order. ``numberMatched`` counts all that match.
 
@@ -307,7 +310,8 @@ def layer_features(
         where.append(func.ST_Intersects(geom, envelope))
     matched = session.scalar(select(func.count()).select_from(table).where(*where))
     digits = 7 if not CRS.from_epsg(out_srid).is_projected else 3
-    shown = geom if out_srid == srid else func.ST_Transform(geom, out_srid)
+    # RFC 7946 section 3.1.6: exterior rings counter-clockwise, holes clockwise
+    shown = func.ST_ForcePolygonCCW(geom if out_srid == srid else func.ST_Transform(geom, out_srid))
     skip = {"geom", "layer_id", "city_id", "srid", "attrs"}
     props = [c for c in table.c if c.name not in skip]
     query = (
@@ -329,18 +333,19 @@ def layer_features(
                 "properties": properties,
             }
         )
-    urn = (
-        "urn:ogc:def:crs:OGC:1.3:CRS84" if out_srid == 4326 else f"urn:ogc:def:crs:EPSG::{out_srid}"
-    )
-    return {
+    urn = f"urn:ogc:def:crs:EPSG::{out_srid}"
+    collection: dict[str, Any] = {
         "type": "FeatureCollection",
         "name": info.name,
-        "crs": {"type": "name", "properties": {"name": urn}},
         "layer": {"id": info.id, "city": info.city, "kind": info.kind, "stored_crs": info.crs},
         "numberMatched": matched,
         "numberReturned": len(features),
         "features": features,
     }
+    if out_srid != WGS84_SRID:
+        # RFC 7946 has no crs member; the legacy one names a CRS the caller asked for
+        collection["crs"] = {"type": "name", "properties": {"name": urn}}
+    return collection
 
 
 def read_features(

@@ -14,6 +14,8 @@ from fastapi import APIRouter
 from fastapi import File
 from fastapi import Form
 from fastapi import Query
+from fastapi import Request
+from fastapi import Response
 from fastapi import UploadFile
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -21,6 +23,8 @@ from sqlalchemy.orm import Session
 from api.deps import EngineDep
 from api.deps import SessionDep
 from api.responses import GeoJSONResponse
+from api.responses import etagged
+from api.responses import page_links
 from api.uploads import parse_bbox
 from api.uploads import save_uploads
 from geodata import storage
@@ -171,8 +175,9 @@ def get_features(
     ] = "EPSG:4326",
     limit: Annotated[int, Query(ge=1, le=MAX_FEATURES_PER_PAGE)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> GeoJSONResponse:
-    """Return a layer's features as a GeoJSON FeatureCollection."""
+    request: Request,
+) -> Response:
+    """Return a layer's features as a GeoJSON FeatureCollection (paged: follow `next`)."""
     collection = storage.layer_features(
         session,
         layer_id,
@@ -182,7 +187,13 @@ def get_features(
         limit=limit,
         offset=offset,
     )
-    return GeoJSONResponse(collection)
+    collection["links"] = page_links(
+        request,
+        offset=offset,
+        returned=collection["numberReturned"],
+        matched=collection["numberMatched"],
+    )
+    return etagged(request, GeoJSONResponse(collection))
 
 
 def _public(info: LayerInfo) -> LayerPublic:

@@ -79,7 +79,7 @@ def test_upload_gpkg_list_and_features(client: TestClient, city: str, tmp_path: 
     assert features.headers["content-type"] == "application/geo+json"
     collection = features.json()
     assert collection["type"] == "FeatureCollection"
-    assert collection["crs"]["properties"]["name"] == "urn:ogc:def:crs:OGC:1.3:CRS84"
+    assert "crs" not in collection  # RFC 7946: WGS 84 lon/lat, no crs member
     assert collection["numberReturned"] == len(collection["features"]) <= 5
     assert collection["numberMatched"] >= collection["numberReturned"] > 0
     feature = collection["features"][0]

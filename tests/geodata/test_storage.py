@@ -109,7 +109,7 @@ def test_layer_features_geojson_bbox_limit_and_crs(db_session: Session, city: Ci
     ).layer
     everything = layer_features(db_session, info.id, limit=10_000)
     assert everything["type"] == "FeatureCollection"
-    assert everything["crs"]["properties"]["name"] == "urn:ogc:def:crs:OGC:1.3:CRS84"
+    assert "crs" not in everything  # RFC 7946: WGS 84 lon/lat, no crs member
     assert everything["numberMatched"] == everything["numberReturned"] == info.feature_count
     lon, lat = everything["features"][0]["geometry"]["coordinates"][0]
     assert 126.5 < lon < 126.8
