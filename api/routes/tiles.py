@@ -41,8 +41,53 @@ TILE_COLUMNS: dict[str, tuple[str, ...]] = {
 KindPath = Annotated[str, Path(description="layer kind: " + ", ".join(TILE_COLUMNS))]
 
 
-@router.get(
+@router.get("/{city}/{kind}.json", operation_id="tiles-tilejson")
+def get_tilejson(
+    *, city: str, kind: KindPath, request: Request, session: SessionDep
+) -> dict[str, object]:
+    """Return the TileJSON 3.0 of a city's layer kind (for MapLibre, QGIS, OpenLayers)."""
+    if kind not in TILE_COLUMNS:
+        raise HTTPException(
+            404, f"unknown layer kind {kind!r}; expected one of {list(TILE_COLUMNS)}"
+        )
+    city_id, _ = _city(session, city)
+    row = session.execute(
+        text(
+            "SELECT name, title, ST_XMin(extent) AS w, ST_YMin(extent) AS s, "
+            "ST_XMax(extent) AS e, ST_YMax(extent) AS n FROM cities WHERE id = :id"
+        ),
+        {"id": city_id},
+    ).one()
+    template = str(request.url_for("tiles-get", city=row.name, kind=kind, z="0", x="0", y="0"))
+    template = template.replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
+    bounds = [float(row.w), float(row.s), float(row.e), float(row.n)]
+    table = FEATURE_TABLES[kind].__table__  # type: ignore[attr-defined]
+    fields = {c: _field_type(table.c[c].type.python_type) for c in TILE_COLUMNS[kind]}
+    return {
+        "tilejson": "3.0.0",
+        "name": f"{row.title} {kind}",
+        "scheme": "xyz",
+        "tiles": [template],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": bounds,
+        "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 14],
+        "vector_layers": [{"id": kind, "fields": {"source_id": "String", **fields}}],
+    }
+
+
+def _field_type(python_type: type) -> str:
+    if python_type is bool:
+        return "Boolean"
+    if python_type in (int, float):
+        return "Number"
+    return "String"
+
+
+@router.api_route(
     "/{city}/{kind}/{z}/{x}/{y}.pbf",
+    methods=["GET", "HEAD"],
+    name="tiles-get",
     operation_id="tiles-get",
     response_class=Response,
     responses={

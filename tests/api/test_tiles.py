@@ -188,3 +188,33 @@ def test_bad_tile_requests(
     response = client.get(path.format(city=city.name))
     assert response.status_code == status
     assert words in response.text
+
+
+def test_head_on_a_tile_gives_the_headers_without_the_body(
+    client: TestClient, city: StoredCity
+) -> None:
+    x, y = tile_of(LON, LAT, 14)
+    url = f"/tiles/{city.name}/roads/14/{x}/{y}.pbf"
+    head = client.head(url)
+    got = client.get(url)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == got.headers["etag"]
+    assert head.headers["content-type"] == MVT_MEDIA_TYPE
+
+
+def test_tilejson_per_city_and_kind(client: TestClient, city: StoredCity) -> None:
+    response = client.get(f"/tiles/{city.name}/underground_lines.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["tilejson"] == "3.0.0"
+    (template,) = doc["tiles"]
+    assert template.endswith(f"/tiles/{city.name}/underground_lines/{{z}}/{{x}}/{{y}}.pbf")
+    west, south, east, north = doc["bounds"]
+    assert west < LON < east
+    assert south < LAT < north
+    (layer,) = doc["vector_layers"]
+    assert layer["id"] == "underground_lines"
+    assert layer["fields"]["utility"] == "String"
+    assert layer["fields"]["diameter_mm"] == "Number"
+    assert client.get(f"/tiles/{city.name}/pipes.json").status_code == 404
