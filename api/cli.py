@@ -196,11 +196,12 @@ def demo_load(
     from api.approvals.demo import describe_demo
     from api.approvals.errors import PreconditionError
     from api.approvals.seed import seed_sample_city
+    from api.services.colocation import load_city_package
+    from api.services.graphs import RoadGraphs
     from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
     from geodata.errors import CityNotFoundError
-    from geodata.importer import load_city_package
     from geodata.migrate import upgrade_database
 
     url = database_url()
@@ -211,14 +212,22 @@ def demo_load(
         typer.echo(f"error: no city GeoPackage in {data_dir}", err=True)
         raise typer.Exit(code=1)
     try:
+        graphs = RoadGraphs()
         for package in packages:
+            # load, then match and group the package's proposed lines (import -> match ->
+            # group -> warn, as every submission)
             with session_scope(engine) as session:
-                loaded = load_city_package(session, package)
+                loaded, matched = load_city_package(session, graphs, package)
             for layer, info, new in loaded:
                 state = "loaded" if new else "already there"
                 typer.echo(
                     f"{package.name}: {layer}: {info.feature_count} features, layer "
                     f"{info.id} ({state})"
+                )
+            for outcome in matched:
+                typer.echo(
+                    f"{package.name}: {len(outcome.line_ids)} proposed lines matched: "
+                    f"{len(outcome.groups)} co-location groups, {len(outcome.findings)} warnings"
                 )
         with session_scope(engine) as session:
             seeded = seed_sample_city(session)

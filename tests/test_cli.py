@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from api import cli
+from api.main import create_app
 from geodata.db import session_scope
 from geodata.layers import save_layer
 from geodata.storage import create_city
+from tests.conftest import SAMPLE_DATA
 from tests.conftest import table_counts
 from tests.geodata.bad_inputs import BAD_CASES
 from tests.helpers import read_sample
@@ -234,3 +240,61 @@ def test_city_add_refuses_bad_input(db_env: str, crs: str, extent: str, message:
     result = runner.invoke(cli.app, ["city", "add", "nowhere", "--crs", crs, "--extent", extent])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_demo_load_matches_and_groups_the_sample_proposals(
+    db_env: str, engine: Engine, tmp_path: Path
+) -> None:
+    """The sample city's proposed lines go through import -> match -> group -> warn: after
+    ``demo load`` the groups endpoint has groups, and a new line on P02's road joins P02's."""
+    name = f"harbin_groups_{uuid.uuid4().hex[:8]}"
+    package = tmp_path / f"{name}.gpkg"
+    shutil.copy(SAMPLE_DATA / "harbin.gpkg", package)
+    save_layer(gpd.read_file(package, layer="city").assign(name=name), package, layer="city")
+    try:
+        loaded = runner.invoke(cli.app, ["demo", "load", "--data-dir", str(tmp_path)])
+        assert loaded.exit_code == 0, loaded.output
+        assert "24 proposed lines matched" in loaded.output
+        with TestClient(create_app(engine=engine)) as client:
+            groups = client.get(f"/proposals/{name}/groups").json()["features"]
+            assert groups, "the sample proposals form co-location groups"
+            sample = gpd.read_file(package, layer="proposed_lines")
+            with engine.connect() as conn:
+                p02 = set(
+                    conn.execute(
+                        text(
+                            "SELECT p.id FROM proposed_lines p JOIN cities c ON c.id = p.city_id"
+                            " WHERE c.name = :n AND p.source_id LIKE 'P02-%'"
+                        ),
+                        {"n": name},
+                    ).scalars()
+                )
+            assert len(p02) == 2
+            new = sample[sample["id"] == "P02-heat"].assign(
+                id="NEW-telecom",
+                utility="通信",
+                subtype="光缆",
+                diameter_mm=100.0,
+                project="新项目：沿 P02 道路的通信管线",
+                applicant="示例通信公司（合成）",
+                planned_start="2027-07-01",
+                planned_end="2027-07-20",
+            )
+            body = json.loads(new.to_json(drop_id=True))
+            added = client.post(f"/proposals/{name}", json=body)
+            assert added.status_code == 201, added.text
+            (line,) = added.json()["lines"]
+            joined = [
+                g["properties"]
+                for g in added.json()["groups"]
+                if line["proposed_line_id"] in g["properties"]["proposed_line_ids"]
+            ]
+            assert joined, "the new line overlapping P02 is in a group"
+            assert p02 <= set(joined[0]["proposed_line_ids"])
+            assert "telecom" in joined[0]["utilities"]
+        again = runner.invoke(cli.app, ["demo", "load", "--data-dir", str(tmp_path)])
+        assert again.exit_code == 0, again.output
+        assert "proposed lines matched" not in again.output
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM cities WHERE name = :n"), {"n": name})

@@ -36,7 +36,9 @@ from api.services.graphs import RoadGraphs
 from geodata import colocation_store as store
 from geodata.importer import ImportResult
 from geodata.importer import import_layer
+from geodata.importer import load_city_package as geodata_load_city_package
 from geodata.storage import CityInfo
+from geodata.storage import LayerInfo
 from geodata.tables import ProposedLineRow
 from routing.checks import DUG_RECENTLY_DAYS
 from routing.checks import Finding
@@ -56,6 +58,7 @@ __all__ = [
     "add_layer_proposals",
     "add_proposals",
     "import_proposals",
+    "load_city_package",
     "rebuild_groups",
 ]
 
@@ -174,6 +177,32 @@ def add_layer_proposals(
     if not ids:
         return None
     return add_proposals(session, graphs, city=city, line_ids=ids)
+
+
+def load_city_package(
+    session: Session, graphs: RoadGraphs, path: Path
+) -> tuple[list[tuple[str, LayerInfo, bool]], list[ProposalOutcome]]:
+    """Load a city package (``geodata.importer.load_city_package``) and match its proposals.
+
+    Every proposed-lines layer of the package whose lines are not matched yet goes through
+    :func:`add_proposals`, so a sample city's proposals are matched, checked and grouped like
+    any submitted ones. Loading twice adds nothing.
+
+    Returns
+    -------
+    (layers, outcomes)
+        The loaded layers as ``geodata.importer.load_city_package`` gives them, and one
+        outcome per proposed-lines layer matched now.
+    """
+    loaded = geodata_load_city_package(session, path)
+    outcomes = []
+    for _name, info, _new in loaded:
+        if info.kind != "proposed_lines":
+            continue
+        outcome = add_layer_proposals(session, graphs, city=info.city, layer_id=info.id)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return loaded, outcomes
 
 
 def add_proposals(

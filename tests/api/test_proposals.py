@@ -168,3 +168,122 @@ def test_refuses_a_body_that_is_not_a_feature_collection(client: TestClient, cit
         "/proposals/no-such-city", json=_collection(read_sample("proposed_lines"))
     )
     assert missing.status_code == 404
+
+
+# -- the same lines in one request or several --------------------------------------------------
+
+X0, Y0 = 317_000.0, 5_067_000.0  # central Harbin, EPSG:32652 (inside the sample city)
+
+
+def _street_city(engine: Engine, tmp_path: Path) -> str:
+    """A committed city with one unnamed street of three segments (so warnings cite ids)."""
+    name = f"street_{uuid.uuid4().hex[:8]}"
+    roads = gpd.GeoDataFrame(
+        {"id": ["s1", "s2", "s3"], "width": [10.0, 10.0, 10.0]},
+        geometry=[LineString([(X0 + 100 * k, Y0), (X0 + 100 * (k + 1), Y0)]) for k in range(3)],
+        crs=32652,
+    )
+    path = tmp_path / f"{name}.gpkg"
+    roads.to_file(path, layer="roads")
+    with session_scope(engine) as session:
+        create_city(
+            session, name=name, crs="EPSG:32652", extent=read_sample("city").geometry.iloc[0]
+        )
+        import_layer(session, path, kind="roads", city=name)
+    return name
+
+
+def _street_lines() -> gpd.GeoDataFrame:
+    """Three projects along the street: telecom, then water 12 days later, then gas 200 days
+    after the water (each a 'dug recently' of the one before), and power alongside the gas."""
+    rows = [
+        ("telecom-C", "telecom", "C", "2026-06-01", "2026-12-20", 6.0),
+        ("water-A", "water", "A", "2027-01-01", "2027-03-01", 3.0),
+        ("gas-B", "gas", "B", "2027-09-17", "2027-10-30", -3.0),
+        ("power-B", "power", "B", "2027-09-20", "2027-10-15", -6.0),
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "id": [r[0] for r in rows],
+            "utility": [r[1] for r in rows],
+            "project": [r[2] for r in rows],
+            "applicant": [f"公司{r[2]}" for r in rows],
+            "planned_start": [r[3] for r in rows],
+            "planned_end": [r[4] for r in rows],
+        },
+        geometry=[LineString([(X0 + 20, Y0 + r[5]), (X0 + 280, Y0 + r[5])]) for r in rows],
+        crs=32652,
+    )
+
+
+def _stored_outcome(engine: Engine, city: str) -> tuple[set[Any], set[Any]]:
+    """The city's warnings and groups, named by source ids (stored ids differ per city)."""
+    with engine.connect() as conn:
+        warnings = conn.execute(
+            text(
+                """SELECT p.source_id, w.kind, w.detail -> 'values', r.source_id, w.message
+                     FROM colocation_warnings w
+                     JOIN proposed_lines p ON p.id = w.proposed_line_id
+                     LEFT JOIN road_segments r
+                       ON r.id = (w.detail -> 'where' ->> 'segment_id')::int
+                     JOIN cities c ON c.id = w.city_id
+                    WHERE c.name = :c"""
+            ),
+            {"c": city},
+        ).all()
+        groups = conn.execute(
+            text(
+                """SELECT array_agg(p.source_id ORDER BY p.source_id), g.utilities,
+                          round(g.shared_length_m::numeric, 3), g.window_start, g.window_end
+                     FROM colocation_groups g
+                     JOIN colocation_group_members m ON m.group_id = g.id
+                     JOIN proposed_lines p ON p.id = m.proposed_line_id
+                     JOIN cities c ON c.id = g.city_id
+                    WHERE c.name = :c
+                    GROUP BY g.id"""
+            ),
+            {"c": city},
+        ).all()
+    for row in warnings:
+        # the road is cited by its stored id, as an integer ("road 9821", never "9821.0")
+        assert ".0 was dug" not in row[4], row[4]
+    named = {
+        (line, kind, json.dumps(values, sort_keys=True), road)
+        for line, kind, values, road, _ in warnings
+    }
+    return named, {(tuple(a), tuple(u), float(s), w0, w1) for a, u, s, w0, w1 in groups}
+
+
+def test_warnings_and_groups_do_not_depend_on_how_lines_are_sent(
+    client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    lines = _street_lines()
+    batches = {
+        "one request": [lines],
+        "one by one": [lines.iloc[[i]] for i in range(len(lines))],
+        "one by one, last first": [lines.iloc[[i]] for i in reversed(range(len(lines)))],
+        "two requests": [lines.iloc[[1, 3]], lines.iloc[[0, 2]]],
+    }
+    cities = {key: _street_city(engine, tmp_path) for key in batches}
+    try:
+        outcomes = {}
+        for key, parts in batches.items():
+            for part in parts:
+                response = client.post(f"/proposals/{cities[key]}", json=_collection(part))
+                assert response.status_code == 201, (key, response.text)
+            outcomes[key] = _stored_outcome(engine, cities[key])
+        warnings, groups = outcomes["one request"]
+        recent = {(w[0], w[3]) for w in warnings if w[1] == "dug_recently"}
+        # water after telecom and gas after water (power after water too), on each segment
+        # both lines share: s1, s2 and s3
+        assert recent == {
+            (line, road) for line in ("water-A", "gas-B", "power-B") for road in ("s1", "s2", "s3")
+        }
+        assert groups, "gas and power of project B run together"
+        for key, outcome in outcomes.items():
+            assert outcome == (warnings, groups), key
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                text("DELETE FROM cities WHERE name = ANY(:n)"), {"n": list(cities.values())}
+            )

@@ -111,6 +111,52 @@ def test_road_dug_recently_by_another_project(road: tuple[RoadIndex, pd.DataFram
     assert {f.line for f in found} == {"soon"}
 
 
+def test_recent_digs_within_one_batch_equal_those_across_batches(
+    road: tuple[RoadIndex, pd.DataFrame],
+) -> None:
+    """Many single calls equal one batch call: the later line is warned either way."""
+    index, edges = road
+    lines = props(
+        first=(D(2027, 1, 1), D(2027, 3, 1), LineString([(110, 6), (190, 6)])),
+        second=(D(2027, 9, 17), D(2027, 10, 1), LineString([(110, -6), (190, -6)])),
+    )
+    batch = check_recent_digs(match_lines(index, lines), lines, edges)
+    assert [(f.line, f.values["dug_until"]) for f in batch] == [("second", "2027-03-01")]
+
+    def on_file(name: str) -> pd.DataFrame:
+        row = lines.loc[[name]]
+        return pd.DataFrame(
+            {
+                "edge_id": [1],
+                "line": [name],
+                "project": row["project"].tolist(),
+                "planned_start": row["planned_start"].tolist(),
+                "planned_end": row["planned_end"].tolist(),
+            }
+        )
+
+    for new, old in (("second", "first"), ("first", "second")):
+        one = lines.loc[[new]]
+        found = check_recent_digs(match_lines(index, one), one, edges, earlier=on_file(old))
+        assert [(f.line, f.message) for f in found] == [(f.line, f.message) for f in batch]
+
+
+def test_recent_dig_message_names_a_numeric_road_id_as_written(
+    road: tuple[RoadIndex, pd.DataFrame],
+) -> None:
+    """A stored road id that pandas made a float (a join with a gap) prints as 9821."""
+    index, edges = road
+    unnamed = edges.assign(name=None, segment_id=[float(9820 + i) for i in range(len(edges))])
+    lines = props(later=(D(2027, 6, 1), D(2027, 7, 1), LineString([(110, 6), (190, 6)])))
+    earlier = pd.DataFrame(
+        {"edge_id": [1], "line": ["old"], "project": ["P-old"], "planned_end": [D(2027, 1, 1)]}
+    )
+    (found,) = check_recent_digs(match_lines(index, lines), lines, unnamed, earlier=earlier)
+    assert found.message.startswith("road 9821 was dug"), found.message
+    assert found.where["segment_id"] == 9821
+    assert isinstance(found.where["segment_id"], int)
+
+
 def test_horizontal_clearance_to_existing_lines_and_crossings() -> None:
     lines = gpd.GeoDataFrame(
         {"utility": ["water", "water", "water"], "diameter_mm": [300.0, 300.0, 300.0]},
