@@ -125,6 +125,8 @@ def import_file(
     ] = "refuse",
 ) -> None:
     """Validate a GIS file and import it into a city's tables (all or nothing)."""
+    from api.services.colocation import add_layer_proposals
+    from api.services.graphs import RoadGraphs
     from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
@@ -145,6 +147,7 @@ def import_file(
     url = database_url()
     upgrade_database(url)
     engine = make_engine(url)
+    matched = None
     try:
         with _progress(f"import {file.name}") as progress, session_scope(engine) as session:
             result = import_layer(
@@ -163,6 +166,11 @@ def import_file(
                 offset_from=offset_from,
                 duplicates=duplicates,
             )
+            if kind == "proposed_lines":
+                # proposals are matched, checked and grouped in the same transaction
+                matched = add_layer_proposals(
+                    session, RoadGraphs(), city=city, layer_id=result.layer.id
+                )
     except LayerValidationError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from None
@@ -181,6 +189,11 @@ def import_file(
     )
     for warning in result.report.warnings:
         typer.echo(f"warning: {warning.message}", err=True)
+    if matched is not None:
+        typer.echo(
+            f"matched {len(matched.line_ids)} proposed lines: {len(matched.groups)} co-location "
+            f"groups, {len(matched.findings)} warnings"
+        )
 
 
 @demo_app.command("load")

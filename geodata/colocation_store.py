@@ -48,7 +48,6 @@ from geodata.tables import UndergroundLineRow
 __all__ = [
     "PROPOSAL_COLUMNS",
     "added_line_ids",
-    "application_line_ids",
     "delete_groups",
     "group_edge_ids",
     "groups_geojson",
@@ -56,6 +55,7 @@ __all__ = [
     "groups_touching",
     "link_layer_to_application",
     "match_rows",
+    "read_application_lines",
     "read_existing_lines",
     "read_proposed_lines",
     "store_groups",
@@ -111,16 +111,27 @@ def link_layer_to_application(session: Session, *, layer_id: int, application_id
     )
 
 
-def application_line_ids(session: Session, application_id: int) -> list[int]:
-    """The proposed lines submitted for an application, in id order."""
-    return [
-        int(i)
-        for i in session.scalars(
-            select(ProposedLineRow.id)
-            .where(ProposedLineRow.application_id == application_id)
-            .order_by(ProposedLineRow.id)
-        )
-    ]
+def read_application_lines(session: Session, application_id: int) -> gpd.GeoDataFrame:
+    """The proposed lines submitted for an application, in id order, in their city's CRS.
+
+    Columns: ``proposed_line_id``, ``layer_id`` and :data:`PROPOSAL_COLUMNS`.
+    """
+    t = ProposedLineRow.__table__
+    rows = (
+        session.execute(select(t).where(t.c.application_id == application_id).order_by(t.c.id))
+        .mappings()
+        .all()
+    )
+    srids = {r["srid"] for r in rows}
+    return gpd.GeoDataFrame(
+        {
+            "proposed_line_id": [r["id"] for r in rows],
+            "layer_id": [r["layer_id"] for r in rows],
+            **{c: [_plain_value(r[c]) for r in rows] for c in PROPOSAL_COLUMNS},
+        },
+        geometry=[to_shape(r["geom"]) for r in rows],
+        crs=srids.pop() if len(srids) == 1 else None,
+    )
 
 
 def added_line_ids(session: Session, line_ids: Iterable[int]) -> list[int]:
@@ -480,6 +491,10 @@ def _any(column: Any, values: Iterable[Any]) -> Any:
     thousands of ids exceed the driver's parameter limit and are slow to compile)."""
     element = BigInteger() if isinstance(column.type, BigInteger) else Integer()
     return column == any_(literal(sorted({int(v) for v in values}), ARRAY(element)))
+
+
+def _plain_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
 
 
 def _int(value: Any) -> int | None:

@@ -298,3 +298,26 @@ def test_demo_load_matches_and_groups_the_sample_proposals(
     finally:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM cities WHERE name = :n"), {"n": name})
+
+
+def test_import_of_proposed_lines_matches_and_groups_them(
+    db_env: str, engine: Engine, city: str
+) -> None:
+    def run(kind: str) -> str:
+        args = ["import", str(sample_path(kind)), "--kind", kind, "--city", city, "--layer", kind]
+        result = runner.invoke(cli.app, args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("roads")
+    out = run("proposed_lines")
+    assert "matched 8 proposed lines" in out
+    with engine.connect() as conn:
+        groups = conn.execute(
+            text(
+                "SELECT count(*) FROM colocation_groups g JOIN cities c ON c.id = g.city_id"
+                " WHERE c.name = :n"
+            ),
+            {"n": city},
+        ).scalar_one()
+    assert groups >= 1

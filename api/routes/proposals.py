@@ -1,10 +1,20 @@
-"""Submit proposed lines and get their matching, co-location groups and warnings back."""
+"""Submit proposed lines and get their matching, co-location groups and warnings back.
+
+City-wide (``/proposals/{city}``) or for an approval application
+(``/approvals/applications/{id}/proposals``): there each utility company's designer submits
+the company's own lines, checked by :func:`authorize_designer`. Both go through the one
+pipeline, :func:`api.services.colocation.import_proposals`, and co-location runs across all
+applications and dates of the city.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import tempfile
+from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 from typing import Any
@@ -19,14 +29,24 @@ from fastapi import UploadFile
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from api.approvals.enums import Action
+from api.approvals.enums import Role
+from api.approvals.errors import PermissionDeniedError
+from api.approvals.errors import PreconditionError
+from api.approvals.http import UserDep
+from api.approvals.http import load
+from api.approvals.models import Application
+from api.approvals.models import User
+from api.approvals.service import get_or_404
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.responses import GeoJSONResponse
+from api.services.colocation import ProposalOutcome
 from api.services.colocation import import_proposals
-from api.services.graphs import RoadGraphs
 from api.uploads import parse_bbox
 from api.uploads import save_uploads
 from geodata.colocation_store import groups_geojson
+from geodata.colocation_store import read_application_lines
 from routing.errors import ProposalError
 
 __all__ = [
@@ -38,7 +58,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/proposals", tags=["proposals"])
+router = APIRouter(tags=["proposals"])
 
 
 class ProposalLinePublic(BaseModel):
@@ -73,10 +93,17 @@ class ProposalSubmissionPublic(BaseModel):
 _REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"description": "refused; `detail` names each bad feature and the problem"}
 }
+_APPLICATION_REFUSED: dict[int | str, dict[str, Any]] = {
+    **_REFUSED,
+    401: {"description": "no or a bad bearer token"},
+    403: {"description": "not the company's staff, not dispatched, or a line of another utility"},
+    404: {"description": "no such application"},
+    409: {"description": "the application names no city"},
+}
 
 
 @router.post(
-    "/{city}",
+    "/proposals/{city}",
     status_code=201,
     operation_id="proposals-create",
     responses=_REFUSED,
@@ -94,17 +121,14 @@ def create_proposals(
     ] = None,
 ) -> ProposalSubmissionPublic:
     """Submit proposed lines as GeoJSON; returns matching, groups and warnings."""
-    if collection.get("type") != "FeatureCollection" or not collection.get("features"):
-        msg = "the body must be a GeoJSON FeatureCollection with at least one feature"
-        raise ProposalError(msg)
-    with tempfile.TemporaryDirectory(prefix="cotrench-proposals-") as tmp:
-        path = Path(tmp) / "proposals.geojson"
-        path.write_bytes(orjson.dumps(collection))
-        return _submit(session, graphs, path, city=city, crs=crs, display_name="request body")
+    with _geojson_file(collection) as path:
+        return _public(
+            import_proposals(session, graphs, path, city=city, crs=crs, display_name="request body")
+        )
 
 
 @router.post(
-    "/{city}/upload",
+    "/proposals/{city}/upload",
     status_code=201,
     operation_id="proposals-upload",
     responses=_REFUSED,
@@ -125,19 +149,21 @@ def upload_proposals(
     """Submit proposed lines as any file the layer import accepts."""
     with tempfile.TemporaryDirectory(prefix="cotrench-proposals-") as tmp:
         main = save_uploads(file, Path(tmp))
-        return _submit(
-            session,
-            graphs,
-            main,
-            city=city,
-            crs=crs or None,
-            encoding=encoding or None,
-            layer=layer or None,
+        return _public(
+            import_proposals(
+                session,
+                graphs,
+                main,
+                city=city,
+                crs=crs or None,
+                encoding=encoding or None,
+                layer=layer or None,
+            )
         )
 
 
 @router.get(
-    "/{city}/groups",
+    "/proposals/{city}/groups",
     operation_id="proposals-groups",
     response_class=GeoJSONResponse,
     responses={200: {"content": {"application/geo+json": {}}}},
@@ -159,29 +185,152 @@ def list_groups(
     return GeoJSONResponse(collection)
 
 
-def _submit(
-    session: Session,
-    graphs: RoadGraphs,
-    path: Path,
+@router.post(
+    "/approvals/applications/{application_id}/proposals",
+    status_code=201,
+    operation_id="proposals-application-create",
+    responses=_APPLICATION_REFUSED,
+)
+def create_application_proposals(
     *,
-    city: str,
-    crs: str | None = None,
-    encoding: str | None = None,
-    layer: str | None = None,
-    display_name: str | None = None,
-    application_id: int | None = None,
+    session: SessionDep,
+    graphs: RoadGraphsDep,
+    user: UserDep,
+    application_id: int,
+    collection: Annotated[
+        dict[str, Any], Body(description="a GeoJSON FeatureCollection of the company's lines")
+    ],
+    crs: Annotated[
+        str | None, Query(description="CRS of the coordinates (default: lon/lat, RFC 7946)")
+    ] = None,
 ) -> ProposalSubmissionPublic:
-    # one transaction (the request's): import, match, warn, group -- or nothing at all
-    outcome = import_proposals(
-        session,
-        graphs,
-        path,
-        city=city,
-        crs=crs,
-        encoding=encoding,
-        layer=layer,
-        display_name=display_name,
-        application_id=application_id,
-    )
+    """Submit a company's proposed lines for an application as GeoJSON (drawn or exported)."""
+    city = authorize_designer(session, user, application_id)
+    with _geojson_file(collection) as path:
+        outcome = import_proposals(
+            session,
+            graphs,
+            path,
+            city=city,
+            crs=crs,
+            display_name="request body",
+            application_id=application_id,
+        )
+    authorize_designer(session, user, application_id, utilities=outcome.utilities.values())
+    return _public(outcome)
+
+
+@router.post(
+    "/approvals/applications/{application_id}/proposals/upload",
+    status_code=201,
+    operation_id="proposals-application-upload",
+    responses=_APPLICATION_REFUSED,
+)
+def upload_application_proposals(
+    *,
+    session: SessionDep,
+    graphs: RoadGraphsDep,
+    user: UserDep,
+    application_id: int,
+    file: Annotated[
+        list[UploadFile],
+        File(description="one GIS file (.gpkg .geojson .fgb .dxf .zip), or a shapefile set"),
+    ],
+    crs: Annotated[str | None, Form(description="CRS of the coordinates, e.g. EPSG:4547")] = None,
+    encoding: Annotated[str | None, Form(description="text encoding, e.g. gbk")] = None,
+    layer: Annotated[str | None, Form(description="layer to read from a multi-layer file")] = None,
+) -> ProposalSubmissionPublic:
+    """Submit a company's proposed lines for an application as a file."""
+    city = authorize_designer(session, user, application_id)
+    with tempfile.TemporaryDirectory(prefix="cotrench-proposals-") as tmp:
+        main = save_uploads(file, Path(tmp))
+        outcome = import_proposals(
+            session,
+            graphs,
+            main,
+            city=city,
+            crs=crs or None,
+            encoding=encoding or None,
+            layer=layer or None,
+            application_id=application_id,
+        )
+    authorize_designer(session, user, application_id, utilities=outcome.utilities.values())
+    return _public(outcome)
+
+
+@router.get(
+    "/approvals/applications/{application_id}/proposals",
+    operation_id="proposals-application-list",
+    response_class=GeoJSONResponse,
+    responses={200: {"content": {"application/geo+json": {}}}, **_APPLICATION_REFUSED},
+)
+def list_application_proposals(
+    *, session: SessionDep, user: UserDep, application_id: int
+) -> GeoJSONResponse:
+    """The proposed lines submitted for an application, as GeoJSON in lon/lat."""
+    load(session, user, Action.read_application, Application, application_id)
+    lines = read_application_lines(session, application_id)
+    features: list[Any] = []
+    if not lines.empty:
+        features = orjson.loads(lines.to_crs(4326).to_json(drop_id=True))["features"]
+    return GeoJSONResponse({"type": "FeatureCollection", "features": features})
+
+
+def authorize_designer(
+    session: Session,
+    user: User,
+    application_id: int,
+    *,
+    utilities: Iterable[str] | None = None,
+) -> str:
+    """Allow ``user`` to submit proposed lines for the application; returns its city.
+
+    The one place of the rule (the policy table may take it over): the user is staff of a
+    utility company, the application was dispatched to that company, and, once the lines
+    are read (``utilities``), every line is of the company's utility.
+
+    Raises
+    ------
+    PermissionDeniedError
+        Not utility staff, no dispatch of the application to the user's company, or a line
+        of another utility; the message says which.
+    NotFoundError
+        No such application.
+    PreconditionError
+        The application names no city.
+    """
+    action = "submit proposed lines for an application"
+    role = Role(user.role)
+    if role is not Role.utility_staff:
+        raise PermissionDeniedError(role, action, "only a utility company's staff submit lines")
+    app = get_or_404(session, Application, application_id)
+    org = user.organisation
+    if org is None or org.utility is None:
+        raise PermissionDeniedError(role, action, "your account belongs to no utility company")
+    if not any(d.company_id == org.id for d in app.dispatches):
+        why = f"application {app.number} was not dispatched to {org.code} ({org.name})"
+        raise PermissionDeniedError(role, action, why)
+    other = sorted(set(utilities or ()) - {org.utility})
+    if other:
+        why = f"{org.code} submits {org.utility} lines only; the file has {', '.join(other)} lines"
+        raise PermissionDeniedError(role, action, why)
+    if app.city is None:
+        msg = f"application {app.number} names no city to put its lines in"
+        raise PreconditionError(msg, ["city"])
+    return app.city.name
+
+
+@contextlib.contextmanager
+def _geojson_file(collection: dict[str, Any]) -> Iterator[Path]:
+    if collection.get("type") != "FeatureCollection" or not collection.get("features"):
+        msg = "the body must be a GeoJSON FeatureCollection with at least one feature"
+        raise ProposalError(msg)
+    with tempfile.TemporaryDirectory(prefix="cotrench-proposals-") as tmp:
+        path = Path(tmp) / "proposals.geojson"
+        path.write_bytes(orjson.dumps(collection))
+        yield path
+
+
+def _public(outcome: ProposalOutcome) -> ProposalSubmissionPublic:
     assert outcome.layer_id is not None
     return ProposalSubmissionPublic(layer_id=outcome.layer_id, **outcome.as_dict())

@@ -84,6 +84,7 @@ class ProposalOutcome:
     groups: list[dict[str, Any]]
     findings: list[Finding]
     crossings_of_existing: dict[int, int]
+    utilities: dict[int, str]
     layer_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -264,6 +265,7 @@ def add_proposals(
         groups=groups,
         findings=findings,
         crossings_of_existing=crossed,
+        utilities={int(i): str(u) for i, u in lines["utility"].items()},
     )
 
 
