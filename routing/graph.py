@@ -401,7 +401,7 @@ def nearest_nodes(
     Returns
     -------
     node id, or array of node ids; with ``return_dist`` a ``(nodes, distances)`` pair
-        Ties go to the node listed first in ``G.nodes``.
+        Of equally near nodes, any one is returned.
 
     Raises
     ------

@@ -19,6 +19,7 @@ from routing.errors import InvalidGraphError
 from routing.errors import RoadLayerError
 from routing.graph import build_road_graph
 from routing.graph import build_road_network
+from routing.graph import nearest_nodes
 from routing.graph import road_class_width_m
 from tests.conftest import SAMPLE_DATA
 from tests.conftest import TEST_DATA
@@ -234,3 +235,35 @@ def test_empty_layer_gives_an_empty_graph_with_its_report() -> None:
     G = build_road_graph(roads(LineString()))
     assert (G.number_of_nodes(), G.number_of_edges()) == (0, 0)
     assert G.graph["report"].dropped_segments == ("s0",)
+
+
+def test_nearest_nodes_equals_brute_force_one_by_one_and_in_a_batch() -> None:
+    rng = np.random.default_rng(7)
+    grid = [LineString([(0, 100 * k), (400, 100 * k)]) for k in range(5)] + [
+        LineString([(100 * k, 0), (100 * k, 400)]) for k in range(5)
+    ]
+    G = build_road_graph(roads(*grid))
+    node_ids = list(G.nodes)
+    xy = np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in node_ids])
+    X, Y = rng.uniform(-50, 450, 200), rng.uniform(-50, 450, 200)
+    d_all = np.hypot(X[:, None] - xy[None, :, 0], Y[:, None] - xy[None, :, 1])
+    expected = [node_ids[i] for i in d_all.argmin(axis=1)]
+    nodes, dists = nearest_nodes(G, X, Y, return_dist=True)
+    assert nodes.tolist() == expected
+    np.testing.assert_allclose(dists, d_all.min(axis=1))
+    singles = [nearest_nodes(G, float(x), float(y)) for x, y in zip(X, Y, strict=True)]
+    assert singles == expected
+    assert all(isinstance(n, int) for n in singles)
+
+
+def test_nearest_nodes_refuses_what_it_cannot_snap() -> None:
+    G = build_road_graph(roads(LineString([(0, 0), (100, 0)])))
+    with pytest.raises(InvalidGraphError, match="finite"):
+        nearest_nodes(G, float("nan"), 0.0)
+    empty = build_road_graph(roads(LineString()))
+    with pytest.raises(InvalidGraphError, match="no nodes"):
+        nearest_nodes(empty, 0.0, 0.0)
+    # a graph that gained a node gets a new tree, not a stale answer
+    assert G.nodes[nearest_nodes(G, 500.0, 0.0)]["x"] == 100.0
+    G.add_node("far", x=500.0, y=0.0)
+    assert nearest_nodes(G, 500.0, 0.0) == "far"
