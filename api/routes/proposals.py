@@ -188,7 +188,7 @@ def list_groups(
 @router.post(
     "/approvals/applications/{application_id}/proposals",
     status_code=201,
-    operation_id="proposals-application-create",
+    operation_id="approvals-submit-proposals",
     responses=_APPLICATION_REFUSED,
 )
 def create_application_proposals(
@@ -223,7 +223,7 @@ def create_application_proposals(
 @router.post(
     "/approvals/applications/{application_id}/proposals/upload",
     status_code=201,
-    operation_id="proposals-application-upload",
+    operation_id="approvals-upload-proposals",
     responses=_APPLICATION_REFUSED,
 )
 def upload_application_proposals(
@@ -260,7 +260,7 @@ def upload_application_proposals(
 
 @router.get(
     "/approvals/applications/{application_id}/proposals",
-    operation_id="proposals-application-list",
+    operation_id="approvals-list-proposals",
     response_class=GeoJSONResponse,
     responses={200: {"content": {"application/geo+json": {}}}, **_APPLICATION_REFUSED},
 )

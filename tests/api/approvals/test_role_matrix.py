@@ -7,6 +7,7 @@ not read from ``api.approvals.auth.POLICY``. A refused call must change nothing.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
@@ -16,10 +17,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.approvals.seed import DEMO_PASSWORD
+from geodata.db import session_scope
+from geodata.importer import import_layer
+from geodata.storage import create_city
 from tests.api.approvals.flow import PREFIX
 from tests.api.approvals.flow import Flow
 from tests.api.approvals.flow import form
 from tests.api.approvals.flow import route
+from tests.helpers import read_sample
+from tests.helpers import sample_path
 
 APPLICANT, ACCEPTOR, STAFF, CLERK, CHIEF, COORD, ADMIN = (
     "applicant",
@@ -71,6 +77,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "list-audit": frozenset({ACCEPTOR, COORD, ADMIN}),
     "list-due": ALL,
     "sweep-deadlines": frozenset({ADMIN}),
+    # a utility company's designer submits its own lines for an application dispatched to it
+    "submit-proposals": frozenset({STAFF}),
+    "upload-proposals": frozenset({STAFF}),
+    "list-proposals": ALL,
 }
 
 DEFAULT_USER = {
@@ -91,6 +101,7 @@ class Call:
     body: Any = None
     users: dict[str, str] = field(default_factory=dict)  # role -> username overrides
     check: Callable[[], Any] | None = None  # state snapshot: refused calls must not change it
+    files: Any = None  # multipart uploads (then no JSON body)
 
 
 class World:
@@ -284,7 +295,43 @@ def _setups(w: World, role: str) -> dict[str, Callable[[], Call]]:
         "list-audit": lambda: Call("GET", f"/applications/{shared_app()['id']}/audit"),
         "list-due": lambda: Call("GET", "/due"),
         "sweep-deadlines": lambda: Call("POST", "/deadlines/sweep"),
+        "submit-proposals": lambda: _proposals(w, upload=False),
+        "upload-proposals": lambda: _proposals(w, upload=True),
+        "list-proposals": lambda: Call("GET", f"/applications/{shared_app()['id']}/proposals"),
     }
+
+
+def _proposals(w: World, *, upload: bool) -> Call:
+    """water-1's lines for an application dispatched to it, in a city with roads."""
+    city = w.shared("roads-city", lambda: _roads_city(w.flow.client))
+    app = w.app_in("dispatched", city=city)
+    sample = read_sample("proposed_lines")
+    lines = sample[sample["id"] == "P03-water"].to_crs(4326)
+    if upload:
+        data = lines.to_json().encode()
+        return Call(
+            "POST",
+            f"/applications/{app['id']}/proposals/upload",
+            files=[("file", ("lines.geojson", data))],
+            check=w.snapshot(app["id"]),
+        )
+    return Call(
+        "POST",
+        f"/applications/{app['id']}/proposals",
+        lines.__geo_interface__,
+        check=w.snapshot(app["id"]),
+    )
+
+
+def _roads_city(client: TestClient) -> str:
+    """A city with the sample roads (the flow's city has none to match lines against)."""
+    name = f"matrix_roads_{uuid.uuid4().hex[:8]}"
+    with session_scope(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        create_city(
+            session, name=name, crs="EPSG:32652", extent=read_sample("city").geometry.iloc[0]
+        )
+        import_layer(session, sample_path("roads"), kind="roads", city=name, layer="roads")
+    return name
 
 
 def _returned(w: World) -> Call:
@@ -333,13 +380,19 @@ def test_endpoint_by_every_role(world: World, name: str) -> None:
     refused = [r for r in ROLES if r not in allowed]
     target = _setups(world, refused[0] if refused else ROLES[0])[name]()
     before = target.check() if target.check else None
-    anon = flow.client.request(target.method, PREFIX + target.path, json=target.body)
+    anon = flow.client.request(
+        target.method, PREFIX + target.path, json=target.body, files=target.files
+    )
     if anon.status_code != 401:
         failures.append(("anonymous", anon.status_code))
     for role in refused:
         user = target.users.get(role, DEFAULT_USER[role])
         r = flow.client.request(
-            target.method, PREFIX + target.path, json=target.body, headers=flow.h(user)
+            target.method,
+            PREFIX + target.path,
+            json=target.body,
+            files=target.files,
+            headers=flow.h(user),
         )
         if r.status_code != 403:
             failures.append((role, r.status_code, r.text[:200]))
@@ -349,7 +402,7 @@ def test_endpoint_by_every_role(world: World, name: str) -> None:
         call = _setups(world, role)[name]()
         user = call.users.get(role, DEFAULT_USER[role])
         r = flow.client.request(
-            call.method, PREFIX + call.path, json=call.body, headers=flow.h(user)
+            call.method, PREFIX + call.path, json=call.body, files=call.files, headers=flow.h(user)
         )
         if r.status_code not in (200, 201, 204):
             failures.append((role, r.status_code, r.text[:300]))
