@@ -93,6 +93,8 @@ class ProposalSubmissionPublic(BaseModel):
 _REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"description": "refused; `detail` names each bad feature and the problem"}
 }
+# who submits a company's lines: its designers (设计人员) and its staff on the dispatch
+_DESIGNERS = frozenset({Role.designer, Role.utility_staff})
 _APPLICATION_REFUSED: dict[int | str, dict[str, Any]] = {
     **_REFUSED,
     401: {"description": "no or a bad bearer token"},
@@ -285,8 +287,8 @@ def authorize_designer(
 ) -> str:
     """Allow ``user`` to submit proposed lines for the application; returns its city.
 
-    The one place of the rule (the policy table may take it over): the user is staff of a
-    utility company, the application was dispatched to that company, and, once the lines
+    The one place of the rule (the policy table may take it over): the user is a utility
+    company's designer or staff, the application was dispatched to that company, and, once the lines
     are read (``utilities``), every line is of the company's utility.
 
     Raises
@@ -301,7 +303,7 @@ def authorize_designer(
     """
     action = "submit proposed lines for an application"
     role = Role(user.role)
-    if role is not Role.utility_staff:
+    if role not in _DESIGNERS:
         raise PermissionDeniedError(role, action, "only a utility company's staff submit lines")
     app = get_or_404(session, Application, application_id)
     org = user.organisation

@@ -180,3 +180,19 @@ def test_needs_a_token_and_an_existing_application(
     assert "999999999" in missing.text
     nobody = client.get(f"{PREFIX}/applications/{app['id']}/proposals")
     assert nobody.status_code == 401
+
+
+def test_a_designer_of_the_company_submits_and_one_of_another_company_may_not(
+    client: TestClient, users: Any, roads_city: str, app: dict[str, Any]
+) -> None:
+    def post(organisation: str, line: str) -> Any:
+        headers = users.headers("designer", city=roads_city, organisation=organisation)
+        return client.post(
+            f"{PREFIX}/applications/{app['id']}/proposals", json=_lines(line), headers=headers
+        )
+
+    ok = post("gas-1", "P03-gas")
+    assert ok.status_code == 201, ok.text
+    refused = post("power-1", "P03-power")
+    assert refused.status_code == 403
+    assert "was not dispatched to power-1" in refused.text
