@@ -616,6 +616,10 @@ def _solve_milp(
         stats["corridor_edges"] = corridor.n_edges
         if corridor.n_edges > 0.8 * before:
             break
+    if warm is not None and time.perf_counter() >= deadline:
+        # no time left to build the model (which is not itself time-limited): keep the plan
+        stats["milp_skipped"] = True
+        return warm, "time_limit", lb, stats
     sol, status, bound, more = _milp(corridor, problem, warm, ub, deadline, node_ok)
     stats.update(more)
     bound = lb if bound is None else max(bound, lb)

@@ -76,6 +76,10 @@ def test_a_time_limited_solve_says_time_limit_with_its_gap_never_optimal(seed):
     assert alt.joint.status == "time_limit"
     assert alt.joint.gap is not None
     assert alt.joint.gap > 1e-3
+    # unproven, the joint plan still never costs more than a feasible alternative shown
+    for a in (alt.separate, alt.overlay, alt.heuristic):
+        if a.feasible:
+            assert alt.joint.total_cost_cny <= a.total_cost_cny + 1e-6, a.kind
 
 
 @pytest.mark.parametrize("seed", range(20))
