@@ -40,6 +40,7 @@ __all__ = [
     "SegmentQuantities",
     "TreeFinding",
     "UnitPrices",
+    "bedding_volume_m3",
     "check_layer_crs",
     "load_unit_prices",
     "plan_quantities",
@@ -139,6 +140,7 @@ class SegmentQuantities:
     line_crossings: Mapping[str, int]
     costs_cny: Mapping[str, float | None]
     notes: tuple[str, ...] = ()
+    bedding_m3: float = 0.0
 
     @property
     def trees_to_fell(self) -> int:
@@ -168,6 +170,7 @@ class SegmentQuantities:
             "depth_m": round(self.depth_m, 4),
             "excavation_m3": round(self.excavation_m3, 3),
             "lines_volume_m3": round(self.lines_volume_m3, 3),
+            "bedding_m3": round(self.bedding_m3, 3),
             "backfill_m3": round(self.backfill_m3, 3),
             "restoration_area_m2": round(self.restoration_area_m2, 3),
             "occupation_width_m": round(self.occupation_width_m, 4),
@@ -299,7 +302,8 @@ def segment_quantities(
     Notes
     -----
     Excavation per metre is the trapezoid ``(B + W) / 2 * H`` (B bottom, W surface width, H
-    depth); backfill is excavation less the lines' outside volume. Occupied width is the
+    depth, bedding included); bedding (GB 50268 / GB 50217) is :func:`bedding_volume_m3`;
+    backfill is excavation less the lines' outside volume and the bedding. Occupied width is the
     surface width plus the clear strip GB 50268 §4.3.4 keeps between spoil and the trench
     edge, on both sides (working space).
     """
@@ -313,7 +317,8 @@ def segment_quantities(
     area = (section.bottom_width_m + section.surface_width_m) / 2.0 * section.depth_m
     excavation = area * length
     lines_volume = sum(math.pi * p.spec.radius_m**2 for p in section.lines) * length
-    backfill = max(excavation - lines_volume, 0.0)
+    bedding = bedding_volume_m3(section)
+    backfill = max(excavation - lines_volume - bedding, 0.0)
     restoration = section.surface_width_m * length
     strip = float(geometry["spoil_heap"]["min_distance_from_edge_m"])
     occupation_width = section.surface_width_m + 2.0 * strip
@@ -358,6 +363,7 @@ def segment_quantities(
         depth_m=section.depth_m,
         excavation_m3=excavation,
         lines_volume_m3=lines_volume,
+        bedding_m3=bedding,
         backfill_m3=backfill,
         restoration_area_m2=restoration,
         occupation_width_m=occupation_width,
@@ -767,6 +773,21 @@ def _totals(per: Sequence[SegmentQuantities], prices: UnitPrices) -> PlanQuantit
         unverified=any(q.unverified for q in per),
         prices_source=prices.source if not prices.empty else "no unit prices: quantities only",
     )
+
+
+def bedding_volume_m3(section: CrossSection) -> float:
+    """Sand and gravel bedding (m³): each line's bedding thickness across ``D0 + 2 b1``.
+
+    The bedding lies under each pipe over its working zone (the pipe and b1 each side,
+    GB 50268-2008 §4.3.2), times the section's length.
+    """
+    total = 0.0
+    for p in section.lines:
+        if p.bedding is None:
+            continue
+        zone = p.spec.outside_diameter_mm / 1000.0 + 2.0 * p.working_width.value
+        total += p.bedding.value * zone
+    return total * section.length_m
 
 
 def _jsonable(value: Any) -> Any:

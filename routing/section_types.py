@@ -11,6 +11,8 @@ from shapely.geometry.base import BaseGeometry
 from routing import standards as std
 
 __all__ = [
+    "BAND_KINDS",
+    "EDGE_KINDS",
     "FLAG_APPROVAL",
     "FLAG_EXPERT_REVIEW",
     "FLAG_MANUAL_REVIEW",
@@ -23,6 +25,8 @@ __all__ = [
     "ExistingLine",
     "LineSpec",
     "PlacedLine",
+    "RoadBand",
+    "RoadSection",
     "SectionFlag",
     "SiteConditions",
     "TrenchSegment",
@@ -49,6 +53,9 @@ UTILITY_KEYS = {
     "telecom": "telecom",
 }
 UTILITIES = tuple(sorted(UTILITY_KEYS))
+# what bounds a trench's zone on one side, and the 表4.1.9 row its lines keep clear of
+EDGE_KINDS = {"curb": "curb", "building": "building", "tree": "tree", "open": None}
+BAND_KINDS = ("sidewalk", "tree_strip", "non_motor", "green", "carriageway", "median")
 _MM_PER_M = 1000.0
 
 
@@ -82,6 +89,9 @@ class LineSpec:
         b3, formwork thickness per side for cast-in-place concrete conduits (0 otherwise).
     label
         Free name shown on outputs.
+    pressure_mpa
+        Gas design pressure (gauge, MPa); sets the pressure class of GB 50028 §6.1.6
+        (``utility_rules.yaml``) when ``subtype`` is not given, e.g. 2.5 MPa -> ``high_b``.
     """
 
     utility: str
@@ -93,6 +103,7 @@ class LineSpec:
     tags: frozenset[str] = frozenset()
     formwork_mm: float = 0.0
     label: str = ""
+    pressure_mpa: float | None = None
 
     @property
     def key(self) -> str:
@@ -165,6 +176,22 @@ class TrenchSegment:
     crossings: tuple[ExistingLine, ...] = ()
     road_width_note: str = ""
     road_segment_id: str | None = None
+    left_edge: str | None = None
+    right_edge: str | None = None
+    left_offset_m: float = 0.0
+    right_offset_m: float = 0.0
+
+    @property
+    def edges(self) -> tuple[str, str]:
+        """What bounds the zone on the red-line side and the far side (``EDGE_KINDS``).
+
+        Unset edges follow the lane: both curbs under a motor lane, else an open red-line
+        side and the road-side curb. ``building`` keeps the 表4.1.9 building row from a
+        building ``left_offset_m`` beyond the zone edge (the setback); ``tree`` the tree row.
+        """
+        motor = std.LANES.get(self.lane) == "motor_lane"
+        left = self.left_edge or ("curb" if motor else "open")
+        return left, self.right_edge or "curb"
 
     @property
     def trench_length_m(self) -> float:
@@ -174,6 +201,46 @@ class TrenchSegment:
         if self.geometry is None:
             return 0.0
         return float(self.geometry.length)
+
+
+@dataclass(frozen=True, slots=True)
+class RoadBand:
+    """One band of a road's cross-section (``BAND_KINDS``), left red line to right."""
+
+    kind: str
+    width_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoadSection:
+    """A road's cross-section (道路横断面): its bands from the left red line to the right.
+
+    ``source`` says where it came from (the road layer, or a class template of
+    ``routing/data/road_templates.yaml``); ``assumed`` marks template defaults, which are
+    shown as assumptions. ``building_setback_m`` is the building line's distance behind the
+    red line (建筑退线, a city parameter).
+    """
+
+    bands: tuple[RoadBand, ...]
+    road_class: str | None = None
+    layout: str = ""
+    building_setback_m: float = 0.0
+    assumed: bool = True
+    source: str = ""
+
+    @property
+    def red_line_width_m(self) -> float:
+        """Width between the red lines."""
+        return float(sum(b.width_m for b in self.bands))
+
+    def band_edges(self) -> tuple[tuple[RoadBand, float, float], ...]:
+        """Each band with its start and end from the left red line."""
+        out = []
+        start = 0.0
+        for band in self.bands:
+            out.append((band, start, start + band.width_m))
+            start += band.width_m
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +261,10 @@ class SiteConditions:
     support
         ``auto`` (vertical walls if shallow enough, else slopes if they fit the known road
         width, else shoring), ``slope``, ``shoring`` or ``vertical``.
+    sewer_frost_rule
+        How drainage meets the frost line (a city parameter, GB 50014-2021 §5.3.8):
+        ``crown`` (the crown at or below the frost line, conservative) or ``invert`` (the
+        pipe bottom may sit 0.15 m above it, where the city's experience allows).
     """
 
     frost_depth_m: float | None = None
@@ -201,6 +272,7 @@ class SiteConditions:
     wall_soil: str = "clay"
     top_load: str = "dynamic_load_at_top"
     support: str = "auto"
+    sewer_frost_rule: str = "crown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +353,7 @@ class PlacedLine:
     frost_rule: std.FrostRule | None
     frost_cover_m: float | None
     working_width: std.RuleValue
+    bedding: std.RuleValue | None = None
 
     @property
     def centre_depth_m(self) -> float:
@@ -313,6 +386,7 @@ class PlacedLine:
             "cover_rule": None if self.cover_rule is None else self.cover_rule.as_dict(),
             "frost": frost,
             "working_width": self.working_width.as_dict(),
+            "bedding": None if self.bedding is None else self.bedding.as_dict(),
         }
 
 
@@ -346,6 +420,10 @@ class CrossSection:
     site: SiteConditions = field(default_factory=SiteConditions)
     road_width_needed_m: float = 0.0
     curb_rules: tuple[tuple[int, std.RuleValue | None], ...] = ()
+    edges: tuple[str, str] = ("curb", "curb")
+    edge_offsets_m: tuple[float, float] = (0.0, 0.0)
+    edge_rules: tuple[tuple[int, str, std.RuleValue | None], ...] = ()
+    wall_offset_m: float = 0.0
 
     @property
     def needs_manual_review(self) -> bool:
@@ -385,7 +463,13 @@ class CrossSection:
         for line in self.lines:
             if line.frost_rule is not None and line.frost_rule.margin is not None:
                 seen.setdefault(line.frost_rule.margin.source, line.frost_rule.margin)
-        for rule in (self.slope_ratio, self.shoring, *(r for _, r in self.curb_rules)):
+        for rule in (
+            self.slope_ratio,
+            self.shoring,
+            *(r for _, r in self.curb_rules),
+            *(r for _, _, r in self.edge_rules),
+            *(p.bedding for p in self.lines),
+        ):
             if rule is not None:
                 seen.setdefault(rule.source, rule)
         return tuple(seen.values())
@@ -408,6 +492,13 @@ class CrossSection:
                 {"line": i, **(r.as_dict() if r is not None else {"clause": "UNKNOWN"})}
                 for i, r in self.curb_rules
             ],
+            "edges": list(self.edges),
+            "edge_offsets_m": list(self.edge_offsets_m),
+            "edge_rules": [
+                {"line": i, "side": side, **(r.as_dict() if r else {"clause": "UNKNOWN"})}
+                for i, side, r in self.edge_rules
+            ],
+            "wall_offset_m": round(self.wall_offset_m, 4),
             "support": self.support,
             "slope_ratio": None if self.slope_ratio is None else self.slope_ratio.as_dict(),
             "shoring": None if self.shoring is None else self.shoring.as_dict(),

@@ -15,6 +15,7 @@ safety measures and approval" with the clause (GB 50289-2016 §4.1.9), never rel
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -31,6 +32,7 @@ import yaml
 from routing import standards as std
 from routing.errors import SectionError
 from routing.placement import place_lines
+from routing.section_types import EDGE_KINDS
 from routing.section_types import FLAG_APPROVAL
 from routing.section_types import FLAG_EXPERT_REVIEW
 from routing.section_types import FLAG_MANUAL_REVIEW
@@ -65,8 +67,10 @@ __all__ = [
     "cross_section",
     "cross_sections",
     "default_line",
+    "default_lines",
     "dig_width_m",
     "dig_width_rule",
+    "order_key",
     "required_width_m",
     "width_rule",
 ]
@@ -124,7 +128,7 @@ def cross_section(
     lines = _check_segment(segment, standards)
     _check_site(site, segment.segment_id)
     flags: list[SectionFlag] = []
-    order_keys = [_order_key(spec) for spec in lines]
+    order_keys = [order_key(spec) for spec in lines]
     order, order_rule = std.layout_order(standards=standards)
     rank = [order.index(k) for k in order_keys]
 
@@ -169,15 +173,16 @@ def cross_section(
         (i, std.horizontal_clearance(spec.key, _h_tags(spec, standards), "curb", None))
         for i, spec in enumerate(lines)
     )
-    curb_m = [r.value if r is not None else 0.0 for _, r in curb]
+    edge_rules, left_m, right_m = _edge_clearances(lines, segment, standards)
     radii = [spec.radius_m for spec in lines]
 
     def need(b2_m: float, spread_m: float) -> float:
+        return sum(wall_and_width(b2_m, spread_m))
+
+    def wall_and_width(b2_m: float, spread_m: float) -> tuple[float, float]:
         xs = [x + b2_m for x in placement.x_m]
         bottom_m = placement.width_m + 2.0 * b2_m
-        return _road_width_needed(
-            xs, radii, curb_m, bottom=bottom_m, spread=spread_m, lane=segment.lane
-        )
+        return _road_width_needed(xs, radii, left_m, right_m, bottom=bottom_m, spread=spread_m)
 
     support, slope, shoring, b2_m = _support(depth, need, segment, site, flags)
     bottom = placement.width_m + 2.0 * b2_m
@@ -201,14 +206,21 @@ def cross_section(
                 frost_rule=frost_rule,
                 frost_cover_m=frost_cover,
                 working_width=b1[i],
+                bedding=_bedding(spec),
             )
         )
 
     clearances = _clearances(placed, h_rules, bottom, b2_m)
     clearances.extend(_crossings(placed, segment, flags))
-    needed = need(b2_m, slope_n * depth)
+    wall_offset, right_part = wall_and_width(b2_m, slope_n * depth)
+    needed = wall_offset + right_part
     _road_check(
-        segment, surface=surface, needed=needed, curb=curb, standards=standards, flags=flags
+        segment,
+        surface=surface,
+        needed=needed,
+        edge_rules=edge_rules,
+        standards=standards,
+        flags=flags,
     )
     _depth_flags(depth, flags)
     _unverified_flag(
@@ -218,7 +230,7 @@ def cross_section(
         shoring=shoring,
         flags=flags,
         order_rule=order_rule,
-        extra=tuple(r for _, r in curb if r is not None),
+        extra=tuple(r for _, _, r in edge_rules if r is not None),
     )
 
     section = CrossSection(
@@ -240,6 +252,10 @@ def cross_section(
         site=site,
         road_width_needed_m=needed,
         curb_rules=curb,
+        edges=segment.edges,
+        edge_offsets_m=(segment.left_offset_m, segment.right_offset_m),
+        edge_rules=edge_rules,
+        wall_offset_m=wall_offset,
     )
     logger.debug(
         "section %s: %d lines, B=%.3f m, surface %.3f m, depth %.3f m, %s",
@@ -383,8 +399,33 @@ def dig_width_m(
 # -- helpers ------------------------------------------------------------------------------------
 
 
+def default_lines(utility: str) -> tuple[LineSpec, ...]:
+    """The pipes a utility lays when only its kind is known: heat is supply and return.
+
+    A heat line is two pipes side by side (CJJ 34; ``utility_rules.yaml: heat_pipes``), each
+    the default heat size; every other utility is its one :func:`default_line`.
+
+    Examples
+    --------
+    >>> [s.label for s in default_lines("heat")]
+    ['heat supply 供水 (default size)', 'heat return 回水 (default size)']
+    """
+    spec = default_line(utility)
+    if spec.key != "heat":
+        return (spec,)
+    block = std.load_standards().yaml["utility_rules.yaml"]["heat_pipes"]
+    return tuple(
+        dataclasses.replace(
+            spec,
+            tags=spec.tags | {str(pipe)},
+            label=f"heat {pipe} {block['zh'][pipe]} (default size)",
+        )
+        for pipe in block["pipes"]
+    )
+
+
 def _specs(lines: Iterable[LineSpec | str]) -> tuple[LineSpec, ...]:
-    specs = (default_line(x) if isinstance(x, str) else x for x in lines)
+    specs = (s for x in lines for s in (default_lines(x) if isinstance(x, str) else (x,)))
     return tuple(sorted(specs, key=repr))
 
 
@@ -426,6 +467,13 @@ def _check_segment(segment: TrenchSegment, standards: std.Standards) -> tuple[Li
     if segment.road_width_m is not None and not (segment.road_width_m > 0):
         msg = f"segment {sid!r}: road_width_m must be > 0, got {segment.road_width_m!r}"
         raise SectionError(msg)
+    for side, kind in zip(("left", "right"), segment.edges, strict=True):
+        if kind not in EDGE_KINDS:
+            msg = f"segment {sid!r}: {side}_edge must be one of {sorted(EDGE_KINDS)}, got {kind!r}"
+            raise SectionError(msg)
+    if not (segment.left_offset_m >= 0 and segment.right_offset_m >= 0):
+        msg = f"segment {sid!r}: edge offsets must be >= 0"
+        raise SectionError(msg)
     columns = trench_columns(standards)
     for i, spec in enumerate(segment.lines):
         where = f"segment {sid!r} line {i} ({spec.name})"
@@ -444,7 +492,31 @@ def _check_segment(segment: TrenchSegment, standards: std.Standards) -> tuple[Li
         if spec.formwork_mm < 0:
             msg = f"{where}: formwork_mm must be >= 0"
             raise SectionError(msg)
-    return tuple(segment.lines)
+    return tuple(
+        _with_pressure_class(spec, sid, i, standards) for i, spec in enumerate(segment.lines)
+    )
+
+
+def _with_pressure_class(spec: LineSpec, sid: str, i: int, standards: std.Standards) -> LineSpec:
+    """A gas line given by its pressure gets its GB 50028 §6.1.6 class as subtype."""
+    if spec.pressure_mpa is None:
+        return spec
+    where = f"segment {sid!r} line {i} ({spec.name})"
+    if spec.key != "gas":
+        msg = f"{where}: pressure_mpa is only for gas lines"
+        raise SectionError(msg)
+    try:
+        subtype = std.gas_pressure_class(spec.pressure_mpa, standards=standards)
+    except ValueError as exc:
+        msg = f"{where}: {exc}"
+        raise SectionError(msg) from None
+    if spec.subtype is not None and spec.subtype != subtype:
+        msg = (
+            f"{where}: subtype {spec.subtype!r} contradicts {spec.pressure_mpa:g} MPa "
+            f"({subtype!r}, GB 50028-2006 §6.1.6)"
+        )
+        raise SectionError(msg)
+    return dataclasses.replace(spec, subtype=subtype)
 
 
 def trench_columns(standards: std.Standards) -> list[str]:
@@ -470,6 +542,9 @@ def _check_site(site: SiteConditions, sid: str) -> None:
     if site.support not in ("auto", "slope", "shoring", "vertical"):
         msg = f"segment {sid!r}: support must be auto, slope, shoring or vertical"
         raise SectionError(msg)
+    if site.sewer_frost_rule not in ("crown", "invert"):
+        msg = f"segment {sid!r}: sewer_frost_rule must be 'crown' or 'invert'"
+        raise SectionError(msg)
     if site.frost_depth_m is not None and not (site.frost_depth_m >= 0):
         msg = f"segment {sid!r}: frost_depth_m must be >= 0"
         raise SectionError(msg)
@@ -480,7 +555,8 @@ def _wall_depths(geometry: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in block.items() if isinstance(v, int | float)}
 
 
-def _order_key(spec: LineSpec) -> str:
+def order_key(spec: LineSpec) -> str:
+    """Key of a line in the §4.1.3 order (``water_distribution``, ``storm`` ...)."""
     key = spec.key
     if key in ("water", "gas"):
         return f"{key}_{spec.role}"
@@ -575,10 +651,40 @@ def _working_width(spec: LineSpec, sid: str, flags: list[SectionFlag]) -> std.Ru
 
 
 def _bedding_m(spec: LineSpec) -> float:
+    rule = _bedding(spec)
+    return 0.0 if rule is None else rule.value
+
+
+@functools.cache
+def _bedding(spec: LineSpec) -> std.RuleValue | None:
+    """Bedding under the line: sand for direct-buried cable (GB 50217 §5.3.3), sand-and-gravel
+    under pipes by pipe type and D0 (GB 50268, ``trench_geometry.yaml: pipe_bedding``)."""
+    geometry = std.trench_geometry()
     if spec.key == "power" and spec.subtype == "direct_buried":
-        bedding = std.trench_geometry()["direct_buried_cable_bedding"]
-        return float(bedding["soft_soil_or_sand_above_and_below_mm"]) / _MM_PER_M
-    return 0.0
+        block = geometry["direct_buried_cable_bedding"]
+        return std.RuleValue(
+            value=float(block["soft_soil_or_sand_above_and_below_mm"]) / _MM_PER_M,
+            clause=str(block["source_clause"]),
+            verification=str(block["verification"]),
+            condition="soft soil or sand below the cable",
+            source="trench_geometry.yaml:direct_buried_cable_bedding",
+        )
+    block = geometry.get("pipe_bedding")
+    if not block or spec.key not in block["applies_to"]:
+        return None
+    rows = list(block["rows"])
+    index, row = next(
+        ((k, r) for k, r in enumerate(rows) if spec.outside_diameter_mm <= float(r["d0_max_mm"])),
+        (len(rows) - 1, rows[-1]),
+    )
+    column = list(block["columns"]).index(spec.material)
+    return std.RuleValue(
+        value=float(row["values_mm"][column]) / _MM_PER_M,
+        clause=str(block["source_clause"]),
+        verification=str(block["verification"]),
+        condition=f"bedding under {spec.material}, D0 <= {row['d0_max_mm']} mm",
+        source=f"trench_geometry.yaml:pipe_bedding.rows[{index}]",
+    )
 
 
 def _covers(
@@ -605,6 +711,13 @@ def _covers(
                     margin = fr.margin.value if fr.margin is not None else 0.0
                     frost_cover = site.frost_depth_m + margin
                     break
+            invert = _invert_rule(spec, site)
+            if frost_rule is not None and invert is not None:
+                # the pipe bottom may sit above the frost line: crown cover = F - a - D0
+                frost_rule = dataclasses.replace(frost_rule, margin=invert)
+                frost_cover = max(
+                    site.frost_depth_m - invert.value - spec.outside_diameter_mm / _MM_PER_M, 0.0
+                )
         candidates = [v for v in (rule.value if rule else None, frost_cover) if v is not None]
         if not candidates:
             unknown.append(i)
@@ -626,6 +739,24 @@ def _covers(
             )
             out[i] = (fallback, None, None, None)
     return out
+
+
+def _invert_rule(spec: LineSpec, site: SiteConditions) -> std.RuleValue | None:
+    """The invert-above-frost allowance for drainage when the city chose ``invert``."""
+    if site.sewer_frost_rule != "invert":
+        return None
+    rules = std.load_standards().yaml["layout_rules.yaml"]["cover_depth_rules"]
+    for i, entry in enumerate(rules):
+        if "invert_above_frost_m" in entry and spec.key in entry.get("applies_to_invert", ()):
+            return std.RuleValue(
+                value=float(entry["invert_above_frost_m"]),
+                clause=str(entry["source_clause"]),
+                verification=str(entry["verification"]),
+                condition="pipe bottom above the frost line (city parameter sewer_frost_rule)",
+                note=str(entry["rule"]),
+                source=f"layout_rules.yaml:cover_depth_rules[{i}]",
+            )
+    return None
 
 
 def _support(
@@ -783,7 +914,10 @@ def _frost_value(line: PlacedLine) -> std.RuleValue | None:
         levels.append(fr.margin.verification)
         clauses.append(fr.margin.clause)
         condition = (
-            f"crown {fr.margin.value:g} m below the frost line (frost depth: city parameter)"
+            f"pipe bottom {fr.margin.value:g} m above the frost line (frost depth and "
+            "sewer_frost_rule: city parameters)"
+            if fr.margin.condition.startswith("pipe bottom")
+            else f"crown {fr.margin.value:g} m below the frost line (frost depth: city parameter)"
         )
     weakest = max(levels, key=std.VERIFICATION_LEVELS.index)
     return std.RuleValue(
@@ -833,9 +967,12 @@ def _crossings(
             alias = _VERTICAL_ALIASES.get((existing.key, existing.subtype or ""))
             if alias:
                 ex_tags.add(alias)
-            rule = std.vertical_clearance(
-                line.spec.key, _v_tags(line.spec, standards), existing.key, ex_tags
-            )
+            above = line.bottom_m <= top
+            tags = set(_v_tags(line.spec, standards))
+            if "pe" in tags:  # CJJ 63: PE gas over or under a heat pipe
+                tags.add("pe_above" if above else "pe_below")
+            rule = std.vertical_clearance(line.spec.key, tags, existing.key, ex_tags)
+            _crossing_order(line, existing, name, above=above, flags=flags)
             if line.bottom_m <= top:
                 actual = top - line.bottom_m
             elif line.cover_m >= existing.bottom_depth_m:
@@ -879,27 +1016,85 @@ def _crossings(
     return out
 
 
+def _crossing_key(key: str, tags: Iterable[str]) -> str:
+    if key == "sewer_storm":
+        return "storm" if "storm" in set(tags) else "sewer"
+    return key
+
+
+def _crossing_order(
+    line: PlacedLine, existing: ExistingLine, name: str, *, above: bool, flags: list[SectionFlag]
+) -> None:
+    """Flag a crossing that breaks the top-down order of GB 50289-2016 §4.1.12."""
+    doc = std.load_standards().yaml["layout_rules.yaml"]["order_at_crossings_top_down"]
+    order = [str(k) for k in doc["order"]]
+    new = _crossing_key(line.spec.key, _tags(line.spec))
+    old = _crossing_key(existing.key, {existing.subtype} if existing.subtype else ())
+    if new not in order or old not in order or new == old:
+        return
+    should_be_above = order.index(new) < order.index(old)
+    if should_be_above == above:
+        return
+    mandatory = {"water", "reclaimed_water", "storm", "sewer"}
+    word = "must (应)" if {new, old} <= mandatory else "should"
+    protection = std.load_standards().yaml["utility_rules.yaml"]["crossing_protection"]
+    upper, lower = (new, old) if should_be_above else (old, new)
+    flags.append(
+        SectionFlag(
+            FLAG_APPROVAL,
+            f"{line.spec.name} passes {'above' if above else 'below'} {name}: {upper} {word} lie "
+            f"above {lower} at crossings ({doc['source_clause']}); needs protective measures "
+            f"({protection['rule'].split('needs ')[-1]}) and approval",
+            clause=f"{doc['source_clause']}; {protection['source_clause']}",
+            verification=str(doc["verification"]),
+        )
+    )
+
+
+def _edge_clearances(
+    lines: Sequence[LineSpec], segment: TrenchSegment, standards: std.Standards
+) -> tuple[tuple[tuple[int, str, std.RuleValue | None], ...], list[float], list[float]]:
+    """Each line's 表4.1.9 clearance to what bounds its zone on each side (curb, building, tree).
+
+    The clearance is measured to the object, which may lie ``*_offset_m`` beyond the zone
+    edge (a building behind its setback, a tree row in the middle of its strip): the part
+    left inside the zone is ``max(c - offset, 0)``.
+    """
+    rules: list[tuple[int, str, std.RuleValue | None]] = []
+    out: dict[str, list[float]] = {"left": [], "right": []}
+    offsets = {"left": segment.left_offset_m, "right": segment.right_offset_m}
+    for side, kind in zip(("left", "right"), segment.edges, strict=True):
+        obj = EDGE_KINDS[kind]
+        for i, spec in enumerate(lines):
+            if obj is None:
+                out[side].append(0.0)
+                continue
+            rule = std.horizontal_clearance(spec.key, _h_tags(spec, standards), obj, None)
+            rules.append((i, side, rule))
+            out[side].append(0.0 if rule is None else max(rule.value - offsets[side], 0.0))
+    return tuple(rules), out["left"], out["right"]
+
+
 def _road_width_needed(
     xs: Sequence[float],
     radii: Sequence[float],
-    curb_m: Sequence[float],
+    left_m: Sequence[float],
+    right_m: Sequence[float],
     *,
     bottom: float,
     spread: float,
-    lane: str,
-) -> float:
-    """Least road width holding the dig and every line at its curb clearance.
+) -> tuple[float, float]:
+    """Where the trench wall sits in its zone, and the zone width the rest needs.
 
-    With the left road edge at 0 and the trench's left bottom wall at ``t``: the dig needs
-    ``t >= spread`` and ``t + bottom + spread <= W``; line ``i`` needs
-    ``t + x_i - r_i >= c_i`` (left curb, motor lanes only) and ``t + x_i + r_i <= W - c_i``.
-    Unknown curb rules count as 0 here (the section is flagged for review separately).
+    With the zone's red-line-side edge at 0 and the trench's left bottom wall at ``t``: the
+    dig needs ``t >= spread`` and ``t + bottom + spread <= W``; line ``i`` needs
+    ``t + x_i - r_i >= l_i`` and ``t + x_i + r_i <= W - r'_i`` (its clearances to the
+    edges). Unknown edge rules count as 0 here (the section is flagged separately).
+    Returns ``(t, W - t)``.
     """
-    t = spread
-    if std.LANES[lane] == "motor_lane":
-        t = max([t, *(c - x + r for x, r, c in zip(xs, radii, curb_m, strict=True))])
-    right = max([bottom + spread, *(x + r + c for x, r, c in zip(xs, radii, curb_m, strict=True))])
-    return t + right
+    t = max([spread, *(c - x + r for x, r, c in zip(xs, radii, left_m, strict=True))])
+    right = max([bottom + spread, *(x + r + c for x, r, c in zip(xs, radii, right_m, strict=True))])
+    return t, right
 
 
 def _road_check(
@@ -907,16 +1102,18 @@ def _road_check(
     *,
     surface: float,
     needed: float,
-    curb: Sequence[tuple[int, std.RuleValue | None]],
+    edge_rules: Sequence[tuple[int, str, std.RuleValue | None]],
     standards: std.Standards,
     flags: list[SectionFlag],
 ) -> None:
-    missing = [i for i, r in curb if r is None]
+    missing = sorted({(i, side) for i, side, r in edge_rules if r is None})
+    edges = dict(zip(("left", "right"), segment.edges, strict=True))
     if missing:
+        which = ", ".join(f"line {i} to the {edges[side]} ({side})" for i, side in missing)
         flags.append(
             SectionFlag(
                 FLAG_MANUAL_REVIEW,
-                f"no curb clearance rule for line(s) {missing}: UNKNOWN; road fit unchecked",
+                f"no clearance rule for {which}: UNKNOWN; road fit unchecked",
                 clause="GB 50289-2016 表4.1.9",
                 verification="UNKNOWN",
             )
@@ -943,15 +1140,17 @@ def _road_check(
         )
         return
     if needed > segment.road_width_m + _EPS_M:
-        rules = sorted({r.clause for _, r in curb if r is not None})
-        levels = sorted({r.verification for _, r in curb if r is not None})
+        kinds = "/".join(dict.fromkeys(k for k in segment.edges if EDGE_KINDS[k] is not None))
+        rules = sorted({r.clause for _, _, r in edge_rules if r is not None})
+        levels = sorted({r.verification for _, _, r in edge_rules if r is not None})
         flags.append(
             SectionFlag(
                 FLAG_APPROVAL,
                 f"the section needs {needed:.2f} m of road (a {surface:.2f} m dig and the "
-                f"lines' curb clearances, {', '.join(rules)}: {', '.join(levels)}) but the "
-                f"road offers {segment.road_width_m:.2f} m: clearances may only be reduced "
-                "with safety measures and approval; needs safety measures and approval",
+                f"lines' {kinds or 'edge'} clearances, {', '.join(rules)}: "
+                f"{', '.join(levels)}) but the road offers {segment.road_width_m:.2f} m: "
+                "clearances may only be reduced with safety measures and approval; needs "
+                "safety measures and approval",
                 clause=clause,
                 verification=str(reduction["verification"]),
             )

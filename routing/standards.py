@@ -31,6 +31,7 @@ from routing.errors import StandardsError
 __all__ = [
     "LANES",
     "STANDARDS_DIR",
+    "TABLE_SETS",
     "VERIFICATION_LEVELS",
     "ExcavationRules",
     "FrostRule",
@@ -39,6 +40,7 @@ __all__ = [
     "Standards",
     "excavation_rules",
     "frost_rules",
+    "gas_pressure_class",
     "horizontal_clearance",
     "layout_order",
     "load_standards",
@@ -106,7 +108,11 @@ _YAML_FILES = (
     "trench_geometry.yaml",
     "road_excavation.yaml",
     "utility_tunnel.yaml",
+    "utility_rules.yaml",
 )
+# which clearance tables a lookup reads: GB 50289 alone, each utility's own standard alone
+# (GB 50217, GB 50028 §6.4, CJJ 63, CJJ/T 81 ...), or both (the stricter value, both cited)
+TABLE_SETS = ("gb50289", "own", "both")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +215,9 @@ class Standards:
     trees: tuple[tuple[str, str, str, RuleValue | None, RuleValue | None], ...]
     yaml: Mapping[str, Any] = field(repr=False)
     directory: Path = STANDARDS_DIR
+    # rows from each utility's own standard (utility_*_clearances.csv)
+    own_horizontal: tuple[_ClearanceRow, ...] = ()
+    own_vertical: tuple[_ClearanceRow, ...] = ()
     # rows grouped by their (utility_a, utility_b), for lookups in both orders
     by_pair: Mapping[tuple[str, str, str], tuple[_ClearanceRow, ...]] = field(
         default_factory=dict, repr=False
@@ -241,9 +250,11 @@ def load_standards(directory: Path | None = None) -> Standards:
     vertical = _read_clearances(folder / "vertical_clearances.csv")
     cover = _read_cover(folder / "min_cover_depth.csv")
     trees = _read_trees(folder / "tree_clearances.csv")
+    own_h = _read_clearances(folder / "utility_horizontal_clearances.csv")
+    own_v = _read_clearances(folder / "utility_vertical_clearances.csv")
     docs = {name: _read_yaml(folder / name) for name in _YAML_FILES}
     by_pair: dict[tuple[str, str, str], list[_ClearanceRow]] = {}
-    for table, rows in (("h", horizontal), ("v", vertical)):
+    for table, rows in (("h", horizontal), ("v", vertical), ("oh", own_h), ("ov", own_v)):
         for row in rows:
             by_pair.setdefault((table, row.utility_a, row.utility_b), []).append(row)
     standards = Standards(
@@ -253,6 +264,8 @@ def load_standards(directory: Path | None = None) -> Standards:
         trees,
         docs,
         folder,
+        own_h,
+        own_v,
         {k: tuple(v) for k, v in by_pair.items()},
     )
     _check_yaml(standards)
@@ -274,6 +287,7 @@ def horizontal_clearance(
     sub_b: str | Collection[str] | None,
     *,
     standards: Standards | None = None,
+    tables: str = "both",
 ) -> RuleValue | None:
     """Minimum horizontal clearance (edge to edge, m) between two lines or a line and an object.
 
@@ -285,12 +299,18 @@ def horizontal_clearance(
         The subtype, or a collection of tags that all describe the line (a gas main may be
         ``{"medium_a", "dn_le_300mm"}``: pressure class for most pairs, diameter for gas-gas).
         ``None`` matches only ``*`` rows.
+    tables
+        ``both`` (default): GB 50289 表4.1.9 and the utilities' own standards
+        (``utility_horizontal_clearances.csv``: GB 50217, GB 50028 §6.4, CJJ 63, CJJ/T 81,
+        construction minima), the stricter value with both clauses cited; ``gb50289`` or
+        ``own`` for one of them.
 
     Returns
     -------
     RuleValue or None
-        The most specific matching row, looked up in both orders; among equally specific
-        rows the largest value. ``None`` when the tables hold no rule: treat as UNKNOWN.
+        The most specific matching row of each table, looked up in both orders; among
+        equally specific rows the largest value. ``None`` when no table holds a rule: treat
+        as UNKNOWN.
 
     Examples
     --------
@@ -301,7 +321,7 @@ def horizontal_clearance(
     >>> horizontal_clearance("power", "conduit", "power", "conduit") is None
     True
     """
-    return _match_pair(standards or load_standards(), a, sub_a, b, sub_b, table="h")
+    return _lookup(standards or load_standards(), a, sub_a, b, sub_b, table="h", tables=tables)
 
 
 def vertical_clearance(
@@ -311,10 +331,13 @@ def vertical_clearance(
     sub_b: str | Collection[str] | None,
     *,
     standards: Standards | None = None,
+    tables: str = "both",
 ) -> RuleValue | None:
     """Minimum vertical clearance (m) where two lines cross (GB 50289-2016 表4.1.14).
 
-    Same matching as :func:`horizontal_clearance`. Power and telecom use the subtypes
+    Same matching and ``tables`` as :func:`horizontal_clearance` (the utilities' own rows
+    are ``utility_vertical_clearances.csv``: CJJ 63 for PE gas over or under a heat pipe
+    uses the tags ``pe_above`` / ``pe_below``). Power and telecom use the subtypes
     ``direct_buried`` or ``protected`` here.
 
     Examples
@@ -322,7 +345,7 @@ def vertical_clearance(
     >>> vertical_clearance("gas", "medium_a", "water", "*").value
     0.15
     """
-    return _match_pair(standards or load_standards(), a, sub_a, b, sub_b, table="v")
+    return _lookup(standards or load_standards(), a, sub_a, b, sub_b, table="v", tables=tables)
 
 
 def min_cover(
@@ -463,6 +486,33 @@ def frost_rules(*, standards: Standards | None = None) -> tuple[FrostRule, ...]:
             )
             out.append(FrostRule(utility, subtype or "*", governing, margins.get(utility)))
     return tuple(out)
+
+
+def gas_pressure_class(pressure_mpa: float, *, standards: Standards | None = None) -> str:
+    """Pressure class of a gas line (GB 50028-2006 §6.1.6, ``utility_rules.yaml``).
+
+    Raises
+    ------
+    ValueError
+        Negative, not finite, or above the highest class (4.0 MPa).
+
+    Examples
+    --------
+    >>> gas_pressure_class(0.3), gas_pressure_class(2.5)
+    ('medium_a', 'high_b')
+    """
+    block = (standards or load_standards()).yaml["utility_rules.yaml"]["gas_pressure_classes"]
+    if not (math.isfinite(pressure_mpa) and pressure_mpa >= 0):
+        msg = f"gas pressure must be a finite number >= 0 MPa, got {pressure_mpa!r}"
+        raise ValueError(msg)
+    for entry in block["classes"]:
+        if pressure_mpa <= float(entry["max_mpa"]) + 1e-12:
+            return str(entry["subtype"])
+    msg = (
+        f"gas pressure {pressure_mpa:g} MPa is above {block['classes'][-1]['max_mpa']} MPa, "
+        f"the top class of {block['source_clause']}"
+    )
+    raise ValueError(msg)
 
 
 def trench_geometry(*, standards: Standards | None = None) -> Mapping[str, Any]:
@@ -756,6 +806,12 @@ def _check_yaml(standards: Standards) -> None:
             ("excavation_safety_thresholds", "expert_review_depth_m"),
         ),
         "utility_tunnel.yaml": (("allowed_utilities",),),
+        "utility_rules.yaml": (
+            ("gas_pressure_classes", "classes"),
+            ("gas_pressure_classes", "source_clause"),
+            ("crossing_protection", "source_clause"),
+            ("heat_pipes", "pipes"),
+        ),
     }
     for name, paths in required.items():
         for path in paths:
@@ -804,6 +860,48 @@ def _lane(lane: str) -> str:
     except KeyError:
         msg = f"unknown lane {lane!r}; valid: {sorted(LANES)}"
         raise ValueError(msg) from None
+
+
+def _lookup(
+    standards: Standards,
+    a: str,
+    sub_a: str | Collection[str] | None,
+    b: str,
+    sub_b: str | Collection[str] | None,
+    *,
+    table: str,
+    tables: str,
+) -> RuleValue | None:
+    """GB 50289's rule and the utility's own rule; with both, the stricter, both cited."""
+    if tables not in TABLE_SETS:
+        msg = f"tables must be one of {TABLE_SETS}, got {tables!r}"
+        raise ValueError(msg)
+    gb = _match_pair(standards, a, sub_a, b, sub_b, table=table) if tables != "own" else None
+    own = (
+        _match_pair(standards, a, sub_a, b, sub_b, table=f"o{table}")
+        if tables != "gb50289"
+        else None
+    )
+    if gb is None or own is None:
+        return gb or own
+    levels = VERIFICATION_LEVELS.index
+    if own.value > gb.value or (
+        own.value == gb.value and levels(own.verification) < levels(gb.verification)
+    ):
+        governing, other = own, gb
+    else:
+        governing, other = gb, own
+    return RuleValue(
+        value=governing.value,
+        clause=f"{governing.clause}; {other.clause}",
+        verification=governing.verification,
+        condition=governing.condition,
+        note=(
+            f"stricter of {governing.clause} = {governing.value:g} and {other.clause} = "
+            f"{other.value:g} ({other.source}); {governing.note}"
+        ).rstrip("; "),
+        source=governing.source,
+    )
 
 
 def _match_pair(

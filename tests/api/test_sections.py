@@ -50,7 +50,7 @@ HARBIN_BODY: dict[str, Any] = {
             "lane": "sidewalk",
             "lines": [
                 {"utility": "power", "outside_diameter_mm": 200, "subtype": "conduit"},
-                {"utility": "power", "outside_diameter_mm": 100, "subtype": "direct_buried"},
+                {"utility": "telecom", "outside_diameter_mm": 100},
             ],
         },
     ],
@@ -79,7 +79,7 @@ def test_sections_json_cites_clauses_and_flags(client: TestClient) -> None:
     assert {c["clause"] for c in s1["clearances"] if c["kind"] == "horizontal"} == {
         "GB 50289-2016 表4.1.9"
     }
-    # power-power has no rule (UNKNOWN) and the 0.8 m strip is too narrow for 0.9 m
+    # power - telecom of no known kind has no rule (UNKNOWN); the 0.8 m strip is too narrow
     assert s2["status"] == "needs_manual_review"
     kinds = {f["kind"] for f in s2["flags"]}
     assert {"needs_manual_review", "needs_safety_measures_and_approval"} <= kinds
@@ -97,7 +97,8 @@ def test_quantities_csv(client: TestClient) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [r["segment_id"] for r in rows] == ["s1", "s2"]
-    assert float(rows[0]["restoration_area_m2"]) == pytest.approx(688.98, abs=0.01)
+    # 7.0238 m surface (bedding deepens the Harbin section to 2.57 m, see test_quantities)
+    assert float(rows[0]["restoration_area_m2"]) == pytest.approx(702.38, abs=0.01)
     assert rows[0]["cost_restoration_cny"] == ""  # no price: no invented cost
     # every section here cites unverified table values (GB 50268 b1 at least): the CSV says so
     assert {r["unverified"] for r in rows} == {"True"}

@@ -40,21 +40,25 @@ def _gdf(geoms: list, **cols: list) -> gpd.GeoDataFrame:  # type: ignore[type-ar
 
 
 def test_volumes_and_areas_of_the_harbin_section() -> None:
-    """B 3.58, W 6.8898 (slopes), H 2.47, L 100 m (see test_sections).
+    """B 3.58, W 7.0238 (slopes), H 2.57 (bedding included), L 100 m (see test_sections).
 
-    excavation = (3.58 + 6.8898) / 2 x 2.47 x 100 = 1293.02 m3
-    lines = pi (.16² + .08² + .10² + .15²) x 100 = 20.26 m3; backfill = 1272.76 m3
-    restoration = 6.8898 x 100 = 688.98 m2 (asphalt)
-    occupation = (6.8898 + 2 x 0.8 working strip, GB 50268 §4.3.4) x 100 = 848.98 m2
+    excavation = (3.58 + 7.0238) / 2 x 2.57 x 100 = 1362.59 m3
+    lines = pi (.16² + .08² + .10² + .15²) x 100 = 20.26 m3
+    bedding (GB 50268, pipes only: water and gas; the cable ducts have none) =
+    .10 x (.32 + 2 x .30) + .10 x (.16 + 2 x .30) = .168 m2 x 100 = 16.80 m3
+    backfill = 1362.59 - 20.26 - 16.80 = 1325.53 m3
+    restoration = 7.0238 x 100 = 702.38 m2 (asphalt)
+    occupation = (7.0238 + 2 x 0.8 working strip, GB 50268 §4.3.4) x 100 = 862.38 m2
     """
     seg = TrenchSegment("h", FOUR, geometry=AXIS, road_width_m=14, pavement="asphalt")
     q = segment_quantities(cross_section(seg, site=HARBIN), seg)
     assert q.trench_length_m == pytest.approx(100.0)
-    assert q.excavation_m3 == pytest.approx(1293.02, abs=0.01)
+    assert q.excavation_m3 == pytest.approx(1362.59, abs=0.01)
     assert q.lines_volume_m3 == pytest.approx(math.pi * 0.0645 * 100, abs=0.01)
-    assert q.backfill_m3 == pytest.approx(1272.76, abs=0.01)
-    assert q.restoration_area_m2 == pytest.approx(688.98, abs=0.01)
-    assert q.occupation_area_m2 == pytest.approx(848.98, abs=0.01)
+    assert q.bedding_m3 == pytest.approx(16.80, abs=0.01)
+    assert q.backfill_m3 == pytest.approx(1325.53, abs=0.01)
+    assert q.restoration_area_m2 == pytest.approx(702.38, abs=0.01)
+    assert q.occupation_area_m2 == pytest.approx(862.38, abs=0.01)
     assert q.occupation_days is None  # no work rates: no invented duration
     assert all(v is None for v in q.costs_cny.values())  # no prices: quantities only
     assert {u for u, _, _ in q.lines_attached} == {"water", "gas", "power", "telecom"}

@@ -72,8 +72,9 @@ def test_harbin_motor_lane_water_gas_power_telecom() -> None:
     x_G = max(.40 + 1.18, 1.15 + 1.23, 2.46 + .16 + .08 + .5 = 3.20) = 3.20;
     B = 3.20 + .08 + .30 = 3.58.
     Cover motor lane: P .5 (conduit), T .9, G .9; W frost-governed (§4.1.1): 2.0 + .15 (GB 50015)
-    = 2.15 > .7. Depth = 2.15 + .32 = 2.47 > 1.5 (clay walls) -> slopes 1:0.67 (stiff clay,
-    traffic): surface = 3.58 + 2 x .67 x 2.47 = 6.89 (fits the 14 m road).
+    = 2.15 > .7. Bedding under the water main (GB 50268, metal/plastic D0 <= 500): .10.
+    Depth = 2.15 + .32 + .10 = 2.57 > 1.5 (clay walls) -> slopes 1:0.67 (stiff clay,
+    traffic): surface = 3.58 + 2 x .67 x 2.57 = 7.024 (fits the 14 m road).
     """
     seg = TrenchSegment("harbin-1", FOUR, length_m=100, road_width_m=14, lane="motor")
     sec = cross_section(seg, site=HARBIN)
@@ -87,13 +88,14 @@ def test_harbin_motor_lane_water_gas_power_telecom() -> None:
         },
     )
     assert sec.bottom_width_m == pytest.approx(3.58, abs=CM)
-    assert sec.depth_m == pytest.approx(2.47, abs=CM)
+    assert sec.depth_m == pytest.approx(2.57, abs=CM)
     assert sec.support == "slope"
     assert sec.slope_ratio is not None
     assert sec.slope_ratio.value == 0.67
-    assert sec.surface_width_m == pytest.approx(6.89, abs=CM)
-    # the slopes (1.65 m each side) reach further than the 1.5 m curb clearances
-    assert sec.road_width_needed_m == pytest.approx(6.89, abs=CM)
+    assert sec.surface_width_m == pytest.approx(7.024, abs=CM)
+    # the slopes (1.72 m each side) reach further than the 1.5 m curb clearances
+    assert sec.road_width_needed_m == pytest.approx(7.024, abs=CM)
+    assert _line(sec, "water DN300").bedding.value == pytest.approx(0.10)  # type: ignore[union-attr]
     assert sec.status == "ok"
     # clauses and verification levels cited
     pg = _h(sec, "power conduit", "gas medium-A")
@@ -115,8 +117,9 @@ def test_water_and_sewer_under_sidewalk() -> None:
 
     Order: water, sewer. Water d<=200mm - sewer 1.0 (表4.1.9, verified).
     x_W = .085 + .30 = .385; x_S = .385 + .085 + .24 + 1.0 = 1.71; B = 1.71 + .24 + .30 = 2.25.
-    Covers (表4.1.1, sidewalk): .6 and .6; depth = .6 + .48 = 1.08 <= 1.5 -> vertical walls;
-    surface = B = 2.25.
+    Covers (表4.1.1, sidewalk): .6 and .6; bedding (GB 50268): water .10 (metal/plastic),
+    sewer .15 (concrete, D0 <= 500); depth = max(.6 + .17 + .10, .6 + .48 + .15) = 1.23
+    <= 1.5 -> vertical walls; surface = B = 2.25.
     """
     lines = (
         LineSpec("water", 170, dn_mm=150, label="W"),
@@ -125,7 +128,7 @@ def test_water_and_sewer_under_sidewalk() -> None:
     sec = cross_section(TrenchSegment("c2", lines, road_width_m=10, lane="sidewalk"))
     _assert_layout(sec, {"W": (0.385, 0.60), "S": (1.71, 0.60)})
     assert (sec.bottom_width_m, sec.surface_width_m) == pytest.approx((2.25, 2.25), abs=CM)
-    assert sec.depth_m == pytest.approx(1.08, abs=CM)
+    assert sec.depth_m == pytest.approx(1.23, abs=CM)
     assert sec.support == "vertical"
     ws = _h(sec, "W", "S")
     assert (ws.required_m, ws.clause, ws.verification) == (1.0, T419, "verified")
@@ -136,7 +139,8 @@ def test_gas_and_heat_under_motor_lane_order_from_rule_not_input() -> None:
 
     §4.1.3 puts gas (distribution) before heat. Gas-heat 1.0 (表4.1.9, same_as_1998).
     x_G = .10 + .30 = .40; x_H = .40 + .10 + .20 + 1.0 = 1.70; B = 1.70 + .20 + .30 = 2.20.
-    Covers: gas .9, heat 1.0; depth = max(.9 + .2, 1.0 + .4) = 1.40 -> vertical walls.
+    Covers: gas .9, heat 1.0; bedding .10 each (metal/plastic, D0 <= 500);
+    depth = max(.9 + .2 + .1, 1.0 + .4 + .1) = 1.50 -> vertical walls (clay, <= 1.5 m).
     """
     lines = (
         LineSpec("heat", 400, subtype="direct_buried", label="H"),
@@ -146,13 +150,13 @@ def test_gas_and_heat_under_motor_lane_order_from_rule_not_input() -> None:
     _assert_layout(sec, {"G": (0.40, 0.90), "H": (1.70, 1.00)})
     assert sec.bottom_width_m == pytest.approx(2.20, abs=CM)
     assert sec.surface_width_m == pytest.approx(2.20, abs=CM)
-    assert sec.depth_m == pytest.approx(1.40, abs=CM)
+    assert sec.depth_m == pytest.approx(1.50, abs=CM)
     assert _h(sec, "G", "H").verification == "same_as_1998"
     assert _line(sec, "H").cover_rule.clause == T411  # type: ignore[union-attr]
 
 
 def test_shoring_when_slopes_do_not_fit_the_road() -> None:
-    """The Harbin case on a 6 m road: slopes need 6.89 m, so shore (b2 = 200 mm each side).
+    """The Harbin case on a 6 m road: slopes need 7.02 m, so shore (b2 = 200 mm each side).
 
     B = 3.58 + 2 x .20 = 3.98; every x shifts by .20: P .60, T 1.35, W 2.66, G 3.40.
     Surface = B (vertical shored walls). Road needed with the curb clearances (表4.1.9, 1.5 m
@@ -226,7 +230,8 @@ def test_three_water_lines_under_sidewalk() -> None:
     x_W = .16 + .30 = .46; x_R = .46 + .16 + .10 + .5 = 1.22;
     x_S = max(.46 + .16 + .30 + 1.5 = 2.42, 1.22 + .10 + .30 + .5 = 2.12) = 2.42;
     b1 of the sewer: D0 600 -> row <= 1000, flexible concrete 400 mm: B = 2.42 + .30 + .40 = 3.12.
-    Covers .6 each; depth = .6 + .6 = 1.2 -> vertical walls.
+    Covers .6 each; bedding under the sewer .20 (concrete, D0 <= 1000);
+    depth = .6 + .6 + .2 = 1.4 -> vertical walls.
     """
     lines = (
         LineSpec("drainage", 600, subtype="sewer", material="concrete_flexible_joint", label="S"),
@@ -236,7 +241,7 @@ def test_three_water_lines_under_sidewalk() -> None:
     sec = cross_section(TrenchSegment("c7", lines, road_width_m=10, lane="non_motor"))
     _assert_layout(sec, {"W": (0.46, 0.60), "R": (1.22, 0.60), "S": (2.42, 0.60)})
     assert sec.bottom_width_m == pytest.approx(3.12, abs=CM)
-    assert sec.depth_m == pytest.approx(1.20, abs=CM)
+    assert sec.depth_m == pytest.approx(1.40, abs=CM)
     assert _h(sec, "W", "S").required_m == 1.5
     assert _h(sec, "W", "S").verification == "verified"
     assert (_h(sec, "W", "R").clause, _h(sec, "R", "S").clause) == (T419, T419)
@@ -249,8 +254,9 @@ def test_single_large_sewer_is_the_gb50268_formula() -> None:
     """One sewer DN1200 (D0 1400, rigid-joint concrete) in Harbin under a motor lane.
 
     B = D0 + 2 b1 = 1.40 + 2 x .60 (row <= 1500, rigid) = 2.60; x = 1.30.
-    Frost-governed, no margin: cover 2.0 (> .7). Depth = 3.40 >= 3 m -> special
-    construction scheme (建办质〔2018〕31号). Slopes: 2.60 + 2 x .67 x 3.40 = 7.156.
+    Frost-governed, no margin: cover 2.0 (> .7). Bedding .25 (concrete, D0 <= 3000, GB 50268).
+    Depth = 2.0 + 1.4 + .25 = 3.65 >= 3 m -> special construction scheme (建办质〔2018〕31号).
+    Slopes: 2.60 + 2 x .67 x 3.65 = 7.491.
     """
     line = LineSpec(
         "drainage", 1400, dn_mm=1200, subtype="sewer", material="concrete_rigid_joint", label="S"
@@ -258,8 +264,8 @@ def test_single_large_sewer_is_the_gb50268_formula() -> None:
     sec = cross_section(TrenchSegment("c8", (line,), road_width_m=20), site=HARBIN)
     _assert_layout(sec, {"S": (1.30, 2.00)})
     assert sec.bottom_width_m == pytest.approx(2.60, abs=CM)
-    assert sec.depth_m == pytest.approx(3.40, abs=CM)
-    assert sec.surface_width_m == pytest.approx(7.156, abs=CM)
+    assert sec.depth_m == pytest.approx(3.65, abs=CM)
+    assert sec.surface_width_m == pytest.approx(7.491, abs=CM)
     flag = next(f for f in sec.flags if f.kind == FLAG_SPECIAL_SCHEME)
     assert "建办质〔2018〕31号" in flag.clause
     assert _line(sec, "S").working_width.value == pytest.approx(0.60)
@@ -299,10 +305,13 @@ def test_vertical_clearances_to_crossing_lines() -> None:
 
 
 def test_unknown_pair_is_unknown_and_needs_manual_review() -> None:
-    """Power in conduit + direct-buried power: 表4.1.9 leaves power-power blank -> UNKNOWN."""
+    """Telecom of no known kind + gas: 表4.1.9's gas-telecom cells need direct_buried or duct.
+
+    (Power-power, which 表4.1.9 leaves blank, now takes GB 50217's cable-cable 0.1 m.)
+    """
     lines = (
-        LineSpec("power", 200, subtype="conduit", label="P1"),
-        LineSpec("power", 100, subtype="direct_buried", label="P2"),
+        LineSpec("telecom", 200, label="P1"),
+        LineSpec("gas", 100, subtype="medium_a", label="P2"),
     )
     sec = cross_section(TrenchSegment("u", lines, road_width_m=7))
     pair = _h(sec, "P1", "P2")

@@ -59,9 +59,36 @@ def test_gas_gas_takes_the_larger_diameter_class() -> None:
     assert (small.value, mixed.value) == (0.4, 0.5)
 
 
-def test_blank_same_utility_pairs_are_unknown() -> None:
-    assert st.horizontal_clearance("power", "conduit", "power", "direct_buried") is None
-    assert st.horizontal_clearance("telecom", "duct", "telecom", "duct") is None
+def test_same_utility_pairs_blank_in_4_1_9_take_the_utility_standard_never_0() -> None:
+    assert (
+        st.horizontal_clearance("power", "conduit", "power", "direct_buried", tables="gb50289")
+        is None
+    )
+    assert st.horizontal_clearance("telecom", "duct", "telecom", "duct", tables="gb50289") is None
+    cable = st.horizontal_clearance("power", "conduit", "power", "direct_buried")
+    assert cable is not None and (cable.value, cable.clause) == (0.1, "GB 50217-2018 表5.3.5")
+    for utility in ("water", "sewer_storm", "reclaimed_water", "heat", "telecom"):
+        rule = st.horizontal_clearance(utility, None, utility, None)
+        assert rule is not None and rule.value > 0, utility
+
+
+def test_where_standards_differ_the_stricter_is_taken_and_both_are_cited() -> None:
+    """Direct-buried cable to medium-A gas: 表4.1.9 0.5, GB 50217 表5.3.5 1.0 -> 1.0, both cited."""
+    rule = st.horizontal_clearance("gas", "medium_a", "power", "direct_buried")
+    assert rule is not None
+    assert rule.value == 1.0
+    assert rule.clause == "GB 50217-2018 表5.3.5; GB 50289-2016 表4.1.9"
+    assert "0.5" in rule.note
+    only = st.horizontal_clearance("gas", "medium_a", "power", "direct_buried", tables="gb50289")
+    assert only is not None and only.value == 0.5
+
+
+def test_gas_pressure_classes() -> None:
+    assert [st.gas_pressure_class(p) for p in (0.005, 0.2, 0.4, 0.8, 1.6, 2.5, 4.0)] == [
+        "low", "medium_b", "medium_a", "sub_high_b", "sub_high_a", "high_b", "high_a"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"above 4\.0 MPa"):
+        st.gas_pressure_class(6.3)
 
 
 def test_vertical_lookup() -> None:
