@@ -7,6 +7,13 @@ issue rules out) measured side by side; then quantities (trees, towers) for the 
 Every LP and MILP section is re-checked by the independent checker.
 
 Run: ``.venv/bin/python -m bench.sections [--limit N] [--write]``
+
+``--approval`` instead measures, on the repository's Harbin sample (tests/data/sample_area.gpkg,
+OSM roads), the share of multi-utility segments that need safety measures and approval,
+with the reasons, before (the old model: one trench under the carriageway of the class
+default width, curb clearances both sides) and after (the road's cross-section from the
+class templates and placement by GB 50289 §4.1.2-§4.1.5, routing.road_placement):
+``.venv/bin/python -m bench.sections --approval [--write]``.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import numpy as np
 
 from routing._check_section import check_section
 from routing.graph import build_road_graph
-from routing.plan_sections import lane_for_road_class
 from routing.quantities import plan_quantities
+from routing.road_placement import place_on_road
+from routing.road_placement import road_section
 from routing.sections import CrossSection
 from routing.sections import LineSpec
 from routing.sections import SiteConditions
@@ -41,6 +49,10 @@ DATA = Path("/work/shared/data/harbin_osm")
 CRS = "EPSG:32652"
 BENCH_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 HEADING = "## Cross-sections (issue 6)"
+APPROVAL_HEADING = "## Where the lines go: approvals before and after (issue 15)"
+SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "data" / "sample_area.gpkg"
+# the old model's lane: footways and the like under a non-motor lane, else the carriageway
+_NON_MOTOR = frozenset({"footway", "path", "cycleway", "pedestrian", "steps", "living_street"})
 # Harbin frost depth: a city parameter (about 1.8-2.0 m, unverified; local design value)
 HARBIN = SiteConditions(frost_depth_m=2.0)
 SEED = 20261125
@@ -78,7 +90,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--limit", type=int, default=None, help="first N segments only")
     parser.add_argument("--write", action="store_true", help=f"write results into {BENCH_MD.name}")
+    parser.add_argument("--approval", action="store_true", help="approvals before and after")
     args = parser.parse_args()
+    if args.approval:
+        report = approval_report()
+        print(report)
+        if args.write:
+            _write(report, APPROVAL_HEADING)
+        return
 
     t0 = time.perf_counter()
     roads = gpd.read_file(DATA / "harbin_roads.geojson").to_crs(CRS)
@@ -163,11 +182,96 @@ def _segments(G, limit: int | None) -> list[TrenchSegment]:  # type: ignore[no-u
                 geometry=data.get("geometry"),
                 length_m=float(data["length_m"]),
                 road_width_m=float(width) if width and np.isfinite(width) else None,
-                lane=lane_for_road_class(data.get("road_class")),
+                lane=_lane(data.get("road_class")),
                 pavement=data.get("pavement"),
                 road_class=data.get("road_class"),
             )
         )
+    return out
+
+
+def _lane(road_class: str | None) -> str:
+    return "non_motor" if road_class in _NON_MOTOR else "motor"
+
+
+def approval_report() -> str:
+    """Share of multi-utility sample segments needing approval, before and after, with reasons."""
+    roads = gpd.read_file(SAMPLE, layer="roads").to_crs(CRS)
+    roads = roads.rename(columns={"highway": "road_class", "surface": "pavement"})
+    G = build_road_graph(roads)  # noqa: N806 - networkx's name
+    segments = _segments(G, None)
+    before_reasons: dict[str, int] = {}
+    after_reasons: dict[str, int] = {}
+    rules: dict[str, int] = {}
+    before = after = 0
+    t = time.perf_counter()
+    for seg in segments:
+        old = cross_section(seg, site=HARBIN)
+        if old.needs_approval:
+            before += 1
+            for reason in _approval_reasons(old):
+                before_reasons[reason] = before_reasons.get(reason, 0) + 1
+        road = road_section(seg.road_class)
+        placed = place_on_road(
+            seg.lines, road, segment_id=seg.segment_id, site=HARBIN, length_m=seg.length_m
+        )
+        rules[placed.rule] = rules.get(placed.rule, 0) + 1
+        if placed.needs_approval:
+            after += 1
+            for sec in placed.sections:
+                for reason in _approval_reasons(sec):
+                    after_reasons[reason] = after_reasons.get(reason, 0) + 1
+    elapsed = time.perf_counter() - t
+    n = len(segments)
+    lines = [
+        APPROVAL_HEADING,
+        "",
+        "Command: `.venv/bin/python -m bench.sections --approval --write` (seed "
+        f"{SEED}; {elapsed:.0f} s on the shared machine). Every edge of the repository's Harbin "
+        f"sample (tests/data/sample_area.gpkg, {len(roads)} OSM roads noded into {n} segments) "
+        "gets a random mix of 2-6 utilities (synthetic: OSM has no pipelines), Harbin frost "
+        "depth 2.0 m. *Before*: one trench under the carriageway, road width from OSM or the "
+        "class default of `road_class_defaults.csv`, curb clearances on both sides (the model "
+        "before issue 15, on today's tables). *After*: the road's cross-section from the class "
+        "templates of `routing/data/road_templates.yaml` (assumptions a city replaces) and "
+        "`routing.road_placement.place_on_road` (sidewalks, non-motor lanes and green strips "
+        "first, §4.1.3 order, both sides above 40 m, building row on the sidewalk side, tree "
+        "rows, carriageway last).",
+        "",
+        "| | segments needing approval | share |",
+        "|---|---:|---:|",
+        f"| before | {before} of {n} | {100 * before / n:.1f} % |",
+        f"| after | {after} of {n} | {100 * after / n:.1f} % |",
+        "",
+        "Placement chosen after: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(rules.items(), key=lambda kv: -kv[1]))
+        + ".",
+        "",
+        "Reasons (a segment may have several):",
+        "",
+        "| reason | before | after |",
+        "|---|---:|---:|",
+    ]
+    for reason in sorted(set(before_reasons) | set(after_reasons)):
+        lines.append(
+            f"| {reason} | {before_reasons.get(reason, 0)} | {after_reasons.get(reason, 0)} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _approval_reasons(section: CrossSection) -> list[str]:
+    out = []
+    for flag in section.flags:
+        if flag.kind != "needs_safety_measures_and_approval":
+            continue
+        if "§4.1.12" in flag.clause:
+            out.append("crossing breaks the §4.1.12 top-down order")
+        elif "needs" in flag.message and "of road" in flag.message:
+            edges = "/".join(dict.fromkeys(k for k in section.edges if k != "open"))
+            out.append(f"{section.lane} zone narrower than dig + {edges} clearances (§4.1.9)")
+        else:
+            out.append(flag.message.split(":")[0])
     return out
 
 
@@ -257,9 +361,9 @@ def _markdown(rows: dict[str, str], limit: int | None) -> str:
     return "\n".join(lines)
 
 
-def _write(text: str) -> None:
+def _write(text: str, heading: str = HEADING) -> None:
     current = BENCH_MD.read_text(encoding="utf-8") if BENCH_MD.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):
         updated = pattern.sub(lambda _: text + "\n", current)
     else:

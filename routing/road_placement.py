@@ -241,6 +241,8 @@ def zones(road: RoadSection, *, include_carriageway: bool = False) -> tuple[Zone
         end = edges[j][2]
         left_kind, left_off = _edge(road, edges, i - 1)
         right_kind, right_off = _edge(road, edges, j + 1)
+        if band.kind == "carriageway":  # a carriageway is bounded by its curbs
+            left_kind, left_off, right_kind, right_off = "curb", 0.0, "curb", 0.0
         kinds = tuple(e[0].kind for e in edges[i : j + 1])
         side = "left" if (start + end) / 2.0 <= half else "right"
         if side == "left":

@@ -424,6 +424,7 @@ class CrossSection:
     edge_offsets_m: tuple[float, float] = (0.0, 0.0)
     edge_rules: tuple[tuple[int, str, std.RuleValue | None], ...] = ()
     wall_offset_m: float = 0.0
+    binding: tuple[tuple[str, std.RuleValue], ...] = ()
 
     @property
     def needs_manual_review(self) -> bool:
@@ -437,7 +438,7 @@ class CrossSection:
 
     @property
     def unverified(self) -> bool:
-        """Some cited value is ``unverified`` in the standards tables."""
+        """A value that fixes the section (``binding``) is ``unverified`` in the tables."""
         return any(f.kind == FLAG_UNVERIFIED for f in self.flags)
 
     @property
@@ -453,6 +454,11 @@ class CrossSection:
     def unverified_rules(self) -> tuple[std.RuleValue, ...]:
         """The cited values whose verification is ``unverified``."""
         return tuple(r for r in self.cited_rules() if r.unverified)
+
+    @property
+    def binding_unverified(self) -> tuple[tuple[str, std.RuleValue], ...]:
+        """The binding values (``binding``: what fixes width, depth, road width) unverified."""
+        return tuple((what, r) for what, r in self.binding if r.unverified)
 
     def cited_rules(self) -> tuple[std.RuleValue, ...]:
         """Every value the section relies on, once each."""
@@ -508,6 +514,9 @@ class CrossSection:
                 "verification": self.width_rule.verification,
             },
             "frost_depth_m": self.site.frost_depth_m,
+            "binding": [{"binds": what, **r.as_dict()} for what, r in self.binding],
+            "binding_unverified": len(self.binding_unverified),
+            "cited_unverified": len(self.unverified_rules),
             "lines": [line.as_dict() for line in self.lines],
             "clearances": [c.as_dict() for c in self.clearances],
             "flags": [f.as_dict() for f in self.flags],

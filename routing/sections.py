@@ -223,15 +223,16 @@ def cross_section(
         flags=flags,
     )
     _depth_flags(depth, flags)
-    _unverified_flag(
-        clearances,
+    binding = _binding(
         placed,
+        clearances,
+        depth=depth,
         slope=slope,
         shoring=shoring,
-        flags=flags,
-        order_rule=order_rule,
-        extra=tuple(r for _, _, r in edge_rules if r is not None),
+        edges=(edge_rules, left_m, right_m),
+        wall=(wall_offset, right_part, slope_n * depth, bottom),
     )
+    _unverified_flag(binding, flags=flags, order_rule=order_rule)
 
     section = CrossSection(
         segment_id=segment.segment_id,
@@ -256,6 +257,7 @@ def cross_section(
         edge_offsets_m=(segment.left_offset_m, segment.right_offset_m),
         edge_rules=edge_rules,
         wall_offset_m=wall_offset,
+        binding=binding,
     )
     logger.debug(
         "section %s: %d lines, B=%.3f m, surface %.3f m, depth %.3f m, %s",
@@ -1175,44 +1177,82 @@ def _depth_flags(depth: float, flags: list[SectionFlag]) -> None:
             break
 
 
-def _unverified_flag(
-    clearances: Sequence[Clearance],
+def _binding(
     placed: Sequence[PlacedLine],
+    clearances: Sequence[Clearance],
     *,
+    depth: float,
     slope: std.RuleValue | None,
     shoring: std.RuleValue | None,
+    edges: tuple[Sequence[tuple[int, str, std.RuleValue | None]], Sequence[float], Sequence[float]],
+    wall: tuple[float, float, float, float],
+) -> tuple[tuple[str, std.RuleValue], ...]:
+    """The values that fix the section's width, depth and road width (the tight ones).
+
+    Width: every horizontal clearance and working width met exactly (the LP packs the lines
+    against them), shoring and slopes. Depth: the cover (表4.1.1 or frost) and the bedding of
+    the deepest line. Road width: the edge clearances (curb, building, tree) that reach
+    furthest on each side.
+    """
+    out: dict[tuple[str, str], tuple[str, std.RuleValue]] = {}
+
+    def add(what: str, rule: std.RuleValue | None) -> None:
+        if rule is not None:
+            out.setdefault((what, rule.source), (what, rule))
+
+    for c in clearances:
+        tight = c.required_m is not None and abs(c.actual_m - c.required_m) <= 1e-6
+        if c.kind in ("horizontal", "working_width") and tight:
+            add("width", c.rule)
+    add("width", shoring)
+    add("width", slope)
+    deepest = max(placed, key=lambda p: p.bottom_m + (p.bedding.value if p.bedding else 0.0))
+    for c in clearances:
+        own = c.a == deepest.index and c.kind in ("cover", "frost_cover") and c.required_m
+        if own and abs(c.actual_m - (c.required_m or 0.0)) <= 1e-6:
+            add("depth", c.rule)
+    add("depth", deepest.bedding)
+    rules, left_m, right_m = edges
+    t, right, spread, bottom = wall
+    for i, side, rule in rules:
+        if rule is None:
+            continue
+        p = placed[i]
+        if side == "left":
+            reach = left_m[i] - p.x_m + p.spec.radius_m
+            if left_m[i] > 0 and reach >= t - 1e-6 and reach > spread + 1e-6:
+                add("road width", rule)
+        else:
+            reach = p.x_m + p.spec.radius_m + right_m[i]
+            if right_m[i] > 0 and reach >= right - 1e-6 and reach > bottom + spread + 1e-6:
+                add("road width", rule)
+    return tuple(out.values())
+
+
+def _unverified_flag(
+    binding: Sequence[tuple[str, std.RuleValue]],
+    *,
     flags: list[SectionFlag],
     order_rule: std.Rule,
-    extra: Sequence[std.RuleValue] = (),
 ) -> None:
-    rules: dict[str, std.RuleValue] = {}
-    for rule in extra:
-        if rule.unverified:
-            rules.setdefault(rule.source, rule)
-    for c in clearances:
-        if c.rule is not None and c.rule.unverified:
-            rules.setdefault(c.rule.source, c.rule)
-    for line in placed:
-        margin = line.frost_rule.margin if line.frost_rule is not None else None
-        if margin is not None and margin.unverified:
-            rules.setdefault(margin.source, margin)
-    for optional in (slope, shoring):
-        if optional is not None and optional.unverified:
-            rules.setdefault(optional.source, optional)
+    """Flag the *binding* values that are unverified (cited but not binding ones are listed
+    on the section, not flagged: they do not change what is dug)."""
     if order_rule.verification == "unverified":
         flags.append(
             SectionFlag(
                 FLAG_UNVERIFIED, "line order rule is unverified", order_rule.clause, "unverified"
             )
         )
-    if rules:
-        cited = "; ".join(f"{r.clause} ({r.source}) = {r.value:g}" for r in rules.values())
+    weak = [(what, r) for what, r in binding if r.unverified]
+    if weak:
+        cited = "; ".join(f"{what}: {r.clause} ({r.source}) = {r.value:g}" for what, r in weak)
         flags.append(
             SectionFlag(
                 FLAG_UNVERIFIED,
-                f"{len(rules)} cited value(s) are unverified; check them against the official "
-                f"text before a permit relies on them: {cited}",
-                clause=", ".join(sorted({r.clause for r in rules.values()})),
+                f"{len(weak)} of the {len(binding)} values that fix this section's width, depth "
+                f"or road width are unverified; check them against the official text before a "
+                f"permit relies on them: {cited}",
+                clause=", ".join(sorted({r.clause for _, r in weak})),
                 verification="unverified",
             )
         )

@@ -223,3 +223,37 @@ def test_the_sewer_frost_rule_is_a_city_parameter() -> None:
     assert check_section(invert) == []
     with pytest.raises(SectionError, match="sewer_frost_rule"):
         cross_section(seg, site=SiteConditions(sewer_frost_rule="sometimes"))
+
+
+def test_the_flag_names_the_binding_values_and_among_them_the_unverified() -> None:
+    """Water d <= 200 (D0 170) and sewer (D0 480, flexible concrete), sidewalk, no frost.
+
+    Width is fixed by W-S 1.0 (表4.1.9, verified) and b1 .30 at both walls (表4.3.2,
+    unverified); depth by the sewer: cover .6 (表4.1.1, corroborated) and bedding .15
+    (unverified); road width by the sewer's curb clearance 1.5 (x_S + r + 1.5 = 1.71 + .24 +
+    1.5 = 3.45 beats the water's 1.5 + .47 and B = 2.25; corroborated). The red-line side is
+    open. So 2 of the 5 binding values are unverified, and the flag names exactly those.
+    """
+    lines = (
+        LineSpec("water", 170, dn_mm=150, label="W"),
+        LineSpec("drainage", 480, subtype="sewer", material="concrete_flexible_joint", label="S"),
+    )
+    sec = cross_section(TrenchSegment("b", lines, road_width_m=10, lane="sidewalk"))
+    binding = {(what, r.source) for what, r in sec.binding}
+    assert binding == {
+        ("width", "horizontal_clearances.csv:17"),
+        ("width", "trench_geometry.yaml:trench_bottom_width.b1_table_mm.rows[0]"),
+        ("depth", "min_cover_depth.csv:5"),
+        ("depth", "trench_geometry.yaml:pipe_bedding.rows[0]"),
+        ("road width", "horizontal_clearances.csv:56"),
+    }
+    weak = {r.source for _, r in sec.binding_unverified}
+    assert weak == {
+        "trench_geometry.yaml:trench_bottom_width.b1_table_mm.rows[0]",
+        "trench_geometry.yaml:pipe_bedding.rows[0]",
+    }
+    flag = next(f for f in sec.flags if f.message.startswith("2 of the 5 values"))
+    assert "pipe_bedding" in flag.message
+    assert "horizontal_clearances.csv:17" not in flag.message
+    # the curb clearance of the water line (unverified) is cited but binds nothing
+    assert any(r.source == "horizontal_clearances.csv:36" for r in sec.unverified_rules)
