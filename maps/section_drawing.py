@@ -10,6 +10,7 @@ import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 from matplotlib import font_manager
@@ -30,6 +31,7 @@ from routing.sections import PlacedLine
 __all__ = [
     "CJK_FONT_PATH",
     "cjk_font_available",
+    "declutter",
     "render_section",
     "save_section",
     "section_png",
@@ -217,13 +219,47 @@ def _draw(ax: Axes, section: CrossSection) -> None:
             fontsize=_FONT_PT - 0.5,
             color=_STATUS_COLOURS.get(section.status, "#212121"),
         )
+    declutter(ax)
+
+
+def declutter(ax: Axes, *, max_steps: int = 60) -> int:
+    """Move labels apart until no two text boxes of the axes overlap; return how many moved.
+
+    Greedy, in drawing order: a label that overlaps one already placed steps away from the
+    ground line (up above it, down below it) by the overlap plus 2 px until it is clear.
+    """
+    fig: Any = ax.figure
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    moved = 0
+    for text in [t for t in ax.texts if t.get_visible() and t.get_text().strip()]:
+        box = text.get_window_extent(renderer)
+        upward = text.get_transform() is ax.transData and text.get_position()[1] > 0
+        steps = 0
+        while steps < max_steps:
+            hit = next((b for b in placed if box.overlaps(b)), None)
+            if hit is None:
+                break
+            dy = (hit.y1 - box.y0 + 2.0) if upward else -(box.y1 - hit.y0 + 2.0)
+            x, y = text.get_transform().transform(text.get_position())
+            nx, ny = text.get_transform().inverted().transform((x, y + dy))
+            text.set_position((float(nx), float(ny)))
+            box = text.get_window_extent(renderer)
+            steps += 1
+        moved += steps > 0
+        placed.append(box)
+    return moved
 
 
 def _utility_label(line: PlacedLine) -> str:
-    key = line.spec.key
-    zh, en = style.UTILITY_LABELS.get(line.spec.utility) or _EXTRA_LABELS.get(key, (key, key))
-    sub = f" {line.spec.subtype}" if line.spec.subtype else ""
-    return _t(zh, en + sub)
+    spec = line.spec
+    zh, en = style.line_label(spec.utility, spec.subtype, spec.tags)
+    if (zh, en) == (spec.utility, spec.utility):
+        zh, en = _EXTRA_LABELS.get(spec.key, (spec.key, spec.key))
+    return _t(zh, en)
 
 
 def _draw_line(ax: Axes, line: PlacedLine, *, label_y: float) -> None:

@@ -10,6 +10,7 @@ __all__ = [
     "PERMIT_LABELS",
     "PERMIT_TYPES",
     "PRINT_WIDTH_MM_PER_PX",
+    "SUBTYPE_LABELS",
     "TREE_ACTION_STYLE",
     "TREE_RADIUS_PX",
     "TRENCH_RAMP",
@@ -19,6 +20,7 @@ __all__ = [
     "UTILITY_LABELS",
     "WARNING_COLOUR",
     "label",
+    "line_label",
     "permit_label",
     "trench_colour",
     "trench_width_px",
@@ -152,6 +154,49 @@ def trench_colour(n_utilities: int) -> str:
 def trench_width_px(n_utilities: int) -> float:
     """Return the shared-trench line width in CSS pixels for ``n_utilities`` sharers."""
     return LINE_WIDTHS_PX["trench_base"] + TRENCH_WIDTH_STEP_PX * max(n_utilities - 1, 0)
+
+
+# a line's kind in the words of the trade (sub-types and tags of routing.sections.LineSpec)
+SUBTYPE_LABELS: dict[tuple[str, str], tuple[str, str]] = {
+    ("gas", "low"): ("低压燃气", "Gas, low pressure"),
+    ("gas", "medium_b"): ("中压B燃气", "Gas, medium pressure B"),
+    ("gas", "medium_a"): ("中压A燃气", "Gas, medium pressure A"),
+    ("gas", "sub_high_b"): ("次高压B燃气", "Gas, sub-high pressure B"),
+    ("gas", "sub_high_a"): ("次高压A燃气", "Gas, sub-high pressure A"),
+    ("gas", "high_b"): ("高压B燃气", "Gas, high pressure B"),
+    ("gas", "high_a"): ("高压A燃气", "Gas, high pressure A"),
+    ("power", "direct_buried"): ("直埋电力电缆", "Power cable, direct-buried"),
+    ("power", "conduit"): ("电力排管", "Power duct bank"),
+    ("telecom", "direct_buried"): ("直埋通信光缆", "Telecom cable, direct-buried"),
+    ("telecom", "duct"): ("通信管道", "Telecom duct"),
+    ("drainage", "sewer"): ("污水", "Sewer"),
+    ("drainage", "storm"): ("雨水", "Storm water"),
+    ("heat", "supply"): ("热力供水", "Heat supply"),
+    ("heat", "return"): ("热力回水", "Heat return"),
+    ("heat", "steam"): ("蒸汽热力", "Steam"),
+    ("reclaimed_water", ""): ("再生水", "Reclaimed water"),
+}
+
+
+def line_label(
+    utility: str, subtype: str | None = None, tags: frozenset[str] = frozenset()
+) -> tuple[str, str]:
+    """``(中文, English)`` of a line: its sub-type or tag in the trade's words, else its utility.
+
+    Examples
+    --------
+    >>> line_label("gas", "medium_a")
+    ('中压A燃气', 'Gas, medium pressure A')
+    >>> line_label("heat", "direct_buried", frozenset({"return"}))
+    ('热力回水', 'Heat return')
+    """
+    family = "drainage" if utility in ("sewer", "storm", "sewer_storm") else utility
+    for key in (subtype or "", *sorted(tags)):
+        if (family, key) in SUBTYPE_LABELS:
+            return SUBTYPE_LABELS[family, key]
+    if (family, "") in SUBTYPE_LABELS:
+        return SUBTYPE_LABELS[family, ""]
+    return UTILITY_LABELS.get(family, (family, family))
 
 
 def label(key: str, *, table: dict[str, tuple[str, str]] | None = None) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
+from matplotlib.backends.backend_pdf import FigureCanvasPdf
+from matplotlib.backends.backend_pdf import RendererPdf
 from matplotlib.figure import Figure
 
 from maps import section_drawing as sd
@@ -70,3 +73,55 @@ def test_without_the_cjk_font_labels_fall_back_to_english(
     assert "Water" in svg
     assert "Table 4.1.9" in svg
     assert not re.search(r"[\u4e00-\u9fff]", svg)
+
+
+TIGHT = (
+    LineSpec("power", 100, subtype="direct_buried"),
+    LineSpec("power", 100, subtype="direct_buried"),
+    LineSpec("telecom", 60, subtype="direct_buried"),
+    LineSpec("telecom", 60, subtype="direct_buried"),
+)
+
+
+def _pdf_label_clashes(section) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Pairs of labels whose boxes intersect, as the PDF backend lays them out (its metrics).
+
+    (Poppler's ``pdftotext -bbox`` gives line boxes padded to the CJK font's full height,
+    which overlap between any two lines of one label, so it cannot measure this.)
+    """
+    fig = sd.render_section(section)
+    with sd._rc():
+        FigureCanvasPdf(fig)
+        fig.savefig(io.BytesIO(), format="pdf", metadata={"CreationDate": None})
+        renderer = RendererPdf(None, 72, *fig.get_size_inches())  # type: ignore[no-untyped-call]
+        boxes = [
+            (t.get_text(), t.get_window_extent(renderer))
+            for t in fig.axes[0].texts
+            if t.get_text().strip()
+        ]
+    assert len(boxes) > 10
+    return [
+        (a[0][:20], b[0][:20])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a[1].overlaps(b[1])
+    ]
+
+
+@pytest.mark.parametrize("lines", [LINES, TIGHT], ids=["harbin", "tight cables"])
+def test_no_two_text_boxes_of_a_section_overlap_on_the_pdf_page(
+    lines: tuple[LineSpec, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four direct-buried cables 0.1-0.5 m apart: their labels collide unless moved apart."""
+    sec = cross_section(TrenchSegment("t", lines, length_m=50, road_width_m=6))
+    assert _pdf_label_clashes(sec) == []
+    if lines is TIGHT:  # the same drawing without the declutter step does clash
+        monkeypatch.setattr(sd, "declutter", lambda ax, **_: 0)
+        assert _pdf_label_clashes(sec) != []
+
+
+def test_sub_types_are_named_in_chinese(section) -> None:  # type: ignore[no-untyped-def]
+    svg = sd.section_svg(section).decode("utf-8")
+    assert "中压A燃气" in svg
+    assert "电力排管" in svg
+    assert "medium_a" not in svg.split("unverified")[0]  # no raw key as a label

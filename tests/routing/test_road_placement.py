@@ -21,6 +21,7 @@ from routing.road_placement import place_on_road
 from routing.road_placement import road_section
 from routing.road_placement import zones
 from routing.sections import LineSpec
+from routing.tunnel import tunnel_option
 
 CM = 0.005
 P = LineSpec("power", 200, subtype="conduit", label="P")
@@ -111,3 +112,39 @@ def test_carriageway_only_when_the_rest_cannot_hold_the_lines() -> None:
 def test_bad_road_bands_are_refused() -> None:
     with pytest.raises(SectionError, match="kind must be one of"):
         road_section("primary", bands=[("sidewalk", 3.0), ("cycle_superhighway", 3.0)])
+
+
+def test_a_narrow_road_with_many_lines_gets_a_utility_tunnel_beside_the_trench() -> None:
+    """Residential 一块板 (2.5 | 7 | 2.5 m) with gas, power, telecom, heat S+R, water, sewer.
+
+    Direct burial: the carriageway alone must take the sewer-gas 1.2, heat-power 2.0 ... chain
+    plus 1.5 m curbs both sides -> needs approval. GB 50289 §4.2.1: too narrow, and 6 utilities
+    (dense lines, >= 5) -> 综合管廊. Compartments (GB 50838 §4.3.4-4.3.6), filled gas, power,
+    telecom, heat, water, sewer: gas alone; power + telecom + water + sewer; heat S + R (heat
+    never with power). Rough widths (passage .9 + sum D0 + .3 per line): gas .9 + .16 + .3 =
+    1.36; .9 + (.2 + .3 + .32 + .48) + 1.2 = 3.40; heat .9 + .8 + .6 = 2.30; walls .3 x 4:
+    total 8.26 m; height 2.4 clear + 2 x .3 = 3.0 m.
+    """
+    heat_s = LineSpec("heat", 400, subtype="direct_buried", tags=frozenset({"supply"}), label="HS")
+    heat_r = LineSpec("heat", 400, subtype="direct_buried", tags=frozenset({"return"}), label="HR")
+    lines = [G, P, T, heat_s, heat_r, W, S]
+    placed = place_on_road(lines, road_section("residential"), segment_id="t", length_m=80)
+    assert placed.needs_approval
+    option = tunnel_option(lines, direct_burial_needs_approval=placed.needs_approval)
+    assert option is not None
+    assert (option.kind, option.kind_zh) == ("utility_tunnel", "综合管廊")
+    assert len(option.reasons) == 2
+    assert [c.lines for c in option.compartments] == [
+        ("G",),
+        ("P", "T", "W", "S"),
+        ("HS", "HR"),
+    ]
+    assert option.compartments[0].name == "燃气舱"
+    assert [c.width_m for c in option.compartments] == pytest.approx([1.36, 3.40, 2.30])
+    assert option.width_m == pytest.approx(8.26)
+    assert option.height_m == pytest.approx(3.0)
+    assert "GB 50838-2015 §4.3.4" in option.clauses
+    # power and telecom alone on a wide road: no condition holds, the trench stays
+    assert tunnel_option([P, T], direct_burial_needs_approval=False) is None
+    cable = tunnel_option([P, T], direct_burial_needs_approval=True)
+    assert cable is not None and cable.kind_zh == "缆线管廊"
