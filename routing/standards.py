@@ -318,8 +318,10 @@ def horizontal_clearance(
     1.5
     >>> horizontal_clearance("sewer_storm", None, "water", "d_gt_200mm").clause
     'GB 50289-2016 表4.1.9'
-    >>> horizontal_clearance("power", "conduit", "power", "conduit") is None
+    >>> horizontal_clearance("power", "conduit", "power", "conduit", tables="gb50289") is None
     True
+    >>> horizontal_clearance("power", "conduit", "power", "conduit").clause
+    'GB 50217-2018 表5.3.5'
     """
     return _lookup(standards or load_standards(), a, sub_a, b, sub_b, table="h", tables=tables)
 
