@@ -38,6 +38,7 @@ TILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "proposed_lines": ("utility", "project", "planned_start", "planned_end"),
 }
 
+TILE_PATH = "/{city}/{kind}/{z}/{x}/{y}.pbf"
 KindPath = Annotated[str, Path(description="layer kind: " + ", ".join(TILE_COLUMNS))]
 
 
@@ -84,9 +85,8 @@ def _field_type(python_type: type) -> str:
     return "String"
 
 
-@router.api_route(
-    "/{city}/{kind}/{z}/{x}/{y}.pbf",
-    methods=["GET", "HEAD"],
+@router.get(
+    TILE_PATH,
     name="tiles-get",
     operation_id="tiles-get",
     response_class=Response,
@@ -125,6 +125,12 @@ def get_tile(
     if not tile:
         return Response(status_code=204, headers=headers)
     return Response(bytes(tile), media_type=MVT_MEDIA_TYPE, headers=headers)
+
+
+# HEAD answers with the GET's headers (a client checks the ETag without the body)
+router.add_api_route(
+    TILE_PATH, get_tile, methods=["HEAD"], name="tiles-head", include_in_schema=False
+)
 
 
 def tile_sql(kind: str) -> str:
