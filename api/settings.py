@@ -35,8 +35,6 @@ class MapSettings(BaseSettings):
     tile_url: str | None = None
     tile_attribution: str = ""
     max_folium_features: int = 20_000
-    # attach each map permit's PDF sheet when a route is fixed (renders 4 sheets per route)
-    attach_permit_sheets: bool = False
 
 
 class Settings(BaseSettings):

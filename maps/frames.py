@@ -191,16 +191,24 @@ def _edges_from_frame(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     utilities = gdf["utilities"].map(normalise_utilities)
     edge_ids = gdf["edge"] if "edge" in gdf.columns else pd.Series(gdf.index, index=gdf.index)
     length_m = gdf["length_m"] if "length_m" in gdf.columns else gdf.geometry.length
-    return gpd.GeoDataFrame(
-        {
-            "edge": _unique(edge_ids.astype(str).tolist()),
-            "utilities": utilities.map(", ".join).to_numpy(),
-            "n_utilities": utilities.map(len).to_numpy(),
-            "length_m": pd.to_numeric(length_m).to_numpy(dtype=float),
-        },
-        geometry=gdf.geometry.to_numpy(),
-        crs=gdf.crs,
-    )
+    columns: dict[str, Any] = {
+        "edge": _unique(edge_ids.astype(str).tolist()),
+        "utilities": utilities.map(", ".join).to_numpy(),
+        "n_utilities": utilities.map(len).to_numpy(),
+        "length_m": pd.to_numeric(length_m).to_numpy(dtype=float),
+    }
+    if "segment_id" in gdf.columns:
+        # the stored road segment an edge lies on (a plan's), for routing.analysis's match
+        columns["segment_id"] = [_segment_text(s) for s in gdf["segment_id"]]
+    return gpd.GeoDataFrame(columns, geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
+
+
+def _segment_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _unique(ids: list[str]) -> list[str]:
@@ -244,6 +252,7 @@ def _frames_from_plan(plan: Any) -> TrenchFrames:
             [
                 {
                     "edge": getattr(e, "edge", getattr(e, "segment_id", i)),
+                    "segment_id": getattr(e, "segment_id", None),
                     "utilities": normalise_utilities(getattr(e, "utilities", ())),
                     "length_m": getattr(e, "length_m", None),
                     "geometry": getattr(e, "geometry", None),

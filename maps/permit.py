@@ -270,7 +270,7 @@ def save_permit_sheet(fig: Figure, path: str | Path, *, title: str = "") -> Path
     """Write one sheet as PDF (CJK font embedded as TrueType, fonttype 42)."""
     path = Path(path)
     with _sheet_rc():
-        fig.savefig(path, format="pdf", metadata={"Title": title, "Creator": "cotrench"})
+        fig.savefig(path, format="pdf", metadata=_pdf_metadata(title))
     return path
 
 
@@ -282,11 +282,16 @@ def save_permit_packet(figs: Sequence[Figure], path: str | Path, *, title: str =
     path = Path(path)
     with (
         _sheet_rc(),
-        PdfPages(path, metadata={"Title": title, "Creator": "cotrench"}) as pdf,
+        PdfPages(path, metadata=_pdf_metadata(title)) as pdf,
     ):
         for fig in figs:
             pdf.savefig(fig)
     return path
+
+
+def _pdf_metadata(title: str) -> dict[str, Any]:
+    # no creation date: the same sheets give the same bytes (a route version hashes them)
+    return {"Title": title, "Creator": "cotrench", "CreationDate": None}
 
 
 # --- layout helpers ------------------------------------------------------------------

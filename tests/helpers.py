@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import uuid
 from pathlib import Path
 
 import geopandas as gpd
@@ -68,3 +70,23 @@ def assert_pdf_pages_drawn(pdf: Path, out_dir: Path, *, pages: int, dpi: int = 4
         assert grey.std() > 20, f"{png.name}: no contrast"
         colour = np.asarray(Image.open(png).convert("RGB"), dtype=int)
         assert (np.ptp(colour, axis=2) > 60).mean() > 0.0005, f"{png.name}: no coloured line"
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str:
+    """The text of a PDF as ``pdftotext`` (poppler-utils) reads it back."""
+    path = tmp_path / f"{uuid.uuid4().hex}.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def printed_number(text: str, label: str) -> float:
+    """The number printed after ``label`` (a quantities-table row) on a page or a sheet.
+
+    Finds it in pdftotext output (label, then the value) and in the review page's table
+    (``<th>label</th><td>value unit</td>``).
+    """
+    pattern = re.escape(label) + r"\s*(?:</th>\s*<td[^>]*>)?\s*(-?[\d,]+\.\d+)"
+    match = re.search(pattern, text)
+    assert match is not None, f"{label!r} not printed"
+    return float(match.group(1).replace(",", ""))

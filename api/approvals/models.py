@@ -42,6 +42,7 @@ __all__ = [
     "Organisation",
     "Permit",
     "PermitDecision",
+    "RouteDocument",
     "RouteVersion",
     "SurveyOpinion",
     "User",
@@ -280,6 +281,34 @@ class RouteVersion(Base):
     fixed_by_id: Mapped[int] = mapped_column(ForeignKey("appr_users.id"))
     fixed_at: Mapped[dt.datetime] = mapped_column(TS)
     superseded_at: Mapped[dt.datetime | None] = mapped_column(TS, nullable=True)
+    # migration 0005_analysis: the city the version was analysed in (stored, never guessed
+    # again) and the hash of what it was fixed from (an identical re-fix is no new version)
+    city: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    inputs_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RouteDocument(Base):
+    """A document frozen with a route version: a permit's sheet PDF, the packet, a section
+    drawing or the quantities (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "appr_route_documents"
+    __table_args__ = (
+        UniqueConstraint("route_version_id", "name"),
+        CheckConstraint(
+            "kind IN ('sheet', 'packet', 'section', 'quantities')", name="ck_appr_route_doc_kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    route_version_id: Mapped[int] = mapped_column(ForeignKey("appr_route_versions.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(255))
+    permit_type: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    edge: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
 class Permit(Base):

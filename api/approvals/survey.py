@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.approvals import calendar
 from api.approvals.attachments import QUANTITY_HOOKS
+from api.approvals.attachments import AttachmentDraft
 from api.approvals.attachments import canonical_json
 from api.approvals.attachments import permit_attachments
 from api.approvals.attachments import route_quantities
@@ -27,6 +29,7 @@ from api.approvals.enums import EntityKind
 from api.approvals.enums import PermitStatus
 from api.approvals.enums import PermitType
 from api.approvals.enums import Stage
+from api.approvals.errors import FormValidationError
 from api.approvals.errors import PreconditionError
 from api.approvals.errors import TransitionNotAllowedError
 from api.approvals.models import Application
@@ -35,7 +38,6 @@ from api.approvals.models import Permit
 from api.approvals.models import RouteVersion
 from api.approvals.models import SurveyOpinion
 from api.approvals.models import User
-from api.approvals.plan_link import stored_plan_quantities
 from api.approvals.schemas import OpinionCreate
 from api.approvals.schemas import RouteCreate
 from api.approvals.service import dispatched_companies
@@ -45,6 +47,18 @@ from api.approvals.service import notify_companies
 from api.approvals.transitions import allowed_actions
 from api.approvals.transitions import apply_transition
 from api.approvals.transitions import record_event
+from api.services.analysis import analyse_frames
+from api.services.analysis import quantity_table
+from api.services.analysis import route_city
+from api.services.documents import DocumentDraft
+from api.services.documents import SheetTitle
+from api.services.documents import manifest
+from api.services.documents import render_documents
+from api.services.documents import store_documents
+from geodata.plan_tables import TrenchPlanRow
+from geodata.storage import CityInfo
+from maps.frames import TrenchFrames
+from maps.frames import route_frames
 
 __all__ = ["fix_route", "record_opinion", "required_survey_organisations"]
 
@@ -122,7 +136,11 @@ def fix_route(
     """Fix the shared-trench route (a frozen version) and open the parallel permits.
 
     The first call ends the joint survey and needs every opinion; a later call makes a
-    new version and re-opens every permit that depended on the old one.
+    new version and re-opens every permit that depended on the old one, unless the route
+    and its inputs (geometry, CRS, city, plan, quantities) are those of the current
+    version: then that version is returned and nothing changes. Each version is analysed
+    once in its city (stored with it) and its quantities, sheets and section drawings are
+    frozen with it (``api.services.documents``), covered by its SHA-256.
     """
     get_or_404(session, Application, application_id)
     app = lock_application(session, application_id)  # before its permits, as decisions do
@@ -142,44 +160,60 @@ def fix_route(
             msg = f"the joint survey still lacks the opinions of: {', '.join(missing)}"
             raise PreconditionError(msg, missing)
     gdf = validate_route(body.geojson, body.crs)
-    quantities: dict[str, Any] = {"route": route_quantities(gdf), "plan": body.quantities}
-    if body.plan_id is not None:
-        quantities["cross_sections"] = stored_plan_quantities(
-            session, plan_id=body.plan_id, plan_version=body.plan_version
-        )
-    for hook in QUANTITY_HOOKS:
-        extra = hook(body.geojson, body.crs)
-        if extra:
-            quantities.setdefault("extra", []).append(extra)
+    frozen = orjson.loads(canonical_json(body.geojson))
+    frames = _route_frames(app, frozen, body.crs)
+    _check_plan(session, body)
+    city = route_city(session, app, plan_id=body.plan_id, frames=frames)
     previous = session.scalars(
         select(RouteVersion).where(
             RouteVersion.application_id == app.id, RouteVersion.superseded_at.is_(None)
         )
     ).one_or_none()
+    inputs = _sha256(
+        canonical_json(
+            {
+                "geojson": frozen,
+                "crs": body.crs,
+                "city": None if city is None else city.name,
+                "plan": [body.plan_id, body.plan_version],
+                "quantities": body.quantities,
+            }
+        )
+    )
+    if not first and previous is not None and previous.inputs_sha256 == inputs:
+        # the same route from the same inputs: no new version, approved permits stay so
+        logger.info("%s: route v%d fixed again unchanged", app.number, previous.version_no)
+        return previous
     version_no = 1 + (
         session.scalar(
             select(func.max(RouteVersion.version_no)).where(RouteVersion.application_id == app.id)
         )
         or 0
     )
-    frozen = orjson.loads(canonical_json(body.geojson))
-    route = RouteVersion(
-        application_id=app.id,
+    if first:
+        types = sorted(set(body.permit_types or list(PermitType)))
+    else:
+        types = sorted(
+            set(session.scalars(select(Permit.permit_type).where(Permit.application_id == app.id)))
+        )
+    route, drafts = _new_version(
+        session,
+        app,
+        body,
+        route=(gdf, frames, frozen),
+        city=city,
         version_no=version_no,
-        crs=body.crs,
-        geojson=frozen,
-        quantities=quantities,
-        plan_id=body.plan_id,
-        plan_version=body.plan_version,
-        reason=body.reason,
-        fixed_by_id=actor.id,
-        fixed_at=now,
-        sha256=_sha256(canonical_json({"geojson": frozen, "crs": body.crs, "q": quantities})),
+        permit_types=types,
+        inputs_sha256=inputs,
+        actor=actor,
+        now=now,
     )
     session.add(route)
     if previous is not None:
         previous.superseded_at = now
     session.flush()
+    store_documents(session, route.id, drafts)
+    sheets = {d.permit_type: d for d in drafts if d.kind == "sheet"}
     apply_transition(
         app,
         EntityKind.application,
@@ -198,10 +232,11 @@ def fix_route(
     )
     due = calendar.deadline_after(now, STAGE_WORKING_DAYS[Stage.permits] or 0).due_at
     if first:
-        types = body.permit_types or list(PermitType)
-        _open_permits(session, app, route, types=sorted(set(types)), actor=actor, now=now, due=due)
+        _open_permits(
+            session, app, route, types=types, sheets=sheets, actor=actor, now=now, due=due
+        )
     else:
-        _reopen_permits(session, app, route, actor=actor, now=now, due=due)
+        _reopen_permits(session, app, route, sheets=sheets, actor=actor, now=now, due=due)
     notify_companies(
         session,
         app,
@@ -212,12 +247,84 @@ def fix_route(
     return route
 
 
+def _new_version(
+    session: Session,
+    app: Application,
+    body: RouteCreate,
+    *,
+    route: tuple[Any, TrenchFrames, dict[str, Any]],
+    city: CityInfo | None,
+    version_no: int,
+    permit_types: list[PermitType],
+    inputs_sha256: str,
+    actor: User,
+    now: dt.datetime,
+) -> tuple[RouteVersion, list[DocumentDraft]]:
+    """A route version with its analysis' quantities and documents (not yet stored)."""
+    gdf, frames, frozen = route
+    # the one analysis of the route, computed once: the quantities, sheets and drawings
+    # the permits carry are frozen from it (api.services.documents)
+    analysed = analyse_frames(session, frames, city=city, on=calendar.local_date(now))
+    quantities: dict[str, Any] = {
+        "route": route_quantities(gdf),
+        "plan": body.quantities,
+        "cross_sections": {
+            "source": "routing.analysis",
+            "city": None if city is None else city.name,
+            "frost_depth_m": None if city is None else city.frost_depth_m,
+            **analysed.quantities.as_dict(),
+        },
+        "table": [list(row) for row in quantity_table(analysed.quantities)],
+        "warnings": [w.as_dict() for w in analysed.analysis.warnings],
+    }
+    for hook in QUANTITY_HOOKS:
+        extra = hook(body.geojson, body.crs)
+        if extra:
+            quantities.setdefault("extra", []).append(extra)
+    applicant = app.applicant.get("name", "") if isinstance(app.applicant, dict) else ""
+    title = SheetTitle(
+        project=app.project_name,
+        application_no=app.number,
+        applicant=applicant,
+        issued_on=calendar.local_date(now),
+        route_version=version_no,
+    )
+    drafts = render_documents(analysed, title, permit_types=[str(t) for t in permit_types])
+    version = RouteVersion(
+        application_id=app.id,
+        version_no=version_no,
+        crs=body.crs,
+        geojson=frozen,
+        quantities=quantities,
+        plan_id=body.plan_id,
+        plan_version=body.plan_version,
+        reason=body.reason,
+        fixed_by_id=actor.id,
+        fixed_at=now,
+        city=None if city is None else city.name,
+        inputs_sha256=inputs_sha256,
+        sha256=_sha256(
+            canonical_json(
+                {
+                    "geojson": frozen,
+                    "crs": body.crs,
+                    "city": None if city is None else city.name,
+                    "q": quantities,
+                    "documents": manifest(drafts),
+                }
+            )
+        ),
+    )
+    return version, drafts
+
+
 def _open_permits(
     session: Session,
     app: Application,
     route: RouteVersion,
     *,
     types: list[PermitType],
+    sheets: Mapping[str | None, DocumentDraft],
     actor: User,
     now: dt.datetime,
     due: dt.datetime,
@@ -235,7 +342,7 @@ def _open_permits(
         )
         session.add(permit)
         session.flush()
-        _attach_route(session, permit, route, actor)
+        _attach_route(session, permit, route, actor, sheets)
         record_event(
             session=session,
             actor=actor,
@@ -258,6 +365,7 @@ def _reopen_permits(
     app: Application,
     route: RouteVersion,
     *,
+    sheets: Mapping[str | None, DocumentDraft],
     actor: User,
     now: dt.datetime,
     due: dt.datetime,
@@ -278,11 +386,23 @@ def _reopen_permits(
         )
         permit.route_version_id, permit.submitted_at, permit.due_at = route.id, now, due
         permit.decided_at, permit.conditions = None, None
-        _attach_route(session, permit, route, actor)
+        _attach_route(session, permit, route, actor, sheets)
 
 
-def _attach_route(session: Session, permit: Permit, route: RouteVersion, actor: User) -> None:
-    for draft in permit_attachments(route, permit.permit_type):
+def _attach_route(
+    session: Session,
+    permit: Permit,
+    route: RouteVersion,
+    actor: User,
+    sheets: Mapping[str | None, DocumentDraft],
+) -> None:
+    drafts = permit_attachments(route, permit.permit_type)
+    sheet = sheets.get(str(permit.permit_type))
+    if sheet is not None:
+        # the map permit's frozen sheet, the same bytes as the version's stored document
+        name = f"sheet_{permit.permit_type}_v{route.version_no}.pdf"
+        drafts.append(AttachmentDraft(name, sheet.content_type, sheet.data))
+    for draft in drafts:
         store_attachment(
             draft,
             session=session,
@@ -303,6 +423,31 @@ def _department_for(session: Session, app: Application, permit_type: PermitType)
         msg = f"no department of kind {kind} for {permit_type} (district {app.district})"
         raise PreconditionError(msg, [str(kind)])
     return org
+
+
+def _route_frames(app: Application, geojson: dict[str, Any], crs: str) -> TrenchFrames:
+    utilities = [d.utility for d in app.demands]
+    try:
+        return route_frames(geojson, crs, title=app.project_name, default_utilities=utilities)
+    except ValueError as exc:
+        raise FormValidationError([_err("geojson", str(exc))]) from None
+
+
+def _check_plan(session: Session, body: RouteCreate) -> None:
+    if body.plan_id is None:
+        return
+    row = session.get(TrenchPlanRow, body.plan_id)
+    if row is None:
+        msg = f"no stored trench plan with id {body.plan_id}"
+        raise FormValidationError([_err("plan_id", msg)])
+    if body.plan_version is not None and row.version != body.plan_version:
+        msg = f"plan {body.plan_id} is version {row.version} of {row.plan_key}"
+        msg += f", not {body.plan_version}"
+        raise FormValidationError([_err("plan_version", msg)])
+
+
+def _err(field: str, msg: str) -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": msg, "type": "value_error"}
 
 
 def _sha256(data: bytes) -> str:

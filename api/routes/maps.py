@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Annotated
 from typing import Any
+from typing import Literal
 from urllib.parse import quote
 
 import geopandas as gpd
@@ -24,16 +25,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.responses import RedirectResponse
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
-from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-from sqlalchemy.orm import object_session
 
 import maps
 from api.approvals import auth
-from api.approvals.attachments import PERMIT_ATTACHMENT_HOOKS
-from api.approvals.attachments import AttachmentDraft
+from api.approvals.calendar import local_date
 from api.approvals.enums import Action
 from api.approvals.models import Application
 from api.approvals.models import Permit
@@ -42,10 +40,20 @@ from api.approvals.models import User
 from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.errors import register
-from api.routes.route_context import KIND_KEYS
-from api.routes.route_context import analyse_route
-from api.routes.route_context import data_attribution
-from api.routes.route_context import quantity_table
+from api.services.analysis import KIND_KEYS
+from api.services.analysis import AnalysedRoute
+from api.services.analysis import analyse_frames
+from api.services.analysis import city_by_id
+from api.services.analysis import data_attribution
+from api.services.analysis import version_analysis
+from api.services.analysis import version_frames
+from api.services.documents import PDF
+from api.services.documents import SheetTitle
+from api.services.documents import packet_name
+from api.services.documents import render_sheets_pdf
+from api.services.documents import section_name
+from api.services.documents import sheet_name
+from api.services.documents import stored_document
 from geodata.layers import save_layer
 from geodata.plan_store import get_plan
 from geodata.storage import get_city
@@ -56,9 +64,7 @@ from maps import permit
 from maps import style
 from maps import web
 from maps.frames import TrenchFrames
-from maps.frames import route_frames
 from maps.frames import trench_frames
-from maps.section_drawing import render_section
 from maps.section_drawing import section_svg
 from routing.results import TrenchPlan
 
@@ -67,7 +73,6 @@ __all__ = [
     "TOKEN_COOKIE",
     "mount",
     "optional_user",
-    "permit_sheet_attachments",
     "quantity_rows",
     "router",
 ]
@@ -78,7 +83,6 @@ router = APIRouter(tags=["maps"])
 
 STATIC_DIR = Path(maps.__file__).resolve().parent / "static"
 TOKEN_COOKIE = "cotrench_token"
-PDF = "application/pdf"
 DXF = "image/vnd.dxf"
 
 register(web.MapTooLargeError, 413)
@@ -86,32 +90,8 @@ register(permit.SheetScaleError, 422)
 
 
 def mount(app: FastAPI) -> None:
-    """Serve ``maps/static`` at ``/static``; optionally attach permit sheets to permits.
-
-    ``maps/static`` holds the vendored Leaflet and plugins and the pages' CSS/JS. With
-    ``COTRENCH_MAP_ATTACH_PERMIT_SHEETS=true`` every map permit (the four of
-    ``maps.style.PERMIT_TYPES``) also carries its PDF sheet when a route is fixed (issue 7's
-    ``PERMIT_ATTACHMENT_HOOKS``; the hook list is process-wide). Off by default: it renders
-    four sheets per fixed route, and the sheets are always served on demand anyway.
-    """
+    """Serve ``maps/static`` (vendored Leaflet and plugins, the pages' CSS/JS) at ``/static``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    settings = getattr(app.state, "settings", None)
-    attach = settings is not None and settings.maps.attach_permit_sheets
-    if attach and permit_sheet_attachments not in PERMIT_ATTACHMENT_HOOKS:
-        PERMIT_ATTACHMENT_HOOKS.append(permit_sheet_attachments)
-
-
-def permit_sheet_attachments(route: RouteVersion, permit_type: str | None) -> list[AttachmentDraft]:
-    """The PDF sheet of one map permit for a fixed route (none for the other permits)."""
-    if permit_type not in style.PERMIT_TYPES:
-        return []
-    session = object_session(route)
-    app = None if session is None else session.get(Application, route.application_id)
-    if session is None or app is None:  # pragma: no cover - the flow passes attached rows
-        return []
-    figs = _sheets(session, app, route, [str(permit_type)])
-    name = f"{app.number}-v{route.version_no}-{permit_type}.pdf"
-    return [AttachmentDraft(name, PDF, _pdf(figs, title=name))]
 
 
 def optional_user(request: Request, session: SessionDep) -> User | None:
@@ -217,11 +197,11 @@ def application_map(
 ) -> HTMLResponse:
     """Review map of an application's fixed route with its context (log-in needed)."""
     app, route = _application_route(session, user, application_id)
-    analysis = analyse_route(session, _frames(app, route))
+    analysed = version_analysis(session, app, route)
     m = web.build_trench_map(
-        analysis.frames,
-        context=analysis.context,
-        attribution=data_attribution(analysis.city),
+        analysed.frames,
+        context=analysed.context,
+        attribution=data_attribution(analysed.city),
         section_url=f"/maps/applications/{application_id}/sections/{{edge}}.svg",
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
@@ -239,16 +219,19 @@ def application_map(
 def route_section_svg(
     application_id: int, edge: str, session: SessionDep, user: UserDep
 ) -> Response:
-    """Cross-section of one segment of an application's fixed route (SVG, to scale)."""
+    """Cross-section of one segment of an application's fixed route (SVG, as frozen)."""
     app, route = _application_route(session, user, application_id)
-    return _section_svg(session, _frames(app, route), edge)
+    stored = stored_document(session, route.id, section_name(edge))
+    if stored is not None:
+        return Response(stored.data, media_type=stored.content_type)
+    return _section_svg(version_analysis(session, app, route), edge)
 
 
-def _section_svg(session: Session, frames: TrenchFrames, edge: str) -> Response:
+def _section_svg(analysed: AnalysedRoute, edge: str) -> Response:
     # the same analysis as the review page and the sheets, so the linked drawing shows the
     # section they list (road width, lane and frost depth of the road the edge runs along)
     try:
-        section = analyse_route(session, frames).section(edge)
+        section = analysed.section(edge)
     except KeyError:
         raise HTTPException(404, f"the route has no segment {edge!r}") from None
     return Response(section_svg(section), media_type="image/svg+xml")
@@ -263,11 +246,15 @@ def plan_map(
 ) -> HTMLResponse:
     """Review map of a stored trench plan (issue 5) with its context (HTML, no CDN)."""
     stored = get_plan(session, plan_key, version)
-    analysis = analyse_route(session, trench_frames(TrenchPlan.from_dict(stored.result)))
+    analysed = analyse_frames(
+        session,
+        trench_frames(TrenchPlan.from_dict(stored.result)),
+        city=city_by_id(session, stored.city_id),
+    )
     m = web.build_trench_map(
-        analysis.frames,
-        context=analysis.context,
-        attribution=data_attribution(analysis.city),
+        analysed.frames,
+        context=analysed.context,
+        attribution=data_attribution(analysed.city),
         section_url=f"/maps/plans/{plan_key}/sections/{{edge}}.svg?version={stored.version}",
         tile_url=settings.maps.tile_url,
         tile_attribution=settings.maps.tile_attribution,
@@ -290,7 +277,12 @@ def plan_section_svg(
 ) -> Response:
     """Cross-section of one trench edge of a stored plan (SVG, to scale)."""
     stored = get_plan(session, plan_key, version)
-    return _section_svg(session, trench_frames(TrenchPlan.from_dict(stored.result)), edge)
+    analysed = analyse_frames(
+        session,
+        trench_frames(TrenchPlan.from_dict(stored.result)),
+        city=city_by_id(session, stored.city_id),
+    )
+    return _section_svg(analysed, edge)
 
 
 # --- permit sheets and the packet ----------------------------------------------------
@@ -309,9 +301,10 @@ def permit_sheet(
     if permit_type not in style.PERMIT_TYPES:
         raise HTTPException(404, f"no sheet for {permit_type!r}; one of {list(style.PERMIT_TYPES)}")
     app, route = _application_route(session, user, application_id)
-    figs = _sheets(session, app, route, [permit_type])
     name = f"{app.number}-{permit_type}.pdf"
-    return Response(_pdf(figs, title=name), media_type=PDF, headers=_attachment(name))
+    return _frozen_pdf(
+        session, app, route, sheet_name(permit_type), permit_types=[permit_type], filename=name
+    )
 
 
 @router.get(
@@ -323,9 +316,32 @@ def permit_sheet(
 def permit_packet_pdf(application_id: int, session: SessionDep, user: UserDep) -> Response:
     """Every permit sheet of an application in one PDF."""
     app, route = _application_route(session, user, application_id)
-    figs = _sheets(session, app, route, _permit_types(session, app))
     name = f"{app.number}-permits.pdf"
-    return Response(_pdf(figs, title=name), media_type=PDF, headers=_attachment(name))
+    types = _permit_types(session, app)
+    return _frozen_pdf(session, app, route, packet_name(), permit_types=types, filename=name)
+
+
+@router.get(
+    "/permits/applications/{application_id}/quantities.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    operation_id="maps-route-quantities",
+)
+def route_quantities_document(
+    application_id: int,
+    fmt: Literal["json", "csv"],
+    session: SessionDep,
+    user: UserDep,
+) -> Response:
+    """The quantities frozen with the fixed route (JSON: sections, warnings, crossings; CSV)."""
+    app, route = _application_route(session, user, application_id)
+    document = f"quantities.{fmt}"
+    stored = stored_document(session, route.id, document)
+    if stored is None:
+        msg = f"route v{route.version_no} of {app.number} was fixed before documents were frozen"
+        raise HTTPException(404, msg)
+    name = f"{app.number}-v{route.version_no}-{document}"
+    return Response(stored.data, media_type=stored.content_type, headers=_attachment(name))
 
 
 @router.get(
@@ -335,7 +351,7 @@ def permit_packet_pdf(application_id: int, session: SessionDep, user: UserDep) -
 def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Response:
     """The fixed route as RFC 7946 GeoJSON (WGS 84), one feature per trench segment."""
     app, route = _application_route(session, user, application_id)
-    data = _route_geojson_bytes(_frames(app, route))
+    data = _route_geojson_bytes(version_frames(app, route))
     name = f"{app.number}-route.geojson"
     return Response(data, media_type="application/geo+json", headers=_attachment(name))
 
@@ -349,7 +365,7 @@ def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Re
 def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Response:
     """The fixed route as DXF in the city's metric CRS, one DXF layer per sharing count."""
     app, route = _application_route(session, user, application_id)
-    data = _route_dxf_bytes(_frames(app, route))
+    data = _route_dxf_bytes(version_frames(app, route))
     name = f"{app.number}-route.dxf"
     return Response(data, media_type=DXF, headers=_attachment(name))
 
@@ -361,13 +377,18 @@ def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Respon
     operation_id="maps-permit-packet-zip",
 )
 def permit_packet_zip(application_id: int, session: SessionDep, user: UserDep) -> Response:
-    """The permit packet: all sheets as PDF, the route as GeoJSON and as DXF, in one zip."""
+    """The permit packet: all sheets as PDF (as frozen), the route as GeoJSON and DXF, a zip."""
     app, route = _application_route(session, user, application_id)
-    frames = _frames(app, route)
-    figs = _sheets(session, app, route, _permit_types(session, app))
+    frames = version_frames(app, route)
+    stored = stored_document(session, route.id, packet_name())
+    if stored is not None:
+        sheets = stored.data
+    else:
+        types = _permit_types(session, app)
+        sheets = render_sheets_pdf(version_analysis(session, app, route), _title(app, route), types)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(f"{app.number}-permits.pdf", _pdf(figs, title=app.number))
+        zf.writestr(f"{app.number}-permits.pdf", sheets)
         zf.writestr(f"{app.number}-route.geojson", _route_geojson_bytes(frames))
         zf.writestr(f"{app.number}-route.dxf", _route_dxf_bytes(frames))
     name = f"{app.number}-packet.zip"
@@ -398,13 +419,6 @@ def _application_route(
     return app, route
 
 
-def _frames(app: Application, route: RouteVersion) -> TrenchFrames:
-    utilities = [d.utility for d in app.demands]
-    return route_frames(
-        route.geojson, route.crs, title=app.project_name, default_utilities=utilities
-    )
-
-
 def _permit_types(session: Session, app: Application) -> list[str]:
     ordered = list(style.PERMIT_TYPES)
     have = set(
@@ -414,35 +428,38 @@ def _permit_types(session: Session, app: Application) -> list[str]:
     return chosen or ordered
 
 
-def _sheets(
-    session: Session, app: Application, route: RouteVersion, permit_types: list[str]
-) -> list[Figure]:
-    analysis = analyse_route(session, _frames(app, route))
+def _title(app: Application, route: RouteVersion) -> SheetTitle:
     applicant = app.applicant.get("name", "") if isinstance(app.applicant, dict) else ""
-    infos = [
-        permit.SheetInfo(
-            project=app.project_name,
-            application_no=app.number,
-            permit_type=p,
-            applicant=applicant,
-            issued_on=route.fixed_at.date(),
-            attribution=f"{data_attribution(analysis.city)}; 路由版本 route v{route.version_no}",
-        )
-        for p in permit_types
-    ]
-    rows: list[tuple[str, str, str]] | None = None
-    if analysis.quantities is not None:
-        rows = quantity_table(analysis.quantities)
-    else:
-        rows = quantity_rows(route.quantities) or None
-    section = analysis.section()
-    return permit.render_permit_packet(
-        analysis.frames,
-        infos,
-        context=analysis.context,
-        quantities=rows,
-        draw_section=lambda ax: render_section(section, ax=ax),
+    return SheetTitle(
+        project=app.project_name,
+        application_no=app.number,
+        applicant=applicant,
+        issued_on=local_date(route.fixed_at),
+        route_version=route.version_no,
     )
+
+
+def _frozen_pdf(
+    session: Session,
+    app: Application,
+    route: RouteVersion,
+    document: str,
+    *,
+    permit_types: list[str],
+    filename: str,
+) -> Response:
+    """A version's frozen PDF; drawn now only for a version with no frozen documents."""
+    stored = stored_document(session, route.id, document)
+    if stored is not None:
+        data = stored.data
+    elif stored_document(session, route.id, "quantities.json") is not None:
+        # documents were frozen, but not this one: the application has no such permit
+        msg = f"application {app.number} has no {' / '.join(permit_types)} permit sheet"
+        raise HTTPException(404, msg)
+    else:
+        analysed = version_analysis(session, app, route)
+        data = render_sheets_pdf(analysed, _title(app, route), permit_types)
+    return Response(data, media_type=PDF, headers=_attachment(filename))
 
 
 def quantity_rows(quantities: Any) -> list[tuple[str, str, str]]:
@@ -472,12 +489,6 @@ def _flatten(value: Any, key: str, rows: list[tuple[str, str, str]]) -> None:
 
 
 _UNITS = {"m", "m2", "m3", "km", "mm", "cm", "cny", "days", "count", "kw"}
-
-
-def _pdf(figs: list[Figure], *, title: str) -> bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = permit.save_permit_packet(figs, Path(tmp) / "packet.pdf", title=title)
-        return path.read_bytes()
 
 
 def _route_geojson_bytes(frames: TrenchFrames) -> bytes:

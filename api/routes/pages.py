@@ -36,10 +36,12 @@ from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.routes.maps import optional_user
 from api.routes.maps import quantity_rows
-from api.routes.route_context import analyse_route
-from api.routes.route_context import data_attribution
-from api.routes.route_context import quantity_table
 from api.routes.tiles import TILE_COLUMNS
+from api.services.analysis import analyse_frames
+from api.services.analysis import city_by_id
+from api.services.analysis import data_attribution
+from api.services.analysis import quantity_table
+from api.services.analysis import version_analysis
 from api.services.colocation import add_proposals
 from geodata.plan_store import get_plan
 from geodata.plan_store import list_plan_versions
@@ -196,9 +198,18 @@ def plan_page(
 ) -> HTMLResponse:
     """Review a stored trench plan: map, shared segments, sections, quantities, savings."""
     stored = get_plan(session, plan_key, version)
-    frames = trench_frames(TrenchPlan.from_dict(stored.result))
+    analysed = analyse_frames(
+        session,
+        trench_frames(TrenchPlan.from_dict(stored.result)),
+        city=city_by_id(session, stored.city_id),
+    )
     section_url = f"/maps/plans/{plan_key}/sections/{{edge}}.svg?version={stored.version}"
-    context = _tables(session, frames, section_url, route_quantities={})
+    context = _tables(
+        analysed.frames,
+        section_url,
+        analysis_rows=quantity_table(analysed.quantities),
+        route_quantities={},
+    )
     applications = session.scalars(
         select(Application)
         .where(Application.id.in_(stored.application_ids))
@@ -318,14 +329,20 @@ def _route_context(session: Session, route: RouteVersion, app: Application) -> d
         route.geojson, route.crs, default_utilities=[d.utility for d in app.demands]
     )
     section_url = f"/maps/applications/{app.id}/sections/{{edge}}.svg"
-    return _tables(session, frames, section_url, route_quantities=route.quantities or {})
+    stored = (route.quantities or {}).get("table")
+    if stored is not None:
+        # the quantities frozen with the version, as its excavation sheet prints them
+        rows = [(str(k), str(v), str(u)) for k, v, u in stored]
+    else:  # a version fixed before quantities were frozen with it
+        rows = quantity_table(version_analysis(session, app, route).quantities)
+    return _tables(frames, section_url, analysis_rows=rows, route_quantities=route.quantities or {})
 
 
 def _tables(
-    session: Session,
     frames: TrenchFrames,
     section_url: str,
     *,
+    analysis_rows: list[tuple[str, str, str]],
     route_quantities: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Shared segments, quantities and savings of a route or a plan (``_route_tables.html``)."""
@@ -343,12 +360,8 @@ def _tables(
     ]
     shared = edges[edges["n_utilities"] >= 2]
     rows = quantity_rows(dict(route_quantities))
-    analysis = analyse_route(session, frames)
-    if analysis.quantities is not None:
-        # issue 6's quantities of the route's segments (the excavation sheet shows the same)
-        quantities = [(k, f"{v} {u}") for k, v, u in quantity_table(analysis.quantities)]
-    else:
-        quantities = [(k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" not in k]
+    # the route analysis' quantities (the excavation sheet shows the same)
+    quantities = [(k, f"{v} {u}") for k, v, u in analysis_rows]
     savings = plan_savings(frames.summary) or [
         (k, f"{v} {u}" if u != "-" else v) for k, v, u in rows if "savings" in k
     ]

@@ -1,16 +1,19 @@
-"""Serve trench cross-sections, permit quantities (JSON, CSV) and section drawings (SVG, PNG)."""
+"""Serve trench cross-sections, permit quantities (JSON, CSV) and section drawings (SVG, PNG).
+
+Three inputs (posted segments, a posted plan, a stored plan), each analysed by the one
+route analysis (``api.services.analysis`` → ``routing.analysis.analyse_route``), and one
+renderer table for the documents of a result (``_RENDERERS``).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Annotated
 from typing import Any
 from typing import Literal
 
 import geopandas as gpd
-import pandas as pd
 from fastapi import APIRouter
 from fastapi import Query
 from fastapi.responses import Response
@@ -25,15 +28,16 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from api.errors import register
+from api.services.analysis import analyse_frames
+from api.services.analysis import analyse_segments
+from api.services.analysis import city_by_id
 from geodata import storage
 from geodata.plan_store import get_plan
+from maps.frames import trench_frames
 from maps.section_drawing import section_png
 from maps.section_drawing import section_svg
+from routing.analysis import RouteAnalysis
 from routing.errors import SectionError
-from routing.plan_sections import crossing_lines
-from routing.plan_sections import segments_from_plan
-from routing.quantities import PlanQuantities
-from routing.quantities import plan_quantities
 from routing.quantities import quantities_frame
 from routing.results import TrenchPlan
 from routing.sections import CrossSection
@@ -41,7 +45,6 @@ from routing.sections import ExistingLine
 from routing.sections import LineSpec
 from routing.sections import SiteConditions
 from routing.sections import TrenchSegment
-from routing.sections import cross_section
 
 __all__ = [
     "LineIn",
@@ -57,10 +60,6 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/sections", tags=["sections"])
 
 register(SectionError, 422)
-
-# how far around the posted segments the city's trees, poles and lines are read (m); wider
-# than any clearance in the tables, so nothing that can matter is left out
-_CONTEXT_PAD_M = 50.0
 
 
 class LineIn(BaseModel):
@@ -138,10 +137,13 @@ class SectionsRequest(BaseModel):
 
 
 class SectionsPublic(BaseModel):
-    """Sections (every value with clause and verification) and the permit quantities."""
+    """Sections (every value with clause and verification), the permit quantities, the
+    warnings and the existing lines each edge crosses."""
 
     sections: list[dict[str, Any]]
     quantities: dict[str, Any]
+    warnings: list[dict[str, Any]] = Field(default_factory=list)
+    crossings: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class PlanSectionsRequest(BaseModel):
@@ -160,60 +162,25 @@ class PlanSectionsRequest(BaseModel):
     lines: dict[str, list[LineIn]] = Field(default_factory=dict)
 
 
+Document = Literal["quantities.csv", "drawing.svg", "drawing.png"]
+SegmentQuery = Annotated[str | None, Query(description="segment to draw; the first if omitted")]
+DpiQuery = Annotated[int, Query(ge=30, le=600, description="PNG resolution")]
+VersionQuery = Annotated[int | None, Query(description="the latest if omitted")]
+_DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}, "image/svg+xml": {}, "image/png": {}}}
+}
+
+
+@router.post("", operation_id="sections-compute", response_model=SectionsPublic)
+def compute_sections(body: SectionsRequest, session: SessionDep) -> dict[str, Any]:
+    """Lay out the lines of each segment and derive the permit quantities."""
+    return _segments_analysis(body, session).as_dict()
+
+
 @router.post("/plan", operation_id="sections-plan", response_model=SectionsPublic)
 def plan_sections(body: PlanSectionsRequest, session: SessionDep) -> dict[str, Any]:
     """Sections and permit quantities of every edge of a trench plan."""
-    _, sections, quantities = _plan_compute(body, session)
-    return {"sections": [s.as_dict() for s in sections], "quantities": quantities.as_dict()}
-
-
-@router.post(
-    "/plan/quantities.csv",
-    operation_id="sections-plan-quantities-csv",
-    response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
-)
-def plan_quantities_csv(body: PlanSectionsRequest, session: SessionDep) -> Response:
-    """Permit quantities of a trench plan, one CSV row per edge."""
-    _, _, quantities = _plan_compute(body, session)
-    return _csv(quantities)
-
-
-@router.post(
-    "/plan/drawing.svg",
-    operation_id="sections-plan-drawing-svg",
-    response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
-)
-def plan_drawing_svg(
-    body: PlanSectionsRequest,
-    session: SessionDep,
-    segment_id: Annotated[
-        str | None, Query(description="plan segment; the first if omitted")
-    ] = None,
-) -> Response:
-    """Cross-section drawing of one plan edge as SVG."""
-    return Response(section_svg(_plan_one(body, session, segment_id)), media_type="image/svg+xml")
-
-
-@router.post(
-    "/plan/drawing.png",
-    operation_id="sections-plan-drawing-png",
-    response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
-)
-def plan_drawing_png(
-    body: PlanSectionsRequest,
-    session: SessionDep,
-    segment_id: Annotated[
-        str | None, Query(description="plan segment; the first if omitted")
-    ] = None,
-    dpi: Annotated[int, Query(ge=30, le=600)] = 150,
-) -> Response:
-    """Cross-section drawing of one plan edge as PNG."""
-    return Response(
-        section_png(_plan_one(body, session, segment_id), dpi=dpi), media_type="image/png"
-    )
+    return _plan_analysis(body, session).as_dict()
 
 
 @router.get(
@@ -225,236 +192,225 @@ def plan_drawing_png(
 def stored_plan_sections(
     session: SessionDep,
     plan_key: str,
-    version: Annotated[int | None, Query(description="the latest if omitted")] = None,
+    version: VersionQuery = None,
     method: Literal["lp", "milp"] = "lp",
 ) -> dict[str, Any]:
     """Sections and permit quantities of a stored trench plan (its city's roads and layers)."""
-    _, sections, quantities = _plan_compute(
-        _stored_request(session, plan_key, version, method), session
-    )
-    return {"sections": [s.as_dict() for s in sections], "quantities": quantities.as_dict()}
-
-
-@router.get(
-    "/plans/{plan_key}/quantities.csv",
-    operation_id="sections-stored-plan-quantities-csv",
-    response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such plan"}},
-)
-def stored_plan_quantities_csv(
-    session: SessionDep,
-    plan_key: str,
-    version: Annotated[int | None, Query(description="the latest if omitted")] = None,
-) -> Response:
-    """Permit quantities of a stored trench plan, one CSV row per edge."""
-    _, _, quantities = _plan_compute(_stored_request(session, plan_key, version, "lp"), session)
-    return _csv(quantities)
-
-
-@router.get(
-    "/plans/{plan_key}/drawing.svg",
-    operation_id="sections-stored-plan-drawing-svg",
-    response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}, 404: {"description": "no such plan"}},
-)
-def stored_plan_drawing_svg(
-    session: SessionDep,
-    plan_key: str,
-    segment_id: Annotated[
-        str | None, Query(description="plan segment; the first if omitted")
-    ] = None,
-    version: Annotated[int | None, Query(description="the latest if omitted")] = None,
-) -> Response:
-    """Cross-section drawing of one edge of a stored plan as SVG."""
-    body = _stored_request(session, plan_key, version, "lp")
-    return Response(section_svg(_plan_one(body, session, segment_id)), media_type="image/svg+xml")
-
-
-@router.get(
-    "/plans/{plan_key}/drawing.png",
-    operation_id="sections-stored-plan-drawing-png",
-    response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such plan"}},
-)
-def stored_plan_drawing_png(
-    session: SessionDep,
-    plan_key: str,
-    segment_id: Annotated[
-        str | None, Query(description="plan segment; the first if omitted")
-    ] = None,
-    version: Annotated[int | None, Query(description="the latest if omitted")] = None,
-    dpi: Annotated[int, Query(ge=30, le=600)] = 150,
-) -> Response:
-    """Cross-section drawing of one edge of a stored plan as PNG."""
-    body = _stored_request(session, plan_key, version, "lp")
-    return Response(
-        section_png(_plan_one(body, session, segment_id), dpi=dpi), media_type="image/png"
-    )
-
-
-@router.post("", operation_id="sections-compute", response_model=SectionsPublic)
-def compute_sections(body: SectionsRequest, session: SessionDep) -> dict[str, Any]:
-    """Lay out the lines of each segment and derive the permit quantities."""
-    sections, quantities = _compute(body, session)
-    return {"sections": [s.as_dict() for s in sections], "quantities": quantities.as_dict()}
+    return _stored_analysis(session, plan_key, version, method).as_dict()
 
 
 @router.post(
-    "/quantities.csv",
-    operation_id="sections-quantities-csv",
+    "/plan/{document}",
+    operation_id="sections-plan-document",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses=_DOCUMENT_RESPONSES,
 )
-def quantities_csv(body: SectionsRequest, session: SessionDep) -> Response:
-    """Permit quantities, one CSV row per segment."""
-    _, quantities = _compute(body, session)
-    return _csv(quantities)
-
-
-@router.post(
-    "/drawing.svg",
-    operation_id="sections-drawing-svg",
-    response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
-)
-def drawing_svg(
-    body: SectionsRequest,
+def plan_document(
+    document: Document,
+    body: PlanSectionsRequest,
     session: SessionDep,
-    segment_id: Annotated[
-        str | None, Query(description="segment to draw; the first if omitted")
-    ] = None,
+    segment_id: SegmentQuery = None,
+    dpi: DpiQuery = 150,
 ) -> Response:
-    """Cross-section drawing of one segment as SVG."""
-    return Response(section_svg(_one(body, session, segment_id)), media_type="image/svg+xml")
+    """A trench plan's quantities (CSV, one row per edge) or an edge's drawing (SVG, PNG)."""
+    return _RENDERERS[document](_plan_analysis(body, session), segment_id=segment_id, dpi=dpi)
 
 
-@router.post(
-    "/drawing.png",
-    operation_id="sections-drawing-png",
+@router.get(
+    "/plans/{plan_key}/{document}",
+    operation_id="sections-stored-plan-document",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={**_DOCUMENT_RESPONSES, 404: {"description": "no such plan"}},
 )
-def drawing_png(
-    body: SectionsRequest,
+def stored_plan_document(
     session: SessionDep,
-    segment_id: Annotated[
-        str | None, Query(description="segment to draw; the first if omitted")
-    ] = None,
-    dpi: Annotated[int, Query(ge=30, le=600)] = 150,
-) -> Response:
-    """Cross-section drawing of one segment as PNG."""
-    return Response(section_png(_one(body, session, segment_id), dpi=dpi), media_type="image/png")
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Context:
-    """What a request resolves to: its CRS, site and the city layers near its segments."""
-
-    crs: str | None
-    site: SiteConditions
-    trees: gpd.GeoDataFrame | None = None
-    poles: gpd.GeoDataFrame | None = None
-    existing_lines: gpd.GeoDataFrame | None = None
-    roads: gpd.GeoDataFrame | None = None
-
-
-def _context(
-    session: Session,
+    plan_key: str,
+    document: Document,
     *,
-    city_name: str | None,
-    crs: str | None,
-    site: SiteConditions,
-    bbox: tuple[float, float, float, float] | None,
-) -> _Context:
+    segment_id: SegmentQuery = None,
+    version: VersionQuery = None,
+    dpi: DpiQuery = 150,
+) -> Response:
+    """A stored plan's quantities (CSV) or one edge's drawing (SVG, PNG)."""
+    analysis = _stored_analysis(session, plan_key, version, "lp")
+    return _RENDERERS[document](analysis, segment_id=segment_id, dpi=dpi)
+
+
+@router.post(
+    "/{document}",
+    operation_id="sections-document",
+    response_class=Response,
+    responses=_DOCUMENT_RESPONSES,
+)
+def segments_document(
+    document: Document,
+    body: SectionsRequest,
+    session: SessionDep,
+    segment_id: SegmentQuery = None,
+    dpi: DpiQuery = 150,
+) -> Response:
+    """Posted segments' quantities (CSV, one row per segment) or a drawing (SVG, PNG)."""
+    return _RENDERERS[document](_segments_analysis(body, session), segment_id=segment_id, dpi=dpi)
+
+
+# -- renderers ----------------------------------------------------------------------------------
+
+
+def _csv(analysis: RouteAnalysis, **_: Any) -> Response:
+    text = quantities_frame(analysis.quantities).to_csv(index=False, lineterminator="\n")
+    return Response(
+        content=text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="quantities.csv"'},
+    )
+
+
+def _svg(analysis: RouteAnalysis, *, segment_id: str | None, **_: Any) -> Response:
+    return Response(section_svg(_chosen(analysis, segment_id)), media_type="image/svg+xml")
+
+
+def _png(analysis: RouteAnalysis, *, segment_id: str | None, dpi: int, **_: Any) -> Response:
+    return Response(section_png(_chosen(analysis, segment_id), dpi=dpi), media_type="image/png")
+
+
+_RENDERERS: dict[str, Callable[..., Response]] = {
+    "quantities.csv": _csv,
+    "drawing.svg": _svg,
+    "drawing.png": _png,
+}
+
+
+def _chosen(analysis: RouteAnalysis, segment_id: str | None) -> CrossSection:
+    if not analysis.sections:
+        msg = "the plan has no trench edges to draw"
+        raise SectionError(msg)
+    if segment_id is None:
+        return analysis.sections[0]
+    try:
+        return analysis.section(segment_id)
+    except KeyError:
+        known = ", ".join(s.segment_id for s in analysis.sections[:10])
+        msg = f"no segment {segment_id!r} (first ones: {known})"
+        raise SectionError(msg) from None
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+def _segments_analysis(body: SectionsRequest, session: Session) -> RouteAnalysis:
+    crs = _crs(body.crs)
+    city = None if body.city is None else storage.get_city(session, body.city)
+    if city is not None:
+        if crs is None:
+            crs = city.crs
+        elif CRS.from_user_input(crs) != CRS.from_user_input(city.crs):
+            msg = f"city {city.name!r} stores {city.crs}; send coordinates in it, not {crs}"
+            raise SectionError(msg)
+    return analyse_segments(
+        session,
+        _segments(body, crs),
+        city=city,
+        crs=crs,
+        site=_site(body.site),
+        method=body.method,
+        extra_trees=_points(body.trees, crs, poles=False),
+        extra_poles=_points(body.poles, crs, poles=True),
+    )
+
+
+def _plan_analysis(body: PlanSectionsRequest, session: Session) -> RouteAnalysis:
+    plan = _plan(body.plan)
+    city = None if body.city is None else storage.get_city(session, body.city)
+    return _plan_in_city(
+        session, plan, city, site=_site(body.site), lines=_lines(body.lines), method=body.method
+    )
+
+
+def _stored_analysis(
+    session: Session, plan_key: str, version: int | None, method: str
+) -> RouteAnalysis:
+    stored = get_plan(session, plan_key, version)
+    return _plan_in_city(
+        session,
+        TrenchPlan.from_dict(dict(stored.result)),
+        city_by_id(session, stored.city_id),
+        site=None,
+        lines={},
+        method="milp" if method == "milp" else "lp",
+    )
+
+
+def _plan_in_city(
+    session: Session,
+    plan: TrenchPlan,
+    city: storage.CityInfo | None,
+    *,
+    site: SiteConditions | None,
+    lines: dict[str, list[LineSpec]],
+    method: str,
+) -> RouteAnalysis:
+    if not plan.edges:
+        return analyse_segments(session, [], city=None, crs=plan.crs, site=site, method=method)
+    try:
+        frames = trench_frames(plan)
+    except (TypeError, ValueError) as exc:
+        msg = f"plan is not a TrenchPlan.to_dict() document: {exc}"
+        raise SectionError(msg) from exc
+    analysed = analyse_frames(session, frames, city=city, site=site, lines=lines, method=method)
+    return analysed.analysis
+
+
+def _crs(crs: str | None) -> str | None:
     if crs is not None:
         try:
             CRS.from_user_input(crs)
         except CRSError as exc:
             msg = f"unknown crs {crs!r}: give an EPSG code such as 'EPSG:32652'"
             raise SectionError(msg) from exc
-    if city_name is None:
-        return _Context(crs, site)
-    city = storage.get_city(session, city_name)
-    if crs is None:
-        crs = city.crs
-    elif CRS.from_user_input(crs) != CRS.from_user_input(city.crs):
-        msg = f"city {city.name!r} stores {city.crs}; send coordinates in it, not {crs}"
-        raise SectionError(msg)
-    if site.frost_depth_m is None and city.frost_depth_m is not None:
-        site = dataclasses.replace(site, frost_depth_m=city.frost_depth_m)
-    if bbox is None:
-        return _Context(crs, site)
+    return crs
 
-    def layer(kind: str) -> gpd.GeoDataFrame | None:
-        frame = storage.read_features(session, city=city.name, kind=kind, bbox=bbox)
-        return frame if len(frame) else None
 
-    return _Context(
-        crs, site, layer("trees"), layer("poles"), layer("underground_lines"), layer("roads")
+def _line(line: LineIn) -> LineSpec:
+    return LineSpec(
+        utility=line.utility,
+        outside_diameter_mm=line.outside_diameter_mm,
+        subtype=line.subtype,
+        dn_mm=line.dn_mm,
+        role=line.role,
+        material=line.material,
+        tags=frozenset(line.tags),
+        formwork_mm=line.formwork_mm,
+        label=line.label,
     )
 
 
-def _padded(xs: list[float], ys: list[float]) -> tuple[float, float, float, float] | None:
-    if not xs:
-        return None
-    pad = _CONTEXT_PAD_M
-    return (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
+def _lines(lines: dict[str, list[LineIn]]) -> dict[str, list[LineSpec]]:
+    return {utility: [_line(line) for line in specs] for utility, specs in lines.items()}
 
 
-def _bbox(body: SectionsRequest) -> tuple[float, float, float, float] | None:
-    coords = [xy for seg in body.segments for xy in (seg.coordinates or [])]
-    return _padded([c[0] for c in coords], [c[1] for c in coords])
-
-
-def _request_context(body: SectionsRequest, session: Session) -> _Context:
-    return _context(
-        session, city_name=body.city, crs=body.crs, site=_site(body.site), bbox=_bbox(body)
-    )
-
-
-def _segments(body: SectionsRequest, ctx: _Context) -> list[TrenchSegment]:
-    seen: set[str] = set()
+def _segments(body: SectionsRequest, crs: str | None) -> list[TrenchSegment]:
     out = []
     for seg in body.segments:
-        if seg.segment_id in seen:
-            msg = f"segment id {seg.segment_id!r} given twice"
-            raise SectionError(msg)
-        seen.add(seg.segment_id)
         geometry = LineString(seg.coordinates) if seg.coordinates else None
-        if geometry is not None and ctx.crs is None:
+        if geometry is not None and crs is None:
             msg = f"segment {seg.segment_id!r} has coordinates: give their metric crs"
             raise SectionError(msg)
-        posted = tuple(
-            ExistingLine(c.utility, c.top_depth_m, c.outside_diameter_mm, c.subtype, c.label)
-            for c in seg.crossings
-        )
         out.append(
             TrenchSegment(
                 segment_id=seg.segment_id,
-                lines=tuple(
-                    LineSpec(
-                        utility=line.utility,
-                        outside_diameter_mm=line.outside_diameter_mm,
-                        subtype=line.subtype,
-                        dn_mm=line.dn_mm,
-                        role=line.role,
-                        material=line.material,
-                        tags=frozenset(line.tags),
-                        formwork_mm=line.formwork_mm,
-                        label=line.label,
-                    )
-                    for line in seg.lines
-                ),
+                lines=tuple(_line(line) for line in seg.lines),
                 geometry=geometry,
                 length_m=seg.length_m,
                 road_width_m=seg.road_width_m,
                 lane=seg.lane,
                 pavement=seg.pavement,
                 road_class=seg.road_class,
-                crossings=posted + crossing_lines(geometry, ctx.existing_lines),
+                crossings=tuple(
+                    ExistingLine(
+                        c.utility, c.top_depth_m, c.outside_diameter_mm, c.subtype, c.label
+                    )
+                    for c in seg.crossings
+                ),
             )
         )
     return out
@@ -484,136 +440,9 @@ def _points(points: list[PointIn], crs: str | None, *, poles: bool) -> gpd.GeoDa
     return gdf
 
 
-def _merge(a: gpd.GeoDataFrame | None, b: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
-    if a is None or b is None:
-        return a if b is None else b
-    return gpd.GeoDataFrame(pd.concat([a, b]), geometry="geometry", crs=a.crs)
-
-
-def _compute(body: SectionsRequest, session: Session) -> tuple[list[CrossSection], PlanQuantities]:
-    ctx = _request_context(body, session)
-    segments = _segments(body, ctx)
-    sections = [cross_section(s, site=ctx.site, method=body.method) for s in segments]
-    quantities = plan_quantities(
-        sections,
-        segments,
-        trees=_merge(ctx.trees, _points(body.trees, ctx.crs, poles=False)),
-        poles=_merge(ctx.poles, _points(body.poles, ctx.crs, poles=True)),
-        existing_lines=ctx.existing_lines,
-        crs=ctx.crs,
-    )
-    return sections, quantities
-
-
-def _one(body: SectionsRequest, session: Session, segment_id: str | None) -> CrossSection:
-    ctx = _request_context(body, session)
-    segments = _segments(body, ctx)
-    if segment_id is None:
-        chosen = segments[0]
-    else:
-        found = [s for s in segments if s.segment_id == segment_id]
-        if not found:
-            msg = f"no segment {segment_id!r} in the request"
-            raise SectionError(msg)
-        chosen = found[0]
-    return cross_section(chosen, site=ctx.site, method=body.method)
-
-
-def _csv(quantities: PlanQuantities) -> Response:
-    text = quantities_frame(quantities).to_csv(index=False, lineterminator="\n")
-    return Response(
-        content=text.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="quantities.csv"'},
-    )
-
-
-def _plan(body: PlanSectionsRequest) -> TrenchPlan:
+def _plan(document: dict[str, Any]) -> TrenchPlan:
     try:
-        return TrenchPlan.from_dict(body.plan)
+        return TrenchPlan.from_dict(document)
     except (KeyError, TypeError, ValueError, ShapelyError) as exc:
         msg = f"plan is not a TrenchPlan.to_dict() document: {exc!r}"
         raise SectionError(msg) from exc
-
-
-def _plan_segments(
-    body: PlanSectionsRequest, session: Session
-) -> tuple[list[TrenchSegment], _Context]:
-    plan = _plan(body)
-    xs: list[float] = []
-    ys: list[float] = []
-    for edge in plan.edges:
-        if edge.geometry is not None and not edge.geometry.is_empty:
-            x0, y0, x1, y1 = edge.geometry.bounds
-            xs += [x0, x1]
-            ys += [y0, y1]
-    crs = None if plan.crs is None else str(plan.crs)
-    ctx = _context(
-        session, city_name=body.city, crs=crs, site=_site(body.site), bbox=_padded(xs, ys)
-    )
-    lines = {
-        utility: [
-            LineSpec(
-                utility=line.utility,
-                outside_diameter_mm=line.outside_diameter_mm,
-                subtype=line.subtype,
-                dn_mm=line.dn_mm,
-                role=line.role,
-                material=line.material,
-                tags=frozenset(line.tags),
-                formwork_mm=line.formwork_mm,
-                label=line.label,
-            )
-            for line in specs
-        ]
-        for utility, specs in body.lines.items()
-    }
-    segments = segments_from_plan(
-        plan, lines=lines, existing_lines=ctx.existing_lines, roads=ctx.roads
-    )
-    return list(segments), ctx
-
-
-def _plan_compute(
-    body: PlanSectionsRequest, session: Session
-) -> tuple[list[TrenchSegment], list[CrossSection], PlanQuantities]:
-    segments, ctx = _plan_segments(body, session)
-    sections = [cross_section(s, site=ctx.site, method=body.method) for s in segments]
-    quantities = plan_quantities(
-        sections,
-        segments,
-        trees=ctx.trees,
-        poles=ctx.poles,
-        existing_lines=ctx.existing_lines,
-        crs=ctx.crs,
-    )
-    return segments, sections, quantities
-
-
-def _plan_one(body: PlanSectionsRequest, session: Session, segment_id: str | None) -> CrossSection:
-    segments, ctx = _plan_segments(body, session)
-    if not segments:
-        msg = "the plan has no trench edges to draw"
-        raise SectionError(msg)
-    chosen = segments[0]
-    if segment_id is not None:
-        found = [s for s in segments if s.segment_id == segment_id]
-        if not found:
-            known = ", ".join(s.segment_id for s in segments[:10])
-            msg = f"no segment {segment_id!r} in the plan (first ones: {known})"
-            raise SectionError(msg)
-        chosen = found[0]
-    return cross_section(chosen, site=ctx.site, method=body.method)
-
-
-def _stored_request(
-    session: Session, plan_key: str, version: int | None, method: str
-) -> PlanSectionsRequest:
-    """The stored plan as a plan request in its city (default line sizes, city frost depth)."""
-    stored = get_plan(session, plan_key, version)
-    city = next((c for c in storage.list_cities(session) if c.id == stored.city_id), None)
-    return PlanSectionsRequest(
-        plan=dict(stored.result),
-        city=None if city is None else city.name,
-        method="milp" if method == "milp" else "lp",
-    )

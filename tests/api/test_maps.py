@@ -15,14 +15,17 @@ from sqlalchemy import Engine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.approvals.models import Application
+from api.approvals.models import Attachment
+from api.approvals.models import Permit
 from api.approvals.models import RouteVersion
 from api.main import create_app
-from api.routes.route_context import RouteAnalysis
-from api.routes.route_context import analyse_route
+from api.services.analysis import AnalysedRoute
+from api.services.analysis import version_analysis
+from api.services.documents import documents_of
 from api.settings import MapSettings
 from api.settings import Settings
 from api.settings import get_settings
-from maps.frames import route_frames
 from maps.style import PERMIT_TYPES
 from maps.style import permit_label
 from maps.web import MapTooLargeError
@@ -63,16 +66,18 @@ def application(client: TestClient, tokens: dict[str, str], city: StoredCity) ->
 
 
 @pytest.fixture(scope="module")
-def analysis(engine: Engine, application: dict[str, Any]) -> RouteAnalysis:
+def analysis(engine: Engine, application: dict[str, Any]) -> AnalysedRoute:
     """What the maps of the application show, read back through the same function."""
     with Session(engine) as session:
         route = session.scalars(
             select(RouteVersion).where(RouteVersion.application_id == application["id"])
         ).one()
-        return analyse_route(session, route_frames(route.geojson, route.crs))
+        app = session.get(Application, application["id"])
+        assert app is not None
+        return version_analysis(session, app, route)
 
 
-def test_tree_findings_are_issue_6s_and_known_ones_hold(analysis: RouteAnalysis) -> None:
+def test_tree_findings_are_issue_6s_and_known_ones_hold(analysis: AnalysedRoute) -> None:
     trees = analysis.context.trees
     quantities = analysis.quantities
     assert trees is not None and quantities is not None
@@ -83,7 +88,7 @@ def test_tree_findings_are_issue_6s_and_known_ones_hold(analysis: RouteAnalysis)
     # the dig where the section is wider than 1.6 m at the surface (to fell), else within
     # the clearance of a line (to protect); either way affected
     first = trench_edges()["edge"].head(3)
-    widths = {s.segment_id: s.surface_width_m for s in analysis.sections}
+    widths = {s.segment_id: s.surface_width_m for s in analysis.analysis.sections}
     action = dict(zip(trees["source_id"], trees["action"], strict=True))
     wide = [e for e in first if widths[e] > 1.6]
     assert len(wide) >= 2
@@ -132,7 +137,7 @@ def test_application_map_draws_route_and_context(
     client: TestClient,
     tokens: dict[str, str],
     application: dict[str, Any],
-    analysis: RouteAnalysis,
+    analysis: AnalysedRoute,
 ) -> None:
     response = client.get(f"/maps/applications/{application['id']}", headers=bearer(tokens))
     assert response.status_code == 200
@@ -218,7 +223,7 @@ def test_permit_sheet_per_type(
     *,
     tokens: dict[str, str],
     application: dict[str, Any],
-    analysis: RouteAnalysis,
+    analysis: AnalysedRoute,
     permit_type: str,
     tmp_path: Path,
 ) -> None:
@@ -236,7 +241,7 @@ def test_permit_sheet_per_type(
     if permit_type == "road_excavation":
         # the cross-section of issue 6's placer and the route's quantities are on the sheet
         assert "典型横断面" in text and "GB 50289" in text
-        excavation = f"{analysis.quantities.excavation_m3:.1f}"  # issue 6's quantities
+        excavation = f"{analysis.quantities.excavation_m3:.2f}"  # issue 6's quantities
         assert "开挖土方 Excavation" in text and excavation in text
 
 
@@ -294,30 +299,34 @@ def test_bad_permit_requests(
     assert outsider.status_code in (403, 404)
 
 
-def test_permit_sheet_attachment_hook(engine: Engine, application: dict[str, Any]) -> None:
-    from sqlalchemy import select  # noqa: PLC0415
-    from sqlalchemy.orm import Session  # noqa: PLC0415
-
-    from api.approvals.attachments import PERMIT_ATTACHMENT_HOOKS  # noqa: PLC0415
-    from api.approvals.models import RouteVersion  # noqa: PLC0415
-    from api.routes.maps import permit_sheet_attachments  # noqa: PLC0415
-
+def test_each_map_permit_carries_its_frozen_sheet(
+    engine: Engine, application: dict[str, Any]
+) -> None:
+    """Fixing the route froze every map permit's sheet; the permit's attachment is those bytes."""
     with Session(engine) as session:
         route = session.scalars(
             select(RouteVersion).where(RouteVersion.application_id == application["id"])
         ).one()
-        drafts = permit_sheet_attachments(route, "tree_felling")
-        assert permit_sheet_attachments(route, "planning_opinion") == []
-    assert len(drafts) == 1
-    assert drafts[0].content_type == "application/pdf" and drafts[0].data.startswith(b"%PDF")
-    assert drafts[0].filename == f"{application['number']}-v1-tree_felling.pdf"
-    # registered only when the setting asks for it
-    assert permit_sheet_attachments not in PERMIT_ATTACHMENT_HOOKS
-    create_app(engine=engine, settings=Settings(maps=MapSettings(attach_permit_sheets=True)))
-    try:
-        assert PERMIT_ATTACHMENT_HOOKS.count(permit_sheet_attachments) == 1
-    finally:
-        PERMIT_ATTACHMENT_HOOKS.remove(permit_sheet_attachments)
+        stored = {d.name: d.sha256 for d in documents_of(session, route.id)}
+        permits = session.scalars(
+            select(Permit).where(Permit.application_id == application["id"])
+        ).all()
+        for p in permits:
+            names = {
+                a.filename: a.sha256
+                for a in session.scalars(
+                    select(Attachment).where(
+                        Attachment.owner_kind == "permit", Attachment.owner_id == p.id
+                    )
+                )
+            }
+            sheet = f"sheet_{p.permit_type}_v1.pdf"
+            if p.permit_type in PERMIT_TYPES:
+                assert names[sheet] == stored[f"sheet-{p.permit_type}.pdf"], p.permit_type
+            else:
+                assert sheet not in names
+    assert {f"sheet-{t}.pdf" for t in PERMIT_TYPES} | {"packet.pdf"} <= stored.keys()
+    assert {f"section-{e}.svg" for e in trench_edges()["edge"]} <= stored.keys()
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,8 @@ from routing.results import TrenchPlan
 from tests.conftest import SAMPLE_DATA
 from tests.conftest import table_counts
 from tests.helpers import assert_pdf_pages_drawn
+from tests.helpers import pdf_text
+from tests.helpers import printed_number
 
 pytestmark = pytest.mark.db
 
@@ -94,7 +96,9 @@ def test_demo_goes_through_the_flow_by_the_right_users(
             "gas",
             "drainage",
         }
-        assert route.quantities["cross_sections"]["source"] == "routing.quantities"
+        # analysed once, in the plan's city (stored with the version, never guessed again)
+        assert route.quantities["cross_sections"]["source"] == "routing.analysis"
+        assert route.city == sample_city == route.quantities["cross_sections"]["city"]
         assert route.quantities["route"]["total_length_m"] == pytest.approx(
             TrenchPlan.from_dict(stored.result).trench_length_m, abs=0.01
         )
@@ -157,6 +161,42 @@ def test_demo_permit_sheets_are_pdfs_naming_the_application(
     # the waiting application has no route yet, so no sheets
     r = client.get(f"/permits/applications/{demo.waiting.id}/packet.pdf", headers=headers)
     assert r.status_code == 409
+
+
+def test_demo_quantities_are_the_same_on_the_version_the_plan_page_and_the_sheet(
+    engine: Engine, client: TestClient, tokens: dict[str, str], demo: DemoResult, tmp_path: Path
+) -> None:
+    """Issue 11: one analysis. The demo route (Harbin, frost 2.0 m) fixed as v1 carries the
+    quantities that the plan's review page shows and its excavation sheet prints."""
+    with Session(engine) as session:
+        route = session.scalars(
+            select(RouteVersion).where(RouteVersion.application_id == demo.main.id)
+        ).one()
+    totals = route.quantities["cross_sections"]["totals"]
+    assert route.quantities["cross_sections"]["frost_depth_m"] == 2.0
+    client.cookies.set(TOKEN_COOKIE, tokens["acceptor"])
+    try:
+        plan_page = client.get(
+            f"/workbench/plans/{demo.main.plan_key}", params={"version": demo.main.plan_version}
+        )
+        app_page = client.get(f"/workbench/applications/{demo.main.id}")
+    finally:
+        client.cookies.clear()
+    sheet = client.get(
+        f"/permits/applications/{demo.main.id}/sheets/road_excavation.pdf",
+        headers={"Authorization": f"Bearer {tokens['acceptor']}"},
+    )
+    assert plan_page.status_code == app_page.status_code == sheet.status_code == 200
+    printed = pdf_text(sheet.content, tmp_path)
+    for label, key in (("开挖土方 Excavation", "excavation_m3"), ("回填 Backfill", "backfill_m3")):
+        for where in (plan_page.text, app_page.text, printed):
+            assert printed_number(where, label) == pytest.approx(totals[key], abs=0.01), label
+    # the road widths come from the city's roads: no section is unknown for want of one
+    assert not [
+        w
+        for w in route.quantities["warnings"]
+        if w["kind"] == "manual_review" and "road width" in w["message"]
+    ]
 
 
 def test_describe_demo_names_the_links_and_users(demo: DemoResult) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from api.approvals.schemas import ApplicationPublic
 from api.approvals.schemas import PermitPublic
 from api.approvals.seed import DEMO_PASSWORD
+from maps.style import PERMIT_TYPES as MAP_PERMITS
 from tests.api.approvals.flow import COMPANY_FOR
 from tests.api.approvals.flow import PREFIX
 from tests.api.approvals.flow import Flow
@@ -119,7 +120,7 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
     assert v1["quantities"]["route"]["total_length_m"] == pytest.approx(200.0)
     # the quantities from the plan's cross-sections (routing.quantities) travel with it
     sections = v1["quantities"]["cross_sections"]
-    assert sections["source"] == "routing.quantities"
+    assert sections["source"] == "routing.analysis"
     assert sections["totals"]["trench_length_m"] == pytest.approx(200.0)
     assert sections["totals"]["excavation_m3"] > 0
     assert {r["road"] for r in v1["quantities"]["route"]["per_road"]} == {"西大直街", "红军街"}
@@ -134,9 +135,12 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
     assert owners["planning_opinion"] == "zrzyj" and owners["construction_opinion"] == "zjj"
     for p in permits:
         PermitPublic.model_validate(p)
+        # a map permit also carries its sheet, frozen with the version
+        sheet = {f"sheet_{p['permit_type']}_v1.pdf"} if p["permit_type"] in MAP_PERMITS else set()
         assert {a["filename"] for a in p["attachments"]} == {
             "route_v1.geojson",
             "quantities_v1.json",
+            *sheet,
         }
     geo = c.get(
         f"{PREFIX}/attachments/{permits[0]['attachments'][-1]['id']}", headers=flow.h("cgj-clerk")
@@ -146,6 +150,11 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
     # one decision, then the route changes: a new version re-opens what depended on v1
     first = flow.approve(permits[0])
     assert first["status"] == "approved"
+    # the same route fixed again from the same inputs: no new version, nothing re-opened
+    same = flow.fix_route(app, plan_id=plan_id, plan_version=plan_version)
+    assert (same["id"], same["version_no"], same["sha256"]) == (v1["id"], 1, v1["sha256"])
+    assert flow.permits(app["id"])[0]["status"] == "approved"
+    assert len(flow.call("acceptor", "GET", f"/applications/{app['id']}/routes")) == 1
     v2 = flow.call(
         "coordinator",
         "POST",
