@@ -190,12 +190,12 @@ def test_a_new_city_and_a_new_layer_leave_the_frozen_documents_byte_identical(
 
     assert downloaded() == {n: before[n] for n in urls}
 
-    # another city whose extent overlaps (stored in Krovak, as the report), and a
+    # another city whose extent overlaps (in another CRS, CGCS2000 3-degree GK), and a
     # new trees layer right on the route in the route's own city
     other = f"overlap_{uuid.uuid4().hex[:8]}"
     with session_scope(engine) as session:
         create_city(
-            session, name=other, crs="EPSG:5514", extent=shapely.box(120.0, 40.0, 130.0, 50.0)
+            session, name=other, crs="EPSG:4551", extent=shapely.box(124.6, 44.0, 127.4, 47.0)
         )
     try:
         edge = trench_edges().geometry.iloc[0]
