@@ -35,7 +35,6 @@ import geopandas as gpd
 import numpy as np
 
 from routing._check_section import check_section
-from routing.analysis import lane_for_road_class
 from routing.graph import build_road_graph
 from routing.quantities import plan_quantities
 from routing.road_placement import place_on_road
