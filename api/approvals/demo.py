@@ -1,12 +1,17 @@
 """Create the sample city's demo applications through the approval flow's own service steps.
 
 The demo is what a reviewer opening the workbench of a fresh ``cotrench demo load`` should
-find: one application of the sample city's synthetic project P03 (water, power, gas and
-drainage along 宣信街, Harbin) carried by the demo users through 综合受理, 推送 and 实时受理,
-the joint survey's opinions and a shared-trench plan from the real optimiser, fixed as route
-version 1 with the parallel permits open (one decided by clerk and chief, one waiting for
-the chief, the rest for their clerks); a second application (P06, 道外区) left at
-``submitted`` for the acceptor; and an open pre-consultation (P10) for the bureau to answer.
+find. The sample city's proposed lines are matched and grouped (the co-location pipeline of
+:mod:`api.services.colocation`). Two applications whose lines share 宣信街 (Harbin) within the
+horizon, the synthetic projects P03 (water, power, gas, drainage) and P05 (gas, drainage),
+are carried by the demo users through 综合受理, 推送 and 实时受理; the companies' designers
+submit their lines for them; the coordinator sees the coordination opportunity and bundles
+them into one joint route (:mod:`api.services.bundles`: one shared-trench plan from the real
+optimiser, cost shares per application and utility, one construction window); after the
+joint survey's opinions the joint route is fixed as route version 1 of both, with the
+parallel permits open (two of P03's acted on: one decided by clerk and chief, one waiting for
+the chief). A third application (P06, 道外区) is left at ``submitted`` for the acceptor, and
+a pre-consultation (P10) is open for the bureau to answer.
 
 Every step goes through :mod:`api.approvals.service`, :mod:`~api.approvals.survey`,
 :mod:`~api.approvals.permits` and :mod:`~api.approvals.consultations`, each by a user the
@@ -17,7 +22,6 @@ running it twice adds nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterator
@@ -26,9 +30,12 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 import shapely.geometry
+from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from api.approvals import auth
@@ -42,6 +49,8 @@ from api.approvals.enums import PermitType
 from api.approvals.enums import Utility
 from api.approvals.errors import PreconditionError
 from api.approvals.models import Application
+from api.approvals.models import Bundle
+from api.approvals.models import BundleMember
 from api.approvals.models import Consultation
 from api.approvals.models import Organisation
 from api.approvals.models import Permit
@@ -50,31 +59,29 @@ from api.approvals.models import User
 from api.approvals.schemas import AcceptApplication
 from api.approvals.schemas import AgreementCreate
 from api.approvals.schemas import ApplicationCreate
+from api.approvals.schemas import BundleCreate
+from api.approvals.schemas import BundleRouteFix
 from api.approvals.schemas import ConsultationCreate
 from api.approvals.schemas import DispatchAccept
 from api.approvals.schemas import OpinionCreate
 from api.approvals.schemas import PermitDecide
 from api.approvals.schemas import PermitReview
-from api.approvals.schemas import RouteCreate
 from api.approvals.seed import COMPANIES
-from api.services.graphs import build_city_graph
-from geodata.plan_store import StoredPlan
-from geodata.plan_store import create_plan
+from api.services import bundles
+from api.services.colocation import add_layer_proposals
+from api.services.graphs import RoadGraphs
+from geodata.colocation_tables import ColocationGroupRow
 from geodata.plan_tables import TrenchPlanRow
 from geodata.storage import CityInfo
+from geodata.storage import find_layers
 from geodata.storage import get_city
 from geodata.storage import read_features
-from routing.errors import RoadLayerError
-from routing.graph import nearest_nodes
-from routing.results import Site
-from routing.results import TrenchPlan
-from routing.section_types import SiteConditions
-from routing.sections import dig_width_rule
-from routing.trench import plan_shared_trench
+from geodata.tables import ProposedLineRow
 
 __all__ = [
     "DEMO_CITY",
     "DemoApplication",
+    "DemoBundle",
     "DemoResult",
     "create_demo_applications",
     "describe_demo",
@@ -83,8 +90,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEMO_CITY = "harbin"
-# points farther than this from a road node cannot be planned (the API's default)
-MAX_SNAP_M = 200.0
 PLAN_TIME_LIMIT_S = 30.0
 
 
@@ -103,6 +108,13 @@ MAIN = _Project(
     "南岗区",
     "示例商业置业有限公司（合成）",
     "91230103MA1CT0P03B",
+)
+PARTNER = _Project(
+    "P05",
+    "2026-230103-47-01-000505",
+    "南岗区",
+    "示例医疗投资有限公司（合成）",
+    "91230103MA1CT0P05H",
 )
 WAITING = _Project(
     "P06",
@@ -161,6 +173,21 @@ class DemoApplication:
 
 
 @dataclass(frozen=True)
+class DemoBundle:
+    """The demo's joint route of P03 and P05 (dig once)."""
+
+    id: int
+    number: str
+    application_ids: tuple[int, ...]
+    plan_key: str
+    plan_version: int
+    total_cost_cny: float
+    alone_cost_cny: float
+    shares: dict[int, dict[str, float]]  # application id -> utility -> CNY
+    window: tuple[dt.date, dt.date]
+
+
+@dataclass(frozen=True)
 class DemoResult:
     """What :func:`create_demo_applications` made or found."""
 
@@ -169,6 +196,9 @@ class DemoResult:
     waiting: DemoApplication
     consultation_id: int
     consultation_created: bool
+    partner: DemoApplication | None = None  # bundled with ``main``
+    bundle: DemoBundle | None = None
+    groups: int = 0  # co-location groups of the city
 
     @property
     def created(self) -> bool:
@@ -177,7 +207,11 @@ class DemoResult:
 
 
 def create_demo_applications(
-    session: Session, *, city: str = DEMO_CITY, now: dt.datetime | None = None
+    session: Session,
+    *,
+    city: str = DEMO_CITY,
+    now: dt.datetime | None = None,
+    graphs: RoadGraphs | None = None,
 ) -> DemoResult:
     """Create (once) the demo applications of the sample city; return what stands.
 
@@ -187,10 +221,12 @@ def create_demo_applications(
         The caller owns the transaction (nothing is committed here), so the demo is stored
         whole or not at all.
     city
-        The loaded sample city whose proposed lines P03, P06 and P10 the demo uses.
+        The loaded sample city whose proposed lines P03, P05, P06 and P10 the demo uses.
     now
         The current instant (now if None): the steps are a minute apart, the first one
         45 minutes before it.
+    graphs
+        The road-graph cache to plan on (a fresh one if None, as outside the app).
 
     Returns
     -------
@@ -200,16 +236,19 @@ def create_demo_applications(
     ------
     PreconditionError
         If the demo users are missing (run :func:`api.approvals.seed.seed_sample_city`
-        first) or the city has no proposed lines of a demo project.
+        first), the city has no proposed lines of a demo project, or P03 and P05 form no
+        co-location group.
     geodata.errors.CityNotFoundError
         If ``city`` is not loaded.
     """
     info = get_city(session, city)
     users = _users(session)
+    graphs = graphs or RoadGraphs()
     now = now or dt.datetime.now(dt.UTC)
     clock = _clock(now - dt.timedelta(minutes=45))
+    groups = _match_proposals(session, graphs, info)
     consultation, asked = _consultation(session, users, info, clock)
-    main = _main_application(session, users, info, clock)
+    main, partner, bundle = _bundled_applications(session, graphs, users, info, clock)
     waiting = _waiting_application(session, users, info, clock)
     logger.info(
         "demo: %s %s, %s %s, consultation #%d (%s)",
@@ -220,7 +259,7 @@ def create_demo_applications(
         consultation.id,
         "created" if asked else "already there",
     )
-    return DemoResult(info.name, main, waiting, consultation.id, asked)
+    return DemoResult(info.name, main, waiting, consultation.id, asked, partner, bundle, groups)
 
 
 def describe_demo(result: DemoResult, *, base_url: str, password: str) -> list[str]:
@@ -249,7 +288,29 @@ def describe_demo(result: DemoResult, *, base_url: str, password: str) -> list[s
             "in_review": f"{department}-chief decides",
         }
         lines.append(f"  permit {permit_type}: {status} ({who.get(status, 'decided')})")
+    partner, bundle = result.partner, result.bundle
+    if partner is not None:
+        lines += [
+            f"bundled application {partner.number} ({partner.project_name}): {partner.status}, "
+            f"route v{partner.route_version} of the same joint plan ({state(partner.created)})",
+            f"  review page:   {base}/workbench/applications/{partner.id}",
+        ]
+    if bundle is not None:
+        saving = bundle.alone_cost_cny - bundle.total_cost_cny
+        lines += [
+            f"joint route {bundle.number} (dig once, 宣信街): {bundle.total_cost_cny:,.0f} CNY "
+            f"together vs {bundle.alone_cost_cny:,.0f} CNY alone (saves {saving:,.0f} CNY), "
+            f"window {bundle.window[0]} .. {bundle.window[1]}",
+            f"  bundle:        {base}/approvals/bundles/{bundle.id}",
+            f"  joint plan:    {base}/workbench/plans/{bundle.plan_key}",
+            f"  opportunities: {base}/approvals/opportunities?city={result.city}",
+        ]
+        for app_id, shares in bundle.shares.items():
+            parts = ", ".join(f"{u} {c:,.0f}" for u, c in shares.items())
+            lines.append(f"  share of application #{app_id}: {parts} CNY")
     lines += [
+        f"co-location groups of {result.city}: {result.groups} "
+        f"({base}/proposals/{result.city}/groups)",
         f"submitted application {waiting.number} ({waiting.project_name}): {waiting.status}, "
         f"for the acceptor to accept ({state(waiting.created)})",
         f"  {base}/workbench/applications/{waiting.id}",
@@ -291,21 +352,109 @@ def _consultation(
     return row, True
 
 
-def _main_application(
-    session: Session, users: dict[str, User], city: CityInfo, clock: Iterator[dt.datetime]
-) -> DemoApplication:
-    """P03 through acceptance, dispatch, survey and a fixed route into the parallel permits."""
+def _bundled_applications(
+    session: Session,
+    graphs: RoadGraphs,
+    users: dict[str, User],
+    city: CityInfo,
+    clock: Iterator[dt.datetime],
+) -> tuple[DemoApplication, DemoApplication | None, DemoBundle | None]:
+    """P03 and P05 (lines along 宣信街) through the survey, bundled into one joint route.
+
+    Each goes through acceptance, dispatch and the companies' acceptance; the companies'
+    designers submit its lines (the sample's P03 and P05 lines become the application's);
+    the coordinator sees the two as a coordination opportunity and bundles them; after the
+    joint survey's opinions the joint plan is fixed as the route version of both, and two of
+    P03's permits are acted on.
+    """
     found = _find(session, users, MAIN)
     if found is not None:
-        return _summary(session, found, created=False)
-    lines = _project_lines(session, city, MAIN.key)
+        partner = _find(session, users, PARTNER)
+        return (
+            _summary(session, found, created=False),
+            None if partner is None else _summary(session, partner, created=False),
+            _bundle_summary(session, found.id),
+        )
+    coordinator = users["coordinator"]
+    lines = {p.key: _project_lines(session, city, p.key) for p in (MAIN, PARTNER)}
+    apps = {
+        p.key: _to_survey(session, users, city, project=p, lines=lines[p.key], clock=clock)
+        for p in (MAIN, PARTNER)
+    }
+    for key, app in apps.items():
+        _submit_lines(session, lines[key], app)
+
+    # dig once: the two share 宣信街 within the horizon; bundle them into one joint route
+    opportunities = bundles.find_opportunities(
+        session, graphs, city=city.name, application_id=apps[MAIN.key].id
+    )
+    ids = sorted(a.id for a in apps.values())
+    if not any(o.application_ids == tuple(ids) for o in opportunities):
+        msg = f"demo: {MAIN.key} and {PARTNER.key} form no co-location group in {city.name!r}"
+        raise PreconditionError(msg, [MAIN.key, PARTNER.key])
+    for app in apps.values():
+        _allow(session, coordinator, Action.fix_route, app)
+    bundle = bundles.create_bundle(
+        session=session,
+        graphs=graphs,
+        actor=coordinator,
+        body=BundleCreate(
+            application_ids=ids,
+            reason="宣信街同沟同步开挖 (dig once)",
+            time_limit_s=PLAN_TIME_LIMIT_S,
+        ),
+        now=next(clock),
+    )
+
+    # 联合勘察: every department, the district and each company of both applications
+    G = graphs.get(session, city).G  # noqa: N806 - networkx's name
+    detour = _protected_roads(G, pd.concat(lines.values()), bundle.window_start)
+    for app in apps.values():
+        for org in survey.required_survey_organisations(session, app):
+            user = users[f"{org.code}-{'staff' if org.utility else 'clerk'}"]
+            _allow(session, user, Action.record_opinion, app)
+            survey.record_opinion(
+                session=session,
+                actor=user,
+                application_id=app.id,
+                body=OpinionCreate(opinion=_opinion(org, detour)),
+                now=next(clock),
+            )
+    reason = f"联合勘察意见一致, 按联合路由 {bundle.number} 确定 ({MAIN.key}+{PARTNER.key} 共沟)"
+    if detour:
+        reason += f" ({'; '.join(detour)}, 路由避让)"
+    bundles.fix_bundle_route(
+        session=session,
+        actor=coordinator,
+        bundle_id=bundle.id,
+        body=BundleRouteFix(reason=reason),
+        now=next(clock),
+    )
+    main = apps[MAIN.key]
+    _decide_permits(session, users, main, clock)
+    session.flush()
+    return (
+        _summary(session, main, created=True),
+        _summary(session, apps[PARTNER.key], created=True),
+        _bundle_summary(session, main.id),
+    )
+
+
+def _to_survey(
+    session: Session,
+    users: dict[str, User],
+    city: CityInfo,
+    *,
+    project: _Project,
+    lines: gpd.GeoDataFrame,
+    clock: Iterator[dt.datetime],
+) -> Application:
+    """一张表单 -> 综合受理, 推送 -> 实时受理 by each company: the joint survey starts."""
     orgs = {o.id: o for o in session.scalars(select(Organisation))}
     applicant, acceptor, coordinator = (users[u] for u in ("applicant", "acceptor", "coordinator"))
-
-    # 一张表单 -> 综合受理, 推送 to one company per utility
     _allow(session, applicant, Action.submit_application)
     app = service.submit_application(
-        session=session, actor=applicant, form=_form(lines, city, MAIN), now=next(clock)
+        session=session, actor=applicant, form=_form(lines, city, project), now=next(clock)
     )
     _allow(session, acceptor, Action.accept_application, app)
     app = service.accept_application(
@@ -319,7 +468,6 @@ def _main_application(
         ),
         now=next(clock),
     )
-
     # 实时受理 with the signed 委托施工协议; the last one starts the joint survey
     for dispatch in list(app.dispatches):
         staff = users[f"{orgs[dispatch.company_id].code}-staff"]
@@ -339,42 +487,27 @@ def _main_application(
             ),
             now=when,
         )
+    return app
 
-    # 联合勘察: every department, the district and each company; then the optimiser's plan
-    graph = _road_graph(session, city)
-    on_date = _planned_start(lines)
-    detour = _protected_roads(graph, lines, on_date)
-    for org in survey.required_survey_organisations(session, app):
-        user = users[f"{org.code}-{'staff' if org.utility else 'clerk'}"]
-        _allow(session, user, Action.record_opinion, app)
-        survey.record_opinion(
-            session=session,
-            actor=user,
-            application_id=app.id,
-            body=OpinionCreate(opinion=_opinion(org, detour)),
-            now=next(clock),
-        )
-    stored = _plan(session, graph, city=city, lines=lines, app=app, on_date=on_date)
-    reason = "联合勘察意见一致, 按共沟优化方案确定路由"
-    if detour:
-        reason += f" ({'; '.join(detour)}, 路由避让)"
-    _allow(session, coordinator, Action.fix_route, app)
-    survey.fix_route(
-        session=session,
-        actor=coordinator,
-        application_id=app.id,
-        body=RouteCreate(
-            geojson=TrenchPlan.from_dict(stored.result).to_geojson(),
-            crs=f"EPSG:{city.srid}",
-            plan_id=stored.id,
-            plan_version=stored.version,
-            reason=reason,
-            version=app.version,
-        ),
-        now=next(clock),
+
+def _submit_lines(session: Session, lines: gpd.GeoDataFrame, app: Application) -> None:
+    """The companies' designers submit the sample's lines of the project for the application.
+
+    The sample city package already holds them (matched and grouped with every proposal of
+    the city); submitting marks them as the application's.
+    """
+    session.execute(
+        update(ProposedLineRow)
+        .where(ProposedLineRow.id.in_([int(i) for i in lines["id"]]))
+        .values(application_id=app.id)
     )
 
-    # 层级审批: one opinion decided by clerk and chief, one waiting for the chief
+
+def _decide_permits(
+    session: Session, users: dict[str, User], app: Application, clock: Iterator[dt.datetime]
+) -> None:
+    """层级审批: one opinion decided by clerk and chief, one waiting for the chief."""
+    orgs = {o.id: o for o in session.scalars(select(Organisation))}
     for permit_type, recommendation, outcome, conditions in _DECIDED:
         permit = session.scalars(
             select(Permit).where(Permit.application_id == app.id, Permit.permit_type == permit_type)
@@ -408,8 +541,42 @@ def _main_application(
                 ),
                 now=next(clock),
             )
-    session.flush()
-    return _summary(session, app, created=True)
+
+
+def _match_proposals(session: Session, graphs: RoadGraphs, city: CityInfo) -> int:
+    """Match, check and group the city's proposed lines not matched yet; count its groups."""
+    for layer in find_layers(session, city=city.name, kind="proposed_lines"):
+        add_layer_proposals(session, graphs, city=city.name, layer_id=layer.id)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ColocationGroupRow)
+            .where(ColocationGroupRow.city_id == city.id)
+        )
+        or 0
+    )
+
+
+def _bundle_summary(session: Session, application_id: int) -> DemoBundle | None:
+    bundle = session.scalars(
+        select(Bundle)
+        .join(BundleMember, BundleMember.bundle_id == Bundle.id)
+        .where(BundleMember.application_id == application_id)
+        .order_by(Bundle.id.desc())
+    ).first()
+    if bundle is None:
+        return None
+    return DemoBundle(
+        id=bundle.id,
+        number=bundle.number,
+        application_ids=tuple(m.application_id for m in bundle.members),
+        plan_key=bundle.plan_key,
+        plan_version=bundle.plan_version,
+        total_cost_cny=bundle.total_cost_cny,
+        alone_cost_cny=bundle.alone_cost_cny,
+        shares={m.application_id: dict(sorted(m.shares.items())) for m in bundle.members},
+        window=(bundle.window_start, bundle.window_end),
+    )
 
 
 def _waiting_application(
@@ -477,92 +644,7 @@ def _site(lines: gpd.GeoDataFrame, city: CityInfo) -> dict[str, Any]:
     return dict(shapely.geometry.mapping(shapely.set_precision(plot.iloc[0], 1e-6)))
 
 
-# ---------------------------------------------------------------- the plan
-def _road_graph(session: Session, city: CityInfo) -> Any:
-    """The city's road graph from the one builder (the graph ``POST /plans`` plans on)."""
-    try:
-        return build_city_graph(session, city).G
-    except RoadLayerError as exc:
-        raise PreconditionError(str(exc), ["roads"]) from exc
-
-
-def _plan(
-    session: Session,
-    G: Any,  # noqa: N803 - networkx's name
-    *,
-    city: CityInfo,
-    lines: gpd.GeoDataFrame,
-    app: Application,
-    on_date: dt.date,
-) -> StoredPlan:
-    """Plan the shared trench: supplies where each line starts, the site at the stubs' end."""
-
-    def snap(xy: tuple[float, float], what: str) -> tuple[Any, float]:
-        node, dist = nearest_nodes(G, xy[0], xy[1], return_dist=True)
-        if dist > MAX_SNAP_M:
-            msg = f"demo plan: {what} is {dist:.0f} m from the nearest road node"
-            raise PreconditionError(msg, [what])
-        return node, dist
-
-    site_xy = tuple(np.mean([g.coords[-1] for g in lines.geometry], axis=0))
-    site_node, site_snap = snap(site_xy, "the site")
-    utilities = sorted(set(lines["utility"]))
-    supplies: dict[str, list[Any]] = {}
-    snapped: dict[str, Any] = {
-        "sites": [{"name": app.project_name, "node": site_node, "snap_m": site_snap}],
-        "supplies": {},
-    }
-    request_supplies: dict[str, list[dict[str, float]]] = {}
-    for utility, geom in zip(lines["utility"], lines.geometry, strict=True):
-        start = geom.coords[0]
-        node, dist = snap(start, f"the {utility} supply")
-        supplies.setdefault(utility, []).append(node)
-        snapped["supplies"].setdefault(utility, []).append({"node": node, "snap_m": dist})
-        request_supplies.setdefault(utility, []).append({"x": start[0], "y": start[1]})
-    plan = plan_shared_trench(
-        G,
-        [Site(site_node, frozenset(utilities), name=app.project_name, project=app.project_code)],
-        supplies,
-        method="milp",
-        on_date=on_date,
-        time_limit_s=PLAN_TIME_LIMIT_S,
-        required_width_m=dig_width_rule(SiteConditions(frost_depth_m=city.frost_depth_m)),
-    )
-    plan = dataclasses.replace(plan, crs=f"EPSG:{city.srid}")
-    request = {
-        "sites": [
-            {"x": site_xy[0], "y": site_xy[1], "utilities": utilities, "name": app.project_name}
-        ],
-        "supplies": request_supplies,
-        "method": "milp",
-        "time_limit_s": PLAN_TIME_LIMIT_S,
-        "on_date": on_date.isoformat(),
-        "application_ids": [app.id],
-    }
-    stored = create_plan(
-        session,
-        city_id=city.id,
-        srid=city.srid,
-        plan=plan,
-        inputs={"request": request, "snapped": snapped, "city": city.name, "source": __name__},
-        application_ids=[app.id],
-    )
-    logger.info(
-        "demo plan %s: %.0f m of trench, %s, %.0f CNY",
-        stored.plan_key,
-        plan.trench_length_m,
-        plan.status,
-        plan.total_cost_cny,
-    )
-    return stored
-
-
-def _planned_start(lines: gpd.GeoDataFrame) -> dt.date:
-    """The project's earliest planned start (the works' date for protection periods)."""
-    dates = [dt.date.fromisoformat(str(v)) for v in lines["planned_start"] if v]
-    return min(dates) if dates else dt.date.today()
-
-
+# ---------------------------------------------------------------- the survey
 def _protected_roads(G: Any, lines: gpd.GeoDataFrame, on_date: dt.date) -> list[str]:  # noqa: N803
     """Roads the project's lines run along that are closed to digging on ``on_date``."""
     along = shapely.union_all([shapely.LineString(g.coords[:-1]) for g in lines.geometry])

@@ -32,6 +32,8 @@ __all__ = [
     "Application",
     "Attachment",
     "AuditLog",
+    "Bundle",
+    "BundleMember",
     "ConstructionAgreement",
     "Consultation",
     "Demand",
@@ -277,6 +279,10 @@ class RouteVersion(Base):
     # the trench optimiser's stored plan (geodata.plan_tables); no FK on purpose
     plan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     plan_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the joint route of several applications this version is (dig once), if any
+    bundle_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appr_bundles.id"), nullable=True, index=True
+    )
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     fixed_by_id: Mapped[int] = mapped_column(ForeignKey("appr_users.id"))
     fixed_at: Mapped[dt.datetime] = mapped_column(TS)
@@ -309,6 +315,55 @@ class RouteDocument(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class Bundle(Base):
+    """Dig once across applications: one joint route for co-located applications of a city.
+
+    The joint shared-trench plan (``plan_id``; no FK on purpose, like ``RouteVersion``) is
+    paid in the ``shares`` of each member (per utility, summing to ``total_cost_cny``), in
+    one joint construction window; fixing it gives every member a route version of it.
+    """
+
+    __tablename__ = "appr_bundles"
+    __table_args__ = (CheckConstraint("window_end >= window_start", name="ck_appr_bundles_window"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(30), unique=True)
+    city_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cities.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    plan_id: Mapped[int] = mapped_column(Integer)
+    plan_key: Mapped[str] = mapped_column(String(40))
+    plan_version: Mapped[int] = mapped_column(Integer)
+    total_cost_cny: Mapped[float]
+    alone_cost_cny: Mapped[float]  # each member planning its own shared trench
+    window_start: Mapped[dt.date] = mapped_column(Date)
+    window_end: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("appr_users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(TS)
+
+    members: Mapped[list[BundleMember]] = relationship(
+        order_by="BundleMember.application_id", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class BundleMember(Base):
+    """One application of a bundle and what it pays, per utility."""
+
+    __tablename__ = "appr_bundle_members"
+
+    bundle_id: Mapped[int] = mapped_column(
+        ForeignKey("appr_bundles.id", ondelete="CASCADE"), primary_key=True
+    )
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("appr_applications.id"), primary_key=True, index=True
+    )
+    shares: Mapped[dict[str, float]] = mapped_column(JSONB)  # utility -> CNY
+    alone_cost_cny: Mapped[float]  # its own shared trench, planned alone
+    window_start: Mapped[dt.date] = mapped_column(Date)  # its own lines' window
+    window_end: Mapped[dt.date] = mapped_column(Date)
 
 
 class Permit(Base):

@@ -14,6 +14,7 @@ from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import ConfigDict
 from pydantic import Field
+from pydantic import RootModel
 from pydantic import field_validator
 from pydantic import model_validator
 
@@ -31,12 +32,17 @@ __all__ = [
     "AcceptanceCreate",
     "AcceptancePublic",
     "AgreementCreate",
+    "AlternativePublic",
     "ApplicantIdentity",
     "ApplicationCreate",
     "ApplicationPublic",
     "ApplicationUpdate",
     "AttachmentCreate",
     "AttachmentPublic",
+    "BundleCreate",
+    "BundleMemberPublic",
+    "BundlePublic",
+    "BundleRouteFix",
     "ConsultationAnswer",
     "ConsultationCreate",
     "ConsultationPublic",
@@ -45,11 +51,16 @@ __all__ = [
     "DispatchPublic",
     "FeedbackPublic",
     "OpinionCreate",
+    "OpportunityPublic",
     "PermitDecide",
     "PermitPublic",
     "PermitReview",
+    "PlanningCreate",
+    "PlanningPublic",
     "ReasonBody",
     "RouteCreate",
+    "RouteFromPlan",
+    "RouteVersionList",
     "RouteVersionPublic",
     "TokenPublic",
     "UserCreate",
@@ -399,10 +410,117 @@ class RouteVersionPublic(_Public):
     sha256: str
     plan_id: int | None
     plan_version: int | None
+    bundle_id: int | None = None  # the joint route of a bundle (dig once), if any
     reason: str | None
     fixed_by_id: int
     fixed_at: dt.datetime
     superseded_at: dt.datetime | None
+
+
+RouteVersionList = RootModel[list[RouteVersionPublic]]
+
+
+class PlanningCreate(_Model):
+    """Plan the shared trench from the application's proposals (and co-located ones')."""
+
+    with_applications: Annotated[list[int], Field(max_length=20)] = []
+    # the works' date (protection periods); default: the lines' earliest planned start
+    on_date: dt.date | None = None
+    time_limit_s: float = Field(default=30.0, gt=0, le=600)
+    sharing: Literal["proportional", "shapley"] = "proportional"
+
+
+class AlternativePublic(_Public):
+    """One alternative of a planning run; ``plan_key`` is set when it can be fixed."""
+
+    name: str  # joint | separate | overlay | heuristic
+    title: str
+    cost_cny: float
+    feasible: bool | None  # None: not checked by the optimiser
+    constraint: str | None  # for an infeasible one: the constraint that rules it out
+    status: str  # the optimiser's status (optimal, time_limit, heuristic, ...) or not_planned
+    trench_length_m: float
+    plan_key: str | None = None
+    plan_version: int | None = None
+    plan_id: int | None = None
+    savings_vs_this_cny: float | None = None  # what the best stored plan saves against it
+
+
+class PlanningPublic(_Public):
+    city: str
+    application_ids: list[int]
+    on_date: dt.date
+    best: str  # the name of the cheapest alternative that can be fixed
+    alternatives: list[AlternativePublic]
+
+
+class RouteFromPlan(Versioned):
+    """Fix one stored alternative (a trench plan of this application) as the route version."""
+
+    plan_key: Annotated[str, Field(min_length=1, max_length=40)]
+    plan_version: int | None = Field(default=None, ge=1)  # default: its latest
+    reason: str | None = Field(default=None, max_length=2000)
+    permit_types: list[PermitType] | None = None
+
+
+class OpportunityPublic(_Public):
+    """Applications whose lines share roads within the horizon: they could dig once."""
+
+    application_ids: list[int]
+    numbers: list[str]
+    utilities: list[str]
+    roads: list[str]
+    group_keys: list[str]
+    shared_length_m: float
+    window_start: dt.date
+    window_end: dt.date
+    saving_estimate_cny: float  # the trench the extra applications would not dig
+
+
+class BundleCreate(_Model):
+    """Bundle co-located applications into one joint route (dig once)."""
+
+    application_ids: Annotated[list[int], Field(min_length=2, max_length=20)]
+    # the joint works start no earlier than this (default: when the last member is ready)
+    not_before: dt.date | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+    time_limit_s: float = Field(default=30.0, gt=0, le=600)
+
+
+class BundleRouteFix(_Model):
+    """Fix the bundle's joint plan as every member's route version."""
+
+    reason: str | None = Field(default=None, max_length=2000)
+    versions: dict[int, int] = {}  # application id -> the version you read (optional)
+
+
+class BundleMemberPublic(_Public):
+    application_id: int
+    number: str = ""
+    shares: dict[str, float]  # utility -> CNY
+    share_cny: float = 0.0  # the application's total share
+    alone_cost_cny: float
+    window_start: dt.date
+    window_end: dt.date
+    route_version_id: int | None = None  # its route version of the joint plan, once fixed
+
+
+class BundlePublic(_Public):
+    id: int
+    number: str
+    city: str | None = None
+    plan_id: int
+    plan_key: str
+    plan_version: int
+    total_cost_cny: float
+    alone_cost_cny: float
+    saving_cny: float = 0.0
+    shares_per_utility: dict[str, float] = {}
+    window_start: dt.date
+    window_end: dt.date
+    reason: str | None
+    created_at: dt.datetime
+    members: list[BundleMemberPublic]
 
 
 class PermitReview(Versioned):

@@ -131,7 +131,13 @@ def record_opinion(
 
 
 def fix_route(
-    *, session: Session, actor: User, application_id: int, body: RouteCreate, now: dt.datetime
+    *,
+    session: Session,
+    actor: User,
+    application_id: int,
+    body: RouteCreate,
+    now: dt.datetime,
+    bundle_id: int | None = None,
 ) -> RouteVersion:
     """Fix the shared-trench route (a frozen version) and open the parallel permits.
 
@@ -141,6 +147,7 @@ def fix_route(
     version: then that version is returned and nothing changes. Each version is analysed
     once in its city (stored with it) and its quantities, sheets and section drawings are
     frozen with it (``api.services.documents``), covered by its SHA-256.
+    ``bundle_id`` names the bundle whose joint route this is (``api.services.bundles``).
     """
     get_or_404(session, Application, application_id)
     app = lock_application(session, application_id)  # before its permits, as decisions do
@@ -208,6 +215,7 @@ def fix_route(
         actor=actor,
         now=now,
     )
+    route.bundle_id = bundle_id
     session.add(route)
     if previous is not None:
         previous.superseded_at = now
@@ -228,6 +236,7 @@ def fix_route(
             "sha256": route.sha256,
             "plan_id": body.plan_id,
             "plan_version": body.plan_version,
+            "bundle_id": bundle_id,
         },
     )
     due = calendar.deadline_after(now, STAGE_WORKING_DAYS[Stage.permits] or 0).due_at

@@ -20,8 +20,10 @@ from api.approvals import consultations
 from api.approvals import queries
 from api.approvals import service
 from api.approvals import survey
+from api.approvals import views_bundles
 from api.approvals import views_permits
 from api.approvals.enums import Action
+from api.approvals.errors import NotFoundError
 from api.approvals.http import TAG
 from api.approvals.http import NowDep
 from api.approvals.http import UserDep
@@ -38,6 +40,7 @@ from api.approvals.models import RouteVersion
 from api.approvals.models import SurveyOpinion
 from api.approvals.models import User
 from api.approvals.schemas import AcceptApplication
+from api.approvals.schemas import AlternativePublic
 from api.approvals.schemas import ApplicationCreate
 from api.approvals.schemas import ApplicationPublic
 from api.approvals.schemas import ApplicationUpdate
@@ -48,13 +51,18 @@ from api.approvals.schemas import DispatchAccept
 from api.approvals.schemas import DispatchPublic
 from api.approvals.schemas import OpinionCreate
 from api.approvals.schemas import OrganisationPublic
+from api.approvals.schemas import PlanningCreate
+from api.approvals.schemas import PlanningPublic
 from api.approvals.schemas import ReasonBody
 from api.approvals.schemas import RouteCreate
+from api.approvals.schemas import RouteFromPlan
 from api.approvals.schemas import RouteVersionPublic
 from api.approvals.schemas import TokenPublic
 from api.approvals.schemas import UserCreate
 from api.approvals.schemas import UserPublic
+from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.services import planning
 
 __all__ = ["get_now", "router"]
 
@@ -349,8 +357,97 @@ def list_routes(session: SessionDep, user: UserDep, application_id: int) -> list
     )
 
 
-# permits, construction, acceptance, record sheet: same prefix, same tag
+# ---------------------------------------------------------------- survey -> route (planning)
+@router.post(
+    "/applications/{application_id}/plans",
+    response_model=PlanningPublic,
+    status_code=201,
+    **op("plan-route"),
+)
+def plan_route(
+    w: WriteDep, graphs: RoadGraphsDep, application_id: int, body: PlanningCreate
+) -> Any:
+    """Plan the shared trench from the application's proposals: the alternatives side by side."""
+    w.load(Action.fix_route, Application, application_id)
+    for other in body.with_applications:
+        w.load(Action.fix_route, Application, other)
+    return w.once(
+        body,
+        lambda: _planning_public(
+            planning.plan_application(
+                w.session,
+                graphs,
+                application_id=application_id,
+                with_applications=body.with_applications,
+                on_date=body.on_date,
+                time_limit_s=body.time_limit_s,
+                sharing=body.sharing,
+            )
+        ),
+    )
+
+
+@router.get(
+    "/applications/{application_id}/plans",
+    response_model=PlanningPublic,
+    **op("read-planning"),
+)
+def read_planning(session: SessionDep, user: UserDep, application_id: int) -> PlanningPublic:
+    """The application's latest planning run: the alternatives side by side."""
+    load(session, user, Action.read_routes, Application, application_id)
+    found = planning.latest_planning(session, application_id)
+    if found is None:
+        raise NotFoundError("planning", application_id)
+    return _planning_public(found)
+
+
+@router.post(
+    "/applications/{application_id}/routes/from-plan",
+    response_model=RouteVersionPublic,
+    status_code=201,
+    **op("fix-planned-route"),
+)
+def fix_planned_route(w: WriteDep, application_id: int, body: RouteFromPlan) -> Any:
+    """Fix one planned alternative as the route version; opens or re-opens the permits."""
+    w.load(Action.fix_route, Application, application_id)
+    return w.once(
+        body,
+        lambda: RouteVersionPublic.model_validate(
+            planning.fix_planned_route(**w.ctx, application_id=application_id, body=body)
+        ),
+    )
+
+
+def _planning_public(run: planning.Planning) -> PlanningPublic:
+    best = run.best
+    return PlanningPublic(
+        city=run.city,
+        application_ids=list(run.application_ids),
+        on_date=run.on_date,
+        best=best.name,
+        alternatives=[
+            AlternativePublic(
+                name=a.name,
+                title=a.title,
+                cost_cny=a.cost_cny,
+                feasible=a.feasible,
+                constraint=a.constraint,
+                status=a.status,
+                trench_length_m=a.trench_length_m,
+                plan_key=a.plan.plan_key if a.plan else None,
+                plan_version=a.plan.version if a.plan else None,
+                plan_id=a.plan.id if a.plan else None,
+                savings_vs_this_cny=a.cost_cny - best.cost_cny if a.feasible is not False else None,
+            )
+            for a in run.alternatives
+        ],
+    )
+
+
+# permits, construction, acceptance, record sheet; dig once across applications: same
+# prefix, same tag
 router.include_router(views_permits.router)
+router.include_router(views_bundles.router)
 
 
 def _user_public(user: User) -> UserPublic:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import uuid
@@ -118,6 +119,38 @@ def test_demo_goes_through_the_flow_by_the_right_users(
         assert by["approve_with_conditions", "permit"] == "dept_chief"
         opinions = [a for a in log if a.action == "record_opinion"]
         assert len(opinions) == 5 + 4  # four city departments, the district, four companies
+
+
+def test_demo_groups_the_proposals_and_bundles_two_applications(
+    client: TestClient, tokens: dict[str, str], demo: DemoResult, sample_city: str
+) -> None:
+    """Acceptance (issue 11, item 8): after ``demo load`` the groups endpoint returns groups,
+    and the bundled demo route's cost shares sum to its total."""
+    groups = client.get(f"/proposals/{sample_city}/groups")
+    assert groups.status_code == 200
+    features = groups.json()["features"]
+    assert len(features) == demo.groups > 0
+    headers = {"Authorization": f"Bearer {tokens['coordinator']}"}
+    assert demo.bundle is not None and demo.partner is not None
+    bundle = client.get(f"/approvals/bundles/{demo.bundle.id}", headers=headers)
+    assert bundle.status_code == 200, bundle.text
+    body = bundle.json()
+    members = {m["application_id"]: m for m in body["members"]}
+    assert set(members) == {demo.main.id, demo.partner.id}
+    shares = [c for m in body["members"] for c in m["shares"].values()]
+    assert math.fsum(shares) == pytest.approx(body["total_cost_cny"], abs=0.01)
+    assert set(members[demo.partner.id]["shares"]) == {"gas", "drainage"}  # P05's utilities
+    # both applications' permits refer to the joint route
+    for app in (demo.main, demo.partner):
+        assert app.plan_key == body["plan_key"] and app.status == "permitting"
+        route_id = members[app.id]["route_version_id"]
+        permits = client.get(f"/approvals/permits?application_id={app.id}", headers=headers)
+        assert {p["route_version_id"] for p in permits.json()} == {route_id}
+    # the opportunity the coordinator saw: the two applications along 宣信街
+    found = client.get(f"/approvals/opportunities?city={sample_city}", headers=headers).json()
+    pair = sorted((demo.main.id, demo.partner.id))
+    (opportunity,) = [o for o in found if o["application_ids"] == pair]
+    assert "宣信街" in opportunity["roads"] and opportunity["shared_length_m"] > 0
 
 
 def test_demo_twice_adds_nothing(engine: Engine, demo: DemoResult, sample_city: str) -> None:
