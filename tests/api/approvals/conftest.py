@@ -26,12 +26,14 @@ from api.approvals.models import User
 from api.approvals.seed import SeedResult
 from api.main import create_app
 from geodata.db import session_scope
+from geodata.importer import import_layer
 from geodata.plan_store import create_plan
 from geodata.storage import create_city
 from routing.graph import build_road_graph
 from routing.trench import plan_shared_trench
 from tests.api.approvals.flow import CITY
 from tests.api.approvals.flow import Flow
+from tests.helpers import sample_path
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +88,8 @@ def stored_plan(engine: Engine) -> Iterator[tuple[int, int]]:
 
 @pytest.fixture(scope="session")
 def flow_city(engine: Engine) -> Iterator[str]:
-    """The city the tests file their applications in (its extent covers the form's site)."""
+    """The city the tests file their applications in (its extent covers the form's site),
+    with the sample block's roads."""
     with session_scope(engine) as session:
         create_city(
             session,
@@ -96,6 +99,9 @@ def flow_city(engine: Engine) -> Iterator[str]:
             title="哈尔滨 (审批测试)",
             frost_depth_m=2.0,
         )
+        # the sample block's roads and bridges, for planning from proposals
+        for kind in ("roads", "protected_areas"):
+            import_layer(session, sample_path(kind), kind=kind, city=CITY, layer=kind)
     yield CITY
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM cities WHERE name = :name"), {"name": CITY})

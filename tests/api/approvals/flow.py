@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import base64
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from api.approvals.identity import check_credit_code
+from api.services.colocation import import_proposals
+from geodata.db import session_scope
+from tests.helpers import read_sample
 
 PREFIX = "/approvals"
+# the sample projects whose lines run along 宣信街 (P05's plus water, so water-1 sees it too)
+PROJECT_UTILITIES = {
+    "P03": ("water", "power", "gas", "drainage"),
+    "P05": ("water", "gas", "drainage"),
+}
+# 宣信街 is closed to digging until 2027-07-26 (synthetic) and the sample block has no way
+# round it: plans are made for works after that
+AFTER_PROTECTION = "2027-08-01"
 # the city the approval tests file their applications in (made by tests/api/approvals/conftest)
 CITY = "approvals_harbin"
 SITE: dict[str, Any] = {
@@ -207,6 +220,36 @@ class Flow:
     ) -> dict[str, Any]:
         return self.call(
             user, "POST", f"/applications/{app['id']}/routes", {**route(), **kw}, expect=201
+        )
+
+    def propose(self, app: dict[str, Any], project: str) -> None:
+        """The companies' designers submit the sample project's lines for the application."""
+        sample = read_sample("proposed_lines")
+        lines = sample[sample["id"].str.startswith(f"{project}-")]
+        state = self.client.app.state  # type: ignore[attr-defined]
+        with tempfile.TemporaryDirectory(prefix="cotrench-test-") as tmp:
+            path = Path(tmp) / f"{project}.gpkg"
+            lines.to_file(path, layer="proposed_lines")
+            with session_scope(state.engine) as session:
+                import_proposals(
+                    session, state.graphs, path, city=self.where["city"], application_id=app["id"]
+                )
+
+    def proposed(self, project: str, **kw: Any) -> dict[str, Any]:
+        """A new application in the joint survey (opinions in) with the project's lines."""
+        app = self.to_status("surveying", utilities=PROJECT_UTILITIES[project], **kw)
+        self.opinions(app)
+        self.propose(app, project)
+        return app
+
+    def plan(self, app: dict[str, Any], user: str = "coordinator") -> dict[str, Any]:
+        """Plan the application's route from its proposals; the planning run."""
+        return self.call(
+            user,
+            "POST",
+            f"/applications/{app['id']}/plans",
+            {"on_date": AFTER_PROTECTION, "time_limit_s": 10},
+            expect=201,
         )
 
     def permits(self, app_id: int) -> list[dict[str, Any]]:

@@ -20,6 +20,8 @@ from api.approvals.seed import DEMO_PASSWORD
 from geodata.db import session_scope
 from geodata.importer import import_layer
 from geodata.storage import create_city
+from tests.api.approvals.flow import AFTER_PROTECTION
+from tests.api.approvals.flow import CITY
 from tests.api.approvals.flow import PREFIX
 from tests.api.approvals.flow import Flow
 from tests.api.approvals.flow import form
@@ -81,6 +83,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "submit-proposals": frozenset({STAFF}),
     "upload-proposals": frozenset({STAFF}),
     "list-proposals": ALL,
+    "plan-route": frozenset({ACCEPTOR, COORD}),
+    "read-planning": ALL,
+    "fix-planned-route": frozenset({ACCEPTOR, COORD}),
+    "list-opportunities": frozenset({ACCEPTOR, COORD}),
+    "create-bundle": frozenset({ACCEPTOR, COORD}),
+    "read-bundle": ALL,
+    "fix-bundle-route": frozenset({ACCEPTOR, COORD}),
 }
 
 DEFAULT_USER = {
@@ -206,6 +215,32 @@ def _setups(w: World, role: str) -> dict[str, Callable[[], Call]]:
         p = w.permit("road_excavation")
         return Call("GET", f"/attachments/{p['attachments'][0]['id']}")
 
+    def planning_call(app: dict[str, Any]) -> Call:
+        body = {"on_date": AFTER_PROTECTION, "time_limit_s": 10}
+        return Call("POST", f"/applications/{app['id']}/plans", body, check=w.snapshot(app["id"]))
+
+    def planned_route() -> Call:
+        app, run = w.planned()
+        joint = next(a for a in run["alternatives"] if a["name"] == "joint")
+        return Call(
+            "POST",
+            f"/applications/{app['id']}/routes/from-plan",
+            {"plan_key": joint["plan_key"]},
+            check=w.snapshot(app["id"]),
+        )
+
+    def bundle_call(apps: list[dict[str, Any]]) -> Call:
+        body = {
+            "application_ids": [a["id"] for a in apps],
+            "not_before": AFTER_PROTECTION,
+            "time_limit_s": 10,
+        }
+        return Call("POST", "/bundles", body, check=w.snapshot(apps[0]["id"]))
+
+    def bundle_route(bundle: dict[str, Any]) -> Call:
+        first = bundle["members"][0]["application_id"]
+        return Call("POST", f"/bundles/{bundle['id']}/routes", {}, check=w.snapshot(first))
+
     shared_app = w.permitting
     resubmit_types = {ACCEPTOR: "traffic_opinion", COORD: "pipeline_attachment"}
     return {
@@ -298,6 +333,15 @@ def _setups(w: World, role: str) -> dict[str, Callable[[], Call]]:
         "submit-proposals": lambda: _proposals(w, upload=False),
         "upload-proposals": lambda: _proposals(w, upload=True),
         "list-proposals": lambda: Call("GET", f"/applications/{shared_app()['id']}/proposals"),
+        "plan-route": lambda: planning_call(f.proposed("P03")),
+        "read-planning": lambda: Call(
+            "GET", f"/applications/{w.shared('planned', w.planned)[0]['id']}/plans"
+        ),
+        "fix-planned-route": planned_route,
+        "list-opportunities": lambda: Call("GET", f"/opportunities?city={CITY}"),
+        "create-bundle": lambda: bundle_call(w.pair()),
+        "read-bundle": lambda: Call("GET", f"/bundles/{w.shared('bundle', w.bundle)['id']}"),
+        "fix-bundle-route": lambda: bundle_route(w.bundle()),
     }
 
 
@@ -353,6 +397,33 @@ def _surveyed_fixed(self: World, role: str) -> dict[str, Any]:
 
 
 World.surveyed_fixed = _surveyed_fixed  # type: ignore[attr-defined]
+
+
+def _planned(self: World) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An application in the survey with its lines, planned (the planning run)."""
+    app = self.flow.proposed("P03")
+    return app, self.flow.plan(app)
+
+
+def _pair(self: World) -> list[dict[str, Any]]:
+    """P03 and P05 in the survey with their lines: a coordination opportunity."""
+    return [self.flow.proposed("P03"), self.flow.proposed("P05")]
+
+
+def _bundle(self: World) -> dict[str, Any]:
+    """P03 and P05 bundled into one joint plan (not fixed yet)."""
+    body = {
+        "application_ids": [a["id"] for a in _pair(self)],
+        "not_before": AFTER_PROTECTION,
+        "time_limit_s": 10,
+    }
+    bundle: dict[str, Any] = self.flow.call("coordinator", "POST", "/bundles", body, expect=201)
+    return bundle
+
+
+World.planned = _planned  # type: ignore[attr-defined]
+World.pair = _pair  # type: ignore[attr-defined]
+World.bundle = _bundle  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
