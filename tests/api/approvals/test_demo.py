@@ -126,11 +126,11 @@ def test_demo_groups_the_proposals_and_bundles_two_applications(
 ) -> None:
     """Acceptance (issue 11, item 8): after ``demo load`` the groups endpoint returns groups,
     and the bundled demo route's cost shares sum to its total."""
-    groups = client.get(f"/proposals/{sample_city}/groups")
+    headers = {"Authorization": f"Bearer {tokens['coordinator']}"}
+    groups = client.get(f"/proposals/{sample_city}/groups", headers=headers)
     assert groups.status_code == 200
     features = groups.json()["features"]
     assert len(features) == demo.groups > 0
-    headers = {"Authorization": f"Bearer {tokens['coordinator']}"}
     assert demo.bundle is not None and demo.partner is not None
     bundle = client.get(f"/approvals/bundles/{demo.bundle.id}", headers=headers)
     assert bundle.status_code == 200, bundle.text
