@@ -435,9 +435,10 @@ class AlternativePublic(_Public):
 
     name: str  # joint | separate | overlay | heuristic
     title: str
-    cost_cny: float
-    feasible: bool | None  # None: not checked by the optimiser
-    constraint: str | None  # for an infeasible one: the constraint that rules it out
+    cost_cny: float | None  # None: no plan of this kind exists
+    feasible: bool
+    constraint: str | None  # for an infeasible one: the rules that rule it out, in words
+    violations: list[dict[str, Any]] = []  # each broken rule: constraint, label, where, detail
     status: str  # the optimiser's status (optimal, time_limit, heuristic, ...) or not_planned
     trench_length_m: float
     plan_key: str | None = None

@@ -437,7 +437,12 @@ def _planning_public(run: planning.Planning) -> PlanningPublic:
                 plan_key=a.plan.plan_key if a.plan else None,
                 plan_version=a.plan.version if a.plan else None,
                 plan_id=a.plan.id if a.plan else None,
-                savings_vs_this_cny=a.cost_cny - best.cost_cny if a.feasible is not False else None,
+                violations=list(a.violations),
+                savings_vs_this_cny=(
+                    a.cost_cny - best.cost_cny
+                    if a.cost_cny is not None and best.cost_cny is not None
+                    else None
+                ),
             )
             for a in run.alternatives
         ],

@@ -392,7 +392,14 @@ def plan_savings(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
         cny = summary.get(f"savings_vs_{key}_cny")
         share = summary.get(f"savings_vs_{key}")
         if cny is not None and share is not None:
-            rows.append((f"节省 Saved {label}", f"{cny:,.0f} CNY ({100 * share:.1f} %)"))
+            value = f"{cny:,.0f} CNY ({100 * share:.1f} %)"
+            broken = summary.get("overlay_violations") if key == "overlay" else None
+            if broken:  # why an overlay that looks cheaper cannot be dug
+                value += " — 叠加方案不可行 overlay infeasible: " + "; ".join(
+                    f"{v.get('label', v.get('constraint'))}: {v.get('detail', '')}"
+                    for v in broken[:3]
+                )
+            rows.append((f"节省 Saved {label}", value))
     rows.extend(
         (
             f"分摊 Share: {style.label(s['utility'])} ({summary.get('sharing_rule')})",

@@ -9,9 +9,9 @@ road graph (the one graph of :mod:`api.services.graphs`, snapped by
 each one that can be dug as a trench plan linked to the applications.
 :func:`fix_planned_route` fixes one of them as the application's route version.
 
-The alternatives are the joint optimum, each utility in its own trench, the overlay of the
-uncoordinated routes and the heuristic, each with its cost, whether it is feasible and, if
-not, the constraint that rules it out.
+The alternatives are :func:`routing.trench.plan_alternatives`'s: the joint optimum, each
+utility in its own trench, the overlay of the uncoordinated routes and the heuristic, each
+with its cost, whether it is feasible and, if not, every rule that rules it out.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,15 +46,15 @@ from geodata.storage import CityInfo
 from geodata.storage import get_city
 from geodata.storage import read_features
 from routing.graph import nearest_nodes
+from routing.results import ALTERNATIVE_KINDS
 from routing.results import Site
 from routing.results import TrenchPlan
 from routing.results import TrenchRequest
 from routing.section_types import SiteConditions
 from routing.sections import dig_width_rule
-from routing.trench import plan_shared_trench
+from routing.trench import plan_alternatives
 
 __all__ = [
-    "ALTERNATIVE_TITLES",
     "MAX_SNAP_M",
     "Alternative",
     "Planning",
@@ -72,12 +73,6 @@ logger = logging.getLogger(__name__)
 
 # a supply or plot farther than this from the nearest road node cannot be planned
 MAX_SNAP_M = 200.0
-ALTERNATIVE_TITLES = {
-    "joint": "联合最优 joint optimum",
-    "separate": "各自开挖 each utility in its own trench",
-    "overlay": "各自路由叠加 overlay of uncoordinated routes",
-    "heuristic": "启发式 heuristic",
-}
 
 
 @dataclass(frozen=True)
@@ -86,12 +81,13 @@ class Alternative:
 
     name: str
     title: str
-    cost_cny: float
-    feasible: bool | None  # None: not checked
+    cost_cny: float | None  # None: no plan of this kind exists
+    feasible: bool
     constraint: str | None  # for an infeasible one: what rules it out
     status: str
     trench_length_m: float
     plan: StoredPlan | None
+    violations: tuple[dict[str, Any], ...] = ()  # each rule it breaks (the optimiser's)
 
 
 @dataclass(frozen=True)
@@ -107,7 +103,7 @@ class Planning:
     @property
     def best(self) -> Alternative:
         """The cheapest stored (feasible) alternative."""
-        return min((a for a in self.alternatives if a.plan), key=lambda a: a.cost_cny)
+        return min((a for a in self.alternatives if a.plan), key=lambda a: a.cost_cny or 0.0)
 
 
 def application_lines(
@@ -200,6 +196,7 @@ def plan_application(
             "cost_cny": a.cost_cny,
             "feasible": a.feasible,
             "constraint": a.constraint,
+            "violations": list(a.violations),
         }
         for a in alternatives
     ]
@@ -215,7 +212,7 @@ def plan_application(
     # the joint optimum first, so a reader finds the comparison in its inputs
     for a in sorted(alternatives, key=lambda a: a.name != "joint"):
         stored = None
-        if a.feasible is not False and a.plan is not None:
+        if a.feasible and a.plan is not None:
             plan = dataclasses.replace(a.plan, crs=f"EPSG:{city.srid}")
             stored = create_plan(
                 session,
@@ -228,13 +225,14 @@ def plan_application(
         out.append(
             Alternative(
                 name=a.name,
-                title=ALTERNATIVE_TITLES.get(a.name, a.name),
+                title=ALTERNATIVE_KINDS.get(a.name, a.name),
                 cost_cny=a.cost_cny,
                 feasible=a.feasible,
                 constraint=a.constraint,
                 status=a.plan.status if a.plan is not None else "not_planned",
                 trench_length_m=a.plan.trench_length_m if a.plan is not None else 0.0,
                 plan=stored,
+                violations=a.violations,
             )
         )
     logger.info(
@@ -242,7 +240,7 @@ def plan_application(
         app.id,
         ids[1:],
         city.name,
-        ", ".join(f"{a.name} {a.cost_cny:.0f} CNY ({a.status})" for a in out),
+        ", ".join(f"{a.name} {a.cost_cny} CNY ({a.status}, feasible {a.feasible})" for a in out),
     )
     return Planning(city.name, tuple(ids), tuple(out), snapped, on_date)
 
@@ -266,13 +264,14 @@ def latest_planning(session: Session, application_id: int) -> Planning | None:
         out.append(
             Alternative(
                 name=a["name"],
-                title=ALTERNATIVE_TITLES.get(a["name"], a["name"]),
+                title=ALTERNATIVE_KINDS.get(a["name"], a["name"]),
                 cost_cny=a["cost_cny"],
                 feasible=a["feasible"],
                 constraint=a["constraint"],
                 status=result.status if result is not None else "not_planned",
                 trench_length_m=result.trench_length_m if result is not None else 0.0,
                 plan=plan,
+                violations=tuple(a.get("violations") or ()),
             )
         )
     return Planning(
@@ -406,13 +405,14 @@ def _snap(G: Any, x: float, y: float, what: str) -> tuple[Any, float]:  # noqa: 
 
 @dataclass(frozen=True)
 class _Priced:
-    """What the optimiser says of one alternative (until ``routing.trench`` returns these)."""
+    """What the optimiser says of one alternative, as this service keeps it."""
 
     name: str
-    cost_cny: float
-    feasible: bool | None
+    cost_cny: float | None  # None: no plan of this kind exists
+    feasible: bool
     constraint: str | None
     plan: TrenchPlan | None
+    violations: tuple[dict[str, Any], ...]
 
 
 def _alternatives(
@@ -421,16 +421,16 @@ def _alternatives(
     supplies: dict[str, list[Any]],
     **options: Any,
 ) -> list[_Priced]:
-    """The joint optimum and the heuristic as plans; separate and overlay as their costs.
-
-    The feasibility of the separate trenches and of the overlay is not checked by
-    ``plan_shared_trench`` (None until the optimiser reports it).
-    """
-    joint = plan_shared_trench(G, sites, supplies, method="milp", **options)
-    heuristic = plan_shared_trench(G, sites, supplies, method="heuristic", **options)
+    """The optimiser's alternatives (:func:`routing.trench.plan_alternatives`)."""
+    found = plan_alternatives(G, sites, supplies, **options)
     return [
-        _Priced("joint", joint.total_cost_cny, True, None, joint),
-        _Priced("separate", joint.separate_cost_cny, None, None, None),
-        _Priced("overlay", joint.overlay_cost_cny, None, None, None),
-        _Priced("heuristic", heuristic.total_cost_cny, True, None, heuristic),
+        _Priced(
+            a.kind,
+            a.total_cost_cny if math.isfinite(a.total_cost_cny) else None,
+            a.feasible,
+            "; ".join(v.message for v in a.violations[:3]) or None,
+            a.plan,
+            tuple(v.to_dict() for v in a.violations),
+        )
+        for a in found.all
     ]

@@ -124,10 +124,12 @@ def test_planning_from_the_applications_proposals(
     assert joint.trench_length_m > 0
     # the optimum costs no more than any other alternative that can be dug
     for a in run.alternatives:
-        if a.feasible is not False:
+        if a.feasible:
+            assert a.cost_cny is not None and joint.cost_cny is not None
             assert joint.cost_cny <= a.cost_cny + 0.01, a
-        else:
-            assert a.constraint, a  # an infeasible one names what rules it out
+        else:  # an infeasible one names the rule that rules it out
+            assert a.constraint and a.violations and a.violations[0]["constraint"], a
+            assert a.plan_key is None  # and cannot be fixed
     assert run.best == "joint"
     # read back as stored
     again = PlanningPublic.model_validate(
