@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.main import create_app
+from api.routes.pages import plan_savings
 from tests.api.approvals.flow import DISTRICT_CODE
 from tests.maps.sample import StoredCity
 from tests.maps.sample import sample_proposals
@@ -179,3 +180,32 @@ def test_plan_review_page(
     # the application's page links back to the plan
     linked = as_user(client, tokens, "acceptor").get(f"/workbench/applications/{application['id']}")
     assert f'href="/workbench/plans/{key}?version=1"' in linked.text
+
+
+def test_plan_savings_say_why_the_overlay_cannot_be_dug() -> None:
+    """A plan dearer than the overlay of uncoordinated routes names the rule the overlay breaks."""
+    summary = {
+        "method": "milp",
+        "status": "optimal",
+        "total_cost_cny": 3_400_000.0,
+        "savings_vs_overlay_cny": -217_676.0,
+        "savings_vs_overlay": -0.069,
+        "overlay_feasible": False,
+        "overlay_violations": [
+            {
+                "constraint": "road_width",
+                "label": "道路宽度不足 road too narrow",
+                "detail": "segment 9821: 2.9 m needed, 2.4 m available",
+            }
+        ],
+    }
+    rows = dict(plan_savings(summary))
+    overlay = rows["节省 Saved 比简单叠加 vs overlaid routes"]
+    assert overlay.startswith("-217,676 CNY (-6.9 %)")
+    assert (
+        "叠加方案不可行 overlay infeasible: 道路宽度不足 road too narrow: segment 9821" in overlay
+    )
+    del summary["overlay_violations"]
+    assert (
+        "infeasible" not in dict(plan_savings(summary))["节省 Saved 比简单叠加 vs overlaid routes"]
+    )
