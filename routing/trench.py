@@ -182,20 +182,10 @@ def plan_shared_trench(
     (1980) for the shortest-path heuristic.
     """
     solver = _resolve(method, _METHODS, "method")
-    if sharing not in SHARING_RULES:
-        msg = f"unknown sharing rule {sharing!r}; valid rules: {', '.join(SHARING_RULES)}"
-        raise ValueError(msg)
     started = time.perf_counter()
-    model = cost_model or load_cost_model()
-    net0 = (
-        G
-        if isinstance(G, TrenchNetwork)
-        else prepare_network(
-            G, cost_model=model, on_date=on_date, emergency_repair=emergency_repair
-        )
+    net0, problem, rule_name = _prepare(
+        G, sites, supplies, cost_model, on_date, emergency_repair, required_width_m, sharing
     )
-    problem = _build_problem(net0, _as_sites(sites), supplies, model, required_width_m)
-    rule_name = _rule_name(required_width_m or model.required_width_m)
     return _plan(net0, problem, solver, method, time_limit_s, sharing, started, rule_name)
 
 
@@ -259,20 +249,10 @@ def plan_alternatives(
     >>> alt.joint.status, alt.separate.feasible  # own trenches side by side need 2.3 m
     ('optimal', False)
     """
-    if sharing not in SHARING_RULES:
-        msg = f"unknown sharing rule {sharing!r}; valid rules: {', '.join(SHARING_RULES)}"
-        raise ValueError(msg)
     started = time.perf_counter()
-    model = cost_model or load_cost_model()
-    net0 = (
-        G
-        if isinstance(G, TrenchNetwork)
-        else prepare_network(
-            G, cost_model=model, on_date=on_date, emergency_repair=emergency_repair
-        )
+    net0, problem, rule_name = _prepare(
+        G, sites, supplies, cost_model, on_date, emergency_repair, required_width_m, sharing
     )
-    problem = _build_problem(net0, _as_sites(sites), supplies, model, required_width_m)
-    rule_name = _rule_name(required_width_m or model.required_width_m)
     # the heuristic first (it is quick), so that the exact method starts from it
     try:
         heuristic: TrenchPlan | None = _plan(
@@ -476,6 +456,32 @@ def _check_reachable(net: TrenchNetwork, problem: _Problem) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # the pipeline shared by every method
+
+
+def _prepare(  # noqa: PLR0917 - private helper
+    G: nx.Graph | TrenchNetwork,  # noqa: N803 - networkx's name
+    sites: Sequence[Site] | Mapping[Hashable, Iterable[str]],
+    supplies: Mapping[str, Hashable | Sequence[Hashable]],
+    cost_model: CostModel | None,
+    on_date: dt.date | None,
+    emergency_repair: bool,
+    required_width_m: WidthRule | None,
+    sharing: str,
+) -> tuple[TrenchNetwork, Any, str]:
+    """The checked sharing rule, the priced network, the problem and the width rule's name."""
+    if sharing not in SHARING_RULES:
+        msg = f"unknown sharing rule {sharing!r}; valid rules: {', '.join(SHARING_RULES)}"
+        raise ValueError(msg)
+    model = cost_model or load_cost_model()
+    net0 = (
+        G
+        if isinstance(G, TrenchNetwork)
+        else prepare_network(
+            G, cost_model=model, on_date=on_date, emergency_repair=emergency_repair
+        )
+    )
+    problem = _build_problem(net0, _as_sites(sites), supplies, model, required_width_m)
+    return net0, problem, _rule_name(required_width_m or model.required_width_m)
 
 
 def _plan(  # noqa: PLR0917 - private helper
