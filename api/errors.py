@@ -35,6 +35,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     approval_errors.StaleVersionError: 409,
     approval_errors.PermissionDeniedError: 403,
     approval_errors.AuthenticationError: 401,
+    approval_errors.LoginThrottledError: 429,
     approval_errors.NotFoundError: 404,
     approval_errors.FormValidationError: 422,
     approval_errors.IdempotencyKeyReusedError: 422,
@@ -67,6 +68,8 @@ def _handler(status: int):  # type: ignore[no-untyped-def]
         body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
         if detail is not None:
             body["detail"] = detail
-        return OrjsonResponse(body, status_code=status)
+        # e.g. Retry-After of a lock-out or an outage
+        headers = getattr(exc, "headers", None)
+        return OrjsonResponse(body, status_code=status, headers=headers)
 
     return handle

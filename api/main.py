@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fastapi import Depends
 from fastapi import FastAPI
+from fastapi import Request
+from fastapi import Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine
 
+from api.approvals.errors import AuthenticationError
+from api.approvals.errors import LoginThrottledError
 from api.errors import register_error_handlers
+from api.middleware import install_middleware
+from api.policy import enforce
+from api.policy import read_csrf_form
 from api.responses import OrjsonResponse
 from api.services.graphs import RoadGraphs
 from api.settings import Settings
@@ -71,6 +80,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     # feature pages are large and repetitive: gzip them (a 50k-feature page was 14.8 MB)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    install_middleware(app, settings)
     included: list[str] = []
     for name in ROUTER_MODULES:
         try:
@@ -79,11 +89,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             if exc.name != name:
                 raise
             continue
-        app.include_router(module.router)
+        # every route answers only after api/policy.py has authorised it
+        app.include_router(module.router, dependencies=[Depends(read_csrf_form), Depends(enforce)])
         included.append(name)
         if hasattr(module, "mount"):
             module.mount(app)
     register_error_handlers(app)
+    _send_pages_to_login(app)
 
     @app.get("/", include_in_schema=False)
     def _root() -> RedirectResponse:
@@ -92,3 +104,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         return RedirectResponse(target, status_code=307)
 
     return app
+
+
+def _send_pages_to_login(app: FastAPI) -> None:
+    """An anonymous (or expired) visitor of a workbench page goes to the login page."""
+    as_json = app.exception_handlers[AuthenticationError]
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        from api.routes.pages import redirect_to_login  # noqa: PLC0415 - pages are optional
+
+        redirect = None if isinstance(exc, LoginThrottledError) else redirect_to_login(request)
+        if redirect is not None:
+            return redirect
+        result = as_json(request, exc)
+        return await result if inspect.isawaitable(result) else result
+
+    app.add_exception_handler(AuthenticationError, handle)

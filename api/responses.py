@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import Request
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-__all__ = ["GeoJSONResponse", "OrjsonResponse", "etagged", "page_links"]
+__all__ = ["GeoJSONResponse", "OrjsonResponse", "content_disposition", "etagged", "page_links"]
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -48,3 +50,18 @@ def etagged(request: Request, response: Response) -> Response:
         return Response(status_code=304, headers={"ETag": tag})
     response.headers["ETag"] = tag
     return response
+
+
+def content_disposition(filename: str, *, inline: bool = False) -> dict[str, str]:
+    """The ``Content-Disposition`` header for ``filename``, Chinese names included.
+
+    HTTP headers are Latin-1: the name goes as RFC 6266 / RFC 5987 ``filename*`` (UTF-8,
+    percent-encoded) with an ASCII ``filename`` for old clients.
+    """
+    fallback = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("_") or "download"
+    kind = "inline" if inline else "attachment"
+    return {
+        "Content-Disposition": (
+            f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+        )
+    }

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COTRENCH_")
 
     environment: str = "development"
+    # origins allowed to call the API from a browser (CORS); none by default
+    cors_origins: list[str] = []
     db: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
     maps: MapSettings = MapSettings()

@@ -32,10 +32,13 @@ from api.approvals.enums import ApplicationStatus
 from api.approvals.enums import DepartmentKind
 from api.approvals.enums import Role
 from api.approvals.errors import AuthenticationError
+from api.approvals.errors import LoginThrottledError
 from api.approvals.errors import PermissionDeniedError
 from api.approvals.models import ApiToken
 from api.approvals.models import Application
+from api.approvals.models import Attachment
 from api.approvals.models import Dispatch
+from api.approvals.models import LoginAttempt
 from api.approvals.models import Permit
 from api.approvals.models import User
 
@@ -45,9 +48,11 @@ __all__ = [
     "authenticate",
     "authorize",
     "can_see_application",
+    "city_of",
     "hash_password",
     "issue_token",
     "login",
+    "may_use_city",
     "permit_scope",
     "revoke_token",
     "verify_password",
@@ -56,6 +61,12 @@ __all__ = [
 R = Role
 ALL_ROLES = frozenset(Role)
 CITY_MANAGEMENT = frozenset({R.acceptor, R.responsible_person})
+# the GIS side: who reads a city's layers, proposals and plans (each only of their city)
+REVIEWERS = CITY_MANAGEMENT | frozenset({R.dept_clerk, R.dept_chief})
+GIS_READERS = REVIEWERS | frozenset({R.data_admin, R.designer, R.auditor, R.utility_staff})
+DESIGNERS = frozenset({R.designer, R.utility_staff})
+# roles whose work is one city's GIS data: without a city they may use none
+CITY_BOUND = frozenset({R.data_admin, R.designer, R.auditor})
 
 # role x action: who may ask for what at all. Ownership is checked after (see _OWNERSHIP).
 POLICY: dict[Action, frozenset[Role]] = {
@@ -88,9 +99,19 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.finish_construction: frozenset({R.utility_staff, R.responsible_person}),
     Action.record_acceptance: frozenset({R.utility_staff}),
     Action.read_record_sheet: ALL_ROLES,
-    Action.read_audit: frozenset({R.admin}) | CITY_MANAGEMENT,
+    Action.read_audit: frozenset({R.admin, R.auditor}) | CITY_MANAGEMENT,
     Action.list_due: ALL_ROLES,
     Action.sweep_deadlines: frozenset({R.admin}),
+    # the GIS side (api/policy.py maps every endpoint to one of these); per city, see
+    # may_use_city
+    Action.read_layers: GIS_READERS,
+    Action.import_layer: frozenset({R.data_admin}),
+    Action.submit_proposals: DESIGNERS,
+    Action.read_proposals: GIS_READERS,
+    Action.make_plan: frozenset({R.designer}) | CITY_MANAGEMENT,
+    Action.read_plans: GIS_READERS,
+    Action.compute_sections: GIS_READERS,
+    Action.use_workbench: ALL_ROLES,
 }
 
 _HASHER = PasswordHasher()
@@ -116,23 +137,69 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+# throttling: failures within the window lock the account (per name) or the address
+LOGIN_WINDOW = dt.timedelta(minutes=15)
+MAX_FAILURES_PER_NAME = 5
+MAX_FAILURES_PER_ADDRESS = 20
+# verified when the name is unknown, so an unknown name costs as much as a known one
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(24))
+
+
 def login(
-    *, session: Session, username: str, password: str, now: dt.datetime, ttl_minutes: int
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    now: dt.datetime,
+    ttl_minutes: int,
+    address: str = "unknown",
 ) -> tuple[str, dt.datetime]:
     """Check the password and issue a token; the same error for an unknown user or password.
 
+    Every try is recorded (``appr_login_attempts``). After ``MAX_FAILURES_PER_NAME`` failures
+    of one name, or ``MAX_FAILURES_PER_ADDRESS`` from one address, within ``LOGIN_WINDOW``,
+    logins are refused until the oldest failure leaves the window, right password or not.
+    The caller commits the session also when this raises, so failures are counted.
+
     Raises
     ------
+    LoginThrottledError
+        While the name or the address is locked out (with ``retry_after`` seconds).
     AuthenticationError
         If the user is unknown, inactive or the password is wrong.
     """
-    user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
-        msg = "wrong username or password"
+    name = username[:200]
+    where = address[:64]
+    _refuse_if_locked(session, name, where, now)
+    user = session.scalars(select(User).where(User.username == name)).one_or_none()
+    stored = user.password_hash if user is not None else _DUMMY_HASH
+    good = verify_password(stored, password)
+    ok = good and user is not None and user.is_active
+    session.add(LoginAttempt(at=now, username=name, address=where, succeeded=ok))
+    session.flush()
+    if not ok or user is None:
+        msg = "用户名或密码错误 / wrong username or password"
         raise AuthenticationError(msg)
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return issue_token(session=session, user=user, now=now, ttl_minutes=ttl_minutes)
+
+
+def _refuse_if_locked(session: Session, username: str, address: str, now: dt.datetime) -> None:
+    since = now - LOGIN_WINDOW
+    for column, value, limit in (
+        (LoginAttempt.username, username, MAX_FAILURES_PER_NAME),
+        (LoginAttempt.address, address, MAX_FAILURES_PER_ADDRESS),
+    ):
+        failures = session.scalars(
+            select(LoginAttempt.at)
+            .where(column == value, LoginAttempt.at > since, LoginAttempt.succeeded.is_(False))
+            .order_by(LoginAttempt.at.desc())
+            .limit(limit)
+        ).all()
+        if len(failures) >= limit:
+            retry = int((failures[-1] + LOGIN_WINDOW - now).total_seconds()) + 1
+            raise LoginThrottledError(max(retry, 1))
 
 
 def issue_token(
@@ -192,10 +259,27 @@ def authorize(
         raise PermissionDeniedError(role, action, f"not your {type(target).__name__.lower()}")
 
 
+def city_of(user: User) -> str | None:
+    """The one city whose GIS data ``user`` may use; ``None``: every city of the service.
+
+    City-bound roles (data administrator, designer, auditor) and any user given a city
+    are limited to it; a city-bound role without a city gets a city no data belongs to.
+    """
+    if user.city:
+        return user.city
+    return "" if Role(user.role) in CITY_BOUND else None
+
+
+def may_use_city(user: User, city: str) -> bool:
+    """Whether ``user`` may read or change the GIS data of ``city``."""
+    mine = city_of(user)
+    return mine is None or mine == city
+
+
 def application_scope(user: User) -> ColumnElement[bool]:  # noqa: PLR0911 - one per role
     """Return a WHERE clause selecting the applications ``user`` may see."""
     role = Role(user.role)
-    if role in {R.acceptor, R.admin}:
+    if role in {R.acceptor, R.admin, R.auditor}:
         return true()
     if role is R.applicant:
         return Application.applicant_id == user.id
@@ -225,7 +309,7 @@ def permit_scope(user: User) -> ColumnElement[bool]:
 def can_see_application(user: User, app: Application, session: Session | None) -> bool:
     """Return whether ``app`` is within ``user``'s scope (the same rule as the list filter)."""
     role = Role(user.role)
-    if role in {R.acceptor, R.admin}:
+    if role in {R.acceptor, R.admin, R.auditor}:
         return True
     if role is R.applicant:
         return app.applicant_id == user.id
@@ -256,6 +340,49 @@ def _can_see(user: User, target: Any, session: Session | None) -> bool:
     return False
 
 
+def _may_read_attachment(user: User, target: Any, session: Session | None) -> bool:
+    """A document is read by whom the object it belongs to is for (``_ATTACHMENT_READERS``);
+    the form's own files and the record sheet by whoever sees the application."""
+    if not isinstance(target, Attachment) or session is None or target.application_id is None:
+        return False
+    app = session.get(Application, target.application_id)
+    if app is None:
+        return False
+    check = _ATTACHMENT_READERS.get(target.owner_kind)
+    if check is not None:
+        return check(user, target, app, session)
+    return can_see_application(user, app, session)
+
+
+def _reads_permit_document(user: User, att: Attachment, app: Application, s: Session) -> bool:
+    """A permit's sheet: its own department (not the others), or whoever sees the application."""
+    permit = s.get(Permit, att.owner_id)
+    if permit is None:
+        return False
+    if Role(user.role) in {R.dept_clerk, R.dept_chief}:
+        return permit.department_id == user.organisation_id
+    return can_see_application(user, app, s)
+
+
+def _reads_agreement(user: User, att: Attachment, app: Application, s: Session) -> bool:
+    """A company's 委托施工协议 (with its price): that company, the applicant who signed it and
+    the city management bureau; not the other companies, not the departments."""
+    dispatch = s.get(Dispatch, att.owner_id)
+    role = Role(user.role)
+    if dispatch is None:
+        return False
+    if role is R.utility_staff:
+        return dispatch.company_id == user.organisation_id
+    parties = {R.applicant, R.responsible_person, R.acceptor, R.auditor, R.admin}
+    return role in parties and can_see_application(user, app, s)
+
+
+_ATTACHMENT_READERS: dict[str, Callable[[User, Attachment, Application, Session], bool]] = {
+    "permit": _reads_permit_document,
+    "agreement": _reads_agreement,
+}
+
+
 def _owns_permit(user: User, target: Any, session: Session | None) -> bool:
     return isinstance(target, Permit) and target.department_id == user.organisation_id
 
@@ -284,6 +411,7 @@ def _application_of(target: Any, session: Session | None) -> Application:
 # action -> who owns the target; actions not listed need only visibility
 _OWNERSHIP: dict[Action, Callable[[User, Any, Session | None], bool]] = {
     Action.accept_dispatch: _owns_dispatch,
+    Action.read_attachment: _may_read_attachment,
     Action.review_permit: _owns_permit,
     Action.decide_permit: _owns_permit,
     Action.resubmit_permit: _coordinates_or_dispatched,

@@ -27,6 +27,7 @@ from api.approvals.models import User
 from api.approvals.schemas import ApplicationPublic
 from api.approvals.schemas import PermitPublic
 from api.deps import SessionDep
+from api.policy import request_user
 
 __all__ = [
     "TAG",
@@ -57,12 +58,14 @@ KeyDep = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 def current_user(
-    session: SessionDep, now: NowDep, token: Annotated[str | None, Depends(bearer)]
+    request: Request, session: SessionDep, _token: Annotated[str | None, Depends(bearer)]
 ) -> User:
-    if not token:
-        msg = "missing bearer token"
+    """The signed-in user (bearer token or workbench cookie, see ``api.policy``)."""
+    user = request_user(request, session)
+    if user is None:
+        msg = "请先登录 / log in first: a bearer token or the workbench login"
         raise AuthenticationError(msg)
-    return auth.authenticate(session=session, token=token, now=now)
+    return user
 
 
 UserDep = Annotated[User, Depends(current_user)]

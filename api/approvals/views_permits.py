@@ -37,6 +37,7 @@ from api.approvals.schemas import PermitReview
 from api.approvals.schemas import ReasonBody
 from api.approvals.schemas import Versioned
 from api.deps import SessionDep
+from api.responses import content_disposition
 
 __all__ = ["router"]
 
@@ -109,15 +110,12 @@ def read_attachment(session: SessionDep, user: UserDep, attachment_id: int) -> R
     """Download a stored document."""
     auth.authorize(user, Action.read_attachment)
     att: Attachment = service.get_or_404(session, Attachment, attachment_id)
-    app = service.get_or_404(session, Application, att.application_id or 0)
-    auth.authorize(user, Action.read_attachment, app, session=session)
+    # by the object it belongs to: a permit, a company's agreement, the form
+    auth.authorize(user, Action.read_attachment, att, session=session)
     return Response(
         att.data,
         media_type=att.content_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{att.filename}"',
-            "X-Content-SHA256": att.sha256,
-        },
+        headers={**content_disposition(att.filename), "X-Content-SHA256": att.sha256},
     )
 
 
@@ -206,7 +204,7 @@ def read_record_sheet_pdf(session: SessionDep, user: UserDep, application_id: in
     return Response(
         data,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{app.number}.pdf"'},
+        headers=content_disposition(f"{app.number}.pdf", inline=True),
     )
 
 

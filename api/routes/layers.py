@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session
 
 from api.deps import EngineDep
 from api.deps import SessionDep
+from api.policy import AccessDep
 from api.responses import GeoJSONResponse
+from api.responses import content_disposition
 from api.responses import etagged
 from api.responses import page_links
 from api.uploads import parse_bbox
@@ -102,6 +104,7 @@ class LayerImportPublic(BaseModel):
 def create_layer(
     *,
     engine: EngineDep,
+    access: AccessDep,
     file: Annotated[
         list[UploadFile],
         File(description="one GIS file (.gpkg .geojson .fgb .dxf .zip), or a shapefile set"),
@@ -131,6 +134,7 @@ def create_layer(
     ] = "refuse",  # type: ignore[assignment]
 ) -> LayerImportPublic:
     """Import a layer; refused files get 422 with the validation report."""
+    access.city(city)
     mapping = parse_field_map(field_map)
     with tempfile.TemporaryDirectory(prefix="cotrench-upload-") as tmp:
         main = save_uploads(file, Path(tmp))
@@ -155,10 +159,13 @@ def create_layer(
 @router.get("", operation_id="layers-list")
 def list_layers(
     session: SessionDep,
+    access: AccessDep,
     city: Annotated[str | None, Query(description="only this city's layers")] = None,
     kind: Annotated[LayerKind | None, Query()] = None,
 ) -> list[LayerPublic]:
-    """List the stored layers."""
+    """List the stored layers (of the caller's city, for a user bound to one)."""
+    access.city(city)
+    city = city or access.cities()
     found = storage.find_layers(session, city=city, kind=kind.value if kind else None)
     return [_public(info) for info in found]
 
@@ -263,5 +270,5 @@ def export_layer(
     return Response(
         body,
         media_type=_EXPORT_MEDIA[format.value],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=content_disposition(filename),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import logging
 import tempfile
@@ -40,6 +39,11 @@ from api.approvals.models import User
 from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.errors import register
+from api.middleware import csp_for_inline_scripts
+from api.policy import TOKEN_COOKIE
+from api.policy import AccessDep
+from api.policy import request_user
+from api.responses import content_disposition
 from api.services.analysis import KIND_KEYS
 from api.services.analysis import AnalysedRoute
 from api.services.analysis import analyse_frames
@@ -54,6 +58,7 @@ from api.services.documents import render_sheets_pdf
 from api.services.documents import section_name
 from api.services.documents import sheet_name
 from api.services.documents import stored_document
+from api.settings import get_settings
 from geodata.layers import save_layer
 from geodata.plan_store import get_plan
 from geodata.storage import get_city
@@ -82,7 +87,6 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["maps"])
 
 STATIC_DIR = Path(maps.__file__).resolve().parent / "static"
-TOKEN_COOKIE = "cotrench_token"
 DXF = "image/vnd.dxf"
 
 register(web.MapTooLargeError, 413)
@@ -96,18 +100,12 @@ def mount(app: FastAPI) -> None:
 
 def optional_user(request: Request, session: SessionDep) -> User | None:
     """The user of a bearer token or of the workbench's login cookie; none if neither."""
-    header = request.headers.get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else None
-    token = token or request.cookies.get(TOKEN_COOKIE)
-    if not token:
-        return None
-    return auth.authenticate(session=session, token=token, now=dt.datetime.now(dt.UTC))
+    return request_user(request, session)
 
 
-def required_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
-    if user is None:
-        raise HTTPException(401, "log in first: a bearer token or the workbench login cookie")
-    return user
+def required_user(access: AccessDep) -> User:
+    """The signed-in user the policy admitted (api/policy.py)."""
+    return access.signed_in
 
 
 UserDep = Annotated[User, Depends(required_user)]
@@ -509,8 +507,11 @@ def _with_attrs(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _html(m: Any) -> HTMLResponse:
-    return HTMLResponse(m.get_root().render())
+    html = m.get_root().render()
+    # folium writes its map as inline scripts: allow exactly those (by hash), nothing else
+    csp = csp_for_inline_scripts(html, get_settings().maps.tile_url)
+    return HTMLResponse(html, headers={"Content-Security-Policy": csp})
 
 
 def _attachment(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
+    return content_disposition(name)

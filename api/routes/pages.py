@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from typing import Annotated
 from typing import Any
 from urllib.parse import quote
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from fastapi import Depends
+from fastapi import Form
 from fastapi import HTTPException
 from fastapi import Query
 from fastapi import Request
@@ -24,17 +26,24 @@ from sqlalchemy.orm import Session
 import maps
 from api.approvals import auth
 from api.approvals import queries
+from api.approvals.auth import revoke_token
 from api.approvals.enums import Action
 from api.approvals.enums import Role
 from api.approvals.errors import AuthenticationError
+from api.approvals.errors import LoginThrottledError
 from api.approvals.errors import PermissionDeniedError
 from api.approvals.models import Application
 from api.approvals.models import RouteVersion
 from api.approvals.models import User
+from api.approvals.views import login_service
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.deps import SettingsDep
-from api.routes.maps import optional_user
+from api.policy import CSRF_FORM_FIELD
+from api.policy import TOKEN_COOKIE
+from api.policy import csrf_token_for
+from api.policy import request_token
+from api.policy import request_user
 from api.routes.maps import quantity_rows
 from api.routes.tiles import TILE_COLUMNS
 from api.services.analysis import analyse_frames
@@ -57,7 +66,7 @@ from maps.frames import trench_frames
 from routing.errors import ProposalError
 from routing.results import TrenchPlan
 
-__all__ = ["plan_savings", "router"]
+__all__ = ["plan_savings", "redirect_to_login", "router", "safe_next"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +118,7 @@ COLOCATION_URL = "/workbench/layers/{layer_id}/colocation"
 def page_user(request: Request, session: SessionDep) -> User | None:
     """The logged-in user, or None: an expired or unknown cookie means "log in again"."""
     try:
-        return optional_user(request, session)
+        return request_user(request, session)
     except AuthenticationError:
         return None
 
@@ -126,10 +135,69 @@ def index() -> RedirectResponse:
 def login_page(
     request: Request, session: SessionDep, next: str = "/workbench/applications"
 ) -> HTMLResponse:
-    """Log in (the token goes into a SameSite cookie the pages and maps read)."""
-    if not next.startswith("/") or next.startswith("//"):
-        next = "/workbench/applications"
-    return _render(request, session, "login.html", None, next=next)
+    """Log in (the server sets an HttpOnly, SameSite cookie the pages and maps read)."""
+    return _render(request, session, "login.html", None, next=safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse, response_model=None)
+def login_form(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form(max_length=2000)] = "/workbench/applications",
+) -> HTMLResponse | RedirectResponse:
+    """Check the password (throttled like the API's login) and set the session cookie."""
+    try:
+        token, expires = login_service(
+            request, session, username, password, dt.datetime.now(dt.UTC)
+        )
+    except AuthenticationError as exc:
+        status = 429 if isinstance(exc, LoginThrottledError) else 401
+        page = _render(request, session, "login.html", None, next=safe_next(next), error=str(exc))
+        page.status_code = status
+        return page
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        TOKEN_COOKIE,
+        token,
+        max_age=int((expires - dt.datetime.now(dt.UTC)).total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout", response_model=None)
+def logout_form(
+    request: Request,
+    session: SessionDep,
+    csrf_token: Annotated[str, Form(alias=CSRF_FORM_FIELD, max_length=200)] = "",
+) -> RedirectResponse:
+    """Revoke the session's token and clear the cookie (the CSRF check ran in the policy)."""
+    token, _ = request_token(request)
+    if token:
+        revoke_token(session=session, token=token)
+    response = RedirectResponse("/workbench/login", status_code=303)
+    response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+def safe_next(target: str) -> str:
+    """Only a path of this site: ``/x`` but not ``//evil``, ``/\\evil`` or ``http://...``."""
+    parts = urlsplit(target)
+    if (
+        not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or "\\" in target
+        or parts.scheme
+        or parts.netloc
+        or any(ord(c) < 0x20 for c in target)
+    ):
+        return "/workbench/applications"
+    return target
 
 
 @router.get("/applications", response_class=HTMLResponse, response_model=None)
@@ -293,9 +361,13 @@ def tiles_page(
 def _render(
     request: Request, session: Session, name: str, user: User | None, **context: Any
 ) -> HTMLResponse:
+    token, _ = request_token(request)
+    secret = request.app.state.settings.auth.secret_key
     base = {
         "static": STATIC,
         "user": user,
+        "csrf": csrf_token_for(token, secret) if token and user is not None else "",
+        "csrf_field": CSRF_FORM_FIELD,
         "cities": [c.name for c in list_cities(session)],
         "colours": style.UTILITY_COLOURS,
         "labels": {u: style.label(u) for u in style.UTILITIES},
@@ -307,8 +379,17 @@ def _render(
     return templates.TemplateResponse(request, name, {**base, **context})
 
 
+def redirect_to_login(request: Request) -> RedirectResponse | None:
+    """The login redirect for an anonymous page view (``None``: not a page view)."""
+    if request.method == "GET" and request.url.path.startswith(router.prefix):
+        return _to_login(request)
+    return None
+
+
 def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/workbench/login?next={request.url.path}", status_code=303)
+    """Send an anonymous visitor to the login page, coming back here afterwards."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/workbench/login?next={quote(here, safe='')}", status_code=303)
 
 
 def _latest_route(session: Session, user: User, app: Application) -> RouteVersion | None:

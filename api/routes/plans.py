@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.policy import AccessDep
 from api.responses import GeoJSONResponse
 from api.services.graphs import RoadGraphs
 from geodata.plan_store import StoredPlan
@@ -126,8 +127,11 @@ class PlanPublic(PlanVersionPublic):
 
 
 @router.post("", status_code=201, operation_id="plans-create", responses=_REFUSED)
-def create(*, graphs: RoadGraphsDep, session: SessionDep, body: PlanCreate) -> PlanPublic:
+def create(
+    *, graphs: RoadGraphsDep, session: SessionDep, access: AccessDep, body: PlanCreate
+) -> PlanPublic:
     """Plan a shared trench for sites and applications; stored as version 1."""
+    access.city(body.city)
     city = get_city(session, body.city)
     plan, inputs = _plan(graphs, session, city, body)
     stored = create_plan(

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from api.errors import register
+from api.policy import AccessDep
 from api.services.analysis import analyse_frames
 from api.services.analysis import analyse_segments
 from api.services.analysis import city_by_id
@@ -172,14 +173,20 @@ _DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", operation_id="sections-compute", response_model=SectionsPublic)
-def compute_sections(body: SectionsRequest, session: SessionDep) -> dict[str, Any]:
+def compute_sections(
+    body: SectionsRequest, session: SessionDep, access: AccessDep
+) -> dict[str, Any]:
     """Lay out the lines of each segment and derive the permit quantities."""
+    access.city(body.city)
     return _segments_analysis(body, session).as_dict()
 
 
 @router.post("/plan", operation_id="sections-plan", response_model=SectionsPublic)
-def plan_sections(body: PlanSectionsRequest, session: SessionDep) -> dict[str, Any]:
+def plan_sections(
+    body: PlanSectionsRequest, session: SessionDep, access: AccessDep
+) -> dict[str, Any]:
     """Sections and permit quantities of every edge of a trench plan."""
+    access.city(body.city)
     return _plan_analysis(body, session).as_dict()
 
 
@@ -206,13 +213,16 @@ def stored_plan_sections(
     responses=_DOCUMENT_RESPONSES,
 )
 def plan_document(
+    *,
     document: Document,
     body: PlanSectionsRequest,
     session: SessionDep,
+    access: AccessDep,
     segment_id: SegmentQuery = None,
     dpi: DpiQuery = 150,
 ) -> Response:
     """A trench plan's quantities (CSV, one row per edge) or an edge's drawing (SVG, PNG)."""
+    access.city(body.city)
     return _RENDERERS[document](_plan_analysis(body, session), segment_id=segment_id, dpi=dpi)
 
 
@@ -243,13 +253,16 @@ def stored_plan_document(
     responses=_DOCUMENT_RESPONSES,
 )
 def segments_document(
+    *,
     document: Document,
     body: SectionsRequest,
     session: SessionDep,
+    access: AccessDep,
     segment_id: SegmentQuery = None,
     dpi: DpiQuery = 150,
 ) -> Response:
     """Posted segments' quantities (CSV, one row per segment) or a drawing (SVG, PNG)."""
+    access.city(body.city)
     return _RENDERERS[document](_segments_analysis(body, session), segment_id=segment_id, dpi=dpi)
 
 

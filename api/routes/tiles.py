@@ -27,7 +27,7 @@ MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 22
-CACHE_CONTROL = "public, max-age=300"
+CACHE_CONTROL = "private, max-age=300"  # authorised data: never in a shared cache
 # the attributes each layer kind carries into its tiles (kept small: tiles are for drawing)
 TILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "roads": ("name", "road_class", "width_m", "bridge"),

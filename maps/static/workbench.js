@@ -1,11 +1,12 @@
-// cotrench workbench: login, permit review actions and layer upload (light JS, no framework)
+// cotrench workbench: permit review actions and layer upload (light JS, no framework)
 (function () {
   "use strict";
-  var COOKIE = "cotrench_token";
 
-  function token() {
-    var m = document.cookie.match(/(?:^|;\s*)cotrench_token=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : null;
+  // the session cookie is HttpOnly: scripts never see the token, only the CSRF token the
+  // server put in the page, which every write sends back
+  function csrf() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
   }
 
   function key() {
@@ -24,33 +25,6 @@
     return "HTTP " + status;
   }
 
-  // --- login ---------------------------------------------------------------------
-  var login = document.getElementById("login-form");
-  if (login) {
-    login.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      var data = new URLSearchParams(new FormData(login));
-      fetch("/approvals/auth/token", { method: "POST", body: data })
-        .then(function (r) { return r.json().then(function (b) { return [r, b]; }); })
-        .then(function (rb) {
-          var r = rb[0], b = rb[1];
-          if (!r.ok) { show(document.getElementById("login-error"), message(b, r.status)); return; }
-          var expires = new Date(b.expires_at).toUTCString();
-          document.cookie = COOKIE + "=" + encodeURIComponent(b.access_token) +
-            "; path=/; SameSite=Strict; expires=" + expires;
-          window.location.assign(login.dataset.next || "/workbench/applications");
-        });
-    });
-  }
-  var logout = document.getElementById("logout");
-  if (logout) {
-    logout.addEventListener("click", function (ev) {
-      ev.preventDefault();
-      document.cookie = COOKIE + "=; path=/; SameSite=Strict; max-age=0";
-      window.location.assign("/workbench/login");
-    });
-  }
-
   // --- a reviewer's approve / return ------------------------------------------------
   document.querySelectorAll("form.permit-action").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
@@ -63,7 +37,7 @@
         method: "POST",
         headers: {
           "Content-Type": "application/json",
-          "Authorization": "Bearer " + token(),
+          "X-CSRF-Token": csrf(),
           "Idempotency-Key": key()
         },
         body: JSON.stringify(body)
@@ -84,7 +58,7 @@
       ev.preventDefault();
       var data = new FormData(upload);
       ["crs", "encoding"].forEach(function (k) { if (!data.get(k)) { data.delete(k); } });
-      fetch("/layers", { method: "POST", body: data })
+      fetch("/layers", { method: "POST", body: data, headers: { "X-CSRF-Token": csrf() } })
         .then(function (r) { return r.json().then(function (b) { return [r, b]; }); })
         .then(function (rb) { report(rb[0], rb[1]); });
     });
@@ -130,7 +104,7 @@
         "只有拟建管线触发同路由检查 Only proposed lines trigger the co-location check.";
       return;
     }
-    fetch(url.replace("{layer_id}", layer.id), { method: "POST" })
+    fetch(url.replace("{layer_id}", layer.id), { method: "POST", headers: { "X-CSRF-Token": csrf() } })
       .then(function (r) { return r.json().then(function (b) { return [r, b]; }); })
       .then(function (rb) {
         var body = rb[1];
