@@ -208,6 +208,7 @@ def demo_load(
     from api.approvals.demo import create_demo_applications
     from api.approvals.demo import describe_demo
     from api.approvals.errors import PreconditionError
+    from api.approvals.seed import DEMO_PASSWORD
     from api.approvals.seed import seed_sample_city
     from api.services.colocation import load_city_package
     from api.services.graphs import RoadGraphs
@@ -216,6 +217,7 @@ def demo_load(
     from geodata.db import session_scope
     from geodata.errors import CityNotFoundError
     from geodata.migrate import upgrade_database
+    from geodata.storage import list_cities
 
     url = database_url()
     upgrade_database(url)
@@ -243,12 +245,20 @@ def demo_load(
                     f"{len(outcome.groups)} co-location groups, {len(outcome.findings)} warnings"
                 )
         with session_scope(engine) as session:
-            seeded = seed_sample_city(session)
+            # the GIS demo users (designers, data administrator) work on the sample city
+            gis_city = DEMO_CITY if DEMO_CITY in {c.name for c in list_cities(session)} else None
+            seeded = seed_sample_city(session, password=DEMO_PASSWORD, city=gis_city)
         typer.echo(
             f"approval flow: {len(seeded.organisations)} organisations, "
             f"{len(seeded.users)} demo users (password {seeded.password!r}; e.g. "
-            "'applicant', 'acceptor', 'cgj-chief', 'water-1-staff')"
+            "'applicant', 'acceptor', 'cgj-chief', 'water-1-staff', 'water-1-designer', "
+            "'data-admin')"
         )
+        if seeded.admin_password:
+            typer.echo(
+                f"user administrator: 'admin', password {seeded.admin_password!r} "
+                "(shown once; not the demo password)"
+            )
         try:
             with session_scope(engine) as session:
                 demo = create_demo_applications(session)

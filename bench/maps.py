@@ -301,13 +301,14 @@ def bench_demo_packet(*, docs: bool) -> dict[str, Any]:
     from api.approvals.auth import issue_token  # noqa: PLC0415 - the demo only
     from api.approvals.demo import create_demo_applications  # noqa: PLC0415
     from api.approvals.models import User  # noqa: PLC0415
+    from api.approvals.seed import DEMO_PASSWORD  # noqa: PLC0415
     from api.approvals.seed import seed_sample_city  # noqa: PLC0415
 
     url = database_url()
     engine = make_engine(url)
     now = dt.datetime.now(dt.UTC)
     with Session(engine) as session, session.begin():
-        seed_sample_city(session)
+        seed_sample_city(session, password=DEMO_PASSWORD, city="harbin")
         demo = create_demo_applications(session).main
         acceptor = session.scalars(select(User).where(User.username == "acceptor")).one()
         token, _ = issue_token(session=session, user=acceptor, now=now, ttl_minutes=120)

@@ -28,6 +28,7 @@ from api.approvals.auth import issue_token
 from api.approvals.enums import Role
 from api.approvals.models import Organisation
 from api.approvals.models import User
+from api.approvals.seed import DEMO_PASSWORD
 from api.approvals.seed import SeedResult
 from api.approvals.seed import seed_sample_city
 from api.main import create_app
@@ -129,7 +130,7 @@ DEFAULT_ORGANISATION: dict[Role, str | None] = {
 def seeded(engine: Engine) -> SeedResult:
     """The sample city's organisations and demo users (committed once per test session)."""
     with Session(engine) as session, session.begin():
-        return seed_sample_city(session)
+        return seed_sample_city(session, password=DEMO_PASSWORD)
 
 
 class Users:

@@ -21,6 +21,7 @@ from geodata.db import session_scope
 from geodata.layers import save_layer
 from geodata.storage import create_city
 from tests.conftest import SAMPLE_DATA
+from tests.conftest import Users
 from tests.conftest import table_counts
 from tests.geodata.bad_inputs import BAD_CASES
 from tests.helpers import read_sample
@@ -243,7 +244,7 @@ def test_city_add_refuses_bad_input(db_env: str, crs: str, extent: str, message:
 
 
 def test_demo_load_matches_and_groups_the_sample_proposals(
-    db_env: str, engine: Engine, tmp_path: Path
+    db_env: str, engine: Engine, users: Users, tmp_path: Path
 ) -> None:
     """The sample city's proposed lines go through import -> match -> group -> warn: after
     ``demo load`` the groups endpoint has groups, and a new line on P02's road joins P02's."""
@@ -255,7 +256,9 @@ def test_demo_load_matches_and_groups_the_sample_proposals(
         loaded = runner.invoke(cli.app, ["demo", "load", "--data-dir", str(tmp_path)])
         assert loaded.exit_code == 0, loaded.output
         assert "24 proposed lines matched" in loaded.output
-        with TestClient(create_app(engine=engine)) as client:
+        # a telecom company's designer on the city
+        designer = users.headers("designer", city=name, organisation="telecom-1")
+        with TestClient(create_app(engine=engine), headers=designer) as client:
             groups = client.get(f"/proposals/{name}/groups").json()["features"]
             assert groups, "the sample proposals form co-location groups"
             sample = gpd.read_file(package, layer="proposed_lines")

@@ -11,6 +11,7 @@ __all__ = [
     "CalendarRangeError",
     "FormValidationError",
     "IdempotencyKeyReusedError",
+    "LoginThrottledError",
     "NotFoundError",
     "PermissionDeniedError",
     "PreconditionError",
@@ -33,6 +34,20 @@ class NotFoundError(ApprovalError, LookupError):
 
 class AuthenticationError(ApprovalError):
     """No token, an unknown or expired token, or a wrong password."""
+
+
+class LoginThrottledError(AuthenticationError):
+    """Too many failed logins for the name or from the address: wait ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = max(1, round(retry_after / 60))
+        super().__init__(
+            f"登录失败次数过多，请 {minutes} 分钟后再试 / "
+            f"too many failed logins, try again in {minutes} min"
+        )
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+        self.detail = {"retry_after_s": retry_after}
 
 
 class PermissionDeniedError(ApprovalError):

@@ -9,6 +9,7 @@ central ones. Every name and person here is made up for the demo.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -23,6 +24,7 @@ from api.approvals.enums import Utility
 from api.approvals.models import Organisation
 from api.approvals.models import User
 from api.approvals.schemas import UserCreate
+from api.approvals.users import CITY_ROLES
 from api.approvals.users import create_user
 
 __all__ = ["COMPANIES", "DEPARTMENTS", "DISTRICTS", "SeedResult", "seed_sample_city"]
@@ -74,15 +76,21 @@ class SeedResult:
 
     organisations: dict[str, int] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)  # username -> role
-    password: str = DEMO_PASSWORD
+    password: str = ""
+    # the user administrator's own password (random; printed once by `demo load`), or
+    # "" when the admin existed already
+    admin_password: str = ""
 
 
-def seed_sample_city(session: Session, *, password: str = DEMO_PASSWORD) -> SeedResult:
+def seed_sample_city(session: Session, *, password: str, city: str | None = None) -> SeedResult:
     """Create the organisations and one demo user per role and organisation; idempotent.
 
-    Usernames: ``admin``, ``acceptor``, ``coordinator``, ``applicant``, ``<dept>-clerk`` and
+    Usernames: ``acceptor``, ``coordinator``, ``applicant``, ``<dept>-clerk`` and
     ``<dept>-chief`` for every department (``cgj``, ``jjzd``, ``zrzyj``, ``zjj``,
-    ``dist-<district>``), ``<company>-staff`` for every company. All share ``password``.
+    ``dist-<district>``), ``<company>-staff`` and ``<company>-designer`` for every company,
+    ``data-admin`` and ``auditor``. They share ``password`` (the demo's, given by
+    ``demo load`` only); the GIS users work on ``city``. ``admin``, who manages the users,
+    gets a random password of its own (``SeedResult.admin_password``).
     """
     result = SeedResult(password=password)
     orgs: list[Organisation] = []
@@ -117,7 +125,6 @@ def seed_sample_city(session: Session, *, password: str = DEMO_PASSWORD) -> Seed
     result.organisations = {code: o.id for code, o in existing.items()}
 
     wanted: list[tuple[str, Role, str | None]] = [
-        ("admin", Role.admin, None),
         ("acceptor", Role.acceptor, "cgj"),
         ("coordinator", Role.responsible_person, "cgj"),
         ("applicant", Role.applicant, None),
@@ -128,6 +135,9 @@ def seed_sample_city(session: Session, *, password: str = DEMO_PASSWORD) -> Seed
             (f"{code}-chief", Role.dept_chief, code),
         ]
     wanted += [(f"{code}-staff", Role.utility_staff, code) for code in COMPANIES]
+    if city is not None:  # the GIS roles each work on one city
+        wanted += [(f"{code}-designer", Role.designer, code) for code in COMPANIES]
+        wanted += [("data-admin", Role.data_admin, None), ("auditor", Role.auditor, None)]
     taken = set(session.scalars(select(User.username)))
     # the demo users share one password, so one argon2 hash (each costs about 0.3 s)
     shared_hash = hash_password(password)
@@ -144,8 +154,21 @@ def seed_sample_city(session: Session, *, password: str = DEMO_PASSWORD) -> Seed
                 real_name=name,
                 role=role,
                 organisation_code=org_code,
+                city=city if role in CITY_ROLES else None,
             ),
             password_hash=shared_hash,
+        )
+    result.users["admin"] = Role.admin
+    if "admin" not in taken:
+        result.admin_password = secrets.token_urlsafe(12)
+        create_user(
+            session=session,
+            body=UserCreate(
+                username="admin",
+                password=result.admin_password,
+                real_name="用户管理员",
+                role=Role.admin,
+            ),
         )
     logger.info("seeded %d organisations, %d users", len(result.organisations), len(result.users))
     return result

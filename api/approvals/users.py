@@ -11,6 +11,7 @@ from api.approvals.enums import Role
 from api.approvals.errors import FormValidationError
 from api.approvals.models import Organisation
 from api.approvals.models import User
+from api.approvals.passwords import password_problem
 from api.approvals.schemas import UserCreate
 from geodata.tables import City
 
@@ -39,11 +40,15 @@ def create_user(*, session: Session, body: UserCreate, password_hash: str | None
     Raises
     ------
     FormValidationError
-        If the username is taken or the organisation does not fit the role.
+        If the username is taken, the password breaks the policy (api/approvals/passwords.py)
+        or the organisation does not fit the role.
     """
     errors = []
     if session.scalar(select(User.id).where(User.username == body.username)) is not None:
         errors.append({"loc": ["body", "username"], "type": "value_error", "msg": "already taken"})
+    weak = None if password_hash else password_problem(body.password, username=body.username)
+    if weak is not None:
+        errors.append({"loc": ["body", "password"], "type": "value_error", "msg": weak})
     want = ORGANISATION_KIND_FOR_ROLE[body.role]
     org = None
     if body.organisation_code is not None:

@@ -14,6 +14,7 @@ from fastapi import Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.approvals import auth
 from api.approvals import consultations
@@ -28,7 +29,6 @@ from api.approvals.http import TAG
 from api.approvals.http import NowDep
 from api.approvals.http import UserDep
 from api.approvals.http import WriteDep
-from api.approvals.http import bearer
 from api.approvals.http import get_now
 from api.approvals.http import load
 from api.approvals.http import op
@@ -62,6 +62,7 @@ from api.approvals.schemas import UserCreate
 from api.approvals.schemas import UserPublic
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.policy import request_token
 from api.services import planning
 
 __all__ = ["get_now", "router"]
@@ -78,12 +79,33 @@ def login(
     now: NowDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenPublic:
-    """Log in with username and password; get a bearer token."""
-    ttl = request.app.state.settings.auth.token_ttl_minutes
-    token, expires = auth.login(
-        session=session, username=form.username, password=form.password, now=now, ttl_minutes=ttl
-    )
+    """Log in with username and password; get a bearer token.
+
+    Repeated failures lock the name and the address for a while (429 with Retry-After).
+    """
+    token, expires = login_service(request, session, form.username, form.password, now)
     return TokenPublic(access_token=token, expires_at=expires)
+
+
+def login_service(
+    request: Request, session: Session, username: str, password: str, now: dt.datetime
+) -> tuple[str, dt.datetime]:
+    """Log in (the API's and the workbench's login): the attempt and the token are
+    committed before the answer, so a token is usable as soon as the client has it and a
+    failure counts towards the lock-out even though the request fails."""
+    ttl = request.app.state.settings.auth.token_ttl_minutes
+    address = request.client.host if request.client else "unknown"
+    try:
+        return auth.login(
+            session=session,
+            username=username,
+            password=password,
+            now=now,
+            ttl_minutes=ttl,
+            address=address,
+        )
+    finally:
+        session.commit()
 
 
 @router.get("/me", response_model=UserPublic, **op("me"))
@@ -94,12 +116,10 @@ def me(user: UserDep) -> UserPublic:
 
 
 @router.post("/auth/logout", status_code=204, **op("logout"))
-def logout(
-    session: SessionDep, user: UserDep, token: Annotated[str | None, Depends(bearer)]
-) -> Response:
-    """Revoke the bearer token of this request."""
+def logout(request: Request, session: SessionDep, user: UserDep) -> Response:
+    """Revoke the token of this request (bearer or workbench cookie)."""
     auth.authorize(user, Action.logout)
-    auth.revoke_token(session=session, token=token or "")
+    auth.revoke_token(session=session, token=request_token(request)[0] or "")
     return Response(status_code=204)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from api.main import create_app
 from geodata.db import session_scope
 from geodata.storage import create_city
+from tests.conftest import Users
 from tests.helpers import read_sample
 from tests.helpers import sample_path
 
@@ -35,8 +36,10 @@ def city(engine: Engine) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine=engine)) as test_client:
+def client(engine: Engine, users: Users, city: str) -> Iterator[TestClient]:
+    """The city's data administrator."""
+    headers = users.headers("data_admin", city=city)
+    with TestClient(create_app(engine=engine), headers=headers) as test_client:
         yield test_client
 
 

@@ -34,6 +34,7 @@ from geodata.db import session_scope
 from geodata.layers import save_layer
 from geodata.storage import create_city
 from maps.style import PERMIT_TYPES
+from tests.conftest import Users
 from tests.helpers import pdf_text
 from tests.helpers import printed_number
 from tests.maps.sample import CRS
@@ -156,6 +157,7 @@ def test_a_new_city_and_a_new_layer_leave_the_frozen_documents_byte_identical(
     engine: Engine,
     client: TestClient,
     *,
+    users: Users,
     tokens: dict[str, str],
     application: dict[str, Any],
     city: StoredCity,
@@ -210,6 +212,7 @@ def test_a_new_city_and_a_new_layer_leave_the_frozen_documents_byte_identical(
             "/layers",
             files=[("file", (path.name, path.read_bytes()))],
             data={"kind": "trees", "city": city.name, "name": "new street trees"},
+            headers=users.headers("data_admin", city=city.name),
         )
         assert upload.status_code in (200, 201), upload.text
 

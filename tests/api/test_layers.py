@@ -18,6 +18,7 @@ from api.routes.layers import LayerPublic
 from geodata.db import session_scope
 from geodata.layers import save_layer
 from geodata.storage import create_city
+from tests.conftest import Users
 from tests.conftest import table_counts
 from tests.geodata.bad_inputs import BAD_CASES
 from tests.helpers import read_sample
@@ -42,8 +43,10 @@ def city(engine: Engine) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine=engine)) as test_client:
+def client(engine: Engine, users: Users, city: str) -> Iterator[TestClient]:
+    """The city's data administrator (imports and reads its layers)."""
+    headers = users.headers("data_admin", city=city)
+    with TestClient(create_app(engine=engine), headers=headers) as test_client:
         yield test_client
 
 
@@ -173,10 +176,11 @@ def test_refused_upload_is_422_with_the_report_and_stores_nothing(
         assert table_counts(conn) == before
 
 
-def test_unknown_city_is_404(client: TestClient) -> None:
+def test_unknown_city_is_404(client: TestClient, users: Users) -> None:
     path = sample_path("trees")
     response = client.post(
         "/layers",
+        headers=users.headers("data_admin", city="atlantis"),
         files=[("file", ("s.gpkg", path.read_bytes()))],
         data={"kind": "trees", "city": "atlantis", "layer": "trees"},
     )
@@ -209,7 +213,10 @@ def test_features_errors(client: TestClient) -> None:
         bad = client.get(f"/layers/{layers[0]['id']}/features", params={"bbox": "1,2,3"})
         assert bad.status_code == 422
         assert "minx,miny,maxx,maxy" in bad.json()["message"]
-    assert client.get("/layers/1/features", params={"limit": 0}).status_code == 422
+        assert (
+            client.get(f"/layers/{layers[0]['id']}/features", params={"limit": 0}).status_code
+            == 422
+        )
 
 
 def test_openapi_lists_the_layer_operations(client: TestClient) -> None:

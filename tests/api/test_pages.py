@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from api.main import create_app
 from api.routes.pages import plan_savings
 from tests.api.approvals.flow import DISTRICT_CODE
+from tests.conftest import Users
 from tests.maps.sample import StoredCity
 from tests.maps.sample import sample_proposals
 from tests.maps.sample import trench_edges
@@ -55,10 +56,11 @@ def test_pages_need_a_login(client: TestClient) -> None:
     client.cookies.clear()
     response = client.get("/workbench/applications")
     assert response.status_code == 303
-    assert response.headers["location"] == "/workbench/login?next=/workbench/applications"
+    assert response.headers["location"] == "/workbench/login?next=%2Fworkbench%2Fapplications"
     login = client.get("/workbench/login?next=//evil.example/x")
     assert login.status_code == 200
-    assert 'data-next="/workbench/applications"' in login.text  # only local redirects
+    # only local redirects
+    assert '<input type="hidden" name="next" value="/workbench/applications">' in login.text
     assert "登录 Log in" in login.text
     assert client.get("/workbench").headers["location"] == "/workbench/applications"
     # a stale or forged cookie also sends the user to the login page
@@ -113,22 +115,31 @@ def test_a_clerk_sees_actions_on_the_permits_of_the_department(
     assert "/decide" not in html  # nothing reviewed yet: nothing for the chief
 
 
-def test_upload_and_tiles_pages(client: TestClient, city: StoredCity) -> None:
+def test_upload_and_tiles_pages(client: TestClient, city: StoredCity, users: Users) -> None:
     client.cookies.clear()
-    upload = client.get("/workbench/upload").text
+    assert client.get("/workbench/upload").status_code == 303  # log in first
+    admin = users.headers("data_admin", city=city.name)
+    upload = client.get("/workbench/upload", headers=admin).text
     assert 'id="upload-form"' in upload and "拟建管线 Proposed lines" in upload
     assert f"<option>{city.name}</option>" in upload
-    tiles = client.get(f"/workbench/cities/{city.name}/tiles")
+    tiles = client.get(f"/workbench/cities/{city.name}/tiles", headers=admin)
     assert tiles.status_code == 200
     assert f'data-city="{city.name}"' in tiles.text
     assert "/static/vendor/leaflet.vectorgrid/1.3.0/Leaflet.VectorGrid.bundled.min.js" in tiles.text
     assert not re.search(r'(?:src|href)="https?://', tiles.text)
-    assert client.get("/workbench/cities/no_such_city/tiles").status_code == 404
+    # another city's layers are not the data administrator's
+    other = client.get("/workbench/cities/no_such_city/tiles", headers=admin)
+    assert other.status_code == 403
+    assert "not your city" in other.text
+    reviewer = users.headers("acceptor")
+    assert client.get("/workbench/cities/no_such_city/tiles", headers=reviewer).status_code == 404
 
 
 def test_upload_then_colocation_of_the_new_layer(
-    client: TestClient, city: StoredCity, tmp_path: Path
+    client: TestClient, city: StoredCity, users: Users, tmp_path: Path
 ) -> None:
+    client.cookies.clear()
+    admin = users.headers("data_admin", city=city.name)
     path = tmp_path / "proposals.geojson"
     sample_proposals().to_crs(4326).to_file(path, driver="GeoJSON")
     with path.open("rb") as f:
@@ -136,24 +147,25 @@ def test_upload_then_colocation_of_the_new_layer(
             "/layers",
             data={"kind": "proposed_lines", "city": city.name},
             files={"file": ("proposals.geojson", f, "application/geo+json")},
+            headers=admin,
         )
     assert upload.status_code == 201, upload.text
     layer_id = upload.json()["layer"]["id"]
-    found = client.post(f"/workbench/layers/{layer_id}/colocation")
+    found = client.post(f"/workbench/layers/{layer_id}/colocation", headers=admin)
     assert found.status_code == 200, found.text
     body = found.json()
     assert len(body["lines"]) == len(sample_proposals())
     assert {"groups", "warnings"} <= set(body)
     for group in body["groups"]:
         assert len(group["utilities"]) >= 2
-    again = client.post(f"/workbench/layers/{layer_id}/colocation")
+    again = client.post(f"/workbench/layers/{layer_id}/colocation", headers=admin)
     assert again.status_code == 422
     roads = next(
         layer["id"]
-        for layer in client.get("/layers").json()
+        for layer in client.get("/layers", headers=admin).json()
         if layer["city"] == city.name and layer["kind"] == "roads"
     )
-    refused = client.post(f"/workbench/layers/{roads}/colocation")
+    refused = client.post(f"/workbench/layers/{roads}/colocation", headers=admin)
     assert refused.status_code == 422
     assert "not proposed lines" in refused.text
 
@@ -161,10 +173,11 @@ def test_upload_then_colocation_of_the_new_layer(
 def test_plan_review_page(
     client: TestClient, tokens: dict[str, str], city: StoredCity, application: dict[str, Any]
 ) -> None:
-    plan = stored_plan(client, city, application_ids=[application["id"]])
+    # the bureau plans through the API (bearer token), then reviews on the workbench (cookie)
+    api = TestClient(client.app, headers={"Authorization": f"Bearer {tokens['acceptor']}"})
+    plan = stored_plan(api, city, application_ids=[application["id"]])
     key = plan["plan_key"]
-    client.cookies.clear()
-    page = client.get(f"/workbench/plans/{key}")
+    page = as_user(client, tokens, "acceptor").get(f"/workbench/plans/{key}")
     assert page.status_code == 200
     html = page.text
     segments = re.search(r'<table class="grid" id="segments">.*?</table>', html, re.S)

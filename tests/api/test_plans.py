@@ -22,6 +22,7 @@ from geodata.importer import import_layer
 from geodata.storage import create_city
 from routing.graph import build_road_graph
 from routing.trench import prepare_network
+from tests.conftest import Users
 from tests.conftest import table_counts
 from tests.helpers import read_sample
 from tests.helpers import sample_path
@@ -44,8 +45,9 @@ def city(engine: Engine) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine=engine)) as test_client:
+def client(engine: Engine, users: Users) -> Iterator[TestClient]:
+    """The city management bureau, which plans shared trenches in every city it serves."""
+    with TestClient(create_app(engine=engine), headers=users.headers("acceptor")) as test_client:
         yield test_client
 
 

@@ -20,6 +20,7 @@ from api.routes.proposals import ProposalSubmissionPublic
 from geodata.db import session_scope
 from geodata.importer import import_layer
 from geodata.storage import create_city
+from tests.conftest import Users
 from tests.conftest import table_counts
 from tests.helpers import read_sample
 from tests.helpers import sample_path
@@ -43,8 +44,10 @@ def city(engine: Engine) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine=engine)) as test_client:
+def client(engine: Engine, users: Users, city: str) -> Iterator[TestClient]:
+    """A utility company's designer working on the city."""
+    headers = users.headers("designer", city=city)
+    with TestClient(create_app(engine=engine), headers=headers) as test_client:
         yield test_client
 
 
@@ -160,14 +163,22 @@ def test_bad_input_names_the_feature_and_stores_nothing(
         assert table_counts(conn) == before
 
 
-def test_refuses_a_body_that_is_not_a_feature_collection(client: TestClient, city: str) -> None:
+def test_refuses_a_body_that_is_not_a_feature_collection(
+    client: TestClient, city: str, users: Users
+) -> None:
     response = client.post(f"/proposals/{city}", json={"type": "Feature"})
     assert response.status_code == 422
     assert response.json()["error"] == "ProposalError"
     missing = client.post(
-        "/proposals/no-such-city", json=_collection(read_sample("proposed_lines"))
+        "/proposals/no-such-city",
+        json=_collection(read_sample("proposed_lines")),
+        headers=users.headers("designer", city="no-such-city"),
     )
     assert missing.status_code == 404
+    # a designer of another city is refused before the city is even looked up
+    other = client.post("/proposals/no-such-city", json=_collection(read_sample("proposed_lines")))
+    assert other.status_code == 403
+    assert "not your city" in other.json()["message"]
 
 
 # -- the same lines in one request or several --------------------------------------------------
@@ -255,7 +266,7 @@ def _stored_outcome(engine: Engine, city: str) -> tuple[set[Any], set[Any]]:
 
 
 def test_warnings_and_groups_do_not_depend_on_how_lines_are_sent(
-    client: TestClient, engine: Engine, tmp_path: Path
+    client: TestClient, engine: Engine, users: Users, tmp_path: Path
 ) -> None:
     lines = _street_lines()
     batches = {
@@ -269,7 +280,11 @@ def test_warnings_and_groups_do_not_depend_on_how_lines_are_sent(
         outcomes = {}
         for key, parts in batches.items():
             for part in parts:
-                response = client.post(f"/proposals/{cities[key]}", json=_collection(part))
+                response = client.post(
+                    f"/proposals/{cities[key]}",
+                    json=_collection(part),
+                    headers=users.headers("designer", city=cities[key]),
+                )
                 assert response.status_code == 201, (key, response.text)
             outcomes[key] = _stored_outcome(engine, cities[key])
         warnings, groups = outcomes["one request"]

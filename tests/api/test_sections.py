@@ -25,6 +25,7 @@ from geodata.tables import TreeRow
 from geodata.tables import UndergroundLineRow
 from routing.graph import build_road_graph
 from routing.trench import plan_shared_trench
+from tests.conftest import Users
 
 HARBIN_BODY: dict[str, Any] = {
     "crs": "EPSG:32652",
@@ -59,8 +60,9 @@ HARBIN_BODY: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def client(engine: Engine):  # type: ignore[no-untyped-def]
-    with TestClient(create_app(engine=engine)) as c:
+def client(engine: Engine, users: Users):  # type: ignore[no-untyped-def]
+    """A reviewer of the city management bureau (sections are computed for reviewers)."""
+    with TestClient(create_app(engine=engine), headers=users.headers("acceptor")) as c:
         yield c
 
 
@@ -144,7 +146,9 @@ def test_bad_line_and_unknown_segment(client: TestClient) -> None:
     assert "no segment 'nope'" in missing.text
 
 
-def test_city_layers_give_frost_depth_trees_and_crossings(engine: Engine, db_session) -> None:  # type: ignore[no-untyped-def]
+def test_city_layers_give_frost_depth_trees_and_crossings(
+    engine: Engine, db_session, users: Users
+) -> None:  # type: ignore[no-untyped-def]
     """A city with frost depth 2.0 m, a tree in the dig and an existing line of unknown depth.
 
     The posted segment gives no frost depth and no crs: both come from the city. The water
@@ -199,7 +203,7 @@ def test_city_layers_give_frost_depth_trees_and_crossings(engine: Engine, db_ses
             }
         ],
     }
-    with TestClient(app) as c:
+    with TestClient(app, headers=users.headers("acceptor")) as c:
         response = c.post("/sections", json=body)
         unknown_city = c.post("/sections", json={**body, "city": "atlantis"})
     assert response.status_code == 200
@@ -249,7 +253,7 @@ def _city_with_roads(db_session):  # type: ignore[no-untyped-def]
     return city
 
 
-def test_plan_sections_from_a_plan_document(engine: Engine, db_session) -> None:  # type: ignore[no-untyped-def]
+def test_plan_sections_from_a_plan_document(engine: Engine, db_session, users: Users) -> None:  # type: ignore[no-untyped-def]
     """A plan made on the city's stored roads, posted as TrenchPlan.to_dict().
 
     Road widths and pavement come from the stored rows (b has none: class default, flagged
@@ -269,7 +273,7 @@ def test_plan_sections_from_a_plan_document(engine: Engine, db_session) -> None:
     }
     app = create_app(engine=engine)
     app.dependency_overrides[get_session] = lambda: db_session
-    with TestClient(app) as c:
+    with TestClient(app, headers=users.headers("acceptor")) as c:
         response = c.post("/sections/plan", json=body)
         csv_response = c.post("/sections/plan/quantities.csv", json=body)
         svg = c.post("/sections/plan/drawing.svg", json=body)
@@ -298,7 +302,9 @@ def test_plan_sections_from_a_plan_document(engine: Engine, db_session) -> None:
     assert {s["status"] for s in no_city.json()["sections"]} == {"needs_manual_review"}
 
 
-def test_stored_plan_sections_quantities_and_drawings(engine: Engine, db_session) -> None:  # type: ignore[no-untyped-def]
+def test_stored_plan_sections_quantities_and_drawings(
+    engine: Engine, db_session, users: Users
+) -> None:  # type: ignore[no-untyped-def]
     """A plan stored by the plan store (issue 5) is laid out in its city, by key and version."""
     city = _city_with_roads(db_session)
     roads = storage.read_features(db_session, city=city.name, kind="roads")
@@ -311,7 +317,7 @@ def test_stored_plan_sections_quantities_and_drawings(engine: Engine, db_session
     app = create_app(engine=engine)
     app.dependency_overrides[get_session] = lambda: db_session
     key = stored.plan_key
-    with TestClient(app) as c:
+    with TestClient(app, headers=users.headers("acceptor")) as c:
         body = c.get(f"/sections/plans/{key}")
         by_version = c.get(f"/sections/plans/{key}?version=1")
         csv_response = c.get(f"/sections/plans/{key}/quantities.csv")

@@ -17,6 +17,7 @@ from api.main import create_app
 from geodata.db import session_scope
 from geodata.layers import load_layer
 from geodata.storage import create_city
+from tests.conftest import Users
 from tests.geodata.survey_corpus import gbk_shapefile
 from tests.geodata.survey_corpus import gbk_zip
 from tests.geodata.survey_corpus import survey_lines
@@ -38,8 +39,10 @@ def city(engine: Engine) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(engine=engine)) as test_client:
+def client(engine: Engine, users: Users, city: str) -> Iterator[TestClient]:
+    """The city's data administrator."""
+    headers = users.headers("data_admin", city=city)
+    with TestClient(create_app(engine=engine), headers=headers) as test_client:
         yield test_client
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from api.main import create_app
 from api.routes.tiles import MVT_MEDIA_TYPE
+from tests.conftest import Users
 from tests.maps.sample import StoredCity
 from tests.maps.sample import store_city
 
@@ -86,9 +87,11 @@ def city(connection: Connection) -> StoredCity:
 
 
 @pytest.fixture
-def client(connection: Connection) -> Iterator[TestClient]:
+def client(connection: Connection, city: StoredCity, users: Users) -> Iterator[TestClient]:
+    """A reviewer of the city (tiles are per city and role)."""
     # the app shares the test's rolled-back connection, so nothing stays behind
-    with TestClient(create_app(engine=connection)) as c:  # type: ignore[arg-type]
+    app = create_app(engine=connection)  # type: ignore[arg-type]
+    with TestClient(app, headers=users.headers("auditor", city=city.name)) as c:
         yield c
 
 
@@ -110,7 +113,8 @@ def test_z14_tile_holds_every_road_of_the_tile(
     response = client.get(f"/tiles/{city.name}/roads/14/{x}/{y}.pbf")
     assert response.status_code == 200
     assert response.headers["content-type"] == MVT_MEDIA_TYPE
-    assert response.headers["cache-control"].startswith("public, max-age=")
+    # the tiles hold a city's underground lines: cached by the browser only, never shared
+    assert response.headers["cache-control"].startswith("private, max-age=")
     assert response.headers["etag"].startswith('"')
     layers = decode_layers(response.content)
     assert list(layers) == ["roads"]
@@ -183,9 +187,11 @@ def test_etag_gives_304_until_a_layer_changes(
     ],
 )
 def test_bad_tile_requests(
-    client: TestClient, city: StoredCity, path: str, status: int, words: str
+    *, client: TestClient, users: Users, city: StoredCity, path: str, status: int, words: str
 ) -> None:
-    response = client.get(path.format(city=city.name))
+    url = path.format(city=city.name)
+    # a reviewer of the city in the path (an unknown city: one of that name)
+    response = client.get(url, headers=users.headers("auditor", city=url.split("/")[2]))
     assert response.status_code == status
     assert words in response.text
 

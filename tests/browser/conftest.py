@@ -134,7 +134,15 @@ def page(browser: Browser, live_server: str, console: Console) -> Iterator[Page]
 
 def login_as(page: Page, live_server: str, token: str) -> None:
     page.context.add_cookies(
-        [{"name": "cotrench_token", "value": token, "url": live_server, "sameSite": "Strict"}]
+        [
+            {
+                "name": "cotrench_token",
+                "value": token,
+                "url": live_server,
+                "sameSite": "Strict",
+                "httpOnly": True,
+            }
+        ]
     )
 
 

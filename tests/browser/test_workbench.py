@@ -17,6 +17,7 @@ from tests.api.approvals.flow import DISTRICT_CODE
 from tests.browser.conftest import Console
 from tests.browser.conftest import login_as
 from tests.browser.conftest import screenshot
+from tests.conftest import Users
 from tests.maps.sample import StoredCity
 from tests.maps.sample import sample_proposals
 from tests.maps.sample import trench_edges
@@ -169,8 +170,15 @@ def test_login_form_sets_the_cookie_and_lists_applications(
 
 
 def test_city_tiles_page_draws_the_tiles_features(
-    page: Page, console: Console, browser_city: StoredCity, engine: Engine
+    *,
+    page: Page,
+    console: Console,
+    browser_city: StoredCity,
+    engine: Engine,
+    users: Users,
+    live_server: str,
 ) -> None:
+    login_as(page, live_server, users.login("auditor", city=browser_city.name)[1])
     page.goto(f"/workbench/cities/{browser_city.name}/tiles")
     page.wait_for_function(
         "() => window.cotrenchTiles && cotrenchTiles.loaded.roads && cotrenchTiles.loaded.trees",
@@ -195,8 +203,17 @@ def test_city_tiles_page_draws_the_tiles_features(
 
 
 def test_upload_shows_the_validation_report(
-    page: Page, console: Console, browser_city: StoredCity, tmp_path: Any
+    *,
+    page: Page,
+    console: Console,
+    browser_city: StoredCity,
+    users: Users,
+    live_server: str,
+    tmp_path: Any,
 ) -> None:
+    # the city's data administrator, logged in by the HttpOnly cookie; the page's writes
+    # carry the CSRF token the server put in the page
+    login_as(page, live_server, users.login("data_admin", city=browser_city.name)[1])
     path = tmp_path / "proposals.geojson"
     sample_proposals().to_crs(4326).head(3).to_file(path, driver="GeoJSON")
     # the page then asks issue 4's co-location store what the new lines trigger

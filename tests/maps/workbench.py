@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from api.approvals.auth import issue_token
 from api.approvals.models import User
+from api.approvals.seed import DEMO_PASSWORD
 from api.approvals.seed import seed_sample_city
 from maps.frames import normalise_utilities
 from tests.api.approvals.flow import Flow
@@ -95,7 +96,7 @@ def seeded_tokens(engine: Engine) -> dict[str, str]:
     now = dt.datetime.now(dt.UTC)
     out = {}
     with Session(engine) as session, session.begin():
-        users = seed_sample_city(session).users
+        users = seed_sample_city(session, password=DEMO_PASSWORD).users
         for user in session.scalars(select(User).where(User.username.in_(list(users)))):
             out[user.username], _ = issue_token(
                 session=session, user=user, now=now, ttl_minutes=600

@@ -6,6 +6,7 @@ not read from ``api.approvals.auth.POLICY``. A refused call must change nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import uuid
 from collections.abc import Callable
@@ -15,8 +16,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from api.approvals.seed import DEMO_PASSWORD
+from api.approvals.auth import issue_token
+from api.approvals.models import User
 from geodata.db import session_scope
 from geodata.importer import import_layer
 from geodata.storage import create_city
@@ -148,12 +152,14 @@ class World:
     def throwaway_login(self, role: str) -> str:
         """A second token for the role's user, so logging it out spares the shared one."""
         user = DEFAULT_USER[role]
-        r = self.flow.client.post(
-            f"{PREFIX}/auth/token", data={"username": user, "password": DEMO_PASSWORD}
-        )
-        assert r.status_code == 200, r.text
+        engine = self.flow.client.app.state.engine  # type: ignore[attr-defined]
+        with Session(engine) as session, session.begin():
+            row = session.scalars(select(User).where(User.username == user)).one()
+            token, _ = issue_token(
+                session=session, user=row, now=dt.datetime.now(dt.UTC), ttl_minutes=60
+            )
         name = f"{user}#logout"
-        self.flow.tokens = {**self.flow.tokens, name: r.json()["access_token"]}
+        self.flow.tokens = {**self.flow.tokens, name: token}
         return name
 
     def snapshot(self, app_id: int) -> Callable[[], Any]:

@@ -26,6 +26,7 @@ from geodata.storage import delete_layer
 from routing.errors import RoadLayerError
 from routing.graph import build_road_graph
 from routing.graph import nearest_nodes
+from tests.conftest import Users
 from tests.helpers import read_sample
 from tests.helpers import sample_path
 
@@ -110,7 +111,7 @@ def sample_city(engine: Engine) -> Iterator[str]:
 
 
 def test_proposals_and_plans_share_one_graph(
-    engine: Engine, sample_city: str, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, sample_city: str, users: Users, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One build serves co-location and planning; the plan snaps with nearest_nodes."""
     builds: list[Any] = []
@@ -124,8 +125,12 @@ def test_proposals_and_plans_share_one_graph(
     monkeypatch.setattr(graphs_module, "build_city_graph", counting)
     sample = read_sample("proposed_lines")
     lines = sample[sample["id"].str.startswith("P03")].to_crs(4326)
-    with TestClient(create_app(engine=engine)) as client:
-        added = client.post(f"/proposals/{sample_city}", json=lines.__geo_interface__)
+    # a designer submits the lines; the city management bureau plans
+    designer = users.headers("designer", city=sample_city)
+    with TestClient(create_app(engine=engine), headers=users.headers("acceptor")) as client:
+        added = client.post(
+            f"/proposals/{sample_city}", json=lines.__geo_interface__, headers=designer
+        )
         assert added.status_code == 201, added.text
         (graph,) = builds
         G = graph.G  # noqa: N806 - networkx's name
