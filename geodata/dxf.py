@@ -8,8 +8,10 @@ reads the header's version and code page as AutoCAD does (R2000-R2004 files in t
 ``$DWGCODEPAGE``, e.g. ANSI_936 as GBK; R2007+ as UTF-8) and gives each entity as it is.
 
 Lines (LINE, LWPOLYLINE, POLYLINE, ARC, SPLINE, ELLIPSE) become LineStrings with their CAD
-layer in ``cad_layer``; POINTs become Points; text, dimensions, blocks, hatches and the
-rest are counted and left out, and the count is returned as a note.
+layer in ``cad_layer``; POINTs become Points. A text (TEXT, MTEXT) within
+:data:`LABEL_DISTANCE` of a line labels it (``cad_label``: the surveyor's ``DN300 球墨铸铁``),
+the nearest line of its own layer first; dimensions, blocks, hatches, texts far from any
+line and the rest are counted and left out, and the count is returned as a note.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from collections import Counter
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from ezdxf import filemanagement
 from ezdxf import path as dxf_path
 from ezdxf.entities.dxfgfx import DXFGraphic
+from ezdxf.entities.mtext import MText
 from ezdxf.entities.polyline import Polyline
+from ezdxf.entities.text import Text
 from ezdxf.lldxf.const import DXFStructureError
 from shapely.geometry.base import BaseGeometry
 
@@ -36,6 +41,10 @@ logger = logging.getLogger(__name__)
 CAD_LINE_TYPES = ("LINE", "LWPOLYLINE", "POLYLINE", "ARC", "SPLINE", "ELLIPSE")
 # curves are cut into chords no further than this from the arc (drawing units, metres)
 FLATTEN_DISTANCE = 0.01
+# a text this close to a line (drawing units, metres) labels it
+LABEL_DISTANCE = 10.0
+# several labels of one line are joined with this
+LABEL_SEPARATOR = " / "
 # entities that carry annotation, not network geometry: left out with a note
 _ANNOTATION = {
     "TEXT": "文字 text",
@@ -57,19 +66,30 @@ class DXFDrawing:
     """The usable entities of a drawing: ``frame`` (no CRS) and what was left out."""
 
     def __init__(
-        self, frame: gpd.GeoDataFrame, ignored: Counter[str], encoding: str, version: str
+        self,
+        frame: gpd.GeoDataFrame,
+        ignored: Counter[str],
+        encoding: str,
+        version: str,
+        labelled: int = 0,
     ) -> None:
         self.frame = frame
         self.ignored = ignored
         self.encoding = encoding
         self.version = version
+        self.labelled = labelled
 
     def note(self) -> str | None:
-        """One sentence on the entities left out, or None when none were."""
-        if not self.ignored:
-            return None
-        listed = ", ".join(f"{count} {kind}" for kind, count in sorted(self.ignored.items()))
-        return f"CAD entities left out (not network lines): {listed}"
+        """One sentence on the texts taken as labels and the entities left out, or None."""
+        parts = []
+        if self.labelled:
+            parts.append(
+                f"{self.labelled} 文字 text taken as labels of the nearest line (cad_label)"
+            )
+        if self.ignored:
+            listed = ", ".join(f"{count} {kind}" for kind, count in sorted(self.ignored.items()))
+            parts.append(f"CAD entities left out (not network lines): {listed}")
+        return "; ".join(parts) or None
 
 
 def read_dxf(
@@ -110,8 +130,13 @@ def read_dxf(
     handles: list[str] = []
     geoms: list[BaseGeometry] = []
     ignored: Counter[str] = Counter()
+    texts: list[tuple[str, str, shapely.Point]] = []
     for entity in doc.modelspace():
         kind = entity.dxftype()
+        text = _text(entity)
+        if text is not None:
+            texts.append(text)
+            continue
         geom = _geometry(entity, kind)
         if geom is None:
             ignored[_ANNOTATION.get(kind, kind)] += 1
@@ -120,18 +145,70 @@ def read_dxf(
         kinds.append(kind)
         handles.append(str(entity.dxf.handle))
         geoms.append(geom)
-    frame = gpd.GeoDataFrame(
-        {"cad_layer": layers, "entity_type": kinds, "entityhandle": handles}, geometry=geoms
-    )
+    labels, unplaced = _labels(texts, layers, geoms)
+    ignored.update({_ANNOTATION["TEXT"]: unplaced} if unplaced else {})
+    columns: dict[str, list[str | None]] = {
+        "cad_layer": list(layers),
+        "entity_type": list(kinds),
+        "entityhandle": list(handles),
+    }
+    if any(label is not None for label in labels):
+        columns["cad_label"] = labels
+    frame = gpd.GeoDataFrame(columns, geometry=geoms)
     logger.info(
-        "%s: %s (%s), %d entities read, %d left out",
+        "%s: %s (%s), %d entities read, %d texts as labels, %d left out",
         shown,
         doc.dxfversion,
         doc.encoding,
         len(frame),
+        len(texts) - unplaced,
         sum(ignored.values()),
     )
-    return DXFDrawing(frame, ignored, encoding=str(doc.encoding), version=str(doc.dxfversion))
+    return DXFDrawing(
+        frame,
+        ignored,
+        encoding=str(doc.encoding),
+        version=str(doc.dxfversion),
+        labelled=len(texts) - unplaced,
+    )
+
+
+def _text(entity: DXFGraphic) -> tuple[str, str, shapely.Point] | None:
+    """A TEXT's or MTEXT's layer, plain text and insertion point; None for other entities."""
+    if isinstance(entity, MText):
+        content, at = entity.plain_text(split=False), entity.dxf.insert
+    elif isinstance(entity, Text):
+        content, at = entity.plain_text(), entity.get_placement()[1]
+    else:
+        return None
+    return str(entity.dxf.layer), str(content).strip(), shapely.Point(at.x, at.y)
+
+
+def _labels(
+    texts: list[tuple[str, str, shapely.Point]], layers: list[str], geoms: list[BaseGeometry]
+) -> tuple[list[str | None], int]:
+    """Each line's labels (joined), and how many texts were near no line.
+
+    A text labels the nearest line of its own layer within :data:`LABEL_DISTANCE`, else
+    the nearest line of any layer within it.
+    """
+    found: list[list[str]] = [[] for _ in geoms]
+    lines = np.array(
+        [g if g.geom_type == "LineString" else shapely.LineString() for g in geoms], dtype=object
+    )
+    tree = shapely.STRtree(lines)
+    unplaced = 0
+    for layer, content, point in texts:
+        near = tree.query(point, predicate="dwithin", distance=LABEL_DISTANCE)
+        if not content or not len(near):
+            unplaced += 1
+            continue
+        own = [k for k in near if layers[k] == layer]
+        pool = np.asarray(own or near)
+        nearest = int(pool[np.argmin(shapely.distance(lines[pool], point))])
+        found[nearest].append(content)
+    labels = [LABEL_SEPARATOR.join(f) if f else None for f in found]
+    return labels, unplaced
 
 
 def _geometry(entity: DXFGraphic, kind: str) -> BaseGeometry | None:

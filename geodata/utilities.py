@@ -35,12 +35,16 @@ UTILITIES: tuple[str, ...] = ("water", "power", "heat", "gas", "drainage", "tele
 OTHER = "other"
 VOCABULARY_PATH = Path(__file__).parent / "data" / "pipeline_vocabulary.csv"
 _COLUMNS = ("code", "utility", "subtype", "name_zh", "name_en", "aliases")
-# trailing words that say "pipe/line/network" and carry no kind: 给水管线 -> 给水
+# trailing words that say "pipe/line/network" and carry no kind: 给水管线 -> 给水,
+# 路灯电缆 -> 路灯, 热力管沟 -> 热力
 _SUFFIXES = (
     "管线",
     "管道",
     "管网",
     "线路",
+    "电缆",
+    "光缆",
+    "管沟",
     "管",
     "线",
     "_pipe",

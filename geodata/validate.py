@@ -7,7 +7,6 @@ concerns. A layer with any problem is refused as a whole; warnings do not refuse
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import math
 import re
@@ -449,7 +448,13 @@ def validate_layer(
             report=report,
         )
     columns, sources, used = _map_fields(
-        frame, spec, ids, report, field_map=field_map or {}, vocabulary=vocabulary
+        frame,
+        spec,
+        ids,
+        report,
+        field_map=field_map or {},
+        vocabulary=vocabulary,
+        drawing=source.driver == "DXF",
     )
     extra, drop = _apply_vocabulary(
         columns, sources, kind=kind, unplanned=unplanned, ids=ids, report=report
@@ -835,8 +840,13 @@ def _map_fields(
     *,
     field_map: Mapping[str, str],
     vocabulary: Vocabulary | None,
+    drawing: bool = False,
 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]], set[str]]:
     """Parse the source fields that feed table columns; problems go to the report.
+
+    In a drawing (``drawing``) whose lines take their utility from the CAD layer, lines
+    on layers that name no utility (图框, 道路, 0) are the sheet's furniture: marked
+    :class:`_Furniture` to be left out, unless no line is on a utility layer at all.
 
     Returns the parsed columns, the raw source values per column and the fields used.
     """
@@ -861,30 +871,19 @@ def _map_fields(
                 )
             continue
         used.add(source)
-        parse = _PARSERS[f.type]
-        if f.type == "utility":
-            chosen = vocabulary or default_vocabulary()
-
-            def parse(value: Any, chosen: Vocabulary = chosen) -> UtilityTerm | None:
-                return None if _is_null(value) else chosen.classify(str(value))
-
-        raws = frame[source].to_numpy(dtype=object)
-        present = frame[source].notna().to_numpy()
-        values: list[Any] = [None] * len(raws)
-        for index in range(len(raws)):
-            try:
-                value = parse(raws[index]) if present[index] else None
-            except (ValueError, UnknownUtilityError) as exc:
-                report.problems.append(Problem(_CODES[f.type], str(exc), index, ids[index], source))
-                continue
-            if value is None and f.required:
-                report.problems.append(
-                    Problem("missing_value", f"{f.column} is empty", index, ids[index], source)
-                )
-            values[index] = value
-        columns[f.column] = values
+        columns[f.column] = _parse_column(
+            frame[source],
+            f,
+            ids,
+            report,
+            vocabulary=vocabulary or default_vocabulary(),
+            furniture=drawing and source == _CAD_LAYER,
+        )
         sources[f.column] = [
-            _json_value(v) if p else None for v, p in zip(raws, present, strict=True)
+            _json_value(v) if p else None
+            for v, p in zip(
+                frame[source].to_numpy(dtype=object), frame[source].notna().to_numpy(), strict=True
+            )
         ]
     for earlier, later in spec.date_order:
         if earlier in columns and later in columns:
@@ -900,6 +899,63 @@ def _map_fields(
                         )
                     )
     return columns, sources, used
+
+
+def _parse_column(
+    column: pd.Series,
+    f: _Field,
+    ids: list[str | None],
+    report: ValidationReport,
+    *,
+    vocabulary: Vocabulary,
+    furniture: bool,
+) -> list[Any]:
+    """Parse one source field for ``f``; problems go to the report.
+
+    ``furniture``: the utility comes from a drawing's CAD layers (see :func:`_map_fields`).
+    """
+    source = str(column.name)
+    parse = _PARSERS[f.type]
+    if f.type == "utility":
+
+        def parse(value: Any) -> UtilityTerm | None:
+            return None if _is_null(value) else vocabulary.classify(str(value))
+
+    raws = column.to_numpy(dtype=object)
+    present = column.notna().to_numpy()
+    values: list[Any] = [None] * len(raws)
+    unknown_layers: list[Problem] = []
+    for index in range(len(raws)):
+        try:
+            value = parse(raws[index]) if present[index] else None
+        except (ValueError, UnknownUtilityError) as exc:
+            problem = Problem(_CODES[f.type], str(exc), index, ids[index], source)
+            if furniture and f.type == "utility":
+                values[index] = _Furniture(str(raws[index]))
+                unknown_layers.append(problem)
+            else:
+                report.problems.append(problem)
+            continue
+        if value is None and f.required:
+            report.problems.append(
+                Problem("missing_value", f"{f.column} is empty", index, ids[index], source)
+            )
+        values[index] = value
+    if unknown_layers and not any(isinstance(v, UtilityTerm) for v in values):
+        # no line on a utility layer: the drawing is not a pipeline survey as it is
+        report.problems += unknown_layers
+    return values
+
+
+# the field the DXF reader gives each entity's CAD layer in (geodata.dxf)
+_CAD_LAYER = "cad_layer"
+
+
+@dataclass(frozen=True)
+class _Furniture:
+    """A drawing's line on a CAD layer that names no utility (图框 frame, 道路 roads, 0)."""
+
+    layer: str
 
 
 def _check_field_map(
@@ -941,41 +997,56 @@ def _check_field_map(
 
 
 def _find_field(f: _Field, lowered: dict[str, str]) -> str | None:
-    """The source field for ``f``: an alias, or an alias cut by the DBF 10-byte limit."""
+    """The source field for ``f``: an alias, or an alias cut by the DBF 10-byte limit.
+
+    A cut name matches by prefix: ``管线类`` and, from tools that decoded the stray byte of
+    the cut character, ``管线类\ufffd`` or ``管线类?`` all stand for ``管线类型``.
+    """
     for alias in f.aliases:
         if alias in lowered:
             return lowered[alias]
     for alias in f.aliases:
-        for cut in _dbf_truncations(alias):
-            if cut in lowered:
-                return lowered[cut]
+        for name, original in lowered.items():
+            if _is_dbf_cut(name, alias):
+                return original
     return None
 
 
-@functools.cache
-def _dbf_truncations(alias: str) -> tuple[str, ...]:
-    """The names ``alias`` becomes when a DBF cuts it to 10 bytes in UTF-8, GBK or ASCII.
+# what a tool leaves of the character the DBF limit cut in two (a replacement mark)
+_CUT_MARKS = "\ufffd?"
+
+
+def _is_dbf_cut(name: str, alias: str) -> bool:
+    """Whether the field ``name`` is ``alias`` cut to the DBF's 10 bytes.
+
+    The name, without a trailing replacement mark, must be a prefix of the alias that fills
+    the 10 bytes but for part of one character, in UTF-8 (3 bytes a character) or GBK (2).
 
     Examples
     --------
-    >>> _dbf_truncations("管线类型")
-    ('管线类',)
-    >>> _dbf_truncations("权属单位名称")
-    ('权属单', '权属单位名')
-    >>> _dbf_truncations("planned_start")
-    ('planned_st',)
+    >>> _is_dbf_cut("管线类", "管线类型"), _is_dbf_cut("管线类\ufffd", "管线类型")
+    (True, True)
+    >>> _is_dbf_cut("权属单位名", "权属单位名称"), _is_dbf_cut("管线", "管线类型")
+    (True, False)
+    >>> _is_dbf_cut("planned_st", "planned_start")
+    True
     """
-    cuts: list[str] = []
-    for codec in ("utf-8", "gbk"):
-        try:
-            raw = alias.encode(codec)
-        except UnicodeEncodeError:
-            continue
-        if len(raw) > DBF_NAME_BYTES:
-            cut = raw[:DBF_NAME_BYTES].decode(codec, errors="ignore")
-            if cut and cut not in cuts:
-                cuts.append(cut)
-    return tuple(cuts)
+    stem = name.rstrip(_CUT_MARKS)
+    if not stem or stem == alias or not alias.startswith(stem):
+        return False
+    return any(_cut_in(stem, alias, codec) for codec in ("utf-8", "gbk"))
+
+
+def _cut_in(stem: str, alias: str, codec: str) -> bool:
+    try:
+        kept, whole = stem.encode(codec), alias.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    if len(whole) <= DBF_NAME_BYTES or len(kept) > DBF_NAME_BYTES:
+        return False
+    # the character after the stem did not fit in what was left of the 10 bytes
+    following = alias[len(stem)].encode(codec)
+    return len(kept) + len(following) > DBF_NAME_BYTES
 
 
 def _apply_vocabulary(
@@ -1027,7 +1098,13 @@ def _apply_terms(
     subtypes = columns.get("subtype", [None] * n)
     raw_types = sources.get("utility", [None] * n)
     skipped: Counter[str] = Counter()
+    furniture: Counter[str] = Counter()
     for index, term in enumerate(terms):
+        if isinstance(term, _Furniture):
+            drop[index] = True
+            furniture[term.layer] += 1
+            terms[index] = None
+            continue
         if not isinstance(term, UtilityTerm):
             continue
         extra[index]["source_type"] = raw_types[index]
@@ -1054,12 +1131,22 @@ def _apply_terms(
             skipped[term.label] += 1
     if "subtype" in columns or any(s is not None for s in subtypes):
         columns["subtype"] = subtypes
+    if furniture:
+        listed = ", ".join(f"{layer} {count}" for layer, count in sorted(furniture.items()))
+        report.warnings.append(
+            Problem(
+                "cad_other_layers",
+                f"{furniture.total()} lines on CAD layers that name no utility left out "
+                f"(图框、道路等 frame, roads...): {listed}",
+                field=_CAD_LAYER,
+            )
+        )
     if skipped:
         listed = ", ".join(f"{label} {count}" for label, count in skipped.items())
         report.warnings.append(
             Problem(
                 "unplanned_skipped",
-                f"{int(drop.sum())} lines of kinds the product does not plan with were "
+                f"{skipped.total()} lines of kinds the product does not plan with were "
                 f"left out ({listed})",
             )
         )
@@ -1159,14 +1246,23 @@ def _apply_sizes(
     if sizes is not None:
         raw_sizes = sources.get("diameter_mm", [None] * n)
         for index, size in enumerate(sizes):
+            raw = raw_sizes[index]
+            if isinstance(raw, str) and raw.strip():
+                # the size as written stays, also when it says "none" (0, -, /, 无)
+                extra[index]["source_size"] = raw
             if not isinstance(size, _Size):
                 continue
+            # diameter_mm is the horizontal size: the clearance checks measure outer wall
+            # to outer wall with it, so a box keeps its width there and both sides in attrs
             sizes[index] = size.width_mm
             if size.height_mm is not None:
+                extra[index]["section"] = "box"
                 extra[index]["box_width_mm"] = size.width_mm
                 extra[index]["box_height_mm"] = size.height_mm
-            if isinstance(raw_sizes[index], str):
-                extra[index]["source_size"] = raw_sizes[index]
+            if size.wall_mm is not None:
+                extra[index]["wall_mm"] = size.wall_mm
+            if size.count is not None:
+                extra[index]["pipe_count"] = size.count
 
 
 def _build_rows(
@@ -1270,7 +1366,7 @@ def _parse_text(value: Any) -> str | None:
 
 
 def _parse_float(value: Any) -> float | None:
-    if _is_null(value) or (isinstance(value, str) and not value.strip()):
+    if _is_null(value) or (isinstance(value, str) and _is_blank(value)):
         return None
     try:
         number = float(value)
@@ -1285,31 +1381,52 @@ def _parse_float(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class _Size:
-    """A pipe size: a round diameter (``height_mm`` None) or a box section W×H."""
+    """A pipe size: a round diameter (``height_mm`` None) or a box section W×H.
+
+    ``wall_mm`` is the wall thickness of ``D219×6``; ``count`` the pipes of ``2×DN500``
+    (a heating supply and return laid side by side), each of ``width_mm``.
+    """
 
     width_mm: float
     height_mm: float | None = None
+    wall_mm: float | None = None
+    count: int | None = None
 
 
-# DN300, Φ300, φ300, Ø300, de110, D300, 300mm; a box 600×400, 600x400, 600*400 (mm)
-_ROUND = re.compile(r"^(?:dn|de|d|φ|ф|ø|Φ|Ø|Ф)?\s*(\d+(?:\.\d+)?)\s*(?:mm|毫米)?$", re.IGNORECASE)
+# what surveyors write in a cell with no value: stored as empty, like a blank
+_BLANK_MARKS = frozenset({"-", "--", "—", "——", "/", "\\", "无", "不详", "未知", "n/a", "na"})
+_NUMBER = r"(\d+(?:\.\d+)?)"
+# a round size's prefix: DN (nominal), De/de (PE outside), D, Φ/φ/Ø/Ф (diameter)
+_PREFIX = r"(?:dn|de|d|φ|ф|ø)"
+_UNIT = r"\s*(?:mm|毫米)?"
+_TIMES = r"\s*[×x*✕]\s*"
+# DN300, Φ300, φ300, Ø300, de110, D300, 300mm
+_ROUND = re.compile(rf"^{_PREFIX}?\s*{_NUMBER}{_UNIT}$", re.IGNORECASE)
+# a box 600×400, 600x400, 600*400, B×H=600×400 (mm)
 _BOX = re.compile(
-    r"^(?:[a-z]\s*[×x*]\s*[a-z]\s*=\s*)?(\d+(?:\.\d+)?)\s*[×x*✕]\s*(\d+(?:\.\d+)?)\s*(?:mm|毫米)?$",
-    re.IGNORECASE,
+    rf"^(?:[a-z]{_TIMES}[a-z]\s*=\s*)?{_NUMBER}{_TIMES}{_NUMBER}{_UNIT}$", re.IGNORECASE
 )
+# a steel or PE pipe by outside diameter and wall: D219×6, Φ159×4.5, de110×10
+_WALL = re.compile(rf"^{_PREFIX}\s*{_NUMBER}{_TIMES}{_NUMBER}{_UNIT}$", re.IGNORECASE)
+# several pipes of one size: 2×DN500, 2DN500
+_COUNT = re.compile(rf"^(\d+)(?:{_TIMES}|\s*){_PREFIX}\s*{_NUMBER}{_UNIT}$", re.IGNORECASE)
+# a wall is thinner than this share of the diameter (D219×6: 3 %); more is no wall
+MAX_WALL_SHARE = 0.25
 
 
 def _parse_diameter(value: Any) -> _Size | None:
-    """Parse a 管径: a number, ``DN300``, ``Φ300``, ``de110`` or a box ``600×400`` (mm).
+    """Parse a 管径 in mm: 300, DN300, Φ300, de110, D219×6, 2×DN500 or a box 600×400.
 
-    A size of 0 means "not measured" and is empty.
+    A size of 0, a blank and the marks for "no value" (``-``, ``/``, ``无``) are empty.
 
     Examples
     --------
     >>> _parse_diameter("DN300")
-    _Size(width_mm=300.0, height_mm=None)
+    _Size(width_mm=300.0, height_mm=None, wall_mm=None, count=None)
     >>> _parse_diameter("600×400")
-    _Size(width_mm=600.0, height_mm=400.0)
+    _Size(width_mm=600.0, height_mm=400.0, wall_mm=None, count=None)
+    >>> _parse_diameter("D219×6")
+    _Size(width_mm=219.0, height_mm=None, wall_mm=6.0, count=None)
     >>> _parse_diameter(0) is None
     True
     """
@@ -1326,27 +1443,45 @@ def _parse_diameter(value: Any) -> _Size | None:
 
 def _size_from_text(value: str) -> _Size | None:
     text = unicodedata.normalize("NFKC", value).strip()
-    round_match = _ROUND.match(text)
-    box_match = _BOX.match(text)
-    size: _Size | None = None
-    if not text:
-        pass
-    elif round_match is not None:
-        number = float(round_match.group(1))
-        size = _Size(number) if number > 0 else None
-    elif box_match is not None:
-        width, height = float(box_match.group(1)), float(box_match.group(2))
+    if _is_blank(text):
+        return None
+    if (found := _ROUND.match(text)) is not None:
+        number = float(found.group(1))
+        return _Size(number) if number > 0 else None
+    if (found := _WALL.match(text)) is not None:
+        diameter, wall = float(found.group(1)), float(found.group(2))
+        if not 0 < wall <= diameter * MAX_WALL_SHARE:
+            msg = (
+                f"{value!r}: a wall of {wall:g} mm does not fit a pipe of {diameter:g} mm; "
+                "write D219×6 (outside diameter × wall) or 600×400 (box W×H)"
+            )
+            raise ValueError(msg)
+        return _Size(diameter, wall_mm=wall)
+    if (found := _COUNT.match(text)) is not None:
+        count, diameter = int(found.group(1)), float(found.group(2))
+        if count < 1 or diameter <= 0:
+            return None
+        return _Size(diameter, count=count if count > 1 else None)
+    if (found := _BOX.match(text)) is not None:
+        width, height = float(found.group(1)), float(found.group(2))
         if 0 < min(width, height) < MIN_BOX_MM or (min(width, height) == 0 < max(width, height)):
             msg = (
                 f"{value!r} looks like a duct arrangement (rows×columns), not a section "
                 "W×H in mm; give the section size"
             )
             raise ValueError(msg)
-        size = _Size(width, height) if width > 0 else None
-    else:
-        msg = f"{value!r} is not a pipe size (write 300, DN300, Φ300, de110 or 600×400, in mm)"
-        raise ValueError(msg)
-    return size
+        return _Size(width, height) if width > 0 else None
+    msg = (
+        f"{value!r} is not a pipe size (write 300, DN300, Φ300, de110, D219×6, 2×DN500 "
+        "or 600×400, in mm)"
+    )
+    raise ValueError(msg)
+
+
+def _is_blank(text: str) -> bool:
+    """Whether a cell's text says "no value": empty, or a mark such as ``-``, ``/``, ``无``."""
+    folded = unicodedata.normalize("NFKC", text).strip().lower()
+    return not folded or folded in _BLANK_MARKS
 
 
 def _parse_metres(value: Any) -> float | None:

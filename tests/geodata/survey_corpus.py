@@ -139,3 +139,96 @@ def _write_shapefile(frame: gpd.GeoDataFrame, path: Path, encoding: str) -> Path
         warnings.filterwarnings("ignore", message=".*(laundered|decode error message).*")
         frame.to_file(path, engine="pyogrio", encoding=encoding)
     return path
+
+
+# a survey sheet's CAD layers -> (utility, subtype); the spellings vary as drawn
+SHEET_LAYERS: dict[str, tuple[str, str | None]] = {
+    "JS_给水": ("water", None),
+    "YS-雨水": ("drainage", "storm"),
+    "WS污水": ("drainage", "sewer"),
+    "PS": ("drainage", None),
+    "RQ": ("gas", None),
+    "DL": ("power", None),
+    "ＤＸ 通信": ("telecom", None),
+    "LD路灯": ("other", "street_lighting"),
+}
+# the labels each line gets: a TEXT beside it and, on every other line, an MTEXT too
+SHEET_TEXT = "DN300 球墨铸铁"
+SHEET_MTEXT = "埋深1.8m\\P权属 哈尔滨市政"
+
+
+def cad_sheet(folder: Path, *, name: str = "管线带状图.dxf") -> Path:
+    """A whole survey sheet: utility layers, labels (TEXT, MTEXT), frame, roads and title.
+
+    R2010 under ``$DWGCODEPAGE`` ANSI_936, CGCS2000 GK 126E (EPSG:4551) metres. Beside the
+    network it has what every sheet has: a frame (``图框``) around everything, road edges
+    (``道路``), a title text far from any line and one dimension.
+    """
+    doc = ezdxf.new("R2010", setup=True)
+    doc.encoding = "gbk"
+    msp = doc.modelspace()
+    lines = survey_lines(len(SHEET_LAYERS), crs=HARBIN_GK).geometry
+    for k, (layer, line) in enumerate(zip(SHEET_LAYERS, lines, strict=True)):
+        doc.layers.add(layer)
+        msp.add_lwpolyline(list(line.coords), dxfattribs={"layer": layer})
+        middle = line.interpolate(0.5, normalized=True)
+        msp.add_text(SHEET_TEXT, dxfattribs={"layer": layer}).set_placement(
+            (middle.x + 1.0, middle.y + 1.0)
+        )
+        if k % 2 == 0:
+            quarter = line.interpolate(0.25, normalized=True)
+            msp.add_mtext(SHEET_MTEXT, dxfattribs={"layer": layer}).set_location(
+                (quarter.x, quarter.y + 2.0)
+            )
+    west, south, east, north = shapely.MultiLineString(list(lines)).bounds
+    doc.layers.add("图框")
+    frame = [(west - 50, south - 50), (east + 50, south - 50), (east + 50, north + 50)]
+    msp.add_lwpolyline([*frame, (west - 50, north + 50)], close=True, dxfattribs={"layer": "图框"})
+    msp.add_text("哈尔滨市地下管线带状图", dxfattribs={"layer": "图框"}).set_placement(
+        (west - 25, north + 25)
+    )
+    doc.layers.add("道路")
+    for road in survey_lines(len(SHEET_LAYERS) + 2, crs=HARBIN_GK).geometry[-2:]:
+        edge = shapely.offset_curve(road, 12.0)
+        msp.add_lwpolyline(list(edge.coords), dxfattribs={"layer": "道路"})
+    first = list(lines.iloc[0].coords)
+    msp.add_linear_dim(base=(first[0][0], first[0][1] + 5), p1=first[0], p2=first[1]).render()
+    path = folder / name
+    doc.saveas(path)
+    return path
+
+
+# (管线类型 as keyed in, 管径 as keyed in, utility, subtype, diameter_mm, extra attrs)
+CODED_ROWS: tuple[tuple[str, object, str, str | None, float | None, dict[str, object]], ...] = (
+    ("ＪＳ", "DN300", "water", None, 300.0, {}),
+    (
+        " ys ",
+        "600*400",
+        "drainage",
+        "storm",
+        600.0,
+        {"box_width_mm": 600.0, "box_height_mm": 400.0},
+    ),
+    ("Ws 污水", "De110", "drainage", "sewer", 110.0, {}),
+    ("ps排水", "300mm", "drainage", None, 300.0, {}),
+    ("RQ　燃气", "D219×6", "gas", None, 219.0, {"wall_mm": 6.0}),
+    ("热力管沟", "2×DN500", "heat", None, 500.0, {"pipe_count": 2}),
+    ("给水管", "/", "water", None, None, {}),
+    ("DL电缆", "0", "power", None, None, {}),
+    ("XH", "", "other", "traffic_signal", None, {}),
+)
+
+
+def coded_geopackage(folder: Path, *, type_field: str = "管线类型") -> Path:
+    """A GeoPackage as a survey database exports it: codes typed any way, sizes as text.
+
+    ``type_field`` names the utility field, e.g. ``管线类\\ufffd`` as QGIS writes a
+    shapefile field name the DBF limit cut inside a character.
+    """
+    frame = survey_lines(len(CODED_ROWS))
+    frame["编号"] = [f"GX{k:03d}" for k in range(len(CODED_ROWS))]
+    frame[type_field] = [r[0] for r in CODED_ROWS]
+    frame["管径"] = [str(r[1]) for r in CODED_ROWS]
+    path = folder / "管线成果.gpkg"
+    frame.to_file(path, engine="pyogrio", layer="管线")
+    return path
