@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ezdxf
 import geopandas as gpd
 import shapely
 
@@ -21,6 +22,10 @@ from geodata.errors import LayerReadError
 from geodata.errors import LayerValidationError
 from geodata.errors import MissingCRSError
 from geodata.layers import save_layer
+from tests.geodata.survey_corpus import HARBIN_GK
+from tests.geodata.survey_corpus import coded_geopackage
+from tests.geodata.survey_corpus import gbk_shapefile
+from tests.geodata.survey_corpus import survey_lines
 from tests.helpers import read_sample
 
 __all__ = ["BAD_CASES", "BadCase"]
@@ -148,6 +153,30 @@ def _unknown_city(tmp: Path) -> tuple[Path, dict[str, Any]]:
 
 def _no_features(tmp: Path) -> tuple[Path, dict[str, Any]]:
     return save_layer(_roads().head(0), tmp / "empty.gpkg", layer="roads"), {}
+
+
+def _survey_bad_size(tmp: Path) -> tuple[Path, dict[str, Any]]:
+    (tmp / "src").mkdir()
+    frame = gpd.read_file(gbk_shapefile(tmp / "src"), engine="pyogrio", encoding="GBK")
+    frame.loc[2, "管径"] = "大约300"
+    return save_layer(frame, tmp / "管线.shp", encoding="GBK"), {}
+
+
+def _survey_code_disagrees(tmp: Path) -> tuple[Path, dict[str, Any]]:
+    path = coded_geopackage(tmp)
+    frame = gpd.read_file(path, engine="pyogrio")
+    frame.loc[4, "管线类型"] = "JS燃气"
+    return save_layer(frame, tmp / "codes.gpkg", layer="管线"), {}
+
+
+def _drawing_without_utility_layers(tmp: Path) -> tuple[Path, dict[str, Any]]:
+    doc = ezdxf.new("R2010")
+    msp = doc.modelspace()
+    for layer, line in zip(("图框", "道路"), survey_lines(2, crs=HARBIN_GK).geometry, strict=True):
+        msp.add_lwpolyline(list(line.coords), dxfattribs={"layer": layer})
+    path = tmp / "图纸.dxf"
+    doc.saveas(path)
+    return path, {"crs": HARBIN_GK}
 
 
 BAD_CASES: tuple[BadCase, ...] = (
@@ -356,4 +385,36 @@ BAD_CASES: tuple[BadCase, ...] = (
         "zip_without_layer", "roads", _empty_zip, LayerReadError, r"nothing\.zip: the zip holds no"
     ),
     BadCase("unknown_city", "roads", _unknown_city, CityNotFoundError, r"no city 'atlantis'"),
+    BadCase(
+        "survey_bad_pipe_size",
+        "underground_lines",
+        _survey_bad_size,
+        LayerValidationError,
+        r"管线\.shp, layer '管线', feature 2 \(id GX002\), field '管径': '大约300' is not a "
+        r"pipe size",
+        code="bad_number",
+        index=2,
+        field="管径",
+    ),
+    BadCase(
+        "survey_code_and_name_disagree",
+        "underground_lines",
+        _survey_code_disagrees,
+        LayerValidationError,
+        r"codes\.gpkg, layer '管线', feature 4 \(id GX004\), field '管线类型': utility "
+        r"'JS燃气': code JS \(给水\) and name 燃气 disagree",
+        code="unknown_utility",
+        index=4,
+        field="管线类型",
+    ),
+    BadCase(
+        "drawing_without_utility_layers",
+        "underground_lines",
+        _drawing_without_utility_layers,
+        LayerValidationError,
+        r"图纸\.dxf, feature 0 \(id [0-9A-F]+\), field 'cad_layer': unknown utility kind '图框'",
+        code="unknown_utility",
+        index=0,
+        field="cad_layer",
+    ),
 )
