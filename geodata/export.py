@@ -7,12 +7,20 @@ under an ANSI_1252 header and has no text styles; a CAD user gets here one layer
 utility in the colours surveyors use, metric units, ``$DWGCODEPAGE`` ANSI_936 with an
 R2000 file in GBK (read right by every AutoCAD and by GDAL), a Chinese text style and a
 label on each line.
+
+Proposals, co-location groups, trench plans and fixed routes are GeoJSON FeatureCollections
+in the product; :func:`collection_frame` turns one into a frame for :func:`export_frame`
+(its CRS from the caller, the collection's ``crs`` member, or WGS 84 as RFC 7946 says). A
+trench several utilities share (``utilities`` of a plan edge, a group or a route) goes on
+the DXF layer :data:`SHARED_LAYER`, labelled with the utilities it carries.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +30,20 @@ import pyogrio
 import shapely
 from ezdxf import filemanagement
 
+from geodata.crs import crs_label
 from geodata.crs import parse_crs
+from geodata.errors import CRSError
 from geodata.errors import LayerReadError
 
-__all__ = ["EXPORT_FORMATS", "UTILITY_COLOURS", "export_frame", "write_dxf"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "SHARED_LAYER",
+    "UTILITY_COLOURS",
+    "collection_frame",
+    "export_collection",
+    "export_frame",
+    "write_dxf",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +76,19 @@ UTILITY_LAYERS: dict[str, str] = {
     "power": "DL_电力",
     "telecom": "DX_电信",
     "other": "QT_其他",
+}
+# a trench several utilities share (同沟敷设): its own layer, labelled with the utilities
+SHARED_LAYER = "TG_同沟"
+SHARED_COLOUR = 7
+# Chinese names for labels
+UTILITY_NAMES_ZH: dict[str, str] = {
+    "water": "给水",
+    "drainage": "排水",
+    "gas": "燃气",
+    "heat": "热力",
+    "power": "电力",
+    "telecom": "电信",
+    "other": "其他",
 }
 TEXT_STYLE = "中文"
 TEXT_FONT = "simsun.ttc"
@@ -97,9 +128,15 @@ def export_frame(
         frame = frame.to_crs(4326)
     elif crs is not None:
         frame = frame.to_crs(parse_crs(crs))
-    frame = _flat(frame)
     if fmt == "dxf":
+        if not parse_crs(frame.crs).is_projected:
+            msg = (
+                f"a DXF is drawn in metres, but the data are in {crs_label(frame.crs)} "
+                "(degrees); give crs= the city's CGCS2000 zone, e.g. EPSG:4551"
+            )
+            raise CRSError(msg)
         return write_dxf(frame, path)
+    frame = _flat(frame)
     _, driver = EXPORT_FORMATS[fmt]
     if fmt == "shp":
         folder = path.with_suffix("")
@@ -114,6 +151,9 @@ def export_frame(
     options: dict[str, Any] = {}
     if fmt == "csv":
         options["layer_options"] = {"GEOMETRY": "AS_WKT"}
+    if fmt == "geojson":
+        # RFC 7946: lon/lat without a crs member, counter-clockwise rings, 7 decimals
+        options["layer_options"] = {"RFC7946": "YES"}
     if fmt == "gpkg":
         options["layer"] = layer
     pyogrio.write_dataframe(frame, path, driver=driver, **options)
@@ -123,8 +163,10 @@ def export_frame(
 def write_dxf(frame: gpd.GeoDataFrame, path: str | Path, *, label: str | None = None) -> Path:
     """Write lines as a DXF a CAD user can work with (see the module docstring).
 
-    Each utility goes on its own layer (``JS_给水``...) in its colour; each line gets a
-    text label (``label`` column, else utility and size) in the Chinese text style.
+    Each utility goes on its own layer (``JS_给水``...) in its colour, a trench several
+    utilities share (``utilities`` with more than one) on :data:`SHARED_LAYER`; each line
+    gets a text label (``label`` column, else the utilities and size) in the Chinese text
+    style. Features without geometry are left out.
     """
     path = Path(path)
     doc = filemanagement.new("R2000", units=INSUNITS_METRES)
@@ -133,11 +175,13 @@ def write_dxf(frame: gpd.GeoDataFrame, path: str | Path, *, label: str | None = 
     doc.header["$INSUNITS"] = INSUNITS_METRES
     doc.styles.add(TEXT_STYLE, font=TEXT_FONT)
     msp = doc.modelspace()
-    utilities = frame["utility"] if "utility" in frame else pd.Series(["other"] * len(frame))
-    for utility, geom, (_, row) in zip(utilities, frame.geometry, frame.iterrows(), strict=True):
-        name = UTILITY_LAYERS.get(str(utility), str(utility) or "0")
+    for geom, (_, row) in zip(frame.geometry, frame.iterrows(), strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        utilities = _utilities(row)
+        name, colour = _dxf_layer(utilities)
         if name not in doc.layers:
-            doc.layers.add(name, color=UTILITY_COLOURS.get(str(utility), 7))
+            doc.layers.add(name, color=colour)
         for part in getattr(geom, "geoms", [geom]):
             if part.geom_type == "LineString":
                 msp.add_lwpolyline(list(part.coords), dxfattribs={"layer": name})
@@ -147,7 +191,7 @@ def write_dxf(frame: gpd.GeoDataFrame, path: str | Path, *, label: str | None = 
                 msp.add_lwpolyline(
                     list(part.exterior.coords), close=True, dxfattribs={"layer": name}
                 )
-        text = _label(row, utility, label)
+        text = _label(row, utilities, label)
         where = shapely.line_interpolate_point(geom, 0.5, normalized=True) if geom.length else geom
         if text and where is not None and not where.is_empty:
             msp.add_text(
@@ -157,13 +201,82 @@ def write_dxf(frame: gpd.GeoDataFrame, path: str | Path, *, label: str | None = 
     return path
 
 
-def _label(row: pd.Series, utility: Any, column: str | None) -> str:
+def collection_frame(collection: Mapping[str, Any], *, crs: Any = None) -> gpd.GeoDataFrame:
+    """A GeoJSON FeatureCollection (proposals, groups, a plan's edges, a route) as a frame.
+
+    The CRS is ``crs``, else the collection's ``crs`` member (a name such as
+    ``"EPSG:4551"``, or the legacy ``{"type": "name", ...}``), else WGS 84. A feature's
+    ``id`` becomes ``feature_id`` unless its properties have one.
+
+    Raises
+    ------
+    LayerReadError
+        If it is not a FeatureCollection.
+    """
+    if collection.get("type") != "FeatureCollection":
+        msg = f"not a GeoJSON FeatureCollection (type {collection.get('type')!r})"
+        raise LayerReadError(msg)
+    features = list(collection.get("features") or [])
+    declared = collection.get("crs")
+    if isinstance(declared, Mapping):
+        declared = (declared.get("properties") or {}).get("name")
+    target = parse_crs(crs if crs is not None else declared or "EPSG:4326")
+    frame = gpd.GeoDataFrame.from_features(features, crs=target)
+    if "id" not in frame.columns and any("id" in f for f in features):
+        frame.insert(0, "feature_id", [f.get("id") for f in features])
+    return frame
+
+
+def export_collection(
+    collection: Mapping[str, Any],
+    path: str | Path,
+    *,
+    fmt: str,
+    layer: str = "layer",
+    source_crs: Any = None,
+    crs: Any = None,
+    encoding: str = "utf-8",
+) -> Path:
+    """Write a FeatureCollection in ``fmt``: :func:`collection_frame`, then :func:`export_frame`.
+
+    ``source_crs`` is the collection's CRS when it does not say (a fixed route is stored
+    with its CRS beside it); ``crs`` the CRS to write in (a DXF needs a metric one).
+    """
+    frame = collection_frame(collection, crs=source_crs)
+    return export_frame(frame, path, fmt=fmt, layer=layer, crs=crs, encoding=encoding)
+
+
+def _utilities(row: pd.Series) -> tuple[str, ...]:
+    """A feature's utilities: ``utilities`` (list, JSON or comma text), else ``utility``."""
+    value = row.get("utilities")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        except json.JSONDecodeError:
+            value = text.strip("[]").split(",")
+    if isinstance(value, list | tuple):
+        found = tuple(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+        if found:
+            return found
+    single = row.get("utility")
+    return (str(single),) if isinstance(single, str) and single else ("other",)
+
+
+def _dxf_layer(utilities: tuple[str, ...]) -> tuple[str, int]:
+    if len(utilities) > 1:
+        return SHARED_LAYER, SHARED_COLOUR
+    (utility,) = utilities
+    return UTILITY_LAYERS.get(utility, utility or "0"), UTILITY_COLOURS.get(utility, 7)
+
+
+def _label(row: pd.Series, utilities: tuple[str, ...], column: str | None) -> str:
     if column and column in row and pd.notna(row[column]):
         return str(row[column])
+    text = "+".join(UTILITY_NAMES_ZH.get(u, u) for u in utilities)
+    if len(utilities) > 1:
+        return f"同沟 {text}"
     size = row.get("diameter_mm")
-    names = {"water": "给水", "drainage": "排水", "gas": "燃气", "heat": "热力", "power": "电力"}
-    names |= {"telecom": "电信", "other": "其他"}
-    text = names.get(str(utility), str(utility))
     return f"{text} DN{size:.0f}" if isinstance(size, float) and pd.notna(size) else text
 
 
@@ -189,9 +302,7 @@ def _dbf_names(frame: gpd.GeoDataFrame, encoding: str) -> dict[str, str]:
 
 
 def _flat(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Nested attributes (dicts) become JSON text: flat formats hold no objects."""
-    import json  # noqa: PLC0415
-
+    """Nested attributes (dicts, lists) become JSON text: flat formats hold no objects."""
     out = frame.copy()
     for name in out.columns:
         if name != out.geometry.name and out[name].map(lambda v: isinstance(v, dict | list)).any():
