@@ -43,6 +43,7 @@ from geodata.utilities import default_vocabulary
 __all__ = [
     "DUPLICATE_OPTIONS",
     "KINDS",
+    "PROBLEM_TITLES",
     "UNPLANNED_OPTIONS",
     "Problem",
     "ValidatedLayer",
@@ -223,6 +224,43 @@ _TRUE = {"yes", "true", "1", "y", "t", "是", "有"}
 _FALSE = {"no", "false", "0", "n", "f", "否", "无", ""}
 
 
+# every problem and warning code with its title, Chinese first, English second
+PROBLEM_TITLES: dict[str, str] = {
+    "bad_date": "日期无法识别 / not a date",
+    "bad_field_map": "字段映射有误 / bad field map",
+    "bad_number": "数值无法识别 / not a number",
+    "bad_value": "取值无法识别 / bad value",
+    "cad_ignored": "图中注记等未作管线读取 / drawing entities not read as lines",
+    "cad_other_geometry": "非线状图元已略去 / other drawing geometry left out",
+    "cad_other_layers": "非管线图层上的线已略去 / lines on layers naming no utility left out",
+    "crs_from_caller": "坐标系按指定读取 / CRS as given by the caller",
+    "duplicate_geometry": "几何重复 / duplicate geometry",
+    "duplicate_id": "编号重复 / duplicate id",
+    "duplicates_dropped": "重复要素已略去 / duplicates left out",
+    "empty_geometry": "几何为空 / empty geometry",
+    "invalid_geometry": "几何无效 / invalid geometry",
+    "missing_field": "缺少字段 / missing field",
+    "missing_value": "缺少取值 / missing value",
+    "multipart_split": "多段线已拆分 / multi-part lines split",
+    "no_features": "图层没有要素 / no features",
+    "offset_converted": "已由 GCJ-02/BD-09 转换 / converted from GCJ-02/BD-09",
+    "offset_coordinates": "疑为网络地图偏移坐标 / web-map offset coordinates",
+    "offset_needs_lonlat": "偏移转换需要经纬度 / offset conversion needs lon/lat",
+    "outside_extent": "超出城市范围 / outside the city",
+    "overlapping_geometry": "被另一条线覆盖 / covered by another line",
+    "partial_overlap": "与另一条线部分重叠 / partial overlap",
+    "reversed_dates": "日期先后颠倒 / dates reversed",
+    "reversed_twin": "反向重复线 / reversed twin",
+    "undecodable_text": "文字编码无法解码 / undecodable text",
+    "unknown_utility": "管线类型无法识别 / unknown utility kind",
+    "unplanned_skipped": "不参与规划的管线已略去 / unplanned kinds left out",
+    "unplanned_utility": "该管线类型不参与规划 / a kind the product does not plan",
+    "wrong_geometry_type": "几何类型不符 / wrong geometry type",
+    "z_dropped": "已去除高程 Z / Z values dropped",
+    "zero_length": "线长度为零 / zero length",
+}
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with one feature (or the whole layer, when ``index`` is None)."""
@@ -271,9 +309,9 @@ class ValidationReport:
         """One paragraph: refused or accepted, and the first problems with where they are."""
         where = self.file + (f", layer {self.layer!r}" if self.layer else "")
         if self.ok:
-            return f"{where}: {self.feature_count} features accepted as {self.kind}"
+            return f"{where}: 已接受 {self.feature_count} features accepted as {self.kind}"
         lines = [
-            f"{where}: refused as {self.kind}, {len(self.problems)} problem(s) "
+            f"{where}: 拒绝导入 refused as {self.kind}, {len(self.problems)} problem(s) "
             f"({', '.join(f'{c} {n}' for c, n in self.counts().items())})"
         ]
         lines += [f"  {p.where(self.file, self.layer)}: {p.message}" for p in self.problems[:10]]
@@ -306,6 +344,7 @@ class ValidationReport:
     def _problem_dict(self, p: Problem) -> dict[str, Any]:
         return {
             "code": p.code,
+            "title": PROBLEM_TITLES.get(p.code, p.code),
             "message": p.message,
             "where": p.where(self.file, self.layer),
             "file": self.file,

@@ -221,3 +221,33 @@ def _validate(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         encoding=None,
     )
     return validate_layer(source, kind="underground_lines", crs=HARBIN_GK).rows
+
+
+def test_every_problem_code_has_a_chinese_and_english_title() -> None:
+    import re  # noqa: PLC0415
+
+    import geodata.validate as module  # noqa: PLC0415
+
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    codes = set(re.findall(r'Problem\(\s*"([a-z_]+)"', source))
+    codes |= set(re.findall(r'"([a-z_]+)" if same else "([a-z_]+)"', source)[0])
+    codes |= set(re.findall(r'\(int\(b\), int\(a\), "([a-z_]+)"', source))
+    codes |= set(module._CODES.values())
+    assert len(codes) > 25
+    assert codes <= set(module.PROBLEM_TITLES)
+    for title in module.PROBLEM_TITLES.values():
+        chinese, english = title.split(" / ")
+        assert not chinese.isascii()
+        assert english.isascii()
+
+
+def test_the_report_gives_each_problem_its_title() -> None:
+    frame = survey_lines(1)
+    frame["utility"] = ["JS"]
+    frame["管径"] = ["大约300"]
+    with pytest.raises(
+        LayerValidationError, match="拒绝导入 refused as underground_lines"
+    ) as caught:
+        _validate(frame)
+    (problem,) = caught.value.detail["problems"]
+    assert problem["title"] == "数值无法识别 / not a number"
