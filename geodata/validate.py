@@ -255,6 +255,7 @@ PROBLEM_TITLES: dict[str, str] = {
     "unknown_utility": "管线类型无法识别 / unknown utility kind",
     "unplanned_skipped": "不参与规划的管线已略去 / unplanned kinds left out",
     "unplanned_utility": "该管线类型不参与规划 / a kind the product does not plan",
+    "utility_from_layer": "管线类型取自图层名 / utility taken from the layer name",
     "wrong_geometry_type": "几何类型不符 / wrong geometry type",
     "z_dropped": "已去除高程 Z / Z values dropped",
     "zero_length": "线长度为零 / zero length",
@@ -897,6 +898,21 @@ def _map_fields(
     used: set[str] = set()
     for f in spec.fields:
         source = mapped.get(f.column) or _find_field(f, lowered)
+        if source is None and f.type == "utility" and report.layer:
+            # a delivery with one layer per utility (JS_LINE, 给水管线) and no type field
+            term = _layer_term(report.layer, vocabulary or default_vocabulary())
+            if term is not None:
+                columns[f.column] = [term] * len(frame)
+                sources[f.column] = [report.layer] * len(frame)
+                report.warnings.append(
+                    Problem(
+                        "utility_from_layer",
+                        f"no utility field: every line taken as {term.label} ({term.name_en}) "
+                        f"from the layer name {report.layer!r}",
+                        field=f.column,
+                    )
+                )
+                continue
         if source is None:
             if f.required:
                 report.problems.append(
@@ -984,6 +1000,14 @@ def _parse_column(
         # no line on a utility layer: the drawing is not a pipeline survey as it is
         report.problems += unknown_layers
     return values
+
+
+def _layer_term(layer: str, vocabulary: Vocabulary) -> UtilityTerm | None:
+    """The utility a layer's name stands for (``JS_LINE``, ``给水管线``, ``RQ``), or None."""
+    try:
+        return vocabulary.classify(layer)
+    except UnknownUtilityError:
+        return None
 
 
 # the field the DXF reader gives each entity's CAD layer in (geodata.dxf)

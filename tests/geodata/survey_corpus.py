@@ -232,3 +232,14 @@ def coded_geopackage(folder: Path, *, type_field: str = "管线类型") -> Path:
     path = folder / "管线成果.gpkg"
     frame.to_file(path, engine="pyogrio", layer="管线")
     return path
+
+
+def per_utility_shapefiles(folder: Path) -> list[Path]:
+    """A delivery with one shapefile per utility and no type field (JS_LINE.shp, YS_LINE.shp)."""
+    paths = []
+    for k, name in enumerate(("JS_LINE", "YS_LINE", "WS_LINE", "RQ_LINE")):
+        frame = survey_lines(k + 2).iloc[k : k + 2].reset_index(drop=True)
+        frame["管径"] = ["DN300", "DN200"]
+        frame["材质"] = ["球墨铸铁", "PE"]
+        paths.append(_write_shapefile(frame, folder / f"{name}.shp", "GBK"))
+    return paths

@@ -24,6 +24,7 @@ from tests.geodata.survey_corpus import SHEET_TEXT
 from tests.geodata.survey_corpus import cad_sheet
 from tests.geodata.survey_corpus import coded_geopackage
 from tests.geodata.survey_corpus import gbk_shapefile
+from tests.geodata.survey_corpus import per_utility_shapefiles
 from tests.geodata.survey_corpus import survey_lines
 
 
@@ -251,3 +252,34 @@ def test_the_report_gives_each_problem_its_title() -> None:
         _validate(frame)
     (problem,) = caught.value.detail["problems"]
     assert problem["title"] == "数值无法识别 / not a number"
+
+
+# -- one layer per utility and no type field: the utility from the layer's name
+
+
+def test_one_shapefile_per_utility_takes_the_utility_from_its_name(tmp_path: Path) -> None:
+    found = []
+    for path in per_utility_shapefiles(tmp_path):
+        validated = validate_layer(load_layer(path), kind="underground_lines", crs=HARBIN_GK)
+        (warning,) = [w for w in validated.report.warnings if w.code == "utility_from_layer"]
+        assert path.stem in warning.message
+        rows = validated.rows
+        assert {a["source_type"] for a in rows["attrs"]} == {path.stem}
+        subtypes = set(rows["subtype"]) if "subtype" in rows else {None}
+        found.append((set(rows["utility"]), subtypes))
+    assert found == [
+        ({"water"}, {None}),
+        ({"drainage"}, {"storm"}),
+        ({"drainage"}, {"sewer"}),
+        ({"gas"}, {None}),
+    ]
+
+
+def test_a_layer_name_that_names_no_utility_still_needs_the_field(tmp_path: Path) -> None:
+    (path, *_) = per_utility_shapefiles(tmp_path)
+    renamed = tmp_path / "管线" / "管线.shp"
+    renamed.parent.mkdir()
+    for part in path.parent.glob(f"{path.stem}.*"):
+        part.rename(renamed.with_suffix(part.suffix))
+    with pytest.raises(LayerValidationError, match="no 'utility' field"):
+        validate_layer(load_layer(renamed), kind="underground_lines", crs=HARBIN_GK)
