@@ -123,7 +123,7 @@ class Vocabulary:
             msg = (
                 f"unknown utility kind {name!r}; expected one of {', '.join(UTILITIES)} "
                 "(or 给水/供水, 电力/供电, 热力/供热, 燃气/供气, 排水/雨水/污水, 通信/电信, "
-                "or a survey code such as JS, PS, YS, WS, RQ, RL, DL, DX, LD, XH)"
+                "or a survey code such as JS, PS, YS, WS, RQ, RL, DL, TX, DX, LD, XH)"
             )
             raise UnknownUtilityError(msg)
         return term

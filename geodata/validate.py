@@ -121,6 +121,7 @@ _UTILITY_NAMES = (
     "专业",
     "类别",
     "gxlx",
+    "gxlb",
     # a drawing's lines carry their kind in the CAD layer name (JS_给水, RQ, DL)
     "cad_layer",
 )
@@ -1315,6 +1316,10 @@ def _apply_sizes(
                 extra[index]["source_size"] = raw
             if not isinstance(size, _Size):
                 continue
+            if size.holes is not None:
+                sizes[index] = None
+                extra[index]["duct_holes"] = size.holes
+                continue
             # diameter_mm is the horizontal size: the clearance checks measure outer wall
             # to outer wall with it, so a box keeps its width there and both sides in attrs
             sizes[index] = size.width_mm
@@ -1447,13 +1452,16 @@ class _Size:
     """A pipe size: a round diameter (``height_mm`` None) or a box section W×H.
 
     ``wall_mm`` is the wall thickness of ``D219×6``; ``count`` the pipes of ``2×DN500``
-    (a heating supply and return laid side by side), each of ``width_mm``.
+    (a heating supply and return laid side by side), each of ``width_mm``; ``holes`` the
+    ducts of a telecom duct bank written ``4孔``.
     """
 
     width_mm: float
     height_mm: float | None = None
     wall_mm: float | None = None
     count: int | None = None
+    # a duct bank given by its number of ducts (``4孔``): no size in mm (width 0)
+    holes: int | None = None
 
 
 # what surveyors write in a cell with no value: stored as empty, like a blank
@@ -1473,6 +1481,8 @@ _BOX = re.compile(
 _WALL = re.compile(rf"^{_PREFIX}\s*{_NUMBER}{_TIMES}{_NUMBER}{_UNIT}$", re.IGNORECASE)
 # several pipes of one size: 2×DN500, 2DN500
 _COUNT = re.compile(rf"^(\d+)(?:{_TIMES}|\s*){_PREFIX}\s*{_NUMBER}{_UNIT}$", re.IGNORECASE)
+# a telecom duct bank by its number of ducts: 4孔, 12孔 (no size in mm)
+_HOLES = re.compile(r"^(\d+)\s*孔$")
 # a wall is thinner than this share of the diameter (D219×6: 3 %); more is no wall
 MAX_WALL_SHARE = 0.25
 
@@ -1484,12 +1494,16 @@ def _parse_diameter(value: Any) -> _Size | None:
 
     Examples
     --------
-    >>> _parse_diameter("DN300")
-    _Size(width_mm=300.0, height_mm=None, wall_mm=None, count=None)
-    >>> _parse_diameter("600×400")
-    _Size(width_mm=600.0, height_mm=400.0, wall_mm=None, count=None)
-    >>> _parse_diameter("D219×6")
-    _Size(width_mm=219.0, height_mm=None, wall_mm=6.0, count=None)
+    >>> _parse_diameter("DN300").width_mm
+    300.0
+    >>> box = _parse_diameter("600×400")
+    >>> box.width_mm, box.height_mm
+    (600.0, 400.0)
+    >>> steel = _parse_diameter("D219×6")
+    >>> steel.width_mm, steel.wall_mm
+    (219.0, 6.0)
+    >>> _parse_diameter("2×DN500").count
+    2
     >>> _parse_diameter(0) is None
     True
     """
@@ -1508,37 +1522,62 @@ def _size_from_text(value: str) -> _Size | None:
     text = unicodedata.normalize("NFKC", value).strip()
     if _is_blank(text):
         return None
-    if (found := _ROUND.match(text)) is not None:
-        number = float(found.group(1))
-        return _Size(number) if number > 0 else None
-    if (found := _WALL.match(text)) is not None:
-        diameter, wall = float(found.group(1)), float(found.group(2))
-        if not 0 < wall <= diameter * MAX_WALL_SHARE:
-            msg = (
-                f"{value!r}: a wall of {wall:g} mm does not fit a pipe of {diameter:g} mm; "
-                "write D219×6 (outside diameter × wall) or 600×400 (box W×H)"
-            )
-            raise ValueError(msg)
-        return _Size(diameter, wall_mm=wall)
-    if (found := _COUNT.match(text)) is not None:
-        count, diameter = int(found.group(1)), float(found.group(2))
-        if count < 1 or diameter <= 0:
-            return None
-        return _Size(diameter, count=count if count > 1 else None)
-    if (found := _BOX.match(text)) is not None:
-        width, height = float(found.group(1)), float(found.group(2))
-        if 0 < min(width, height) < MIN_BOX_MM or (min(width, height) == 0 < max(width, height)):
-            msg = (
-                f"{value!r} looks like a duct arrangement (rows×columns), not a section "
-                "W×H in mm; give the section size"
-            )
-            raise ValueError(msg)
-        return _Size(width, height) if width > 0 else None
+    for pattern, build in _SIZE_FORMS:
+        if (found := pattern.match(text)) is not None:
+            return build(value, found)
     msg = (
-        f"{value!r} is not a pipe size (write 300, DN300, Φ300, de110, D219×6, 2×DN500 "
-        "or 600×400, in mm)"
+        f"{value!r} is not a pipe size (write 300, DN300, Φ300, de110, D219×6, 2×DN500, "
+        "600×400 in mm, or 4孔 for a duct bank)"
     )
     raise ValueError(msg)
+
+
+def _round_size(value: str, found: re.Match[str]) -> _Size | None:
+    number = float(found.group(1))
+    return _Size(number) if number > 0 else None
+
+
+def _walled_size(value: str, found: re.Match[str]) -> _Size:
+    diameter, wall = float(found.group(1)), float(found.group(2))
+    if not 0 < wall <= diameter * MAX_WALL_SHARE:
+        msg = (
+            f"{value!r}: a wall of {wall:g} mm does not fit a pipe of {diameter:g} mm; "
+            "write D219×6 (outside diameter × wall) or 600×400 (box W×H)"
+        )
+        raise ValueError(msg)
+    return _Size(diameter, wall_mm=wall)
+
+
+def _duct_bank(value: str, found: re.Match[str]) -> _Size:
+    return _Size(0.0, holes=int(found.group(1)))
+
+
+def _pipes_of_one_size(value: str, found: re.Match[str]) -> _Size | None:
+    count, diameter = int(found.group(1)), float(found.group(2))
+    if count < 1 or diameter <= 0:
+        return None
+    return _Size(diameter, count=count if count > 1 else None)
+
+
+def _box_size(value: str, found: re.Match[str]) -> _Size | None:
+    width, height = float(found.group(1)), float(found.group(2))
+    if 0 < min(width, height) < MIN_BOX_MM or (min(width, height) == 0 < max(width, height)):
+        msg = (
+            f"{value!r} looks like a duct arrangement (rows×columns), not a section "
+            "W×H in mm; give the section size"
+        )
+        raise ValueError(msg)
+    return _Size(width, height) if width > 0 else None
+
+
+# the written forms of a size, tried in this order
+_SIZE_FORMS: tuple[tuple[re.Pattern[str], Callable[[str, re.Match[str]], _Size | None]], ...] = (
+    (_ROUND, _round_size),
+    (_WALL, _walled_size),
+    (_HOLES, _duct_bank),
+    (_COUNT, _pipes_of_one_size),
+    (_BOX, _box_size),
+)
 
 
 def _is_blank(text: str) -> bool:

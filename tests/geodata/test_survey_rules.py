@@ -51,6 +51,11 @@ def _lines(path: Path, **options: object) -> gpd.GeoDataFrame:
         ("通信光缆", "telecom", None),
         ("热力管沟", "heat", None),
         ("DX 电信/通信", "telecom", None),
+        ("TX通信", "telecom", None),
+        ("YD移动", "telecom", None),
+        ("LT联通", "telecom", None),
+        ("SS上水", "water", None),
+        ("DC电车", "power", "tram"),
     ],
 )
 def test_codes_classify_however_typed(value: str, utility: str, subtype: str | None) -> None:
@@ -102,12 +107,21 @@ def test_a_size_of_zero_or_blank_is_stored_empty_not_zero(empty: object) -> None
     assert rows["diameter_mm"].iloc[0] is None
 
 
+def test_a_duct_bank_by_its_ducts_has_no_diameter_but_keeps_the_count() -> None:
+    frame = survey_lines(1)
+    frame["utility"] = ["DX"]
+    frame["管径"] = ["12孔"]
+    rows = _validate(frame)
+    assert rows["diameter_mm"].iloc[0] is None
+    assert rows["attrs"].iloc[0]["duct_holes"] == 12
+
+
 @pytest.mark.parametrize(
     ("size", "why"),
     [
         ("2×3", "duct arrangement"),
         ("D300×200", "a wall of 200 mm does not fit"),
-        ("4孔", "not a pipe size"),
+        ("DN300/200", "not a pipe size"),
     ],
 )
 def test_a_size_that_is_no_size_is_refused_naming_feature_and_field(size: str, why: str) -> None:
