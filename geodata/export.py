@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -192,13 +193,35 @@ def write_dxf(frame: gpd.GeoDataFrame, path: str | Path, *, label: str | None = 
                     list(part.exterior.coords), close=True, dxfattribs={"layer": name}
                 )
         text = _label(row, utilities, label)
-        where = shapely.line_interpolate_point(geom, 0.5, normalized=True) if geom.length else geom
-        if text and where is not None and not where.is_empty:
+        if text:
+            (x, y), angle = _label_place(geom)
             msp.add_text(
-                text, height=LABEL_HEIGHT_M, dxfattribs={"layer": name, "style": TEXT_STYLE}
-            ).set_placement((where.x, where.y))
+                text,
+                height=LABEL_HEIGHT_M,
+                rotation=angle,
+                dxfattribs={"layer": name, "style": TEXT_STYLE},
+            ).set_placement((x, y))
     doc.saveas(path)
     return path
+
+
+def _label_place(geom: Any) -> tuple[tuple[float, float], float]:
+    """Where a label goes and its angle (degrees): mid-line along it, kept upright."""
+    if geom.geom_type not in ("LineString", "MultiLineString") or not geom.length:
+        point = geom.representative_point()
+        return (point.x, point.y), 0.0
+    middle = geom.length / 2
+    step = min(LABEL_HEIGHT_M, middle)
+    before, at, after = (
+        shapely.line_interpolate_point(geom, d) for d in (middle - step, middle, middle + step)
+    )
+    angle = math.degrees(math.atan2(after.y - before.y, after.x - before.x))
+    # a text reads left to right: one pointing backwards is turned by half a turn
+    if angle > 90:
+        angle -= 180
+    elif angle <= -90:
+        angle += 180
+    return (at.x, at.y), angle
 
 
 def collection_frame(collection: Mapping[str, Any], *, crs: Any = None) -> gpd.GeoDataFrame:

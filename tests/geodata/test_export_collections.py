@@ -175,3 +175,34 @@ def test_collection_crs_from_the_caller_the_member_or_wgs84() -> None:
 def test_not_a_feature_collection_is_refused() -> None:
     with pytest.raises(LayerReadError, match="not a GeoJSON FeatureCollection"):
         collection_frame({"type": "Feature", "geometry": None, "properties": {}})
+
+
+def test_dxf_labels_run_along_their_line_and_read_upright(tmp_path: Path) -> None:
+    lines = gpd.GeoDataFrame(
+        {"utility": ["gas", "water"]},
+        geometry=[
+            shapely.LineString([(500000, 5060000), (500100, 5060100)]),  # 45° north-east
+            shapely.LineString([(500100, 5060000), (500000, 5060000)]),  # drawn westwards
+        ],
+        crs=HARBIN_GK,
+    )
+    path = export_collection(json.loads(lines.to_json()), tmp_path / "l.dxf", fmt="dxf",
+                             source_crs=HARBIN_GK)  # fmt: skip
+    texts = {t.dxf.layer: t for t in ezdxf.readfile(path).modelspace().query("TEXT")}
+    assert texts["RQ_燃气"].dxf.rotation == pytest.approx(45.0)
+    assert texts["JS_给水"].dxf.rotation == pytest.approx(0.0)  # upright, not upside down
+    x, y, _ = texts["RQ_燃气"].dxf.insert
+    assert (x, y) == pytest.approx((500050, 5060050))
+
+
+def test_polygons_export_to_dxf_with_a_label_inside(tmp_path: Path) -> None:
+    from tests.helpers import read_sample  # noqa: PLC0415
+
+    areas = read_sample("protected_areas").head(3).to_crs(HARBIN_GK)
+    path = tmp_path / "areas.dxf"
+    from geodata.export import export_frame  # noqa: PLC0415
+
+    export_frame(areas, path, fmt="dxf")
+    msp = ezdxf.readfile(path).modelspace()
+    assert all(p.closed for p in msp.query("LWPOLYLINE"))
+    assert len(msp.query("TEXT")) == len(areas)
