@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -278,7 +279,7 @@ def _utilities(row: pd.Series) -> tuple[str, ...]:
             value = json.loads(text) if text.startswith("[") else text.split(",")
         except json.JSONDecodeError:
             value = text.strip("[]").split(",")
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | np.ndarray):
         found = tuple(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
         if found:
             return found

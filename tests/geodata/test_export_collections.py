@@ -206,3 +206,16 @@ def test_polygons_export_to_dxf_with_a_label_inside(tmp_path: Path) -> None:
     msp = ezdxf.readfile(path).modelspace()
     assert all(p.closed for p in msp.query("LWPOLYLINE"))
     assert len(msp.query("TEXT")) == len(areas)
+
+
+def test_a_plan_read_back_from_geojson_exports_to_dxf_with_its_shared_trenches(
+    tmp_path: Path,
+) -> None:
+    back = pyogrio.read_dataframe(
+        export_collection(_plan(), tmp_path / "plan.geojson", fmt="geojson")
+    )  # utilities come back as arrays
+    from geodata.export import export_frame  # noqa: PLC0415
+
+    path = export_frame(back, tmp_path / "plan.dxf", fmt="dxf", crs=HARBIN_GK)
+    layers = [p.dxf.layer for p in ezdxf.readfile(path).modelspace().query("LWPOLYLINE")]
+    assert layers == [SHARED_LAYER, "DL_电力", SHARED_LAYER]
