@@ -177,7 +177,7 @@ def _text(entity: DXFGraphic) -> tuple[str, str, shapely.Point] | None:
     """A TEXT's or MTEXT's layer, plain text and insertion point; None for other entities."""
     if isinstance(entity, MText):
         content, at = entity.plain_text(split=False), entity.dxf.insert
-    elif isinstance(entity, Text):
+    elif isinstance(entity, Text) and entity.dxftype() == "TEXT":  # not ATTDEF, a subclass
         content, at = entity.plain_text(), entity.get_placement()[1]
     else:
         return None
