@@ -6,6 +6,8 @@ an AutoCAD 2007+ file by its ``$DWGCODEPAGE`` although such files are UTF-8 by d
 geometry and turns text into points, and it says nothing about what it left out. ezdxf
 reads the header's version and code page as AutoCAD does (R2000-R2004 files in their
 ``$DWGCODEPAGE``, e.g. ANSI_936 as GBK; R2007+ as UTF-8) and gives each entity as it is.
+One exception: an R2000-R2004 file that says ANSI_1252 but whose text is UTF-8 (GDAL writes
+such files: ``JS_给水`` read as ``JS_ç»™æ°´``) is read as UTF-8, with a note.
 
 Lines (LINE, LWPOLYLINE, POLYLINE, ARC, SPLINE, ELLIPSE) become LineStrings with their CAD
 layer in ``cad_layer``; POINTs become Points. A text (TEXT, MTEXT) within
@@ -16,6 +18,7 @@ line and the rest are counted and left out, and the count is returned as a note.
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections import Counter
 from pathlib import Path
@@ -25,10 +28,12 @@ import numpy as np
 import shapely
 from ezdxf import filemanagement
 from ezdxf import path as dxf_path
+from ezdxf.document import Drawing
 from ezdxf.entities.dxfgfx import DXFGraphic
 from ezdxf.entities.mtext import MText
 from ezdxf.entities.polyline import Polyline
 from ezdxf.entities.text import Text
+from ezdxf.lldxf.const import DXF2007
 from ezdxf.lldxf.const import DXFStructureError
 from shapely.geometry.base import BaseGeometry
 
@@ -69,19 +74,25 @@ class DXFDrawing:
         self,
         frame: gpd.GeoDataFrame,
         ignored: Counter[str],
+        *,
         encoding: str,
         version: str,
         labelled: int = 0,
+        recoded: bool = False,
     ) -> None:
         self.frame = frame
         self.ignored = ignored
         self.encoding = encoding
         self.version = version
         self.labelled = labelled
+        # read as UTF-8 although the header says ANSI_1252 (see the module docstring)
+        self.recoded = recoded
 
     def note(self) -> str | None:
         """One sentence on the texts taken as labels and the entities left out, or None."""
         parts = []
+        if self.recoded:
+            parts.append("编码 the header says ANSI_1252 but the text is UTF-8: read as UTF-8")
         if self.labelled:
             parts.append(
                 f"{self.labelled} 文字 text taken as labels of the nearest line (cad_label)"
@@ -122,6 +133,9 @@ def read_dxf(
     shown = shown or path.name
     try:
         doc = filemanagement.readfile(path, encoding=encoding)
+        recoded = encoding is None and _utf8_under_ansi_1252(path, doc)
+        if recoded:
+            doc = filemanagement.readfile(path, encoding="utf-8")
     except (OSError, DXFStructureError, UnicodeDecodeError) as exc:
         msg = f"{shown}: cannot read as DXF ({exc})"
         raise LayerReadError(msg) from exc
@@ -167,10 +181,29 @@ def read_dxf(
     return DXFDrawing(
         frame,
         ignored,
-        encoding=str(doc.encoding),
+        encoding="utf-8" if recoded else str(doc.encoding),
         version=str(doc.dxfversion),
         labelled=len(texts) - unplaced,
+        recoded=recoded,
     )
+
+
+def _utf8_under_ansi_1252(path: Path, doc: Drawing) -> bool:
+    """Whether an R2000-R2004 text DXF declares ANSI_1252 but holds UTF-8 text.
+
+    Text in the Western code page is almost never valid UTF-8 once it has a non-ASCII
+    byte; text in UTF-8 always is.
+    """
+    if doc.dxfversion >= DXF2007 or codecs.lookup(doc.encoding).name != "cp1252":
+        return False
+    raw = path.read_bytes()
+    if raw.startswith(b"AutoCAD Binary DXF") or raw.isascii():
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _text(entity: DXFGraphic) -> tuple[str, str, shapely.Point] | None:

@@ -297,3 +297,38 @@ def test_a_layer_name_that_names_no_utility_still_needs_the_field(tmp_path: Path
         part.rename(renamed.with_suffix(part.suffix))
     with pytest.raises(LayerValidationError, match="no 'utility' field"):
         validate_layer(load_layer(renamed), kind="underground_lines", crs=HARBIN_GK)
+
+
+# -- a DXF whose header says ANSI_1252 but whose text is UTF-8 (as GDAL writes them)
+
+
+def test_utf8_text_under_an_ansi_1252_header_is_read_intact(tmp_path: Path) -> None:
+    from geodata.layers import save_layer  # noqa: PLC0415
+
+    lines = survey_lines(2, crs=HARBIN_GK)
+    lines["Layer"] = ["JS_给水", "YS-雨水"]
+    path = save_layer(lines, tmp_path / "gdal.dxf")  # GDAL's DXF writer
+    assert b"ANSI_1252" in path.read_bytes()
+    source = load_layer(path, crs=HARBIN_GK)
+    assert list(source.frame["cad_layer"]) == ["JS_给水", "YS-雨水"]
+    assert source.encoding == "utf-8"
+    assert any("ANSI_1252 but the text is UTF-8" in note for note in source.notes)
+    rows = validate_layer(source, kind="underground_lines", crs=HARBIN_GK).rows
+    assert list(zip(rows["utility"], rows["subtype"], strict=True)) == [
+        ("water", None),
+        ("drainage", "storm"),
+    ]
+
+
+def test_western_text_under_ansi_1252_stays_as_declared(tmp_path: Path) -> None:
+    import ezdxf  # noqa: PLC0415
+
+    doc = ezdxf.new("R2000")
+    doc.encoding = "cp1252"
+    doc.modelspace().add_line((0, 0), (10, 0), dxfattribs={"layer": "Égout_RQ"})
+    path = tmp_path / "latin.dxf"
+    doc.saveas(path)
+    assert "Égout_RQ".encode("cp1252") in path.read_bytes()
+    source = load_layer(path, crs=HARBIN_GK)
+    assert list(source.frame["cad_layer"]) == ["Égout_RQ"]
+    assert source.notes == ()
