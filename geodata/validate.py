@@ -252,6 +252,7 @@ PROBLEM_TITLES: dict[str, str] = {
     "partial_overlap": "与另一条线部分重叠 / partial overlap",
     "reversed_dates": "日期先后颠倒 / dates reversed",
     "reversed_twin": "反向重复线 / reversed twin",
+    "size_from_label": "管径取自图上注记 / sizes read from the drawing's labels",
     "undecodable_text": "文字编码无法解码 / undecodable text",
     "unknown_utility": "管线类型无法识别 / unknown utility kind",
     "unplanned_skipped": "不参与规划的管线已略去 / unplanned kinds left out",
@@ -941,6 +942,8 @@ def _map_fields(
                 frame[source].to_numpy(dtype=object), frame[source].notna().to_numpy(), strict=True
             )
         ]
+    if drawing and _CAD_LABEL in names and "diameter_mm" in {f.column for f in spec.fields}:
+        _sizes_from_labels(frame[_CAD_LABEL], columns, sources, report)
     for earlier, later in spec.date_order:
         if earlier in columns and later in columns:
             for index, (a, b) in enumerate(zip(columns[earlier], columns[later], strict=True)):
@@ -1011,8 +1014,57 @@ def _layer_term(layer: str, vocabulary: Vocabulary) -> UtilityTerm | None:
         return None
 
 
-# the field the DXF reader gives each entity's CAD layer in (geodata.dxf)
+# the fields the DXF reader gives each entity's CAD layer and labels in (geodata.dxf)
 _CAD_LAYER = "cad_layer"
+_CAD_LABEL = "cad_label"
+# a label's word that is a size by its form (DN300, Φ600, D219×6, 600×400, 4孔), not a
+# bare number (a station, a depth)
+_MARKED_SIZE = re.compile(r"(?:dn|de|d|φ|ф|ø)\s*\d|\d\s*[×x*✕]\s*\d|\d\s*孔", re.IGNORECASE)
+
+
+def _sizes_from_labels(
+    labels: pd.Series,
+    columns: dict[str, list[Any]],
+    sources: dict[str, list[Any]],
+    report: ValidationReport,
+) -> None:
+    """A drawing's lines without a size field: the size from their label (``DN300 球墨铸铁``)."""
+    if "diameter_mm" in columns:
+        return
+    sizes: list[Any] = []
+    words: list[Any] = []
+    for label in labels.to_numpy(dtype=object):
+        size, word = _size_in_label(label)
+        sizes.append(size)
+        words.append(word)
+    found = sum(size is not None for size in sizes)
+    if not found:
+        return
+    columns["diameter_mm"] = sizes
+    sources["diameter_mm"] = words
+    report.warnings.append(
+        Problem(
+            "size_from_label",
+            f"{found} line sizes read from their CAD labels (e.g. {next(w for w in words if w)})",
+            field=_CAD_LABEL,
+        )
+    )
+
+
+def _size_in_label(label: Any) -> tuple[_Size | None, str | None]:
+    """The first word of a label that is a size by its form, parsed; (None, None) if none."""
+    if not isinstance(label, str):
+        return None, None
+    for word in re.split(r"[\s/,，;；]+", unicodedata.normalize("NFKC", label)):
+        if not _MARKED_SIZE.search(word):
+            continue
+        try:
+            size = _size_from_text(word)
+        except ValueError:
+            continue
+        if size is not None:
+            return size, word
+    return None, None
 
 
 @dataclass(frozen=True)

@@ -152,8 +152,20 @@ SHEET_LAYERS: dict[str, tuple[str, str | None]] = {
     "ＤＸ 通信": ("telecom", None),
     "LD路灯": ("other", "street_lighting"),
 }
-# the labels each line gets: a TEXT beside it and, on every other line, an MTEXT too
-SHEET_TEXT = "DN300 球墨铸铁"
+# the labels each line gets: a TEXT beside it (size and material, as surveyors write them,
+# in the order of SHEET_LAYERS) and, on every other line, an MTEXT too
+SHEET_TEXTS = (
+    "DN300 球墨铸铁",
+    "1000×800 砼",
+    "d400 PVC",
+    "Φ600 砼",
+    "D219×6 钢",
+    "电缆 10kV",
+    "12孔 PVC",
+    "路灯 VV22",
+)
+# the sizes the labels give (diameter_mm); 电缆 10kV and 路灯 VV22 give none
+SHEET_SIZES = (300.0, 1000.0, 400.0, 600.0, 219.0, None, None, None)
 SHEET_MTEXT = "埋深1.8m\\P权属 哈尔滨市政"
 
 
@@ -172,7 +184,7 @@ def cad_sheet(folder: Path, *, name: str = "管线带状图.dxf") -> Path:
         doc.layers.add(layer)
         msp.add_lwpolyline(list(line.coords), dxfattribs={"layer": layer})
         middle = line.interpolate(0.5, normalized=True)
-        msp.add_text(SHEET_TEXT, dxfattribs={"layer": layer}).set_placement(
+        msp.add_text(SHEET_TEXTS[k], dxfattribs={"layer": layer}).set_placement(
             (middle.x + 1.0, middle.y + 1.0)
         )
         if k % 2 == 0:

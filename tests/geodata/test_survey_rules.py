@@ -20,7 +20,8 @@ from tests.geodata.survey_corpus import CODED_ROWS
 from tests.geodata.survey_corpus import HARBIN_GK
 from tests.geodata.survey_corpus import SHEET_LAYERS
 from tests.geodata.survey_corpus import SHEET_MTEXT
-from tests.geodata.survey_corpus import SHEET_TEXT
+from tests.geodata.survey_corpus import SHEET_SIZES
+from tests.geodata.survey_corpus import SHEET_TEXTS
 from tests.geodata.survey_corpus import cad_sheet
 from tests.geodata.survey_corpus import coded_geopackage
 from tests.geodata.survey_corpus import gbk_shapefile
@@ -192,9 +193,14 @@ def test_a_cad_sheet_is_read_by_layer_with_labels_and_without_its_furniture(
     assert [a["source_type"] for a in rows["attrs"]] == list(SHEET_LAYERS)
     mtext = SHEET_MTEXT.replace("\\P", "\n")
     assert [a["cad_label"] for a in rows["attrs"]] == [
-        f"{SHEET_TEXT} / {mtext}" if k % 2 == 0 else SHEET_TEXT for k in range(len(SHEET_LAYERS))
+        f"{text} / {mtext}" if k % 2 == 0 else text for k, text in enumerate(SHEET_TEXTS)
     ]
+    # each line's size from its own label; a label without a marked size gives none
+    assert list(rows["diameter_mm"]) == list(SHEET_SIZES)
+    assert rows["attrs"].iloc[1]["box_height_mm"] == 800.0
+    assert rows["attrs"].iloc[6]["duct_holes"] == 12
     warned = {w.code: w for w in validated.report.warnings}
+    assert warned["size_from_label"].message.startswith("6 line sizes read from their CAD labels")
     assert warned["cad_other_layers"].message.endswith("图框 1, 道路 2")
     assert warned["cad_other_layers"].field == "cad_layer"
     ignored = warned["cad_ignored"].message

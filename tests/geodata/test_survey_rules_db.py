@@ -14,7 +14,8 @@ from geodata.storage import create_city
 from tests.geodata.survey_corpus import CODED_ROWS
 from tests.geodata.survey_corpus import HARBIN_GK
 from tests.geodata.survey_corpus import SHEET_LAYERS
-from tests.geodata.survey_corpus import SHEET_TEXT
+from tests.geodata.survey_corpus import SHEET_SIZES
+from tests.geodata.survey_corpus import SHEET_TEXTS
 from tests.geodata.survey_corpus import cad_sheet
 from tests.geodata.survey_corpus import coded_geopackage
 from tests.helpers import read_sample
@@ -66,4 +67,6 @@ def test_cad_sheet_is_stored_by_layer_with_labels(
     assert "cad_other_layers" in {w.code for w in result.report.warnings}
     rows = _stored(db_session, result.layer.id)
     assert [(u, s) for u, s, _, _ in rows] == list(SHEET_LAYERS.values())
-    assert all(SHEET_TEXT in a["cad_label"] for *_, a in rows)  # type: ignore[index]
+    assert [d for _, _, d, _ in rows] == list(SHEET_SIZES)
+    labels = [a["cad_label"] for *_, a in rows]  # type: ignore[index]
+    assert all(t in label for t, label in zip(SHEET_TEXTS, labels, strict=True))
