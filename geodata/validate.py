@@ -1017,9 +1017,9 @@ def _layer_term(layer: str, vocabulary: Vocabulary) -> UtilityTerm | None:
 # the fields the DXF reader gives each entity's CAD layer and labels in (geodata.dxf)
 _CAD_LAYER = "cad_layer"
 _CAD_LABEL = "cad_label"
-# a label's word that is a size by its form (DN300, Φ600, D219×6, 600×400, 4孔), not a
-# bare number (a station, a depth)
-_MARKED_SIZE = re.compile(r"(?:dn|de|d|φ|ф|ø)\s*\d|\d\s*[×x*✕]\s*\d|\d\s*孔", re.IGNORECASE)
+# a label's word that is a size by its form (DN300, De110, Φ600, D219×6, 600×400, 4孔), not
+# a bare number (a depth) nor D or d and a number (a point number such as D12 on 电力 sheets)
+_MARKED_SIZE = re.compile(r"(?:dn|de|φ|ф|ø)\s*\d|\d\s*[×x*✕]\s*\d|\d\s*孔", re.IGNORECASE)
 
 
 def _sizes_from_labels(

@@ -157,14 +157,14 @@ SHEET_LAYERS: dict[str, tuple[str, str | None]] = {
 SHEET_TEXTS = (
     "DN300 球墨铸铁",
     "1000×800 砼",
-    "d400 PVC",
+    "De400 PVC",
     "Φ600 砼",
     "D219×6 钢",
-    "电缆 10kV",
+    "D12 电缆",
     "12孔 PVC",
     "路灯 VV22",
 )
-# the sizes the labels give (diameter_mm); 电缆 10kV and 路灯 VV22 give none
+# the sizes the labels give (diameter_mm); D12 (a point number), 路灯 VV22 give none
 SHEET_SIZES = (300.0, 1000.0, 400.0, 600.0, 219.0, None, None, None)
 SHEET_MTEXT = "埋深1.8m\\P权属 哈尔滨市政"
 
