@@ -36,6 +36,7 @@ from geodata.layers import SourceLayer
 from geodata.offsets import OFFSET_SYSTEMS
 from geodata.offsets import estimate_offset
 from geodata.offsets import from_offset_system
+from geodata.utilities import OTHER
 from geodata.utilities import UtilityTerm
 from geodata.utilities import Vocabulary
 from geodata.utilities import default_vocabulary
@@ -898,6 +899,7 @@ def _map_fields(
     columns: dict[str, list[Any]] = {}
     sources: dict[str, list[Any]] = {}
     used: set[str] = set()
+    chosen_fields: dict[str, str] = {}
     for f in spec.fields:
         source = mapped.get(f.column) or _find_field(f, lowered)
         if source is None and f.type == "utility" and report.layer:
@@ -928,6 +930,7 @@ def _map_fields(
                 )
             continue
         used.add(source)
+        chosen_fields[f.column] = source
         columns[f.column] = _parse_column(
             frame[source],
             f,
@@ -942,6 +945,14 @@ def _map_fields(
                 frame[source].to_numpy(dtype=object), frame[source].notna().to_numpy(), strict=True
             )
         ]
+    if "utility" in columns and "subtype" in columns:
+        _refine_by_subtype(
+            columns,
+            chosen_fields["subtype"],
+            ids,
+            report,
+            vocabulary=vocabulary or default_vocabulary(),
+        )
     if drawing and _CAD_LABEL in names and "diameter_mm" in {f.column for f in spec.fields}:
         _sizes_from_labels(frame[_CAD_LABEL], columns, sources, report)
     for earlier, later in spec.date_order:
@@ -1004,6 +1015,51 @@ def _parse_column(
         # no line on a utility layer: the drawing is not a pipeline survey as it is
         report.problems += unknown_layers
     return values
+
+
+def _refine_by_subtype(
+    columns: dict[str, list[Any]],
+    field_name: str,
+    ids: list[str | None],
+    report: ValidationReport,
+    *,
+    vocabulary: Vocabulary,
+) -> None:
+    """A sub-type field in the vocabulary (大类 排水, 小类 雨水) makes the term more precise.
+
+    The sub-term replaces the term when it is of the same utility and says more (PS with
+    小类 YS gives storm), or names a kind the product does not plan (电力 with 小类 路灯);
+    its sub-type is then stored, not the text. A sub-type outside the vocabulary (中压,
+    球墨) stays as written; one that contradicts the type (给水 with 燃气, 雨水 with 污水)
+    is a problem.
+    """
+    terms, subtypes = columns["utility"], columns["subtype"]
+    for index, (term, text) in enumerate(zip(terms, subtypes, strict=True)):
+        if not isinstance(term, UtilityTerm) or text is None:
+            continue
+        try:
+            sub = vocabulary.classify(text)
+        except UnknownUtilityError:
+            continue
+        if sub.utility == term.utility and not (
+            term.subtype and sub.subtype and term.subtype != sub.subtype
+        ):
+            terms[index] = sub if sub.subtype and not term.subtype else term
+        elif sub.utility == OTHER:
+            terms[index] = sub
+        else:
+            report.problems.append(
+                Problem(
+                    "unknown_utility",
+                    f"sub-type {text!r} ({sub.label}) contradicts the type {term.label}; "
+                    "fix one of them or map the fields",
+                    index,
+                    ids[index],
+                    field_name,
+                )
+            )
+            continue
+        subtypes[index] = None
 
 
 def _layer_term(layer: str, vocabulary: Vocabulary) -> UtilityTerm | None:
@@ -1213,6 +1269,7 @@ def _apply_terms(
     n = len(ids)
     subtypes = columns.get("subtype", [None] * n)
     raw_types = sources.get("utility", [None] * n)
+    raw_subtypes = sources.get("subtype", [None] * n)
     skipped: Counter[str] = Counter()
     furniture: Counter[str] = Counter()
     for index, term in enumerate(terms):
@@ -1225,8 +1282,8 @@ def _apply_terms(
             continue
         extra[index]["source_type"] = raw_types[index]
         extra[index]["survey_code"] = term.code
-        if subtypes[index] is not None:
-            extra[index]["source_subtype"] = subtypes[index]
+        if raw_subtypes[index] is not None:
+            extra[index]["source_subtype"] = raw_subtypes[index]
         subtypes[index] = term.subtype or subtypes[index]
         terms[index] = term.utility
         if term.planned:

@@ -338,3 +338,39 @@ def test_western_text_under_ansi_1252_stays_as_declared(tmp_path: Path) -> None:
     source = load_layer(path, crs=HARBIN_GK)
     assert list(source.frame["cad_layer"]) == ["Égout_RQ"]
     assert source.notes == ()
+
+
+# -- 大类 and 小类 in two fields, as survey databases keep them
+
+
+def test_a_subtype_field_makes_the_type_precise() -> None:
+    frame = survey_lines(6)
+    frame["管线大类"] = ["PS", "排水", "DL", "RQ", "JS", "YS"]
+    frame["管线小类"] = ["YS", "污水", "路灯", "中压", "给水", "雨水"]
+    rows = _validate(frame)
+    assert list(rows["utility"]) == ["drainage", "drainage", "other", "gas", "water", "drainage"]
+    assert list(rows["subtype"]) == ["storm", "sewer", "street_lighting", "中压", None, "storm"]
+    attrs = list(rows["attrs"])
+    assert [a["survey_code"] for a in attrs] == ["YS", "WS", "LD", "RQ", "JS", "YS"]
+    assert [a["source_type"] for a in attrs] == list(frame["管线大类"])
+    assert [a["source_subtype"] for a in attrs] == list(frame["管线小类"])
+
+
+@pytest.mark.parametrize(("kind", "sub"), [("JS", "燃气"), ("YS", "污水")])
+def test_a_subtype_that_contradicts_the_type_is_refused_naming_the_field(
+    kind: str, sub: str
+) -> None:
+    frame = survey_lines(2)
+    frame["编号"] = ["GX1", "GX2"]
+    frame["管线大类"] = ["JS", kind]
+    frame["管线小类"] = [None, sub]
+    with pytest.raises(LayerValidationError) as caught:
+        _validate(frame)
+    (problem,) = caught.value.detail["problems"]
+    assert (problem["index"], problem["field"], problem["code"]) == (
+        1,
+        "管线小类",
+        "unknown_utility",
+    )
+    assert f"sub-type '{sub}'" in problem["message"]
+    assert "contradicts the type" in problem["message"]
