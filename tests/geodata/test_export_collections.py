@@ -219,3 +219,21 @@ def test_a_plan_read_back_from_geojson_exports_to_dxf_with_its_shared_trenches(
     path = export_frame(back, tmp_path / "plan.dxf", fmt="dxf", crs=HARBIN_GK)
     layers = [p.dxf.layer for p in ezdxf.readfile(path).modelspace().query("LWPOLYLINE")]
     assert layers == [SHARED_LAYER, "DL_电力", SHARED_LAYER]
+
+
+@pytest.mark.parametrize("fmt", ["shp", "kml", "csv"])
+def test_collections_in_the_other_formats(tmp_path: Path, fmt: str) -> None:
+    from geodata.export import EXPORT_FORMATS  # noqa: PLC0415
+    from geodata.layers import load_layer  # noqa: PLC0415
+
+    path = export_collection(
+        _groups(), tmp_path / f"groups{EXPORT_FORMATS[fmt][0]}", fmt=fmt, crs=HARBIN_GK,
+        encoding="gbk",
+    )  # fmt: skip
+    back = load_layer(path).frame if fmt == "shp" else pyogrio.read_dataframe(path)
+    assert len(back) == 3
+    if fmt == "shp":  # the city's zone, GBK with its .cpg, lists as JSON text
+        assert back.crs.to_epsg() == 4551
+        assert json.loads(back["utilities"].iloc[0]) == ["gas", "water"]
+    if fmt == "csv":
+        assert back["WKT"].iloc[0].startswith("LINESTRING")
