@@ -300,8 +300,20 @@ def _label(row: pd.Series, utilities: tuple[str, ...], column: str | None) -> st
     text = "+".join(UTILITY_NAMES_ZH.get(u, u) for u in utilities)
     if len(utilities) > 1:
         return f"同沟 {text}"
+    size = _size_text(row)
+    return f"{text} {size}" if size else text
+
+
+def _size_text(row: pd.Series) -> str | None:
+    """A line's size for its label: as the survey wrote it (De110, 600×400, 12孔), else DN."""
+    attrs = row.get("attrs")
+    attrs = attrs if isinstance(attrs, Mapping) else {}
     size = row.get("diameter_mm")
-    return f"{text} DN{size:.0f}" if isinstance(size, float) and pd.notna(size) else text
+    has_size = isinstance(size, float | int) and pd.notna(size)
+    written = attrs.get("source_size")
+    if isinstance(written, str) and (has_size or "duct_holes" in attrs):
+        return written.strip()
+    return f"DN{size:.0f}" if has_size else None
 
 
 def _dbf_names(frame: gpd.GeoDataFrame, encoding: str) -> dict[str, str]:

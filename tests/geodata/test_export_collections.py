@@ -237,3 +237,27 @@ def test_collections_in_the_other_formats(tmp_path: Path, fmt: str) -> None:
         assert json.loads(back["utilities"].iloc[0]) == ["gas", "water"]
     if fmt == "csv":
         assert back["WKT"].iloc[0].startswith("LINESTRING")
+
+
+def test_dxf_labels_give_sizes_as_the_survey_wrote_them(tmp_path: Path) -> None:
+    from geodata.export import export_frame  # noqa: PLC0415
+    from geodata.layers import load_layer  # noqa: PLC0415
+    from geodata.validate import validate_layer  # noqa: PLC0415
+    from tests.geodata.survey_corpus import CODED_ROWS  # noqa: PLC0415
+    from tests.geodata.survey_corpus import coded_geopackage  # noqa: PLC0415
+
+    rows = validate_layer(
+        load_layer(coded_geopackage(tmp_path)), kind="underground_lines", crs=HARBIN_GK
+    ).rows
+    path = export_frame(rows, tmp_path / "coded.dxf", fmt="dxf")
+    texts = [t.dxf.text for t in ezdxf.readfile(path).modelspace().query("TEXT")]
+    assert len(texts) == len(CODED_ROWS)
+    assert texts[:6] == [
+        "给水 DN300",
+        "排水 600*400",  # a box as written, not DN600
+        "排水 De110",  # a PE pipe's outside diameter, not DN110
+        "排水 300mm",
+        "燃气 D219×6",
+        "热力 2×DN500",
+    ]
+    assert texts[6:] == ["给水", "电力", "其他"]  # no size: "/", "0", blank
