@@ -36,6 +36,7 @@ from geodata.crs import crs_label
 from geodata.crs import parse_crs
 from geodata.errors import CRSError
 from geodata.errors import LayerReadError
+from geodata.utilities import default_vocabulary
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -165,8 +166,9 @@ def export_frame(
 def write_dxf(frame: gpd.GeoDataFrame, path: str | Path, *, label: str | None = None) -> Path:
     """Write lines as a DXF a CAD user can work with (see the module docstring).
 
-    Each utility goes on its own layer (``JS_给水``...) in its colour, a trench several
-    utilities share (``utilities`` with more than one) on :data:`SHARED_LAYER`; each line
+    Each utility goes on its own layer (``JS_给水``...; a survey code kept in ``attrs`` gives
+    its own: ``YS_雨水`` and ``WS_污水`` apart) in its colour, a trench several utilities
+    share (``utilities`` with more than one) on :data:`SHARED_LAYER`; each line
     gets a text label (``label`` column, else the utilities and size) in the Chinese text
     style. Features without geometry are left out.
     """
@@ -181,7 +183,7 @@ def write_dxf(frame: gpd.GeoDataFrame, path: str | Path, *, label: str | None = 
         if geom is None or geom.is_empty:
             continue
         utilities = _utilities(row)
-        name, colour = _dxf_layer(utilities)
+        name, colour = _dxf_layer(utilities, row)
         if name not in doc.layers:
             doc.layers.add(name, color=colour)
         for part in getattr(geom, "geoms", [geom]):
@@ -287,11 +289,19 @@ def _utilities(row: pd.Series) -> tuple[str, ...]:
     return (str(single),) if isinstance(single, str) and single else ("other",)
 
 
-def _dxf_layer(utilities: tuple[str, ...]) -> tuple[str, int]:
+def _dxf_layer(utilities: tuple[str, ...], row: pd.Series) -> tuple[str, int]:
+    """The CAD layer and colour of a line: its survey code's layer (``YS_雨水``, ``LD_路灯``)
+    when the line has one, else its utility's, or :data:`SHARED_LAYER` for several."""
     if len(utilities) > 1:
         return SHARED_LAYER, SHARED_COLOUR
     (utility,) = utilities
-    return UTILITY_LAYERS.get(utility, utility or "0"), UTILITY_COLOURS.get(utility, 7)
+    colour = UTILITY_COLOURS.get(utility, 7)
+    attrs = row.get("attrs")
+    code = attrs.get("survey_code") if isinstance(attrs, Mapping) else None
+    term = default_vocabulary().codes.get(str(code).lower()) if code else None
+    if term is not None and term.utility == utility:
+        return f"{term.code}_{term.name_zh}", colour
+    return UTILITY_LAYERS.get(utility, utility or "0"), colour
 
 
 def _label(row: pd.Series, utilities: tuple[str, ...], column: str | None) -> str:

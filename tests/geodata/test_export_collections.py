@@ -261,3 +261,29 @@ def test_dxf_labels_give_sizes_as_the_survey_wrote_them(tmp_path: Path) -> None:
         "热力 2×DN500",
     ]
     assert texts[6:] == ["给水", "电力", "其他"]  # no size: "/", "0", blank
+
+
+def test_a_survey_exported_to_dxf_reads_back_as_the_same_lines(tmp_path: Path) -> None:
+    """Layers by survey code (YS_雨水 apart from WS_污水) and labels with sizes: the
+    importer reads the product's own DXF back to the same utilities, sub-types and sizes."""
+    from geodata.export import export_frame  # noqa: PLC0415
+    from geodata.layers import load_layer  # noqa: PLC0415
+    from geodata.validate import validate_layer  # noqa: PLC0415
+    from tests.geodata.survey_corpus import coded_geopackage  # noqa: PLC0415
+
+    rows = validate_layer(
+        load_layer(coded_geopackage(tmp_path)), kind="underground_lines", crs=HARBIN_GK
+    ).rows
+    path = export_frame(rows, tmp_path / "survey.dxf", fmt="dxf")
+    layers = {p.dxf.layer for p in ezdxf.readfile(path).modelspace().query("LWPOLYLINE")}
+    assert {"YS_雨水", "WS_污水", "PS_排水", "XH_信号"} <= layers
+    back = validate_layer(
+        load_layer(path, crs=HARBIN_GK), kind="underground_lines", crs=HARBIN_GK
+    ).rows
+    assert list(back["utility"]) == list(rows["utility"])
+    assert list(back["subtype"]) == list(rows["subtype"])
+    # sizes written in a marked form come back; 300mm (a bare number) does not
+    sizes = [None if k == 3 else d for k, d in enumerate(rows["diameter_mm"])]
+    assert list(back["diameter_mm"]) == sizes
+    hausdorff = shapely.hausdorff_distance(back.geometry.to_numpy(), rows.geometry.to_numpy())
+    assert float(np.max(hausdorff)) < 0.01
