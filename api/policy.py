@@ -280,7 +280,18 @@ def _check_origin(request: Request) -> None:
 
 
 # --------------------------------------------------------------------- the city asked about
+_MAX_ID = 2**31 - 1  # PostgreSQL integer ids; a larger one names nothing
+
+
+def _id(value: str) -> int | None:
+    number = int(value)
+    return number if 0 < number <= _MAX_ID else None
+
+
 def _layer_city(session: Session, value: str) -> str | None:
+    layer_id = _id(value)
+    if layer_id is None:
+        return None
     return session.scalar(
         select(CityRow.name)
         .join(LayerRow, LayerRow.city_id == CityRow.id)
@@ -300,7 +311,10 @@ def _plan_city(session: Session, value: str) -> str | None:
 def _city(session: Session, value: str) -> str | None:
     """A city named by name or by id (the tile URLs take either)."""
     if value.isdigit():
-        return session.scalar(select(CityRow.name).where(CityRow.id == int(value)))
+        city_id = _id(value)
+        if city_id is None:
+            return None
+        return session.scalar(select(CityRow.name).where(CityRow.id == city_id))
     return value
 
 
