@@ -48,9 +48,19 @@ def application(
 
 
 @pytest.fixture(scope="module")
-def plan(engine: Engine, browser_city: StoredCity, application: dict[str, Any]) -> dict[str, Any]:
+def plan(
+    engine: Engine,
+    browser_city: StoredCity,
+    browser_tokens: dict[str, str],
+    application: dict[str, Any],
+) -> dict[str, Any]:
     with TestClient(create_app(engine=engine)) as client:
-        return stored_plan(client, browser_city, application_ids=[application["id"]])
+        return stored_plan(
+            client,
+            browser_city,
+            application_ids=[application["id"]],
+            token=browser_tokens["acceptor"],  # 综合受理 plans the shared trench
+        )
 
 
 def embedded_counts(html: str) -> dict[str, int]:
@@ -106,8 +116,7 @@ def test_workbench_pages_load_without_errors(
     frame = page.frame_locator("#review-map")
     expect(frame.locator(".cotrench-legend")).to_be_visible()
     screenshot(page, "application_review")
-    page.goto("/workbench/upload")
-    expect(page.locator("#upload-form")).to_be_visible()
+    # the upload page is the data administrator's and designers' (tested below), not 综合受理's
     page.goto(f"/workbench/plans/{plan['plan_key']}")
     expect(page.locator("#segments tbody tr")).to_have_count(len(plan["geojson"]["features"]))
     expect(page.frame_locator("#review-map").locator(".cotrench-legend")).to_be_visible()
@@ -221,7 +230,7 @@ def test_upload_shows_the_validation_report(
     page.set_input_files("input[name=file]", str(path))
     page.select_option("select[name=kind]", "proposed_lines")
     page.select_option("select[name=city]", browser_city.name)
-    page.click("button[type=submit]")
+    page.click("#upload-form button[type=submit]")
     expect(page.locator("#report-summary")).to_contain_text("已导入 Imported 3")
     expect(page.locator("#colocation")).to_be_visible()
     expect(page.locator("#colocation-summary")).to_contain_text("3 条拟建管线已匹配 lines matched")

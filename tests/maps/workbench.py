@@ -165,7 +165,11 @@ def permitting_application(
 
 
 def stored_plan(
-    client: TestClient, city: StoredCity, *, application_ids: list[int] | None = None
+    client: TestClient,
+    city: StoredCity,
+    *,
+    application_ids: list[int] | None = None,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """Plan a shared trench (issue 5's API) from one sample road end to supplies on others."""
     edges = trench_edges()
@@ -183,7 +187,8 @@ def stored_plan(
         "time_limit_s": 10,
         "application_ids": application_ids,
     }
-    response = client.post("/plans", json=body)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}  # else the client's own
+    response = client.post("/plans", json=body, headers=headers)
     assert response.status_code == 201, response.text
     plan: dict[str, Any] = response.json()
     return plan

@@ -180,8 +180,16 @@ class Flow:
             "acceptor",
             "POST",
             f"/applications/{app['id']}/accept",
-            {"companies": companies, "version": app["version"]},
+            {
+                "companies": companies,
+                "coordinator_id": self.user_id("coordinator"),
+                "version": app["version"],
+            },
         )
+
+    def user_id(self, user: str) -> int:
+        """The id of a demo user (the 负责人 is named: other tests make responsible persons too)."""
+        return int(self.call(user, "GET", "/me")["id"])
 
     def accept_dispatches(self, app: dict[str, Any]) -> dict[str, Any]:
         for d in app["dispatches"]:

@@ -142,10 +142,15 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
             "quantities_v1.json",
             *sheet,
         }
-    geo = c.get(
-        f"{PREFIX}/attachments/{permits[0]['attachments'][-1]['id']}", headers=flow.h("cgj-clerk")
-    )
+    # the owning department reads its permit's attachments; another department may not
+    own = next(p for p in permits if p["department_code"] == "cgj")
+    other = next(p for p in permits if p["department_code"] == "jjzd")
+    geo = c.get(f"{PREFIX}/attachments/{own['attachments'][-1]['id']}", headers=flow.h("cgj-clerk"))
     assert geo.status_code == 200 and geo.headers["x-content-sha256"]
+    theirs = c.get(
+        f"{PREFIX}/attachments/{other['attachments'][-1]['id']}", headers=flow.h("cgj-clerk")
+    )
+    assert theirs.status_code == 403, theirs.text
 
     # one decision, then the route changes: a new version re-opens what depended on v1
     first = flow.approve(permits[0])
