@@ -36,6 +36,8 @@ from api.approvals.models import Application
 from api.approvals.models import RouteVersion
 from api.approvals.models import User
 from api.approvals.views import login_service
+from api.catalogue import beijing
+from api.catalogue import labels
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.deps import SettingsDep
@@ -74,44 +76,10 @@ router = APIRouter(prefix="/workbench", tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=maps.__path__[0] + "/templates")
 
 STATIC = "/static"
-STATUS_LABELS = {
-    "submitted": "已提交 submitted",
-    "returned": "退回修改 returned",
-    "rejected": "不予受理 rejected",
-    "not_competent": "非本部门 not competent",
-    "dispatched": "已分派 dispatched",
-    "surveying": "联合勘察 joint survey",
-    "permitting": "并联审批 permits",
-    "construction": "施工 construction",
-    "acceptance": "验收 acceptance",
-    "completed": "办结 completed",
-}
-PERMIT_STATUS_LABELS = {
-    "submitted": "待审 submitted",
-    "in_review": "审核中 in review",
-    "approved": "批准 approved",
-    "approved_with_conditions": "附条件批准 approved with conditions",
-    "returned": "退回 returned",
-    "rejected": "不予许可 rejected",
-    "deadline_passed": "逾期 deadline passed",
-    "not_competent": "非本部门 not competent",
-}
-STAGE_LABELS = {
-    "acceptance": "申请受理 acceptance",
-    "joint_survey": "联合勘察 joint survey",
-    "permits": "许可审批 permits",
-    "construction": "企业施工 construction",
-    "final_acceptance": "验收服务 final acceptance",
-    "closed": "办结 closed",
-}
-KIND_LABELS = {
-    "proposed_lines": "拟建管线 Proposed lines",
-    "underground_lines": "现状地下管线 Existing underground lines",
-    "roads": "道路中心线 Road centrelines",
-    "trees": "树木 Trees",
-    "poles": "杆线 Poles",
-    "protected_areas": "桥梁/保护区 Bridges and protected areas",
-}
+STATUS_LABELS = labels("status")
+PERMIT_STATUS_LABELS = labels("permit_status")
+STAGE_LABELS = labels("stage")
+KIND_LABELS = labels("layer_kind")
 COLOCATION_URL = "/workbench/layers/{layer_id}/colocation"
 
 
@@ -222,7 +190,7 @@ def applications_page(
                 ],
                 "status": app.status,
                 "stage": app.stage,
-                "due": app.stage_due_at.strftime("%Y-%m-%d %H:%M") if app.stage_due_at else None,
+                "due": beijing(app.stage_due_at) or None,
                 "overdue": public.overdue,
             }
         )

@@ -1,0 +1,150 @@
+"""One catalogue of what users read: labels of codes, Chinese first, and Beijing time.
+
+Pages, PDFs (record sheet, permits), feedback messages and API errors take their words from
+here, so an enum value is never shown as its code (``dept_clerk``, ``approved_with_conditions``)
+and a time is never shown in UTC. Times are stored in UTC and shown in Asia/Shanghai with the
+zone named.
+
+>>> label("status", "permitting")
+'并联审批 permits'
+>>> label("role", "dept_chief", lang="en")
+'department chief'
+>>> beijing(dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.UTC))
+'2026-12-03 00:00 北京时间'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "BEIJING",
+    "CATALOGUE",
+    "Lang",
+    "beijing",
+    "label",
+    "labels",
+]
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+Lang = Literal["zh", "en", "both"]
+
+# kind -> code -> (Chinese, English)
+CATALOGUE: Mapping[str, Mapping[str, tuple[str, str]]] = {
+    "status": {
+        "submitted": ("已提交", "submitted"),
+        "returned": ("退回修改", "returned"),
+        "rejected": ("不予受理", "rejected"),
+        "not_competent": ("非本部门", "not competent"),
+        "dispatched": ("已分派", "dispatched"),
+        "surveying": ("联合勘察", "joint survey"),
+        "permitting": ("并联审批", "permits"),
+        "construction": ("施工", "construction"),
+        "acceptance": ("验收", "acceptance"),
+        "completed": ("办结", "completed"),
+    },
+    "permit_status": {
+        "submitted": ("待审", "submitted"),
+        "in_review": ("审核中", "in review"),
+        "approved": ("批准", "approved"),
+        "approved_with_conditions": ("附条件批准", "approved with conditions"),
+        "returned": ("退回", "returned"),
+        "rejected": ("不予许可", "rejected"),
+        "deadline_passed": ("逾期", "deadline passed"),
+        "not_competent": ("非本部门", "not competent"),
+    },
+    "stage": {
+        "acceptance": ("申请受理", "acceptance"),
+        "joint_survey": ("联合勘察", "joint survey"),
+        "permits": ("许可审批", "permits"),
+        "construction": ("企业施工", "construction"),
+        "final_acceptance": ("验收服务", "final acceptance"),
+        "closed": ("办结", "closed"),
+    },
+    "role": {
+        "applicant": ("申请人", "applicant"),
+        "acceptor": ("综合受理", "acceptance window"),
+        "utility_staff": ("企业受理人员", "utility company staff"),
+        "dept_clerk": ("部门经办人", "department clerk"),
+        "dept_chief": ("部门负责人", "department chief"),
+        "responsible_person": ("项目负责人", "responsible person"),
+        "admin": ("用户管理员", "user administrator"),
+        "data_admin": ("数据管理员", "data administrator"),
+        "designer": ("设计人员", "designer"),
+        "auditor": ("审计", "auditor"),
+    },
+    "utility": {
+        "water": ("给水", "water"),
+        "power": ("电力", "power"),
+        "heat": ("热力", "heat"),
+        "gas": ("燃气", "gas"),
+        "drainage": ("排水", "drainage"),
+        "telecom": ("通信", "telecom"),
+    },
+    "permit_type": {
+        "road_occupation": ("占用城市道路审批", "road occupation"),
+        "tree_felling": ("砍伐城市树木审批", "tree felling"),
+        "pipeline_attachment": ("依附于城市道路的管线、杆线审批", "lines and poles on the road"),
+        "road_excavation": ("挖掘城市道路审批", "road excavation"),
+        "traffic_opinion": ("占挖道路交通安全意见", "traffic safety opinion"),
+        "planning_opinion": ("建设工程规划意见", "planning opinion"),
+        "construction_opinion": ("建筑工程施工意见", "construction opinion"),
+    },
+    "dispatch_status": {
+        "pending": ("待受理", "pending"),
+        "accepted": ("已受理", "accepted"),
+    },
+    "acceptance_mode": {
+        "joint": ("联合验收", "joint acceptance"),
+        "per_utility": ("单项验收", "per-utility acceptance"),
+    },
+    "layer_kind": {
+        "proposed_lines": ("拟建管线", "Proposed lines"),
+        "underground_lines": ("现状地下管线", "Existing underground lines"),
+        "roads": ("道路中心线", "Road centrelines"),
+        "trees": ("树木", "Trees"),
+        "poles": ("杆线", "Poles"),
+        "protected_areas": ("桥梁/保护区", "Bridges and protected areas"),
+    },
+}
+
+
+def label(kind: str, code: str | None, *, lang: Lang = "both") -> str:
+    """The words for ``code`` of ``kind``: Chinese, English, or both (Chinese first).
+
+    An unknown code is returned as written (never an error on a page), so a new enum value
+    shows up as its code until the catalogue names it; ``tests`` check every enum is named.
+    """
+    if code is None:
+        return ""
+    words = CATALOGUE.get(kind, {}).get(str(code))
+    if words is None:
+        return str(code)
+    zh, en = words
+    return {"zh": zh, "en": en}.get(lang, f"{zh} {en}")
+
+
+def labels(kind: str, *, lang: Lang = "both") -> dict[str, str]:
+    """Every label of ``kind`` (for a template's lookup table)."""
+    return {code: label(kind, code, lang=lang) for code in CATALOGUE[kind]}
+
+
+def beijing(
+    when: dt.datetime | None, *, seconds: bool = False, zone: bool = True, lang: Lang = "zh"
+) -> str:
+    """``when`` in Beijing time to the minute (or second), with the zone named.
+
+    A naive datetime is taken as UTC (how the database returns ``timestamp`` columns).
+    """
+    if when is None:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    local = when.astimezone(BEIJING)
+    text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    if not zone:
+        return text
+    return f"{text} {'Beijing time' if lang == 'en' else '北京时间'}"
