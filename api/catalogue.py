@@ -25,6 +25,7 @@ __all__ = [
     "CATALOGUE",
     "Lang",
     "beijing",
+    "deadline",
     "label",
     "labels",
 ]
@@ -148,3 +149,22 @@ def beijing(
     if not zone:
         return text
     return f"{text} {'Beijing time' if lang == 'en' else '北京时间'}"
+
+
+def deadline(when: dt.datetime | None, *, lang: Lang = "zh") -> str:
+    """A working-day deadline in Beijing time: midnight is shown as 24:00 of the day it ends.
+
+    >>> deadline(dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.UTC))
+    '2026-12-02 24:00 北京时间'
+    >>> deadline(dt.datetime(2026, 12, 2, 8, 30, tzinfo=dt.UTC))
+    '2026-12-02 16:30 北京时间'
+    """
+    if when is None:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    local = when.astimezone(BEIJING)
+    if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+        return beijing(when, lang=lang)
+    day = (local - dt.timedelta(days=1)).strftime("%Y-%m-%d")
+    return f"{day} 24:00 {'Beijing time' if lang == 'en' else '北京时间'}"

@@ -36,7 +36,7 @@ from api.approvals.models import Application
 from api.approvals.models import RouteVersion
 from api.approvals.models import User
 from api.approvals.views import login_service
-from api.catalogue import beijing
+from api.catalogue import deadline
 from api.catalogue import labels
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
@@ -190,7 +190,7 @@ def applications_page(
                 ],
                 "status": app.status,
                 "stage": app.stage,
-                "due": beijing(app.stage_due_at) or None,
+                "due": deadline(app.stage_due_at) or None,
                 "overdue": public.overdue,
             }
         )
