@@ -15,11 +15,13 @@ from sqlalchemy import DateTime
 from sqlalchemy import Float
 from sqlalchemy import ForeignKey
 from sqlalchemy import ForeignKeyConstraint
+from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import func
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -78,6 +80,15 @@ class Layer(Base):
         CheckConstraint(
             "kind IN (" + ", ".join(f"'{k}'" for k in LAYER_KINDS) + ")", name="ck_layers_kind"
         ),
+        Index(
+            "uq_layers_source_digest",
+            "city_id",
+            "kind",
+            "source_sha256",
+            text("coalesce(source_layer, '')"),
+            unique=True,
+            postgresql_where=text("source_sha256 IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -89,6 +100,8 @@ class Layer(Base):
     source_format: Mapped[str] = mapped_column(String(30))
     source_crs: Mapped[str] = mapped_column(Text)
     source_encoding: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    # SHA-256 of the file's bytes (a shapefile's parts together): one import per city and kind
+    source_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     feature_count: Mapped[int] = mapped_column(Integer)
     imported_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

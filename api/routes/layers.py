@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import EngineDep
 from api.deps import SessionDep
+from api.deps import SettingsDep
 from api.policy import AccessDep
 from api.responses import GeoJSONResponse
 from api.responses import content_disposition
@@ -99,12 +100,17 @@ class LayerImportPublic(BaseModel):
     "",
     status_code=201,
     operation_id="layers-create",
-    responses={422: {"description": "the file was refused; `detail` is the validation report"}},
+    responses={
+        409: {"description": "the city holds this file as this kind already; `detail` names it"},
+        413: {"description": "the upload or the layer is larger than a limit; `detail` names it"},
+        422: {"description": "the file was refused; `detail` is the validation report"},
+    },
 )
 def create_layer(
     *,
     engine: EngineDep,
     access: AccessDep,
+    settings: SettingsDep,
     file: Annotated[
         list[UploadFile],
         File(description="one GIS file (.gpkg .geojson .fgb .dxf .zip), or a shapefile set"),
@@ -152,6 +158,7 @@ def create_layer(
                 unplanned=unplanned,
                 offset_from=offset_from.value if offset_from else None,
                 duplicates=duplicates,
+                limits=settings.limits.imports(),
             )
     return LayerImportPublic(layer=_public(result.layer), report=result.report.to_dict())
 

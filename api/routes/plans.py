@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.deps import SettingsDep
+from api.limits import check_plan_seconds
 from api.policy import AccessDep
 from api.responses import GeoJSONResponse
 from api.services.graphs import RoadGraphs
@@ -128,10 +130,16 @@ class PlanPublic(PlanVersionPublic):
 
 @router.post("", status_code=201, operation_id="plans-create", responses=_REFUSED)
 def create(
-    *, graphs: RoadGraphsDep, session: SessionDep, access: AccessDep, body: PlanCreate
+    *,
+    graphs: RoadGraphsDep,
+    session: SessionDep,
+    access: AccessDep,
+    settings: SettingsDep,
+    body: PlanCreate,
 ) -> PlanPublic:
     """Plan a shared trench for sites and applications; stored as version 1."""
     access.city(body.city)
+    check_plan_seconds(access.signed_in, body.time_limit_s, settings.limits)
     city = get_city(session, body.city)
     plan, inputs = _plan(graphs, session, city, body)
     stored = create_plan(
@@ -184,9 +192,16 @@ def versions(*, session: SessionDep, plan_key: str) -> list[PlanVersionPublic]:
     "/{plan_key}/versions", status_code=201, operation_id="plans-replan", responses=_REFUSED
 )
 def replan(
-    *, graphs: RoadGraphsDep, session: SessionDep, plan_key: str, body: PlanBase
+    *,
+    graphs: RoadGraphsDep,
+    session: SessionDep,
+    access: AccessDep,
+    settings: SettingsDep,
+    plan_key: str,
+    body: PlanBase,
 ) -> PlanPublic:
     """Re-plan after an edit: stored as the next version; older versions stay."""
+    check_plan_seconds(access.signed_in, body.time_limit_s, settings.limits)
     latest = get_plan(session, plan_key)
     city = _city_by_id(session, latest.city_id)
     plan, inputs = _plan(graphs, session, city, body)

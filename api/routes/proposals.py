@@ -40,6 +40,7 @@ from api.approvals.models import User
 from api.approvals.service import get_or_404
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.deps import SettingsDep
 from api.responses import GeoJSONResponse
 from api.services.colocation import ProposalOutcome
 from api.services.colocation import import_proposals
@@ -91,7 +92,8 @@ class ProposalSubmissionPublic(BaseModel):
 
 
 _REFUSED: dict[int | str, dict[str, Any]] = {
-    422: {"description": "refused; `detail` names each bad feature and the problem"}
+    413: {"description": "the upload or the layer is larger than a limit; `detail` names it"},
+    422: {"description": "refused; `detail` names each bad feature and the problem"},
 }
 # who submits a company's lines: its designers (设计人员) and its staff on the dispatch
 _DESIGNERS = frozenset({Role.designer, Role.utility_staff})
@@ -115,6 +117,7 @@ def create_proposals(
     session: SessionDep,
     graphs: RoadGraphsDep,
     city: str,
+    settings: SettingsDep,
     collection: Annotated[
         dict[str, Any], Body(description="a GeoJSON FeatureCollection of proposed lines")
     ],
@@ -125,7 +128,15 @@ def create_proposals(
     """Submit proposed lines as GeoJSON; returns matching, groups and warnings."""
     with _geojson_file(collection) as path:
         return _public(
-            import_proposals(session, graphs, path, city=city, crs=crs, display_name="request body")
+            import_proposals(
+                session,
+                graphs,
+                path,
+                city=city,
+                crs=crs,
+                display_name="request body",
+                limits=settings.limits.imports(),
+            )
         )
 
 
@@ -139,6 +150,7 @@ def upload_proposals(
     *,
     session: SessionDep,
     graphs: RoadGraphsDep,
+    settings: SettingsDep,
     city: str,
     file: Annotated[
         list[UploadFile],
@@ -160,6 +172,7 @@ def upload_proposals(
                 crs=crs or None,
                 encoding=encoding or None,
                 layer=layer or None,
+                limits=settings.limits.imports(),
             )
         )
 
@@ -198,6 +211,7 @@ def create_application_proposals(
     session: SessionDep,
     graphs: RoadGraphsDep,
     user: UserDep,
+    settings: SettingsDep,
     application_id: int,
     collection: Annotated[
         dict[str, Any], Body(description="a GeoJSON FeatureCollection of the company's lines")
@@ -217,6 +231,7 @@ def create_application_proposals(
             crs=crs,
             display_name="request body",
             application_id=application_id,
+            limits=settings.limits.imports(),
         )
     authorize_designer(session, user, application_id, utilities=outcome.utilities.values())
     return _public(outcome)
@@ -233,6 +248,7 @@ def upload_application_proposals(
     session: SessionDep,
     graphs: RoadGraphsDep,
     user: UserDep,
+    settings: SettingsDep,
     application_id: int,
     file: Annotated[
         list[UploadFile],
@@ -255,6 +271,7 @@ def upload_application_proposals(
             encoding=encoding or None,
             layer=layer or None,
             application_id=application_id,
+            limits=settings.limits.imports(),
         )
     authorize_designer(session, user, application_id, utilities=outcome.utilities.values())
     return _public(outcome)

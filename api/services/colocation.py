@@ -37,6 +37,8 @@ from geodata import colocation_store as store
 from geodata.importer import ImportResult
 from geodata.importer import import_layer
 from geodata.importer import load_city_package as geodata_load_city_package
+from geodata.limits import DEFAULT_LIMITS
+from geodata.limits import ImportLimits
 from geodata.storage import CityInfo
 from geodata.storage import LayerInfo
 from geodata.tables import ProposedLineRow
@@ -122,6 +124,7 @@ def import_proposals(
     layer: str | None = None,
     display_name: str | None = None,
     application_id: int | None = None,
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> ProposalOutcome:
     """Import a file of proposed lines, then match, check, warn and group them.
 
@@ -131,7 +134,7 @@ def import_proposals(
         Any file the layer import reads (GeoJSON, GeoPackage, shapefile set, DXF, ...).
     city
         The city the lines belong to.
-    crs, encoding, layer, display_name
+    crs, encoding, layer, display_name, limits
         Passed to :func:`geodata.importer.import_layer`.
     application_id
         The approval application the lines are proposed for (``None``: city-wide).
@@ -157,6 +160,7 @@ def import_proposals(
         encoding=encoding,
         layer=layer,
         display_name=display_name,
+        limits=limits,
     )
     ids = _layer_line_ids(session, result.layer.id)
     if application_id is not None:
