@@ -93,6 +93,9 @@ OPERATIONS: dict[str, Rule] = {
     "GET /favicon.ico": PUBLIC,
     # --- GIS: base layers (per city)
     "layers-create": _r(A.import_layer),
+    "layers-replace": _r(A.import_layer),
+    "layers-delete": _r(A.import_layer),
+    "layers-history": _r(A.read_layers),
     "layers-list": _r(A.read_layers),
     "layers-features": _r(A.read_layers),
     "layers-export": _r(A.read_layers),

@@ -103,6 +103,8 @@ class LayerInfo:
     feature_count: int
     imported_at: dt.datetime
     crs: str
+    # SHA-256 of the source file (None for layers stored before digests, and proposals)
+    source_sha256: str | None = None
 
 
 def create_city(
@@ -538,4 +540,5 @@ def _layer_info(layer: Layer, city: CityInfo) -> LayerInfo:
         feature_count=layer.feature_count,
         imported_at=layer.imported_at,
         crs=city.crs,
+        source_sha256=layer.source_sha256,
     )
