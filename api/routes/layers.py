@@ -308,7 +308,7 @@ def get_features(
     collection = storage.layer_features(
         session,
         layer_id,
-        bbox=parse_bbox(bbox) if bbox else None,
+        bbox=parse_bbox(bbox, crs=bbox_crs) if bbox else None,
         bbox_crs=bbox_crs,
         crs=crs,
         limit=limit,
