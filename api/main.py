@@ -45,6 +45,7 @@ ROUTER_MODULES = (
     "api.approvals.views",
     "api.routes.maps",
     "api.routes.tiles",
+    "api.routes.ogc",
     "api.routes.pages",
 )
 

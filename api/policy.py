@@ -96,6 +96,13 @@ OPERATIONS: dict[str, Rule] = {
     "layers-replace": _r(A.import_layer),
     "layers-delete": _r(A.import_layer),
     "layers-history": _r(A.read_layers),
+    # --- OGC API - Features over layers, groups and plans (per city, in the routes)
+    "ogc-landing": _r(A.read_layers),
+    "ogc-conformance": _r(A.read_layers),
+    "ogc-collections": _r(A.read_layers),
+    "ogc-collection": _r(A.read_layers),
+    "ogc-items": _r(A.read_layers),
+    "ogc-item": _r(A.read_layers),
     "layers-list": _r(A.read_layers),
     "layers-features": _r(A.read_layers),
     "layers-export": _r(A.read_layers),

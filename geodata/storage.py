@@ -20,7 +20,6 @@ import orjson
 import shapely
 from geoalchemy2.shape import from_shape
 from geoalchemy2.shape import to_shape
-from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select
 from sqlalchemy import Table
@@ -39,6 +38,8 @@ from geodata.errors import CRSError
 from geodata.errors import DuplicateLayerError
 from geodata.errors import LayerNotFoundError
 from geodata.errors import UnknownKindError
+from geodata.features import FeatureSource
+from geodata.features import query_features
 from geodata.layers import SourceLayer
 from geodata.tables import FEATURE_TABLES
 from geodata.tables import City
@@ -60,6 +61,7 @@ __all__ = [
     "get_city",
     "get_layer",
     "layer_features",
+    "layer_source",
     "list_cities",
     "read_features",
     "refuse_duplicate",
@@ -367,39 +369,17 @@ def layer_features(
         If ``crs`` or ``bbox_crs`` is unknown or has no EPSG code.
     """
     info = get_layer(session, layer_id)
-    table = _table(info.kind)
-    srid = int(info.crs.split(":")[1])
     out_srid = _epsg(crs)
-    geom = table.c.geom
-    where = [table.c.layer_id == layer_id]
-    if bbox is not None:
-        envelope = func.ST_Transform(func.ST_MakeEnvelope(*bbox, _epsg(bbox_crs)), srid)
-        where.append(func.ST_Intersects(geom, envelope))
-    matched = session.scalar(select(func.count()).select_from(table).where(*where))
-    digits = 7 if not CRS.from_epsg(out_srid).is_projected else 3
-    # RFC 7946 section 3.1.6: exterior rings counter-clockwise, holes clockwise
-    shown = func.ST_ForcePolygonCCW(geom if out_srid == srid else func.ST_Transform(geom, out_srid))
-    skip = {"geom", "layer_id", "city_id", "srid", "attrs"}
-    props = [c for c in table.c if c.name not in skip]
-    query = (
-        select(*props, table.c.attrs, func.ST_AsGeoJSON(shown, digits).label("geometry"))
-        .where(*where)
-        .order_by(table.c.id)
-        .limit(limit)
-        .offset(offset)
+    page = query_features(
+        session,
+        layer_source(info),
+        bbox=bbox,
+        bbox_srid=_epsg(bbox_crs),
+        out_srid=out_srid,
+        limit=limit,
+        offset=offset,
     )
-    features = []
-    for row in session.execute(query).mappings():
-        properties = {c.name: row[c.name] for c in props if c.name != "id"}
-        properties["attrs"] = row["attrs"]
-        features.append(
-            {
-                "type": "Feature",
-                "id": row["id"],
-                "geometry": orjson.loads(row["geometry"]),
-                "properties": properties,
-            }
-        )
+    matched, features = page.matched, page.features
     urn = f"urn:ogc:def:crs:EPSG::{out_srid}"
     collection: dict[str, Any] = {
         "type": "FeatureCollection",
@@ -413,6 +393,18 @@ def layer_features(
         # RFC 7946 has no crs member; the legacy one names a CRS the caller asked for
         collection["crs"] = {"type": "name", "properties": {"name": urn}}
     return collection
+
+
+def layer_source(info: LayerInfo) -> FeatureSource:
+    """The features of a stored layer, for :func:`geodata.features.query_features`."""
+    table = _table(info.kind)
+    time = ("planned_start", "planned_end") if "planned_start" in table.c else None
+    return FeatureSource(
+        table=table,
+        where=(table.c.layer_id == info.id,),
+        srid=int(info.crs.split(":")[1]),
+        time=time,
+    )
 
 
 def read_features(
