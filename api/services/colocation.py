@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from api.services.graphs import CityGraph
 from api.services.graphs import RoadGraphs
+from api.services.topology import GRAPH_KINDS
+from api.services.topology import store_topology
 from geodata import colocation_store as store
 from geodata.importer import ImportResult
 from geodata.importer import import_layer
@@ -200,6 +202,8 @@ def load_city_package(
         outcome per proposed-lines layer matched now.
     """
     loaded = geodata_load_city_package(session, path)
+    for city in sorted({info.city for _n, info, new in loaded if new and info.kind in GRAPH_KINDS}):
+        store_topology(session, city)
     outcomes = []
     for _name, info, _new in loaded:
         if info.kind != "proposed_lines":

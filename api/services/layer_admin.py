@@ -4,7 +4,8 @@ Each step is one transaction and one row of the append-only audit log (entity ``
 who, when, which file (name and SHA-256), how many features, and for a replacement which
 layer took the place of which. A deleted layer's features are gone; its history stays, so
 an auditor can still tell which survey the planners used on a given day. The road graph
-follows by itself (:mod:`api.services.graphs` watches the layers table).
+follows by itself (:mod:`api.services.graphs` watches the layers table); its pgRouting
+topology is written again in the same transaction (:mod:`api.services.topology`).
 
 Proposed lines are a company's submissions (:mod:`api.services.colocation`), not base
 data: they are not replaced or deleted here.
@@ -24,6 +25,8 @@ from api.approvals.errors import PreconditionError
 from api.approvals.models import AuditLog
 from api.approvals.models import User
 from api.approvals.transitions import record_event
+from api.services.topology import GRAPH_KINDS
+from api.services.topology import store_topology
 from geodata import storage
 from geodata.importer import ImportResult
 from geodata.importer import import_layer
@@ -40,6 +43,7 @@ def import_city_layer(
     """Import a file as a layer of ``city`` (:func:`geodata.importer.import_layer`), recorded."""
     result = import_layer(session, path, kind=kind, city=city, **options)
     _record(session, actor, result.layer, "layer_imported", sha256=result.layer.source_sha256)
+    _roads_changed(session, result.layer)
     return result
 
 
@@ -83,6 +87,7 @@ def replace_city_layer(
         sha256=old.source_sha256,
         replaced_by=result.layer.id,
     )
+    _roads_changed(session, result.layer)
     return result
 
 
@@ -97,6 +102,7 @@ def delete_city_layer(session: Session, actor: User, layer_id: int, *, reason: s
     old = _base_layer(session, layer_id)
     storage.delete_layer(session, old.id)
     _record(session, actor, old, "layer_deleted", reason=reason, sha256=old.source_sha256)
+    _roads_changed(session, old)
     return old
 
 
@@ -115,6 +121,11 @@ def layer_history(
     if layer_id is not None:
         query = query.where(AuditLog.entity_id == layer_id)
     return list(session.scalars(query))
+
+
+def _roads_changed(session: Session, layer: LayerInfo) -> None:
+    if layer.kind in GRAPH_KINDS:
+        store_topology(session, layer.city)
 
 
 def _base_layer(session: Session, layer_id: int) -> LayerInfo:

@@ -157,9 +157,7 @@ def test_bbox_and_crs(client: TestClient, city: dict[str, object]) -> None:
     assert client.get(f"{items}/999999999").status_code == 404
 
 
-def test_datetime_filters_by_the_features_time(
-    client: TestClient, city: dict[str, object]
-) -> None:
+def test_datetime_filters_by_the_features_time(client: TestClient, city: dict[str, object]) -> None:
     lines = read_sample("proposed_lines")
     starts = lines["planned_start"].map(lambda v: dt.date.fromisoformat(str(v)[:10]))
     ends = lines["planned_end"].map(lambda v: dt.date.fromisoformat(str(v)[:10]))

@@ -1,7 +1,7 @@
 """layer digest: the same file is imported into a city as the same kind once
 
 Revision ID: 0007_layer_digest
-Revises: 0005_analysis, 0005_graph, 0005_security_auth, 0006_flow
+Revises: 0002, 0003, 0005_analysis, 0005_graph, 0005_security_auth, 0006_flow
 Create Date: 2026-12-04 02:00:00
 """
 
@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_layer_digest"
-# one head again: this revision follows every branch of 0005/0006
+# one head again: this revision follows every branch (0002, 0003, 0005 and 0006)
 down_revision: str | Sequence[str] | None = (
+    "0002",
+    "0003",
     "0005_analysis",
     "0005_graph",
     "0005_security_auth",
