@@ -115,6 +115,7 @@ OPERATIONS: dict[str, Rule] = {
     "proposals-create": _r(A.submit_proposals),
     "proposals-upload": _r(A.submit_proposals),
     "proposals-groups": _r(A.read_proposals),
+    "proposals-groups-export": _r(A.read_proposals),
     "approvals-submit-proposals": _r(A.submit_proposals),
     "approvals-upload-proposals": _r(A.submit_proposals),
     "approvals-list-proposals": _r(A.read_application),  # its own lines, to each party
@@ -123,6 +124,7 @@ OPERATIONS: dict[str, Rule] = {
     "plans-replan": _r(A.make_plan),
     "plans-get": _r(A.read_plans),
     "plans-geojson": _r(A.read_plans),
+    "plans-export": _r(A.read_plans),
     "plans-versions": _r(A.read_plans),
     "maps-plan-map": _r(A.read_plans),
     "maps-plan-section": _r(A.read_plans),

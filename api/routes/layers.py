@@ -30,12 +30,13 @@ from api.responses import GeoJSONResponse
 from api.responses import content_disposition
 from api.responses import etagged
 from api.responses import page_links
+from api.services import exports
 from api.services import layer_admin
+from api.services.exports import Encoding
+from api.services.exports import ExportFormat
 from api.uploads import parse_bbox
 from api.uploads import save_uploads
 from geodata import storage
-from geodata.export import EXPORT_FORMATS
-from geodata.export import export_frame
 from geodata.storage import LayerInfo
 from geodata.validate import parse_field_map
 
@@ -58,11 +59,6 @@ class LayerKind(StrEnum):
     poles = "poles"
     protected_areas = "protected_areas"
     proposed_lines = "proposed_lines"
-
-
-class Encoding(StrEnum):
-    utf8 = "utf-8"
-    gbk = "gbk"
 
 
 class Unplanned(StrEnum):
@@ -327,31 +323,11 @@ def _public(info: LayerInfo) -> LayerPublic:
     return LayerPublic.model_validate(info, from_attributes=True)
 
 
-class ExportFormat(StrEnum):
-    gpkg = "gpkg"
-    shp = "shp"
-    kml = "kml"
-    geojson = "geojson"
-    csv = "csv"
-    dxf = "dxf"
-
-
-# media type per export format
-_EXPORT_MEDIA = {
-    "gpkg": "application/geopackage+sqlite3",
-    "shp": "application/zip",
-    "kml": "application/vnd.google-earth.kml+xml",
-    "geojson": "application/geo+json",
-    "csv": "text/csv; charset=utf-8",
-    "dxf": "image/vnd.dxf",
-}
-
-
 @router.get(
     "/{layer_id}/export",
     operation_id="layers-export",
     response_class=Response,
-    responses={200: {"content": {m: {} for m in _EXPORT_MEDIA.values()}}},
+    responses={200: {"content": {m: {} for m in exports.EXPORT_MEDIA.values()}}},
 )
 def export_layer(
     *,
@@ -365,23 +341,7 @@ def export_layer(
     encoding: Annotated[Encoding, Query(description="Shapefile text encoding")] = "utf-8",  # type: ignore[assignment]
 ) -> Response:
     """Download a layer as GeoPackage, Shapefile (zip), KML, GeoJSON, CSV (WKT) or DXF."""
-    info = storage.get_layer(session, layer_id)
-    frame = storage.read_features(session, city=info.city, kind=info.kind, layer_id=layer_id)
-    frame = frame.drop(columns=["layer_id", "city_id", "srid"], errors="ignore")
-    suffix = EXPORT_FORMATS[format.value][0]
-    with tempfile.TemporaryDirectory(prefix="cotrench-export-") as tmp:
-        path = export_frame(
-            frame,
-            Path(tmp) / f"layer{suffix}",
-            fmt=format.value,
-            layer=info.kind,
-            crs=crs or None,
-            encoding=encoding,
-        )
-        body = path.read_bytes()
-    filename = f"{info.kind}-{layer_id}{suffix}"
-    return Response(
-        body,
-        media_type=_EXPORT_MEDIA[format.value],
-        headers=content_disposition(filename),
+    out = exports.export_layer(
+        session, layer_id, fmt=format.value, crs=crs or None, encoding=str(encoding)
     )
+    return Response(out.data, media_type=out.media_type, headers=content_disposition(out.filename))

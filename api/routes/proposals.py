@@ -25,6 +25,7 @@ from fastapi import Body
 from fastapi import File
 from fastapi import Form
 from fastapi import Query
+from fastapi import Response
 from fastapi import UploadFile
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -42,12 +43,18 @@ from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.responses import GeoJSONResponse
+from api.responses import content_disposition
+from api.services import exports
 from api.services.colocation import ProposalOutcome
 from api.services.colocation import import_proposals
+from api.services.exports import EXPORT_MEDIA
+from api.services.exports import Encoding
+from api.services.exports import ExportFormat
 from api.uploads import parse_bbox
 from api.uploads import save_uploads
 from geodata.colocation_store import groups_geojson
 from geodata.colocation_store import read_application_lines
+from geodata.storage import get_city
 from routing.errors import ProposalError
 
 __all__ = [
@@ -198,6 +205,29 @@ def list_groups(
         session, city=city, bbox=parse_bbox(bbox) if bbox else None, start=start, end=end
     )
     return GeoJSONResponse(collection)
+
+
+@router.get(
+    "/proposals/{city}/groups/export",
+    operation_id="proposals-groups-export",
+    response_class=Response,
+    responses={200: {"content": {m: {} for m in EXPORT_MEDIA.values()}}},
+)
+def export_groups(
+    *,
+    session: SessionDep,
+    city: str,
+    format: Annotated[ExportFormat, Query(description="gpkg, shp, kml, geojson, csv or dxf")],
+    crs: Annotated[
+        str | None, Query(max_length=100, description="output CRS (default: the city's)")
+    ] = None,
+    encoding: Annotated[Encoding, Query(description="Shapefile text encoding")] = "utf-8",  # type: ignore[assignment]
+) -> Response:
+    """Download the city's co-location groups as a GIS or CAD file."""
+    out = exports.export_groups(
+        session, get_city(session, city), fmt=str(format), crs=crs or None, encoding=str(encoding)
+    )
+    return Response(out.data, media_type=out.media_type, headers=content_disposition(out.filename))
 
 
 @router.post(
