@@ -23,11 +23,24 @@ PLACEHOLDER_SECRET = "change-me-in-production"
 
 
 class DatabaseSettings(BaseSettings):
-    """Where PostGIS is. Without a URL the project's own cluster is started."""
+    """Where PostGIS is and how long the service waits for it.
+
+    Without a URL the project's own cluster is started and the app connects as its
+    ``cotrench_app`` role. The timeouts keep a slow or frozen database from hanging every
+    request: a statement, a lock wait, a transaction left idle, a new connection and a wait
+    for a free pooled connection each end after their limit (the request then gets a 503).
+    """
 
     model_config = SettingsConfigDict(env_prefix="COTRENCH_DB_")
 
     url: str | None = None
+    statement_timeout_s: float = 30.0
+    lock_timeout_s: float = 10.0
+    idle_in_transaction_timeout_s: float = 60.0
+    connect_timeout_s: int = 5
+    pool_timeout_s: float = 10.0
+    # the Retry-After of a 503 while the database is down or slow
+    retry_after_s: int = 10
 
 
 class AuthSettings(BaseSettings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
@@ -13,22 +14,50 @@ from sqlalchemy.orm import sessionmaker
 
 from geodata.pgcluster import default_cluster
 
-__all__ = ["database_url", "make_engine", "session_scope"]
+if TYPE_CHECKING:
+    from api.settings import DatabaseSettings
+
+__all__ = ["database_url", "make_engine", "owner_database_url", "session_scope"]
 
 
 def database_url() -> str:
-    """Return ``DATABASE_URL``, or start the project's own cluster and return its URL."""
-    url = os.environ.get("DATABASE_URL")
+    """The app's URL: ``DATABASE_URL``, or the project's own cluster as ``cotrench_app``."""
+    url = _configured_url()
+    return url if url else default_cluster().start()
+
+
+def owner_database_url() -> str:
+    """The URL for migrations, backups and restores: ``DATABASE_URL`` (whoever the operator
+    configured), or the project's own cluster as ``cotrench_owner``."""
+    url = _configured_url()
     if url:
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
-    return default_cluster().start()
+    cluster = default_cluster()
+    cluster.start()
+    return cluster.owner_url()
 
 
-def make_engine(url: str) -> Engine:
-    """Return an engine with pre-ping, so a restarted server does not break the pool."""
-    return create_engine(url, pool_pre_ping=True, future=True)
+def make_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
+    """Return an engine with pre-ping (a restarted server does not break the pool) and the
+    timeouts of ``settings`` (default: the service's, ``COTRENCH_DB_*``)."""
+    if settings is None:
+        from api.settings import DatabaseSettings  # noqa: PLC0415 - api builds on geodata
+
+        settings = DatabaseSettings()
+    options = " ".join(
+        f"-c {name}={int(seconds * 1000)}"
+        for name, seconds in (
+            ("statement_timeout", settings.statement_timeout_s),
+            ("lock_timeout", settings.lock_timeout_s),
+            ("idle_in_transaction_session_timeout", settings.idle_in_transaction_timeout_s),
+        )
+    )
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_timeout=settings.pool_timeout_s,
+        connect_args={"connect_timeout": settings.connect_timeout_s, "options": options},
+    )
 
 
 @contextmanager
@@ -37,3 +66,10 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
+
+
+def _configured_url() -> str | None:
+    url = os.environ.get("DATABASE_URL")
+    if url and url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url or None

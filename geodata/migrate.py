@@ -1,4 +1,4 @@
-"""Bring a database's schema up to date with the Alembic migrations."""
+"""Bring a database's schema up to date with the Alembic migrations; grant the app its rights."""
 
 from __future__ import annotations
 
@@ -7,12 +7,28 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection
+from sqlalchemy import create_engine
+from sqlalchemy import text
 
-__all__ = ["alembic_config", "upgrade_database"]
+from geodata.pgcluster import APP_ROLE
+
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "READ_ONLY_TABLES",
+    "alembic_config",
+    "grant_app_role",
+    "upgrade_database",
+]
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# tables the app may only add to and read (their triggers refuse changes, too)
+APPEND_ONLY_TABLES = ("appr_audit_log",)
+# tables the app may only read (the schema's version belongs to the migrations)
+READ_ONLY_TABLES = ("alembic_version",)
 
 
 def alembic_config(url: str) -> Config:
@@ -24,6 +40,75 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_database(url: str, *, revision: str = "heads") -> None:
-    """Apply every migration up to ``revision`` (all branch heads by default)."""
+    """Apply every migration up to ``revision`` (all branch heads by default), as the
+    schema's owner, then grant the app role its rights on what the migrations made."""
     logger.info("migrating database to %s", revision)
     command.upgrade(alembic_config(url), revision)
+    grant_app_role(url)
+
+
+def grant_app_role(owner_url: str, *, role: str = APP_ROLE) -> bool:
+    """Give ``role`` only what the service needs on the public schema's tables.
+
+    SELECT, INSERT, UPDATE, DELETE on every table, USAGE and SELECT on every sequence; on
+    the append-only tables (:data:`APPEND_ONLY_TABLES`) INSERT and SELECT only. Runs as the
+    owner of the tables (``owner_url``); the grants are replaced on every run, so a table a
+    new migration adds gets its rights too. Returns False (and grants nothing) when the role
+    does not exist or the URL's user owns no table: with a ``DATABASE_URL`` of one's own the
+    app role is the operator's job (see README "Database security").
+    """
+    engine = create_engine(owner_url)
+    try:
+        with engine.begin() as conn:  # one transaction: the app never sees half the grants
+            known = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            if known.first() is None:
+                logger.info("no role %s: the app's rights are the operator's job", role)
+                return False
+            tables = _owned_tables(conn)
+            if not tables:
+                logger.info("the user of this URL owns no table: no rights granted to %s", role)
+                return False
+            who = _quote(conn, role)
+            conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {who}"))
+            for table in tables:
+                name = f"public.{_quote(conn, table)}"
+                conn.execute(text(f"REVOKE ALL ON TABLE {name} FROM {who}"))
+                rights = "SELECT, INSERT, UPDATE, DELETE"
+                if table in APPEND_ONLY_TABLES:
+                    rights = "SELECT, INSERT"
+                elif table in READ_ONLY_TABLES:
+                    rights = "SELECT"
+                conn.execute(text(f"GRANT {rights} ON TABLE {name} TO {who}"))
+            for sequence in _owned_sequences(conn):
+                name = f"public.{_quote(conn, sequence)}"
+                conn.execute(text(f"GRANT USAGE, SELECT ON SEQUENCE {name} TO {who}"))
+    finally:
+        engine.dispose()
+    logger.info("granted %s its rights on %d tables", role, len(tables))
+    return True
+
+
+def _owned_tables(conn: Connection) -> list[str]:
+    rows = conn.execute(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') "
+            "AND pg_get_userbyid(c.relowner) = current_user ORDER BY c.relname"
+        )
+    )
+    return list(rows.scalars())
+
+
+def _owned_sequences(conn: Connection) -> list[str]:
+    rows = conn.execute(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'S' "
+            "AND pg_get_userbyid(c.relowner) = current_user ORDER BY c.relname"
+        )
+    )
+    return list(rows.scalars())
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return str(conn.execute(text("SELECT quote_ident(:n)"), {"n": name}).scalar_one())

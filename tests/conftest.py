@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +35,10 @@ from api.approvals.seed import DEMO_PASSWORD
 from api.approvals.seed import SeedResult
 from api.approvals.seed import seed_sample_city
 from api.main import create_app
+from geodata.db import make_engine
 from geodata.migrate import upgrade_database
 from geodata.pgcluster import ClusterError
+from geodata.pgcluster import PgCluster
 from geodata.pgcluster import default_cluster
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -41,23 +46,37 @@ SAMPLE_DATA = REPO_ROOT / "data"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
+@dataclass(frozen=True)
+class TestDatabase:
+    """The session's throwaway database: the owner's URL (create, migrate, drop, dump) and
+    the app's (what the service connects as)."""
+
+    owner_url: str
+    app_url: str
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def test_database() -> Iterator[TestDatabase]:
     """Create a fresh database with PostGIS and the whole schema; drop it afterwards.
 
-    With ``DATABASE_URL`` set the throwaway database is made on that server; otherwise the
-    project's own cluster is started. A missing PostgreSQL fails the run, never skips.
+    With ``DATABASE_URL`` set the throwaway database is made on that server and both URLs
+    are that server's user (its app role is the operator's job); otherwise the project's own
+    cluster is started, the database belongs to ``cotrench_owner`` (who migrates it) and the
+    app connects as ``cotrench_app``. A missing PostgreSQL fails the run, never skips.
     """
     name = f"cotrench_test_{uuid.uuid4().hex[:8]}"
     server = os.environ.get("DATABASE_URL")
+    cluster = None
     if server:
         server = server.replace("postgresql://", "postgresql+psycopg://", 1)
         admin = create_engine(server, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
         with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        database = TestDatabase(owner_url=url, app_url=url)
     else:
         cluster = default_cluster()
         try:
@@ -65,19 +84,41 @@ def database_url() -> Iterator[str]:
         except ClusterError as exc:
             pytest.exit(f"PostGIS is needed for the tests (run `make db-start`): {exc}", 3)
         cluster.create_database(name)
-        url = cluster.url(name)
-    upgrade_database(url)
-    yield url
-    if server:
+        database = TestDatabase(owner_url=cluster.owner_url(name), app_url=cluster.url(name))
+    upgrade_database(database.owner_url)
+    yield database
+    if cluster is None:
+        assert server is not None
         with create_engine(server, isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     else:
-        default_cluster().drop_database(name)
+        cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def database_url(test_database: TestDatabase) -> str:
+    """The app's URL of the session's database (``cotrench_app`` in the project's cluster)."""
+    return test_database.app_url
+
+
+@pytest.fixture(scope="session")
+def owner_database_url(test_database: TestDatabase) -> str:
+    """The owner's URL of the session's database (migrations, dumps, DDL in tests)."""
+    return test_database.owner_url
 
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    eng = create_engine(database_url, future=True)
+    """The app's engine (its role's rights and the service's timeouts)."""
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def owner_engine(owner_database_url: str) -> Iterator[Engine]:
+    """An engine as the database's owner, for what the app may not do."""
+    eng = create_engine(owner_database_url)
     yield eng
     eng.dispose()
 
@@ -229,3 +270,20 @@ def client_as(engine: Engine, users: Users) -> Iterator[ClientAs]:
             return stack.enter_context(client)
 
         yield make
+
+
+@pytest.fixture(scope="module")
+def scratch_cluster() -> Iterator[PgCluster]:
+    """A throwaway cluster of its own (not started), for tests that stop or kill the server.
+
+    It lives under /var/tmp (pytest's tmp_path is not reachable by the ``postgres`` user the
+    server runs as when we are root); stopped and removed afterwards.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="cotrench-scratch-pg-", dir="/var/tmp"))
+    parent.chmod(0o755)
+    cluster = PgCluster(parent / "pg")
+    yield cluster
+    try:
+        cluster.stop(mode="immediate")
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
