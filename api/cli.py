@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,11 +50,92 @@ def db_url() -> None:
 
 @db_app.command("migrate")
 def db_migrate() -> None:
-    """Apply all migrations to the database."""
-    from geodata.db import database_url
+    """Apply all migrations to the database (as its owner) and grant the app role its rights."""
+    from geodata.db import owner_database_url
     from geodata.migrate import upgrade_database
 
-    upgrade_database(database_url())
+    upgrade_database(owner_database_url())
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="the dump to write (pg_dump -Fc)")],
+) -> None:
+    """Dump the whole database (schema, layers, applications, documents) as its owner."""
+    from geodata.db import libpq_target
+    from geodata.db import owner_database_url
+    from geodata.pgcluster import ClusterError
+    from geodata.pgcluster import pg_bin
+
+    uri, env = libpq_target(owner_database_url())
+    partial = file.with_name(file.name + ".partial")
+    try:
+        _run_pg([pg_bin("pg_dump"), "-Fc", "--no-password", "-f", str(partial), "-d", uri], env)
+    except ClusterError as exc:
+        partial.unlink(missing_ok=True)
+        typer.echo(f"错误 / error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    partial.replace(file)  # a failed dump never leaves a file that looks complete
+    typer.echo(f"已备份 / backed up the database to {file} ({file.stat().st_size} bytes)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="a dump of `cotrench db backup`")
+    ],
+    *,
+    database: Annotated[
+        str | None,
+        typer.Option(help="restore into this database (default: the configured one)"),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="drop and re-create the database first if it holds tables")
+    ] = False,
+) -> None:
+    """Restore a dump into an empty database as its owner, in one transaction (all or nothing)."""
+    from sqlalchemy.engine import make_url
+
+    from geodata.db import libpq_target
+    from geodata.db import owner_database_url
+    from geodata.migrate import grant_app_role
+    from geodata.pgcluster import ClusterError
+    from geodata.pgcluster import pg_bin
+
+    url = make_url(owner_database_url())
+    if database:
+        url = url.set(database=database)
+    target = url.render_as_string(hide_password=False)
+    try:
+        _prepare_restore_target(target, replace=replace)
+        uri, env = libpq_target(target)
+        listing = _run_pg([pg_bin("pg_restore"), "-l", str(file)], env)
+        keep = tmp_list = file.with_name(file.name + ".restore-list")
+        keep.write_text("\n".join(_restorable(listing.splitlines())) + "\n")
+        try:
+            _run_pg(
+                [
+                    pg_bin("pg_restore"),
+                    "--no-owner",
+                    "--no-acl",
+                    "--no-password",
+                    "--single-transaction",
+                    "--exit-on-error",
+                    "-L",
+                    str(tmp_list),
+                    "-d",
+                    uri,
+                    str(file),
+                ],
+                env,
+            )
+        finally:
+            tmp_list.unlink(missing_ok=True)
+    except ClusterError as exc:
+        typer.echo(f"错误 / error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    grant_app_role(target)
+    typer.echo(f"已恢复 / restored {file} into database {url.database!r}")
 
 
 @app.command("serve")
@@ -64,10 +147,8 @@ def serve(
     import uvicorn
 
     from api.main import create_app
-    from geodata.db import database_url
-    from geodata.migrate import upgrade_database
 
-    upgrade_database(database_url())
+    _migrated_app_url()
     uvicorn.run(create_app(), host=host, port=port)
 
 
@@ -127,14 +208,12 @@ def import_file(
     """Validate a GIS file and import it into a city's tables (all or nothing)."""
     from api.services.colocation import add_layer_proposals
     from api.services.graphs import RoadGraphs
-    from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
     from geodata.errors import CityNotFoundError
     from geodata.errors import GeodataError
     from geodata.errors import LayerValidationError
     from geodata.importer import import_layer
-    from geodata.migrate import upgrade_database
     from geodata.utilities import load_vocabulary
     from geodata.validate import parse_field_map
 
@@ -144,9 +223,7 @@ def import_file(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
-    url = database_url()
-    upgrade_database(url)
-    engine = make_engine(url)
+    engine = make_engine(_migrated_app_url())
     matched = None
     try:
         with _progress(f"import {file.name}") as progress, session_scope(engine) as session:
@@ -212,16 +289,12 @@ def demo_load(
     from api.approvals.seed import seed_sample_city
     from api.services.colocation import load_city_package
     from api.services.graphs import RoadGraphs
-    from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
     from geodata.errors import CityNotFoundError
-    from geodata.migrate import upgrade_database
     from geodata.storage import list_cities
 
-    url = database_url()
-    upgrade_database(url)
-    engine = make_engine(url)
+    engine = make_engine(_migrated_app_url())
     packages = sorted(data_dir.glob("*.gpkg"))
     if not packages:
         typer.echo(f"error: no city GeoPackage in {data_dir}", err=True)
@@ -292,11 +365,9 @@ def city_add(
     import shapely
     from sqlalchemy.exc import IntegrityError
 
-    from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
     from geodata.errors import GeodataError
-    from geodata.migrate import upgrade_database
     from geodata.storage import create_city
 
     try:
@@ -307,9 +378,7 @@ def city_add(
     if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
         typer.echo(f"error: --extent {extent!r} is not a lon/lat box (min < max)", err=True)
         raise typer.Exit(code=1)
-    url = database_url()
-    upgrade_database(url)
-    engine = make_engine(url)
+    engine = make_engine(_migrated_app_url())
     try:
         with session_scope(engine) as session:
             info = create_city(
@@ -334,16 +403,12 @@ def city_add(
 @city_app.command("list")
 def city_list() -> None:
     """List the cities with their CRS and layers."""
-    from geodata.db import database_url
     from geodata.db import make_engine
     from geodata.db import session_scope
-    from geodata.migrate import upgrade_database
     from geodata.storage import find_layers
     from geodata.storage import list_cities
 
-    url = database_url()
-    upgrade_database(url)
-    engine = make_engine(url)
+    engine = make_engine(_migrated_app_url())
     try:
         with session_scope(engine) as session:
             for city in list_cities(session):
@@ -352,6 +417,81 @@ def city_list() -> None:
                 typer.echo(f"{city.name}\t{city.crs}\t{city.title}\t{kinds or 'no layers'}")
     finally:
         engine.dispose()
+
+
+def _migrated_app_url() -> str:
+    """Migrate the database as its owner; return the URL the work is done with (the app's)."""
+    from geodata.db import database_url
+    from geodata.db import owner_database_url
+    from geodata.migrate import upgrade_database
+
+    upgrade_database(owner_database_url())
+    return database_url()
+
+
+def _run_pg(cmd: list[str], env: dict[str, str]) -> str:
+    """Run a PostgreSQL client program; its error output (never the password) on failure."""
+    import subprocess
+
+    from geodata.pgcluster import ClusterError
+
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        msg = f"{Path(cmd[0]).name} 失败 / failed: {result.stderr.strip()}"
+        raise ClusterError(msg)
+    return result.stdout
+
+
+# entries of a dump the database's owner does not restore: the PostGIS extension (made by a
+# superuser when the database is created) and its spatial_ref_sys table
+_NOT_RESTORED = re.compile(r" EXTENSION |\bspatial_ref_sys\b")
+
+
+def _restorable(listing: list[str]) -> list[str]:
+    return [line for line in listing if not _NOT_RESTORED.search(line)]
+
+
+def _prepare_restore_target(url: str, *, replace: bool) -> None:
+    """Make the restore's database exist, empty, with PostGIS (or refuse: it holds tables)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from geodata.pgcluster import ClusterError
+
+    name = str(make_url(url).database)
+    cluster = None if os.environ.get("DATABASE_URL") else default_cluster()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'spatial_ref_sys'"
+                )
+            ).scalar_one()
+    except OperationalError:
+        tables = None  # no such database (yet)
+    finally:
+        engine.dispose()
+    if tables and not replace:
+        msg = (
+            f"数据库 {name!r} 已有 {tables} 张表，恢复需要空数据库（加 --replace 先删除重建，"
+            f"或用 --database 指定新库） / database {name!r} holds {tables} tables; restore "
+            "needs an empty one (--replace drops and re-creates it, --database names another)"
+        )
+        raise ClusterError(msg)
+    if cluster is not None:
+        if tables:
+            cluster.drop_database(name)
+        cluster.create_database(name)
+    elif tables is None or tables:
+        msg = (
+            f"使用 DATABASE_URL 时请先建好空数据库 {name!r}（含 PostGIS） / with DATABASE_URL, "
+            f"create the empty database {name!r} with PostGIS first"
+        )
+        raise ClusterError(msg)
 
 
 @contextmanager

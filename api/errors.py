@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI
 from fastapi import Request
+from sqlalchemy import exc as sa_exc
 
 from api.approvals import errors as approval_errors
 from api.responses import OrjsonResponse
@@ -13,7 +15,7 @@ from geodata import errors as geodata_errors
 from geodata import plan_store
 from routing import errors as routing_errors
 
-__all__ = ["ERROR_STATUS", "register_error_handlers"]
+__all__ = ["ERROR_STATUS", "OUTAGE_ERRORS", "outage_response", "register_error_handlers"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,21 @@ ERROR_STATUS: dict[type[Exception], int] = {
     plan_store.PlanNotFoundError: 404,
 }
 
+# the database is down, restarting, frozen or too slow (issue 13): 503 with Retry-After and a
+# fixed message (never its host, port or SQL; the real error goes to the server's log).
+# SQLAlchemy's OperationalError wraps the driver's lost connections, refused connections,
+# statement and lock timeouts (QueryCanceled, LockNotAvailable) and terminated backends;
+# TimeoutError is a full pool; psycopg's own errors come from raw connections (COPY).
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+ERROR_STATUS.update(dict.fromkeys(OUTAGE_ERRORS, 503))
+# the SQLSTATEs of a database that answered but too slowly: statement and lock timeouts
+_TOO_SLOW = {"57014", "55P03"}
+
 
 def register(exc_type: type[Exception], status: int) -> None:
     """Add one row to the table (domain modules are imported lazily, so rows come late)."""
@@ -64,8 +81,32 @@ def register_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(exc_type, _handler(status))
 
 
+def outage_response(exc: Exception, retry_after_s: int) -> OrjsonResponse:
+    """The 503 of a database outage: what happened in words, when to retry, no internals."""
+    cause = getattr(exc, "orig", exc)
+    if getattr(cause, "sqlstate", None) in _TOO_SLOW or isinstance(exc, sa_exc.TimeoutError):
+        error = "DatabaseTimeout"
+        message = (
+            "数据库繁忙，请求超时，请稍后重试 / the database is busy and did not answer in "
+            "time; please try again later"
+        )
+    else:
+        error = "DatabaseUnavailable"
+        message = (
+            "数据库暂时不可用，请稍后重试 / the database is unavailable; please try again later"
+        )
+    logger.warning("database outage (%s): %s", error, cause)
+    return OrjsonResponse(
+        {"error": error, "message": message},
+        status_code=503,
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
 def _handler(status: int):  # type: ignore[no-untyped-def]
     async def handle(request: Request, exc: Exception) -> OrjsonResponse:
+        if isinstance(exc, OUTAGE_ERRORS):
+            return outage_response(exc, request.app.state.settings.db.retry_after_s)
         detail = getattr(exc, "detail", None)
         body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
         if detail is not None:

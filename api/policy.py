@@ -86,6 +86,7 @@ def _r(action: Action) -> Rule:
 OPERATIONS: dict[str, Rule] = {
     # --- public: the liveness check, logging in, the login page and the static files
     "health-check": PUBLIC,
+    "health-ready": PUBLIC,
     "approvals-login": PUBLIC,
     "GET /workbench/login": PUBLIC,
     "POST /workbench/login": PUBLIC,

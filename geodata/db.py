@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
@@ -17,7 +18,13 @@ from geodata.pgcluster import default_cluster
 if TYPE_CHECKING:
     from api.settings import DatabaseSettings
 
-__all__ = ["database_url", "make_engine", "owner_database_url", "session_scope"]
+__all__ = [
+    "database_url",
+    "libpq_target",
+    "make_engine",
+    "owner_database_url",
+    "session_scope",
+]
 
 
 def database_url() -> str:
@@ -73,3 +80,15 @@ def _configured_url() -> str | None:
     if url and url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url or None
+
+
+def libpq_target(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` as a libpq URI for PostgreSQL's programs (pg_dump, pg_restore, psql) and the
+    environment to run them in: the password, if the URL has one, goes in ``PGPASSWORD``
+    (never on a command line, where ``ps`` would show it)."""
+    parsed = make_url(url)
+    env = dict(os.environ)
+    if parsed.password is not None:
+        env["PGPASSWORD"] = str(parsed.password)
+    uri = parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    return uri, env
