@@ -60,14 +60,17 @@ def db_migrate() -> None:
 @db_app.command("backup")
 def db_backup(
     file: Annotated[Path, typer.Argument(dir_okay=False, help="the dump to write (pg_dump -Fc)")],
+    *,
+    database: Annotated[
+        str | None, typer.Option(help="dump this database (default: the configured one)")
+    ] = None,
 ) -> None:
     """Dump the whole database (schema, layers, applications, documents) as its owner."""
     from geodata.db import libpq_target
-    from geodata.db import owner_database_url
     from geodata.pgcluster import ClusterError
     from geodata.pgcluster import pg_bin
 
-    uri, env = libpq_target(owner_database_url())
+    uri, env = libpq_target(_owner_url(database))
     partial = file.with_name(file.name + ".partial")
     try:
         _run_pg([pg_bin("pg_dump"), "-Fc", "--no-password", "-f", str(partial), "-d", uri], env)
@@ -94,24 +97,18 @@ def db_restore(
     ] = False,
 ) -> None:
     """Restore a dump into an empty database as its owner, in one transaction (all or nothing)."""
-    from sqlalchemy.engine import make_url
-
     from geodata.db import libpq_target
-    from geodata.db import owner_database_url
     from geodata.migrate import grant_app_role
     from geodata.pgcluster import ClusterError
     from geodata.pgcluster import pg_bin
 
-    url = make_url(owner_database_url())
-    if database:
-        url = url.set(database=database)
-    target = url.render_as_string(hide_password=False)
+    target = _owner_url(database)
     try:
         _prepare_restore_target(target, replace=replace)
         uri, env = libpq_target(target)
         listing = _run_pg([pg_bin("pg_restore"), "-l", str(file)], env)
-        keep = tmp_list = file.with_name(file.name + ".restore-list")
-        keep.write_text("\n".join(_restorable(listing.splitlines())) + "\n")
+        tmp_list = file.with_name(file.name + ".restore-list")
+        tmp_list.write_text("\n".join(_restorable(listing.splitlines())) + "\n")
         try:
             _run_pg(
                 [
@@ -135,7 +132,7 @@ def db_restore(
         typer.echo(f"错误 / error: {exc}", err=True)
         raise typer.Exit(code=1) from None
     grant_app_role(target)
-    typer.echo(f"已恢复 / restored {file} into database {url.database!r}")
+    typer.echo(f"已恢复 / restored {file} into database {_database_name(target)!r}")
 
 
 @app.command("serve")
@@ -429,6 +426,24 @@ def _migrated_app_url() -> str:
     return database_url()
 
 
+def _owner_url(database: str | None) -> str:
+    """The owner's URL of the configured database, or of ``database`` on the same server."""
+    from sqlalchemy.engine import make_url
+
+    from geodata.db import owner_database_url
+
+    url = make_url(owner_database_url())
+    if database:
+        url = url.set(database=database)
+    return url.render_as_string(hide_password=False)
+
+
+def _database_name(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return str(make_url(url).database)
+
+
 def _run_pg(cmd: list[str], env: dict[str, str]) -> str:
     """Run a PostgreSQL client program; its error output (never the password) on failure."""
     import subprocess
@@ -455,12 +470,11 @@ def _prepare_restore_target(url: str, *, replace: bool) -> None:
     """Make the restore's database exist, empty, with PostGIS (or refuse: it holds tables)."""
     from sqlalchemy import create_engine
     from sqlalchemy import text
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
 
     from geodata.pgcluster import ClusterError
 
-    name = str(make_url(url).database)
+    name = _database_name(url)
     cluster = None if os.environ.get("DATABASE_URL") else default_cluster()
     engine = create_engine(url)
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -11,14 +13,19 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection
 from sqlalchemy import Engine
+from sqlalchemy import create_engine
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from api import cli
 from api.main import create_app
 from geodata.db import session_scope
 from geodata.layers import save_layer
+from geodata.pgcluster import default_cluster
 from geodata.storage import create_city
 from tests.conftest import SAMPLE_DATA
 from tests.conftest import Users
@@ -324,3 +331,97 @@ def test_import_of_proposed_lines_matches_and_groups_them(
             {"n": city},
         ).scalar_one()
     assert groups >= 1
+
+
+# --- backup and restore (issue 13) ----------------------------------------------------
+
+
+@pytest.fixture
+def own_cluster_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project's own cluster (backup/restore as ``cotrench_owner``), not DATABASE_URL."""
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("with DATABASE_URL the restore's database is the operator's to make")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
+def _documents(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
+    """Every stored document's id, recorded SHA-256 and the SHA-256 of its bytes."""
+    return {
+        table: [
+            tuple(row)
+            for row in conn.execute(
+                text(f"SELECT id, sha256, encode(sha256(data), 'hex') FROM {table} ORDER BY id")
+            )
+        ]
+        for table in ("appr_attachments", "appr_route_documents")
+    }
+
+
+def test_backup_then_restore_gives_the_same_data(
+    own_cluster_env: None, owner_database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    payload = os.urandom(4096)
+    with engine.begin() as conn:  # a document, so the hashes compare something
+        conn.execute(
+            text(
+                "INSERT INTO appr_attachments (owner_kind, filename, content_type, size_bytes, "
+                "sha256, data, created_at) VALUES ('test', '协议.pdf', 'application/pdf', "
+                ":n, :h, :d, now())"
+            ),
+            {"n": len(payload), "h": hashlib.sha256(payload).hexdigest(), "d": payload},
+        )
+    source = make_url(owner_database_url).database
+    dump = tmp_path / "cotrench.dump"
+    result = runner.invoke(cli.app, ["db", "backup", str(dump), "--database", str(source)])
+    assert result.exit_code == 0, result.output
+    assert dump.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+
+    restored = f"cotrench_restore_{uuid.uuid4().hex[:8]}"
+    cluster = default_cluster()
+    try:
+        result = runner.invoke(cli.app, ["db", "restore", str(dump), "--database", restored])
+        assert result.exit_code == 0, result.output
+        originals = create_engine(owner_database_url)
+        copies = create_engine(cluster.owner_url(restored))
+        try:
+            with originals.connect() as a, copies.connect() as b:
+                assert table_counts(b) == table_counts(a)
+                assert table_counts(a)["appr_attachments"] >= 1
+                docs = _documents(a)
+                assert _documents(b) == docs
+                assert all(row[1] == row[2] for rows in docs.values() for row in rows)
+        finally:
+            originals.dispose()
+            copies.dispose()
+        # the app's role has its rights on the restored database, the audit log still closed
+        app = create_engine(cluster.url(restored))
+        try:
+            with app.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM layers")).scalar_one() >= 0
+                with pytest.raises(DBAPIError, match="permission denied for table appr_audit"):
+                    conn.execute(text("DELETE FROM appr_audit_log"))
+        finally:
+            app.dispose()
+    finally:
+        cluster.drop_database(restored)
+
+
+def test_restore_refuses_a_database_with_tables(
+    own_cluster_env: None, owner_database_url: str, tmp_path: Path
+) -> None:
+    dump = tmp_path / "x.dump"
+    dump.write_bytes(b"not looked at")
+    source = str(make_url(owner_database_url).database)
+    result = runner.invoke(cli.app, ["db", "restore", str(dump), "--database", source])
+    assert result.exit_code == 1
+    assert "已有" in result.output
+    assert "--replace" in result.output
+
+
+def test_backup_failure_leaves_no_file(own_cluster_env: None, tmp_path: Path) -> None:
+    dump = tmp_path / "none.dump"
+    result = runner.invoke(cli.app, ["db", "backup", str(dump), "--database", "no_such_db"])
+    assert result.exit_code == 1
+    assert "pg_dump" in result.output
+    assert not dump.exists()
+    assert not list(tmp_path.iterdir())
