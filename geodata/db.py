@@ -41,7 +41,7 @@ def owner_database_url() -> str:
         return url
     cluster = default_cluster()
     cluster.start()
-    return cluster.owner_url()
+    return cluster.url()
 
 
 def make_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:

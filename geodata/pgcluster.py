@@ -100,8 +100,9 @@ class PgCluster:
             return int(port_file.read_text().strip())
         return DEFAULT_PORT
 
-    def url(self, dbname: str = DB_NAME, *, role: str = APP_ROLE) -> str:
-        """Return the SQLAlchemy URL of a database as ``role`` (the app's role by default).
+    def url(self, dbname: str = DB_NAME, *, role: str = OWNER_ROLE) -> str:
+        """Return the SQLAlchemy URL of a database as ``role``: by default its owner
+        (migrations, dumps, restores, benchmarks' own tables); the app uses :meth:`app_url`.
 
         The URL carries no password: libpq reads it from :attr:`passfile`.
         """
@@ -114,9 +115,9 @@ class PgCluster:
             query={"passfile": str(self.passfile)},
         ).render_as_string(hide_password=False)
 
-    def owner_url(self, dbname: str = DB_NAME) -> str:
-        """The URL for migrations, dumps and restores (``cotrench_owner``)."""
-        return self.url(dbname, role=OWNER_ROLE)
+    def app_url(self, dbname: str = DB_NAME) -> str:
+        """The URL the service connects with (``cotrench_app``: table rights only)."""
+        return self.url(dbname, role=APP_ROLE)
 
     def libpq_env(self) -> dict[str, str]:
         """Environment for PostgreSQL's client programs (pg_dump, psql) to find the passwords."""
@@ -134,7 +135,8 @@ class PgCluster:
         return result.returncode == 0
 
     def start(self) -> str:
-        """Initialise the cluster if needed, start it, create the database; return its URL."""
+        """Initialise the cluster if needed, start it, create the database; return the app's
+        URL of it."""
         self._retire_trusting_cluster()
         if not self.is_running():
             self._init()
@@ -160,7 +162,7 @@ class PgCluster:
             )
         self._ensure_roles()
         self.create_database(DB_NAME)
-        return self.url()
+        return self.app_url()
 
     def stop(self, *, mode: str = "fast") -> None:
         """Stop the server if it runs (``fast``: roll back open transactions; ``immediate``:

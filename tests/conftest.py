@@ -84,7 +84,7 @@ def test_database() -> Iterator[TestDatabase]:
         except ClusterError as exc:
             pytest.exit(f"PostGIS is needed for the tests (run `make db-start`): {exc}", 3)
         cluster.create_database(name)
-        database = TestDatabase(owner_url=cluster.owner_url(name), app_url=cluster.url(name))
+        database = TestDatabase(owner_url=cluster.url(name), app_url=cluster.app_url(name))
     upgrade_database(database.owner_url)
     yield database
     if cluster is None:

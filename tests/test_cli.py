@@ -382,7 +382,7 @@ def test_backup_then_restore_gives_the_same_data(
         result = runner.invoke(cli.app, ["db", "restore", str(dump), "--database", restored])
         assert result.exit_code == 0, result.output
         originals = create_engine(owner_database_url)
-        copies = create_engine(cluster.owner_url(restored))
+        copies = create_engine(cluster.url(restored))
         try:
             with originals.connect() as a, copies.connect() as b:
                 assert table_counts(b) == table_counts(a)
@@ -394,7 +394,7 @@ def test_backup_then_restore_gives_the_same_data(
             originals.dispose()
             copies.dispose()
         # the app's role has its rights on the restored database, the audit log still closed
-        app = create_engine(cluster.url(restored))
+        app = create_engine(cluster.app_url(restored))
         try:
             with app.connect() as conn:
                 assert conn.execute(text("SELECT count(*) FROM layers")).scalar_one() >= 0

@@ -66,10 +66,10 @@ def scratch(scratch_cluster: PgCluster) -> Iterator[Scratch]:
     """The throwaway cluster, migrated, with a city, its data administrator and an app."""
     cluster = scratch_cluster
     cluster.start()
-    upgrade_database(cluster.owner_url())
+    upgrade_database(cluster.url())
     # a long lock wait must not end the import before the server is stopped
     settings = Settings(db=DatabaseSettings(lock_timeout_s=60, retry_after_s=7))
-    engine = make_engine(cluster.url(), settings.db)
+    engine = make_engine(cluster.app_url(), settings.db)
     with Session(engine) as session, session.begin():
         seed_sample_city(session, password=uuid.uuid4().hex)
     city = "harbin_outage"
