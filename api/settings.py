@@ -38,6 +38,8 @@ class DatabaseSettings(BaseSettings):
     lock_timeout_s: float = 10.0
     idle_in_transaction_timeout_s: float = 60.0
     connect_timeout_s: int = 5
+    # a server that stops acknowledging (host frozen, network cut) drops the connection
+    tcp_user_timeout_s: float = 30.0
     pool_timeout_s: float = 10.0
     # the Retry-After of a 503 while the database is down or slow
     retry_after_s: int = 10

@@ -63,7 +63,16 @@ def make_engine(url: str, settings: DatabaseSettings | None = None) -> Engine:
         url,
         pool_pre_ping=True,
         pool_timeout=settings.pool_timeout_s,
-        connect_args={"connect_timeout": settings.connect_timeout_s, "options": options},
+        connect_args={
+            "connect_timeout": settings.connect_timeout_s,
+            "options": options,
+            # TCP only (ignored on a local socket): notice a dead or unreachable server
+            "tcp_user_timeout": int(settings.tcp_user_timeout_s * 1000),
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
     )
 
 

@@ -7,6 +7,9 @@ session's shared one.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -18,6 +21,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -68,7 +72,9 @@ def scratch(scratch_cluster: PgCluster) -> Iterator[Scratch]:
     cluster.start()
     upgrade_database(cluster.url())
     # a long lock wait must not end the import before the server is stopped
-    settings = Settings(db=DatabaseSettings(lock_timeout_s=60, retry_after_s=7))
+    settings = Settings(
+        db=DatabaseSettings(lock_timeout_s=60, retry_after_s=7, connect_timeout_s=2)
+    )
     engine = make_engine(cluster.app_url(), settings.db)
     with Session(engine) as session, session.begin():
         seed_sample_city(session, password=uuid.uuid4().hex)
@@ -175,3 +181,52 @@ def test_a_locked_table_answers_503_not_a_hang(
         assert response.json()["message"].startswith("数据库繁忙")
     finally:
         slow.dispose()
+
+
+def test_a_frozen_database_makes_readiness_answer_503(scratch: Scratch) -> None:
+    """Every server process stopped (SIGSTOP): the readiness check does not hang."""
+    pids = _server_pids(scratch.cluster)
+    assert len(pids) > 1
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        response = scratch.client.get("/health/ready")
+        took = time.monotonic() - started
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert_outage(response)
+    assert response.headers["retry-after"] == "7"
+    assert took < 10
+    assert scratch.client.get("/health/ready").status_code == 200
+
+
+def test_a_full_pool_answers_503(database_url: str, users: Users) -> None:
+    """Every pooled connection busy: a request waits pool_timeout, then gets a 503."""
+    settings = Settings(db=DatabaseSettings(pool_timeout_s=0.3))
+    eng = make_engine(database_url, settings.db)
+    held = []
+    try:
+        with TestClient(create_app(settings, engine=eng)) as client:
+            # the pool's size plus its overflow, all checked out
+            while True:
+                try:
+                    held.append(eng.connect())
+                except sa_exc.TimeoutError:
+                    break
+            response = client.get("/layers", headers=users.headers("data_admin"))
+        assert_outage(response, "DatabaseTimeout")
+    finally:
+        for conn in held:
+            conn.close()
+        eng.dispose()
+
+
+def _server_pids(cluster: PgCluster) -> list[int]:
+    """The postmaster and its children."""
+    postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(
+        ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return [postmaster, *(int(p) for p in children)]
