@@ -291,9 +291,9 @@ class PgCluster:
         """The role's password from :attr:`passfile`, generated and stored the first time."""
         lines = self.passfile.read_text().splitlines() if self.passfile.exists() else []
         for line in lines:
-            host, port, db, user, password = line.split(":", 4)
-            if (host, port, db, user) == ("*", "*", "*", role):
-                return password
+            fields = line.split(":", 4)
+            if len(fields) == 5 and fields[:4] == ["*", "*", "*", role]:
+                return fields[4]
         password = secrets.token_urlsafe(24)  # no ':' nor '\\' (pgpass syntax)
         self.base.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.passfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
