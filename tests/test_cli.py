@@ -393,6 +393,20 @@ def test_backup_then_restore_gives_the_same_data(
         finally:
             originals.dispose()
             copies.dispose()
+        # a second restore over it needs --replace, and then gives the same again
+        result = runner.invoke(cli.app, ["db", "restore", str(dump), "--database", restored])
+        assert result.exit_code == 1
+        assert "--replace" in result.output
+        result = runner.invoke(
+            cli.app, ["db", "restore", str(dump), "--database", restored, "--replace"]
+        )
+        assert result.exit_code == 0, result.output
+        copies = create_engine(cluster.url(restored))
+        try:
+            with copies.connect() as b:
+                assert _documents(b) == docs
+        finally:
+            copies.dispose()
         # the app's role has its rights on the restored database, the audit log still closed
         app = create_engine(cluster.app_url(restored))
         try:
