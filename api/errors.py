@@ -67,8 +67,9 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     psycopg.InterfaceError,
 )
 ERROR_STATUS.update(dict.fromkeys(OUTAGE_ERRORS, 503))
-# the SQLSTATEs of a database that answered but too slowly: statement and lock timeouts
-_TOO_SLOW = {"57014", "55P03"}
+# the SQLSTATEs of a database that answers but is too busy: statement and lock timeouts,
+# deadlocks and serialisation failures (retrying helps), too many connections
+_BUSY = {"57014", "55P03", "40P01", "40001", "53300"}
 
 
 def register(exc_type: type[Exception], status: int) -> None:
@@ -84,7 +85,7 @@ def register_error_handlers(app: FastAPI) -> None:
 def outage_response(exc: Exception, retry_after_s: int) -> OrjsonResponse:
     """The 503 of a database outage: what happened in words, when to retry, no internals."""
     cause = getattr(exc, "orig", exc)
-    if getattr(cause, "sqlstate", None) in _TOO_SLOW or isinstance(exc, sa_exc.TimeoutError):
+    if getattr(cause, "sqlstate", None) in _BUSY or isinstance(exc, sa_exc.TimeoutError):
         error = "DatabaseTimeout"
         message = (
             "数据库繁忙，请求超时，请稍后重试 / the database is busy and did not answer in "
