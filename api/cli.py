@@ -10,12 +10,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
+from typing import Any
 
 import typer
 
 from geodata.pgcluster import default_cluster
 
-app = typer.Typer(help="cotrench: shared utility trenches and the joint approval flow")
+
+class _Cli(typer.Typer):
+    """The command line; a database that cannot be reached is one line, not a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except OperationalError as exc:
+            cause = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            typer.echo(
+                f"错误：数据库不可用 / error: the database is unavailable ({cause}); is it "
+                "running (`cotrench db start`) and is DATABASE_URL right?",
+                err=True,
+            )
+            raise SystemExit(1) from None
+
+
+app = _Cli(
+    help="cotrench: shared utility trenches and the joint approval flow",
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="The project's own PostGIS cluster (used when DATABASE_URL is unset)")
 app.add_typer(db_app, name="db")
 

@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from api import cli
 from api.main import create_app
 from geodata.db import session_scope
 from geodata.layers import save_layer
+from geodata.pgcluster import _free_port
 from geodata.pgcluster import default_cluster
 from geodata.storage import create_city
 from tests.conftest import SAMPLE_DATA
@@ -439,3 +442,20 @@ def test_backup_failure_leaves_no_file(own_cluster_env: None, tmp_path: Path) ->
     assert "pg_dump" in result.output
     assert not dump.exists()
     assert not list(tmp_path.iterdir())
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": f"postgresql://cotrench_app@127.0.0.1:{port}/cotrench"}
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "city", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "错误：数据库不可用 / error: the database is unavailable" in result.stderr
+    assert "Traceback" not in result.stderr
