@@ -7,6 +7,7 @@ not just any error. The own cluster only: with DATABASE_URL the roles are the op
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from api.settings import DatabaseSettings
 from geodata.db import make_engine
+from geodata.migrate import grant_app_role
 from geodata.pgcluster import APP_ROLE
 from geodata.pgcluster import default_cluster
 
@@ -156,3 +158,24 @@ def test_a_slow_statement_is_cancelled(database_url: str) -> None:
         assert time.monotonic() - started < 5
     finally:
         eng.dispose()
+
+
+def test_a_table_of_a_later_migration_gets_the_app_rights(
+    owner_engine: Engine, owner_database_url: str, database_url: str, engine: Engine
+) -> None:
+    """The grants run after every upgrade: a new table is usable by the app at once."""
+    table = f"later_{uuid.uuid4().hex[:8]}"
+    with owner_engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {table} (id serial PRIMARY KEY, x int)"))
+    try:
+        with engine.connect() as conn:
+            refused(conn, f"SELECT * FROM {table}", f"permission denied for table {table}")
+        assert grant_app_role(owner_database_url) is True
+        with engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO {table} (x) VALUES (1)"))  # uses its sequence
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1
+        # the app's own URL owns nothing: it grants nothing (and does not fail)
+        assert grant_app_role(database_url) is False
+    finally:
+        with owner_engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE {table}"))
