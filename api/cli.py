@@ -364,6 +364,7 @@ def demo_load(
                 typer.echo(line)
     finally:
         engine.dispose()
+    _refresh_views()
 
 
 city_app = typer.Typer(help="Cities: each has a metric CRS and an extent")
@@ -417,6 +418,7 @@ def city_add(
         raise typer.Exit(code=1) from None
     finally:
         engine.dispose()
+    _refresh_views()
     typer.echo(f"added city {info.name} ({info.crs})")
 
 
@@ -447,6 +449,14 @@ def _migrated_app_url() -> str:
 
     upgrade_database(owner_database_url())
     return database_url()
+
+
+def _refresh_views() -> None:
+    """A new city's QGIS views, made by the owner (the app role may not create views)."""
+    from geodata.db import owner_database_url
+    from geodata.migrate import refresh_views
+
+    refresh_views(owner_database_url())
 
 
 def _owner_url(database: str | None) -> str:

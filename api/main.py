@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = app.state.engine is None
         if own:
-            app.state.engine = make_engine(settings.db.url or database_url())
+            app.state.engine = make_engine(settings.db.url or database_url(), settings.db)
         # the one owner of the city road graphs (api/services/graphs.py)
         app.state.graphs = RoadGraphs()
         yield

@@ -87,4 +87,3 @@ def problem(
         status_code=status,
         headers=dict(headers or {}),
     )
-

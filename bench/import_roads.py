@@ -101,6 +101,8 @@ def _ogr2ogr(ogr2ogr: str, url: str, engine) -> tuple[float, int]:  # type: igno
     pg = f"PG:host={u.host} port={u.port} dbname={u.database} user={u.username}"
     if u.password:
         pg += f" password={u.password}"
+    if "passfile" in u.query:  # the project's cluster keeps its passwords in a pgpass file
+        pg += f" passfile={u.query['passfile']}"
     cmd = [
         ogr2ogr,
         "-f",

@@ -18,6 +18,7 @@ __all__ = [
     "READ_ONLY_TABLES",
     "alembic_config",
     "grant_app_role",
+    "refresh_views",
     "upgrade_database",
 ]
 
@@ -44,7 +45,31 @@ def upgrade_database(url: str, *, revision: str = "heads") -> None:
     schema's owner, then grant the app role its rights on what the migrations made."""
     logger.info("migrating database to %s", revision)
     command.upgrade(alembic_config(url), revision)
-    grant_app_role(url)
+    refresh_views(url)
+
+
+def refresh_views(owner_url: str) -> None:
+    """(Re)make every city's QGIS views (:mod:`geodata.city_views`), then the app's grants.
+
+    Runs as the schema's owner after every upgrade and after a city is added (the app role
+    may not create views).
+    """
+    from geodata.city_views import refresh_city_views  # noqa: PLC0415 - tables import late
+
+    engine = create_engine(owner_url)
+    try:
+        with engine.begin() as conn:
+            may_create = conn.execute(
+                text("SELECT has_schema_privilege('public', 'CREATE')")
+            ).scalar_one()
+            if may_create:
+                refresh_city_views(conn)
+            else:
+                # a DATABASE_URL of the app's own role: the views are the owner's to make
+                logger.info("this URL's user may not create views: city views left as they are")
+    finally:
+        engine.dispose()
+    grant_app_role(owner_url)
 
 
 def grant_app_role(owner_url: str, *, role: str = APP_ROLE) -> bool:
@@ -65,6 +90,7 @@ def grant_app_role(owner_url: str, *, role: str = APP_ROLE) -> bool:
                 logger.info("no role %s: the app's rights are the operator's job", role)
                 return False
             tables = _owned_tables(conn)
+            views = set(_owned_tables(conn, kinds="'v', 'm'"))
             if not tables:
                 logger.info("the user of this URL owns no table: no rights granted to %s", role)
                 return False
@@ -74,7 +100,9 @@ def grant_app_role(owner_url: str, *, role: str = APP_ROLE) -> bool:
                 name = f"public.{_quote(conn, table)}"
                 conn.execute(text(f"REVOKE ALL ON TABLE {name} FROM {who}"))
                 rights = "SELECT, INSERT, UPDATE, DELETE"
-                if table in APPEND_ONLY_TABLES:
+                if table in views:
+                    rights = "SELECT"  # the per-city views are for reading
+                elif table in APPEND_ONLY_TABLES:
                     rights = "SELECT, INSERT"
                 elif table in READ_ONLY_TABLES:
                     rights = "SELECT"
@@ -88,11 +116,11 @@ def grant_app_role(owner_url: str, *, role: str = APP_ROLE) -> bool:
     return True
 
 
-def _owned_tables(conn: Connection) -> list[str]:
+def _owned_tables(conn: Connection, kinds: str = "'r', 'p', 'v', 'm'") -> list[str]:
     rows = conn.execute(
         text(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm') "
+            f"WHERE n.nspname = 'public' AND c.relkind IN ({kinds}) "
             "AND pg_get_userbyid(c.relowner) = current_user ORDER BY c.relname"
         )
     )

@@ -190,9 +190,10 @@ class PgCluster:
             conn.execute(
                 sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, sql.Identifier(APP_ROLE))
             )
-        # PostGIS is not a trusted extension: only a superuser may create it
+        # PostGIS and pgRouting are not trusted extensions: only a superuser may create them
         with self.superuser_connection(dbname) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pgrouting")
 
     def drop_database(self, dbname: str) -> None:
         with self.superuser_connection() as conn:

@@ -76,6 +76,7 @@ def test_database() -> Iterator[TestDatabase]:
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
         with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pgrouting"))
         database = TestDatabase(owner_url=url, app_url=url)
     else:
         cluster = default_cluster()

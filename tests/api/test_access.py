@@ -70,6 +70,7 @@ ROLES = (
 CITY_ROLES = {"data_admin", "designer", "auditor"}
 PUBLIC_KEYS = {
     "health-check",
+    "health-ready",
     "approvals-login",
     "GET /workbench/login",
     "POST /workbench/login",

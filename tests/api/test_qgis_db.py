@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api.services.graphs import build_city_graph
@@ -23,6 +24,7 @@ from geodata.city_views import city_view_names
 from geodata.city_views import refresh_city_views
 from geodata.db import session_scope
 from geodata.importer import import_layer
+from geodata.migrate import grant_app_role
 from geodata.storage import create_city
 from tests.helpers import read_sample
 from tests.helpers import sample_path
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.db
 
 
 @pytest.fixture(scope="module")
-def city(engine: Engine) -> Iterator[str]:
+def city(engine: Engine, owner_engine: Engine, owner_database_url: str) -> Iterator[str]:
     name = f"qgis_{uuid.uuid4().hex[:8]}"
     with session_scope(engine) as session:
         create_city(
@@ -40,10 +42,12 @@ def city(engine: Engine) -> Iterator[str]:
         import_layer(session, sample_path("roads"), kind="roads", city=name, layer="roads")
         import_layer(session, sample_path("trees"), kind="trees", city=name, layer="trees")
         assert store_topology(session, name) > 0
-    with engine.begin() as conn:
+    # views are the owner's to make (the app role only reads them)
+    with owner_engine.begin() as conn:
         refresh_city_views(conn)
+    grant_app_role(owner_database_url)
     yield name
-    with engine.begin() as conn:
+    with owner_engine.begin() as conn:
         for view in city_view_names(name).values():
             conn.execute(text(f'DROP VIEW IF EXISTS "{view}"'))
         conn.execute(text("DELETE FROM cities WHERE name = :name"), {"name": name})
@@ -68,6 +72,8 @@ def _pg(database_url: str) -> str:
     parts.append(f"user={url.username}")
     if url.password:
         parts.append(f"password={url.password}")
+    if "passfile" in url.query:
+        parts.append(f"passfile={url.query['passfile']}")
     return "PG:" + " ".join(parts)
 
 
@@ -85,8 +91,6 @@ def test_gdal_reads_a_view_in_the_citys_crs(engine: Engine, database_url: str, c
 
 
 def test_pgrouting_finds_the_planners_shortest_paths(engine: Engine, city: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pgrouting"))
     with Session(engine) as session:
         G = build_city_graph(session, city).G  # noqa: N806
     view = city_view_names(city)["topology"]
@@ -101,3 +105,11 @@ def test_pgrouting_finds_the_planners_shortest_paths(engine: Engine, city: str) 
             ).scalar()
             ours = nx.shortest_path_length(G, a, b, weight="length_m")
             assert theirs == pytest.approx(ours, abs=1e-6), (a, b)
+
+
+def test_the_app_only_reads_the_views(engine: Engine, city: str) -> None:
+    view = city_view_names(city)["trees"]
+    with engine.connect() as conn:
+        assert conn.execute(text(f'SELECT count(*) FROM "{view}"')).scalar_one() > 0
+    with engine.connect() as conn, pytest.raises(DBAPIError, match="permission denied"):
+        conn.execute(text(f'DELETE FROM "{view}"'))

@@ -31,7 +31,7 @@ SEVEN = {
 
 
 def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, every stage
-    flow: Flow, engine: Engine, stored_plan: tuple[int, int]
+    flow: Flow, engine: Engine, owner_engine: Engine, stored_plan: tuple[int, int]
 ) -> None:
     c = flow.client
     # real login: argon2 password, opaque bearer token
@@ -294,10 +294,11 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
     ).stdout.decode()
     assert app["number"] in txt and "全流程记录表" in txt and "挖掘城市道路审批" in txt
 
-    # the audit log is append-only, in the database itself
+    # the audit log is append-only, in the database itself: even its owner meets the trigger
+    # (the app's role is refused before it: tests/geodata/test_db_hardening.py)
     audit = flow.call("acceptor", "GET", f"/applications/{app['id']}/audit")
     assert len(audit) == len(sheet["steps"])
-    with engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
+    with owner_engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
         conn.execute(
             text("UPDATE appr_audit_log SET reason = 'x' WHERE id = :i"), {"i": audit[0]["id"]}
         )
