@@ -441,6 +441,123 @@ def city_list() -> None:
         engine.dispose()
 
 
+export_app = typer.Typer(
+    help="Write a layer, a city's co-location groups, a plan or a fixed route as a GIS/CAD file"
+)
+app.add_typer(export_app, name="export")
+
+_FORMAT_HELP = "gpkg, shp (a .zip), kml, geojson, csv or dxf (default: by the file's suffix)"
+
+
+@export_app.command("layer")
+def export_layer_cmd(
+    layer_id: Annotated[int, typer.Argument(help="the stored layer's id (cotrench city list)")],
+    out: Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")],
+    *,
+    format: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
+    crs: Annotated[str | None, typer.Option(help="output CRS (default: the city's)")] = None,
+    encoding: Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")] = "utf-8",
+) -> None:
+    """Write a stored layer."""
+    from api.services import exports
+
+    _export(
+        out,
+        format,
+        lambda s, fmt: exports.export_layer(s, layer_id, fmt=fmt, crs=crs, encoding=encoding),
+    )
+
+
+@export_app.command("groups")
+def export_groups_cmd(
+    city: Annotated[str, typer.Argument(help="the city's name")],
+    out: Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")],
+    *,
+    format: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
+    crs: Annotated[str | None, typer.Option(help="output CRS (default: the city's)")] = None,
+    encoding: Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")] = "utf-8",
+) -> None:
+    """Write a city's co-location groups."""
+    from api.services import exports
+    from geodata.storage import get_city
+
+    _export(
+        out,
+        format,
+        lambda s, fmt: exports.export_groups(
+            s, get_city(s, city), fmt=fmt, crs=crs, encoding=encoding
+        ),
+    )
+
+
+@export_app.command("plan")
+def export_plan_cmd(
+    plan_key: Annotated[str, typer.Argument(help="the plan's key")],
+    out: Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")],
+    *,
+    version: Annotated[int | None, typer.Option(help="default: the latest")] = None,
+    format: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
+    crs: Annotated[str | None, typer.Option(help="output CRS (default: the city's)")] = None,
+    encoding: Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")] = "utf-8",
+) -> None:
+    """Write a plan's trench edges."""
+    from api.services import exports
+
+    _export(
+        out,
+        format,
+        lambda s, fmt: exports.export_plan(
+            s, plan_key, version=version, fmt=fmt, crs=crs, encoding=encoding
+        ),
+    )
+
+
+@export_app.command("route")
+def export_route_cmd(
+    application_id: Annotated[int, typer.Argument(help="the application's id")],
+    out: Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")],
+    *,
+    format: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
+    crs: Annotated[str | None, typer.Option(help="output CRS (default: the city's)")] = None,
+    encoding: Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")] = "utf-8",
+) -> None:
+    """Write an application's fixed route (its latest version)."""
+    from api.services import exports
+
+    _export(
+        out,
+        format,
+        lambda s, fmt: exports.export_route(s, application_id, fmt=fmt, crs=crs, encoding=encoding),
+    )
+
+
+def _export(out: Path, fmt: str | None, write: Callable[[Any, str], Any]) -> None:
+    """Open a session, let ``write`` make the export, save it to ``out``; errors are one line."""
+    from api.approvals.errors import ApprovalError
+    from api.services.exports import format_of
+    from geodata.db import make_engine
+    from geodata.db import session_scope
+    from geodata.errors import GeodataError
+    from geodata.plan_store import PlanNotFoundError
+
+    try:
+        chosen = format_of(out, fmt)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    engine = make_engine(_migrated_app_url())
+    try:
+        with session_scope(engine) as session:
+            written = write(session, chosen)
+    except (GeodataError, ApprovalError, PlanNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        engine.dispose()
+    out.write_bytes(written.data)
+    typer.echo(f"wrote {out} ({chosen}, {len(written.data):,} bytes)")
+
+
 def _migrated_app_url() -> str:
     """Migrate the database as its owner; return the URL the work is done with (the app's)."""
     from geodata.db import database_url

@@ -459,3 +459,36 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "错误：数据库不可用 / error: the database is unavailable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_export_a_layer_by_the_files_suffix(
+    db_env: str, engine: Engine, city: str, tmp_path: Path
+) -> None:
+    from geodata.importer import import_layer  # noqa: PLC0415
+
+    with session_scope(engine) as session:
+        stored = import_layer(session, sample_path("trees"), kind="trees", city=city, layer="trees")
+    layer_id = stored.layer.id
+    n = len(read_sample("trees"))
+    for name in ("trees.gpkg", "trees.zip", "trees.geojson"):
+        out = tmp_path / name
+        result = runner.invoke(cli.app, ["export", "layer", str(layer_id), str(out)])
+        assert result.exit_code == 0, result.output
+        assert f"wrote {out}" in result.output
+        path = f"/vsizip/{out}" if name.endswith(".zip") else str(out)
+        back = gpd.read_file(path, engine="pyogrio")
+        assert len(back) == n
+    in_zone = tmp_path / "trees-4551.gpkg"
+    result = runner.invoke(
+        cli.app, ["export", "layer", str(layer_id), str(in_zone), "--crs", "EPSG:4551"]
+    )
+    assert result.exit_code == 0, result.output
+    assert gpd.read_file(in_zone, engine="pyogrio").crs.to_epsg() == 4551
+    unknown_suffix = runner.invoke(cli.app, ["export", "layer", str(layer_id), "x.dat"])
+    assert unknown_suffix.exit_code == 2
+    assert "no format for this suffix" in unknown_suffix.output
+    missing = runner.invoke(cli.app, ["export", "layer", "999999", str(tmp_path / "m.gpkg")])
+    assert missing.exit_code == 1
+    assert "no layer with id 999999" in missing.output
+    no_plan = runner.invoke(cli.app, ["export", "plan", "nope", str(tmp_path / "p.gpkg")])
+    assert no_plan.exit_code == 1

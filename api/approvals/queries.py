@@ -24,6 +24,7 @@ from api.approvals.models import Consultation
 from api.approvals.models import Dispatch
 from api.approvals.models import FeedbackEvent
 from api.approvals.models import Permit
+from api.approvals.models import RouteVersion
 from api.approvals.models import SurveyOpinion
 from api.approvals.models import User
 from api.approvals.schemas import ApplicationPublic
@@ -232,3 +233,13 @@ def _item(
         due_at=due,
         overdue=due < now,
     )
+
+
+def latest_route(session: Session, application_id: int) -> RouteVersion | None:
+    """The application's fixed route: its latest version (None before the survey fixes one)."""
+    return session.scalars(
+        select(RouteVersion)
+        .where(RouteVersion.application_id == application_id)
+        .order_by(RouteVersion.version_no.desc())
+        .limit(1)
+    ).first()

@@ -27,6 +27,17 @@ from geodata.plan_store import get_plan
 from geodata.storage import CityInfo
 from routing.results import TrenchPlan
 
+# a file's suffix -> the format it is written in (a .zip is a zipped Shapefile)
+_SUFFIX_FORMAT = {
+    ".gpkg": "gpkg",
+    ".zip": "shp",
+    ".kml": "kml",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".csv": "csv",
+    ".dxf": "dxf",
+}
+
 __all__ = [
     "EXPORT_MEDIA",
     "Encoding",
@@ -35,6 +46,8 @@ __all__ = [
     "export_groups",
     "export_layer",
     "export_plan",
+    "export_route",
+    "format_of",
     "write_export",
 ]
 
@@ -148,3 +161,58 @@ def export_plan(
         crs=crs,
         encoding=encoding,
     )
+
+
+def export_route(
+    session: Session,
+    application_id: int,
+    *,
+    fmt: str,
+    crs: Any = None,
+    encoding: str = "utf-8",
+) -> Export:
+    """An application's fixed route (its latest version): one feature per trench segment.
+
+    Raises
+    ------
+    NotFoundError
+        No such application.
+    PreconditionError
+        It has no fixed route yet.
+    """
+    from api.approvals.errors import PreconditionError  # noqa: PLC0415 - api.services is late
+    from api.approvals.models import Application  # noqa: PLC0415
+    from api.approvals.queries import latest_route  # noqa: PLC0415
+    from api.approvals.service import get_or_404  # noqa: PLC0415
+    from api.services.analysis import version_frames  # noqa: PLC0415
+
+    app = get_or_404(session, Application, application_id)
+    route = latest_route(session, app.id)
+    if route is None:
+        msg = f"申请 {app.number} 尚无确定的路由 / application {app.number} has no fixed route yet"
+        raise PreconditionError(msg, ["route"])
+    frames = version_frames(app, route)
+    return write_export(
+        frames.edges,
+        f"{app.number}-route-v{route.version_no}",
+        fmt=fmt,
+        layer="trench",
+        crs=crs,
+        encoding=encoding,
+    )
+
+
+def format_of(path: Path, fmt: str | None = None) -> str:
+    """The export format named, else the one a file's suffix stands for.
+
+    >>> format_of(Path("roads.zip")), format_of(Path("x.dat"), "csv")
+    ('shp', 'csv')
+    """
+    if fmt:
+        return ExportFormat(fmt).value
+    try:
+        return _SUFFIX_FORMAT[path.suffix.lower()]
+    except KeyError:
+        known = ", ".join(sorted(_SUFFIX_FORMAT))
+        msg = f"{path.name}: 无法由扩展名判断格式 / no format for this suffix (give one of {known})"
+        raise ValueError(msg) from None
