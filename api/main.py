@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from api.approvals.errors import AuthenticationError
 from api.approvals.errors import LoginThrottledError
+from api.docs import install_docs
 from api.errors import register_error_handlers
 from api.limits import BodyLimit
 from api.middleware import install_middleware
@@ -77,6 +78,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version="0.1.0",
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
+        # FastAPI's own pages load scripts from a CDN: api/docs.py serves them offline
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.settings = settings
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         included.append(name)
         if hasattr(module, "mount"):
             module.mount(app)
+    install_docs(app)
     register_error_handlers(app)
     _send_pages_to_login(app)
 
