@@ -44,7 +44,9 @@ db-stop:
 demo: apt-all venv db-start
 	$(BIN)/cotrench demo load --base-url http://$(HOST):$(PORT)
 	@echo "cotrench is serving the sample city at http://$(HOST):$(PORT)/ (API docs at /docs)"
-	$(BIN)/cotrench serve --host $(HOST) --port $(PORT)
+	@# the background jobs (the scheduled deadline sweep) run beside the server
+	$(BIN)/cotrench worker & WORKER=$$!; trap "kill $$WORKER" EXIT; \
+		$(BIN)/cotrench serve --host $(HOST) --port $(PORT)
 
 test: apt-all venv lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -181,6 +181,26 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 PROGRESS_MIN_FEATURES = 5000
 
 
+@app.command("worker")
+def worker(
+    queues: Annotated[
+        list[str] | None, typer.Option("--queue", help="only these queues (default: all)")
+    ] = None,
+) -> None:
+    """Run the background jobs (the scheduled deadline sweep, ...) until stopped."""
+    from api.jobs import make_jobs
+    from geodata.db import make_engine
+
+    url = _migrated_app_url()
+    engine = make_engine(url)
+    jobs = make_jobs(url, engine)
+    typer.echo("cotrench worker: running the scheduled jobs (Ctrl-C stops)")
+    try:
+        jobs.run_worker(queues=queues or None, install_signal_handlers=True)
+    finally:
+        engine.dispose()
+
+
 @app.command("import")
 def import_file(
     file: Annotated[
