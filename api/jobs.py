@@ -45,7 +45,7 @@ def libpq_conninfo(url: str) -> str:
     """A SQLAlchemy URL as libpq's (procrastinate connects with psycopg directly).
 
     >>> libpq_conninfo("postgresql+psycopg://app@127.0.0.1:5432/db?passfile=/x/pgpass")
-    'postgresql://app@127.0.0.1:5432/db?passfile=/x/pgpass'
+    'postgresql://app@127.0.0.1:5432/db?passfile=%2Fx%2Fpgpass'
     """
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
