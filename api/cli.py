@@ -187,11 +187,16 @@ def worker(
         list[str] | None, typer.Option("--queue", help="only these queues (default: all)")
     ] = None,
 ) -> None:
-    """Run the background jobs (the scheduled deadline sweep, ...) until stopped."""
+    """Run the background jobs (the scheduled deadline sweep, ...) until stopped.
+
+    The schema is not migrated here (``serve``, ``demo load`` and ``db migrate`` do): a
+    worker started beside the server must not run the same migration at the same moment.
+    """
     from api.jobs import make_jobs
+    from geodata.db import database_url
     from geodata.db import make_engine
 
-    url = _migrated_app_url()
+    url = database_url()
     engine = make_engine(url)
     jobs = make_jobs(url, engine)
     typer.echo("cotrench worker: running the scheduled jobs (Ctrl-C stops)")
