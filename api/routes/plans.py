@@ -73,11 +73,13 @@ class PointIn(BaseModel):
     Node ids belong to the current road graph and change when the roads are re-imported.
     """
 
-    node: int | str | None = None
-    lon: float | None = None
-    lat: float | None = None
-    x: float | None = None
-    y: float | None = None
+    node: (
+        Annotated[int, Field(ge=0, le=2**31 - 1)] | Annotated[str, Field(max_length=64)] | None
+    ) = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    x: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    y: Annotated[float, Field(allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> PointIn:
@@ -95,22 +97,33 @@ class PointIn(BaseModel):
         return self
 
 
+# how large one planning request may be: a district's year is 50 applications x 6 utilities
+MAX_SITES = 300
+MAX_SUPPLIES = 50
+_Text = Annotated[str, Field(max_length=200)]
+
+
 class SiteIn(PointIn):
-    utilities: list[str] = Field(min_length=1)
-    name: str | None = None
-    project: str | None = None
+    utilities: list[Annotated[str, Field(max_length=40)]] = Field(min_length=1, max_length=10)
+    name: _Text | None = None
+    project: _Text | None = None
 
 
 class PlanBase(BaseModel):
-    sites: list[SiteIn] = Field(min_length=1)
-    supplies: dict[str, list[PointIn]] = Field(description="candidate supply points per utility")
+    sites: list[SiteIn] = Field(min_length=1, max_length=MAX_SITES)
+    supplies: dict[
+        Annotated[str, Field(max_length=40)],
+        Annotated[list[PointIn], Field(max_length=MAX_SUPPLIES)],
+    ] = Field(description="candidate supply points per utility", max_length=10)
     method: Literal["milp", "heuristic"] = "milp"
     time_limit_s: float = Field(default=30.0, gt=0, le=600)
     on_date: dt.date | None = None
     emergency_repair: bool = False
     sharing: Literal["proportional", "shapley"] = "proportional"
-    application_ids: list[int] | None = None
-    max_snap_m: float = Field(default=200.0, gt=0)
+    application_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
+        default=None, max_length=MAX_SITES
+    )
+    max_snap_m: float = Field(default=200.0, gt=0, le=5_000)
 
 
 class PlanCreate(PlanBase):

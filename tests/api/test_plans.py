@@ -193,3 +193,19 @@ def test_time_limit_per_role_follows_the_settings(engine: Engine, users: Users, 
     with TestClient(app, headers=users.headers("designer", city=city)) as designer:
         refused = designer.post("/plans", json=body(city, time_limit_s=6))
         assert "最多可计算 5 秒" in (_time_limit_refusal(refused) or ""), refused.text
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"application_ids": [2**31]}, "application_ids"),
+        ({"max_snap_m": 1e9}, "max_snap_m"),
+        ({"sites": [{"utilities": ["water"], "lon": 126.6, "lat": 45.7}] * 301}, "sites"),
+    ],
+)
+def test_plan_requests_are_bounded(
+    client: TestClient, city: str, change: dict[str, object], field: str
+) -> None:
+    response = client.post("/plans", json={**body(city), **change})
+    assert response.status_code == 422, response.text
+    assert field in {str(part) for e in response.json()["detail"] for part in e["loc"]}
