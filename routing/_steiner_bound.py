@@ -37,19 +37,25 @@ class SteinerBound:
 
     tree_cny: float
     through_cny: NDArray[np.float64]
+    tree_edges: NDArray[np.int64] | None = None
+    """Edge indices of one optimal tree (Dreyfus–Wagner with ``with_tree``), else None."""
 
 
-def steiner_through_nodes(  # noqa: PLR0917 - arrays of one graph
+def steiner_through_nodes(  # noqa: PLR0917, PLR0912, PLR0915 - arrays of one graph, one DP
     n_nodes: int,
     eu: NDArray[np.int64],
     ev: NDArray[np.int64],
     weight: NDArray[np.float64],
     sources: list[int],
     sites: list[int],
+    *,
+    with_tree: bool = False,
 ) -> SteinerBound | None:
     """Dreyfus–Wagner over the sites and a super-root joined to every source at zero cost.
 
-    Returns None when there are more than ``MAX_TERMINALS`` terminals.
+    Returns None when there are more than ``MAX_TERMINALS`` terminals. With ``with_tree`` the
+    edges of one optimal tree are traced back too (``tree_edges``: the subgradient of the
+    Lagrangian bound).
 
     Notes
     -----
@@ -63,14 +69,23 @@ def steiner_through_nodes(  # noqa: PLR0917 - arrays of one graph
     rows = np.concatenate([eu[ok], np.full(len(sources), root)])
     cols = np.concatenate([ev[ok], np.asarray(sources, dtype=np.int64)])
     vals = np.concatenate([np.maximum(weight[ok], _EPS), np.full(len(sources), _EPS)])
+    ids = np.concatenate([np.flatnonzero(ok), np.full(len(sources), -1)])
     n = n_nodes + 2  # + super-root + the propagation source
-    base_rows, base_cols, base_vals = _dedup(rows, cols, vals, n)
+    base_rows, base_cols, base_vals, kept = _dedup(rows, cols, vals, n)
     base = csr_matrix((base_vals, (base_rows, base_cols)), shape=(n, n))
     terminals = [*sites, root]
     full = (1 << k) - 1
     dp = np.full((1 << k, n), np.inf)
+    pred = np.full((1 << k, n), -9999, dtype=np.int32) if with_tree else None
+    split = np.zeros((1 << k, n), dtype=np.int32) if with_tree else None
+    merged = np.full((1 << k, n), np.inf) if with_tree else None
     for i, t in enumerate(terminals):
-        dp[1 << i] = dijkstra(base, directed=False, indices=t)
+        if pred is None:
+            dp[1 << i] = dijkstra(base, directed=False, indices=t)
+        else:
+            dp[1 << i], pred[1 << i] = dijkstra(
+                base, directed=False, indices=t, return_predecessors=True
+            )
     hub = n - 1
     for size in range(2, k + 1):
         for members in itertools.combinations(range(k), size):
@@ -82,31 +97,96 @@ def steiner_through_nodes(  # noqa: PLR0917 - arrays of one graph
             for r in range(len(rest)):
                 for part in itertools.combinations(rest, r):
                     a = (1 << low) | sum(1 << i for i in part)
-                    np.minimum(best, dp[a] + dp[mask ^ a], out=best)
+                    if split is None:
+                        np.minimum(best, dp[a] + dp[mask ^ a], out=best)
+                        continue
+                    cand = dp[a] + dp[mask ^ a]
+                    better = cand < best
+                    best[better] = cand[better]
+                    split[mask][better] = a
             finite = np.flatnonzero(np.isfinite(best[: n - 1]))
             if len(finite) == 0:
                 continue
             extra = csr_matrix(
                 (np.maximum(best[finite], _EPS), (np.full(len(finite), hub), finite)), shape=(n, n)
             )
-            dist = dijkstra(base + extra, directed=False, indices=hub)
+            if pred is None or merged is None:
+                dist = dijkstra(base + extra, directed=False, indices=hub)
+            else:
+                dist, pred[mask] = dijkstra(
+                    base + extra, directed=False, indices=hub, return_predecessors=True
+                )
+                merged[mask] = best
             dp[mask] = np.minimum(best, dist)
             dp[mask][hub] = np.inf
     through = dp[full][:n_nodes]
-    return SteinerBound(float(dp[full][root]), through)
+    tree = None
+    if (
+        pred is not None
+        and split is not None
+        and merged is not None
+        and np.isfinite(dp[full][root])
+    ):
+        pair = {
+            (int(a), int(b)): int(e)
+            for a, b, e in zip(base_rows, base_cols, ids[kept], strict=True)
+        }
+        tree = _trace(dp, pred, split, merged, terminals, full, root, hub, pair)
+    return SteinerBound(float(dp[full][root]), through, tree)
+
+
+def _trace(  # noqa: PLR0917 - the DP's tables
+    dp: NDArray[np.float64],
+    pred: NDArray[np.int32],
+    split: NDArray[np.int32],
+    merged: NDArray[np.float64],
+    terminals: list[int],
+    full: int,
+    root: int,
+    hub: int,
+    pair: dict[tuple[int, int], int],
+) -> NDArray[np.int64]:
+    """The edges of the Dreyfus–Wagner tree of ``full`` at ``root``, from the DP's tables."""
+    edges: set[int] = set()
+
+    def add(a: int, b: int) -> None:
+        e = pair.get((min(a, b), max(a, b)), -1)
+        if e >= 0:  # the super-root's zero-cost arcs are no road
+            edges.add(e)
+
+    stack = [(full, root)]
+    while stack:
+        mask, v = stack.pop()
+        if mask & (mask - 1) == 0:  # one terminal: its shortest path
+            t = terminals[mask.bit_length() - 1]
+            while v != t and pred[mask][v] >= 0:
+                p = int(pred[mask][v])
+                add(p, v)
+                v = p
+            continue
+        # walk towards the hub until the node where the two parts meet
+        while merged[mask][v] > dp[mask][v] + 1e-9 * max(1.0, dp[mask][v]):
+            p = int(pred[mask][v])
+            if p < 0 or p == hub:
+                break
+            add(p, v)
+            v = p
+        a = int(split[mask][v])
+        stack.extend([(a, v), (mask ^ a, v)])
+    return np.fromiter(sorted(edges), dtype=np.int64, count=len(edges))
 
 
 def _dedup(
     rows: NDArray[np.int64], cols: NDArray[np.int64], vals: NDArray[np.float64], n: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    # csr_matrix sums duplicates: keep only the cheapest of parallel entries
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Keep only the cheapest of parallel entries (csr_matrix would sum them); and which."""
     lo = np.minimum(rows, cols)
     hi = np.maximum(rows, cols)
     order = np.lexsort((vals, hi, lo))
     lo, hi, vals = lo[order], hi[order], vals[order]
     first = np.ones(len(lo), dtype=bool)
     first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
-    return lo[first], hi[first], vals[first]
+    return lo[first], hi[first], vals[first], order[first]
 
 
 def dual_ascent(  # noqa: PLR0917 - arrays of one graph

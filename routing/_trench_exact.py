@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 
+from routing._steiner_bound import SteinerBound
 from routing._steiner_bound import dual_ascent
 from routing._steiner_bound import steiner_through_nodes
 from routing._trench_model import _INF
@@ -52,71 +53,165 @@ def _lagrange_bound(
     upper: float,
     *,
     deadline: float = _INF,
-    max_rounds: int = 40,
-) -> tuple[float, dict[str, frozenset[Hashable]]] | None:
+    max_rounds: int = 60,
+    start: Mapping[EdgeRef, NDArray[np.float64]] | None = None,
+) -> tuple[float, dict[str, frozenset[Hashable]], dict[EdgeRef, NDArray[np.float64]]] | None:
     """Lower bound from splitting each trench edge's cost among utilities (Lagrangian).
 
-    The split starts from the warm plan (each dug edge split among the utilities in it, the
-    others evenly) and moves, round by round, towards an even split among the utilities
-    whose own optimal trees use the edge, keeping the best bound. Returns the bound and, per
-    utility, the nodes it may still use in a plan costing at most ``upper`` (see
-    :mod:`routing._steiner_bound`): exact trees by Dreyfus–Wagner where a utility has few
-    sites, Wong's dual ascent where it has more; None if a site cannot be reached.
+    Every plan pays ``c_e y_e >= sum_u lam_ue x_ue`` when ``lam_e >= 0`` and ``sum_u lam_ue =
+    c_e``, so its cost is at least the sum over utilities of their optimal Steiner trees under
+    the weights ``lam_ue + lay_u len_e``: a bound for every split, the Lagrangian dual of the
+    linking rows ``x_ue <= y_e``. The split starts from the warm plan (each dug edge split
+    among the utilities in it, the others evenly) and climbs by projected subgradient steps
+    (Polyak's step towards ``upper``, halved when the bound stalls): a utility's own optimal
+    tree is the subgradient, traced back from Dreyfus–Wagner where it has few sites; where
+    Wong's dual ascent bounds it instead, the edges its reduced costs say an optimal tree may
+    use stand in. Returns the best bound and, per utility, the nodes it may still use in a
+    plan costing at most ``upper`` (see :mod:`routing._steiner_bound`), and the best split as
+    shares per input edge (``start`` of a later call on a smaller network); None if a site
+    cannot be reached.
     """
     active = [d for d in problem.demands if d.sites]
-    index = net.index()
     users = np.zeros((len(active), net.n_edges))
     for i, d in enumerate(active):
         users[i, list(_edge_ids(net, warm.get(d.utility, frozenset())))] = 1.0
+    allowed = np.array([_allowed(net, d, problem) for d in active], dtype=bool)
+    users *= allowed
     count = users.sum(axis=0)
-    alpha = np.where(count > 0, users / np.maximum(count, 1), 1.0 / len(active))
-    allowed = [_allowed(net, d, problem) for d in active]
+    n_allowed = allowed.sum(axis=0)
+    share = np.where(count > 0, users / np.maximum(count, 1), allowed / np.maximum(n_allowed, 1))
+    if start is not None:
+        share = _shares_from_refs(net, start, share)
+    lam = _project_split(share * net.cost_cny, net.cost_cny, allowed)
     tol = 1e-7 * abs(upper) + 1e-6
     best: tuple[float, dict[str, frozenset[Hashable]]] | None = None
-    history: list[float] = []
-    for rnd in range(max_rounds):
-        bounds = []
-        for i, d in enumerate(active):
-            w = np.where(allowed[i], alpha[i] * net.cost_cny + d.lay_per_m * net.length_m, _INF)
-            args = (
-                net.n_nodes,
-                net.eu,
-                net.ev,
-                w,
-                [index[s] for s in d.sources if s in index],
-                [index[t] for t in d.sites],
-            )
-            # exact trees by Dreyfus-Wagner for few sites, else Wong's dual ascent
-            sb = steiner_through_nodes(*args)
-            if sb is None:
-                sb = dual_ascent(*args, deadline=deadline)
-            if sb is None:
-                return None
-            bounds.append(sb)
+    best_lam = lam
+    theta, stall = 1.0, 0
+    # each utility's tree stays on the nodes its best bound still allows (a plan costing at
+    # most ``upper`` uses no other), which keeps every bound valid and the trees cheap
+    usable = allowed.copy()
+    for _ in range(max_rounds):
+        bounds = _utility_trees(net, active, usable, lam, deadline)
+        if bounds is None:
+            return None
         lb = float(sum(b.tree_cny for b in bounds))
-        if best is None or lb > best[0]:
+        logger.debug("lagrange round: %.0f theta %.3g", lb, theta)
+        if best is None or lb > best[0] + 1e-9 * abs(upper):
             node_ok = {}
-            for d, sb in zip(active, bounds, strict=True):
+            for i, (d, sb) in enumerate(zip(active, bounds, strict=True)):
                 ok = lb - sb.tree_cny + sb.through_cny <= upper + tol
-                node_ok[d.utility] = frozenset(net.nodes[i] for i in np.flatnonzero(ok))
-            best = (lb, node_ok)
-        if lb >= upper * (1 - OPTIMALITY_GAP) - 1e-6 or time.perf_counter() > deadline:
+                node_ok[d.utility] = frozenset(net.nodes[v] for v in np.flatnonzero(ok))
+                usable[i] &= ok[net.eu] & ok[net.ev]
+            best, best_lam = (lb, node_ok), lam
+            stall = 0
+        else:
+            stall += 1
+            if stall >= 3:  # the step overshoots: halve it
+                theta, stall = theta / 2, 0
+        if best[0] >= upper * (1 - OPTIMALITY_GAP) - 1e-6 or time.perf_counter() > deadline:
             break
-        history.append(best[0])
-        # stop once four rounds have gained less than 0.2 % of the plan's cost
-        if len(history) > 4 and history[-1] - history[-5] < 2e-3 * upper:
+        if theta < 1e-3:
             break
-        # move the split towards an even share among the utilities whose own optimal trees
-        # use the edge (both ends carry a tree at that cost); any split gives a valid bound
-        on = np.zeros_like(alpha)
-        for i, sb in enumerate(bounds):
+        direction = _subgradient(net, bounds, usable)
+        # Polyak's step in share coordinates (lam_ue = alpha_ue c_e): the gradient in alpha is
+        # c_e times the direction, so costly edges move their split as fast as cheap ones
+        c = net.cost_cny
+        norm = float(((c * direction) ** 2).sum())
+        if norm <= 0:
+            break
+        step = theta * max(upper - lb, 1e-6 * abs(upper)) / norm
+        lam = _project_split(lam + step * c * c * direction, c, usable)
+    if best is None:
+        return None
+    return best[0], best[1], _shares_by_ref(net, best_lam)
+
+
+def _utility_trees(
+    net: TrenchNetwork,
+    active: list[_Demand],
+    usable: NDArray[np.bool_],
+    lam: NDArray[np.float64],
+    deadline: float,
+) -> list[SteinerBound] | None:
+    """Each utility's tree under its share of the split: exact by Dreyfus–Wagner for few
+    sites, else bounded by Wong's dual ascent; None if a site cannot be reached."""
+    index = net.index()
+    out = []
+    for i, d in enumerate(active):
+        w = np.where(usable[i], lam[i] + d.lay_per_m * net.length_m, _INF)
+        args = (
+            net.n_nodes,
+            net.eu,
+            net.ev,
+            w,
+            [index[s] for s in d.sources if s in index],
+            [index[t] for t in d.sites],
+        )
+        sb = steiner_through_nodes(*args, with_tree=True)
+        if sb is None:
+            sb = dual_ascent(*args, deadline=deadline)
+        if sb is None or not np.isfinite(sb.tree_cny):
+            return None
+        out.append(sb)
+    return out
+
+
+def _subgradient(
+    net: TrenchNetwork, bounds: list[SteinerBound], usable: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """Each utility's tree (or the edges dual ascent leaves at zero reduced cost) as 0/1,
+    projected onto ``sum_u lam_ue = const`` over the utilities that may use the edge."""
+    g = np.zeros(usable.shape)
+    for i, sb in enumerate(bounds):
+        if sb.tree_edges is not None:
+            g[i, sb.tree_edges] = 1.0
+        else:
             near = sb.through_cny <= sb.tree_cny * (1 + 1e-9) + 1e-6
-            on[i] = near[net.eu] & near[net.ev] & allowed[i]
-        n_on = on.sum(axis=0)
-        target = np.where(n_on > 0, on / np.maximum(n_on, 1), alpha)
-        step = 0.8 / (1 + rnd / 5)
-        alpha = (1 - step) * alpha + step * target
-    return best
+            g[i] = near[net.eu] & near[net.ev]
+    g *= usable
+    n_usable = usable.sum(axis=0)
+    return np.where(usable, g - g.sum(axis=0) / np.maximum(n_usable, 1), 0.0)
+
+
+def _shares_by_ref(
+    net: TrenchNetwork, lam: NDArray[np.float64]
+) -> dict[EdgeRef, NDArray[np.float64]]:
+    """Each input edge's split as shares of its trench cost (an edge's parts share alike)."""
+    frac = lam / np.maximum(net.cost_cny, 1e-12)
+    return {r: frac[:, e] for e, parts in enumerate(net.parts) for r in parts}
+
+
+def _shares_from_refs(
+    net: TrenchNetwork,
+    shares: Mapping[EdgeRef, NDArray[np.float64]],
+    default: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Shares per edge of ``net`` from shares per input edge, weighted by the parts' costs."""
+    out = default.copy()
+    for e, parts in enumerate(net.parts):
+        known = [r for r in parts if r in shares]
+        if len(known) < len(parts):
+            continue
+        weight = np.array([net.info[r].trench_cost_cny for r in parts])
+        total = weight.sum()
+        if total > 0:
+            out[:, e] = sum(w * shares[r] for w, r in zip(weight, parts, strict=True)) / total
+    return out
+
+
+def _project_split(
+    lam: NDArray[np.float64], cost: NDArray[np.float64], allowed: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """Project each edge's split onto ``{lam_u >= 0, sum_u lam_u = c_e}`` over its utilities."""
+    v = np.where(allowed, lam, -1e18).T  # edges x utilities
+    s = -np.sort(-v, axis=1)
+    cs = np.cumsum(s, axis=1)
+    j = np.arange(1, v.shape[1] + 1)
+    cond = s - (cs - cost[:, None]) / j > 0
+    rho = np.maximum(cond.shape[1] - 1 - np.argmax(cond[:, ::-1], axis=1), 0)
+    tau = (cs[np.arange(len(cost)), rho] - cost) / (rho + 1)
+    out = np.maximum(v - tau[:, None], 0.0).T
+    return np.where(allowed, out, 0.0)
 
 
 def _restrict_to_nodes(

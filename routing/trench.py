@@ -599,20 +599,23 @@ def _solve_milp(
     stats["path_bound_cny"] = lb
     node_ok = None
     # bound, shrink the corridor to the nodes the bound still allows, and bound again on the
-    # smaller network while that keeps paying off
-    for _ in range(3):
+    # smaller network (from the split reached so far) while that keeps paying off; the
+    # bounds may use up to half the time left, the rest is for the MILP
+    now = time.perf_counter()
+    bound_deadline = now + 0.5 * max(deadline - now, 0.0)
+    split = None
+    for _ in range(8):
         if warm is None:  # the split starts from a plan; with none, HiGHS bounds alone
             break
-        # the bound may use up to 40 % of the time left; the rest is for the MILP
-        now = time.perf_counter()
         lagrange = _lagrange_bound(
-            corridor, problem, warm, ub, deadline=now + 0.4 * max(deadline - now, 0.0)
+            corridor, problem, warm, ub, deadline=bound_deadline, max_rounds=25, start=split
         )
         if lagrange is None:
             break
+        gained = lagrange[0] - lb
         lb = max(lb, lagrange[0])
-        node_ok = lagrange[1]
-        stats["lagrange_bound_cny"] = lagrange[0]
+        node_ok, split = lagrange[1], lagrange[2]
+        stats["lagrange_bound_cny"] = lb
         if lb >= ub * (1 - OPTIMALITY_GAP) - 1e-6:
             # the starting plan meets the bound: optimal without branching
             stats["corridor_edges"] = corridor.n_edges
@@ -620,7 +623,9 @@ def _solve_milp(
         before = corridor.n_edges
         corridor = _restrict_to_nodes(corridor, problem, node_ok)
         stats["corridor_edges"] = corridor.n_edges
-        if corridor.n_edges > 0.8 * before:
+        if time.perf_counter() >= bound_deadline or (
+            corridor.n_edges > 0.95 * before and gained < 1e-3 * ub
+        ):
             break
     if warm is not None and time.perf_counter() >= deadline:
         # no time left to build the model (which is not itself time-limited): keep the plan
