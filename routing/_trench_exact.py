@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Hashable
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from scipy.sparse import coo_matrix
 from routing._steiner_bound import SteinerBound
 from routing._steiner_bound import dual_ascent
 from routing._steiner_bound import steiner_through_nodes
+from routing._trench_heuristic import _HeuristicState
 from routing._trench_model import _INF
 from routing._trench_model import OPTIMALITY_GAP
 from routing._trench_model import Solution
@@ -55,7 +57,7 @@ def _lagrange_bound(
     deadline: float = _INF,
     max_rounds: int = 60,
     start: Mapping[EdgeRef, NDArray[np.float64]] | None = None,
-) -> tuple[float, dict[str, frozenset[Hashable]], dict[EdgeRef, NDArray[np.float64]]] | None:
+) -> LagrangeResult | None:
     """Lower bound from splitting each trench edge's cost among utilities (Lagrangian).
 
     Every plan pays ``c_e y_e >= sum_u lam_ue x_ue`` when ``lam_e >= 0`` and ``sum_u lam_ue =
@@ -69,7 +71,9 @@ def _lagrange_bound(
     use stand in. Returns the best bound and, per utility, the nodes it may still use in a
     plan costing at most ``upper`` (see :mod:`routing._steiner_bound`), and the best split as
     shares per input edge (``start`` of a later call on a smaller network); None if a site
-    cannot be reached.
+    cannot be reached. Each round's trees together are also a plan (a Lagrangian heuristic):
+    one that fits the widths and, after rip-up and re-route, costs less than ``upper`` is
+    returned as ``plan`` and lowers ``upper`` for the rest of the climb.
     """
     active = [d for d in problem.demands if d.sites]
     users = np.zeros((len(active), net.n_edges))
@@ -83,23 +87,26 @@ def _lagrange_bound(
     if start is not None:
         share = _shares_from_refs(net, start, share)
     lam = _project_split(share * net.cost_cny, net.cost_cny, allowed)
-    tol = 1e-7 * abs(upper) + 1e-6
     best: tuple[float, dict[str, frozenset[Hashable]]] | None = None
     best_lam = lam
-    theta, stall = 1.0, 0
+    theta, stall = 2.0, 0
     # each utility's tree stays on the nodes its best bound still allows (a plan costing at
     # most ``upper`` uses no other), which keeps every bound valid and the trees cheap
     usable = allowed.copy()
+    plan: Solution | None = None
     for _ in range(max_rounds):
         bounds = _utility_trees(net, active, usable, lam, deadline)
         if bounds is None:
             return None
         lb = float(sum(b.tree_cny for b in bounds))
+        found = _tree_plan(net, problem, active, bounds, upper)
+        if found is not None:
+            plan, upper = found, _solution_cost(problem, found)
         logger.debug("lagrange round: %.0f theta %.3g", lb, theta)
         if best is None or lb > best[0] + 1e-9 * abs(upper):
             node_ok = {}
             for i, (d, sb) in enumerate(zip(active, bounds, strict=True)):
-                ok = lb - sb.tree_cny + sb.through_cny <= upper + tol
+                ok = lb - sb.tree_cny + sb.through_cny <= upper * (1 + 1e-7) + 1e-6
                 node_ok[d.utility] = frozenset(net.nodes[v] for v in np.flatnonzero(ok))
                 usable[i] &= ok[net.eu] & ok[net.ev]
             best, best_lam = (lb, node_ok), lam
@@ -108,9 +115,8 @@ def _lagrange_bound(
             stall += 1
             if stall >= 3:  # the step overshoots: halve it
                 theta, stall = theta / 2, 0
-        if best[0] >= upper * (1 - OPTIMALITY_GAP) - 1e-6 or time.perf_counter() > deadline:
-            break
-        if theta < 1e-3:
+        closed = best[0] >= upper * (1 - OPTIMALITY_GAP) - 1e-6
+        if closed or theta < 1e-3 or time.perf_counter() > deadline:
             break
         direction = _subgradient(net, bounds, usable)
         # Polyak's step in share coordinates (lam_ue = alpha_ue c_e): the gradient in alpha is
@@ -123,7 +129,50 @@ def _lagrange_bound(
         lam = _project_split(lam + step * c * c * direction, c, usable)
     if best is None:
         return None
-    return best[0], best[1], _shares_by_ref(net, best_lam)
+    return LagrangeResult(best[0], best[1], _shares_by_ref(net, best_lam), plan)
+
+
+@dataclass(frozen=True)
+class LagrangeResult:
+    """What :func:`_lagrange_bound` proved and found."""
+
+    bound: float
+    node_ok: dict[str, frozenset[Hashable]]
+    """Per utility, the nodes a plan cheaper than the best plan known may use."""
+    shares: dict[EdgeRef, NDArray[np.float64]]
+    plan: Solution | None
+    """A plan cheaper than the ``upper`` passed in, or None."""
+
+
+def _tree_plan(
+    net: TrenchNetwork,
+    problem: _Problem,
+    active: list[_Demand],
+    bounds: list[SteinerBound],
+    upper: float,
+) -> Solution | None:
+    """The utilities' Lagrangian trees as one plan, improved by rip-up and re-route; the plan
+    if it fits the widths and costs less than ``upper``, else None."""
+    if any(sb.tree_edges is None for sb in bounds):
+        return None
+    routes = [{int(e) for e in sb.tree_edges} for sb in bounds if sb.tree_edges is not None]
+    first = _as_solution(net, problem, active, routes)
+    if _width_violations(problem, first) or _solution_cost(problem, first) > upper * 1.05:
+        return None
+    routes = _HeuristicState(net, problem, active).improve(routes, list(range(len(active))))
+    sol = _as_solution(net, problem, active, routes)
+    if _solution_cost(problem, sol) >= upper * (1 - 1e-9) or _width_violations(problem, sol):
+        return None
+    return sol
+
+
+def _as_solution(
+    net: TrenchNetwork, problem: _Problem, active: list[_Demand], routes: list[set[int]]
+) -> Solution:
+    sol = {d.utility: _edge_refs(net, r) for d, r in zip(active, routes, strict=True)}
+    for d in problem.demands:
+        sol.setdefault(d.utility, frozenset())
+    return sol
 
 
 def _utility_trees(

@@ -612,9 +612,12 @@ def _solve_milp(
         )
         if lagrange is None:
             break
-        gained = lagrange[0] - lb
-        lb = max(lb, lagrange[0])
-        node_ok, split = lagrange[1], lagrange[2]
+        if lagrange.plan is not None:  # the Lagrangian trees gave a cheaper plan
+            warm, ub = lagrange.plan, _solution_cost(problem, lagrange.plan)
+            stats["lagrange_plan_cny"] = ub
+        gained = lagrange.bound - lb
+        lb = max(lb, lagrange.bound)
+        node_ok, split = lagrange.node_ok, lagrange.shares
         stats["lagrange_bound_cny"] = lb
         if lb >= ub * (1 - OPTIMALITY_GAP) - 1e-6:
             # the starting plan meets the bound: optimal without branching

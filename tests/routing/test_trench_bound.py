@@ -97,4 +97,4 @@ def test_dual_ascent_raises_the_bound_where_dreyfus_wagner_cannot_run():
     upper = _solution_cost(problem, warm)
     result = _lagrange_bound(net, problem, warm, upper, max_rounds=5)
     assert result is not None
-    assert _path_bound(net, problem) < result[0] <= upper
+    assert _path_bound(net, problem) < result.bound <= upper

@@ -1,0 +1,92 @@
+"""The Lagrangian split of the trench cost: exact subgradients, a valid split, a valid bound."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+
+from routing import trench as trench_module
+from routing._steiner_bound import steiner_through_nodes
+from routing._trench_exact import _lagrange_bound
+from routing._trench_exact import _project_split
+from routing._trench_heuristic import _heuristic
+from routing._trench_model import _solution_cost
+from routing._trench_model import _width_violations
+from routing.errors import NoRouteError
+from routing.errors import UnreachableSupplyError
+from routing.trench import _build_problem
+from routing.trench import plan_shared_trench
+from routing.trench import prepare_network
+from tests.routing.test_trench import MODEL
+from tests.routing.test_trench import OPTS
+from tests.routing.test_trench_alternatives import instances
+from tests.routing.test_trench_bound import random_arrays
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_the_traced_dreyfus_wagner_tree_costs_its_bound_and_joins_every_site(seed):
+    n, eu, ev, w, sources, sites = random_arrays(seed)
+    sb = steiner_through_nodes(n, eu, ev, w, sources, sites, with_tree=True)
+    assert sb is not None
+    assert sb.tree_edges is not None
+    tree = sb.tree_edges
+    assert float(w[tree].sum()) == pytest.approx(sb.tree_cny)
+    H = nx.Graph()  # noqa: N806
+    H.add_nodes_from(range(n))
+    H.add_edges_from(zip(eu[tree].tolist(), ev[tree].tolist(), strict=True))
+    for t in sites:
+        assert any(nx.has_path(H, s, t) for s in sources), t
+
+
+def test_the_projected_split_pays_each_edge_exactly_among_its_utilities():
+    rng = np.random.default_rng(0)
+    cost = rng.uniform(1, 100, 50)
+    allowed = rng.random((4, 50)) < 0.7
+    allowed[0] = True  # every edge has a utility
+    lam = rng.normal(0, 60, (4, 50))
+    out = _project_split(lam, cost, allowed)
+    assert (out >= 0).all()
+    assert (out[~allowed] == 0).all()
+    np.testing.assert_allclose(out.sum(axis=0), cost)
+    # a split that already is one stays as it is
+    even = allowed * cost / allowed.sum(axis=0)
+    np.testing.assert_allclose(_project_split(even, cost, allowed), even)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(instances())
+def test_with_binding_widths_the_bound_stays_under_the_optimum_and_its_plans_fit(case):
+    """The optimum here is HiGHS's alone (the Lagrangian switched off), widths included."""
+    G, sites, supplies = case  # noqa: N806
+    original = trench_module._lagrange_bound
+    trench_module._lagrange_bound = lambda *a, **k: None
+    try:
+        exact = plan_shared_trench(G, sites, supplies, time_limit_s=20.0, **OPTS)
+    except (NoRouteError, UnreachableSupplyError):
+        return
+    finally:
+        trench_module._lagrange_bound = original
+    if exact.status == "empty":
+        return
+    assert exact.status == "optimal"
+    net = prepare_network(G, cost_model=MODEL, on_date=OPTS["on_date"])
+    problem = _build_problem(net, tuple(sites), supplies, MODEL, None)
+    try:
+        warm = _heuristic(net, problem)
+    except NoRouteError:
+        return
+    upper = _solution_cost(problem, warm)
+    result = _lagrange_bound(net, problem, warm, upper, max_rounds=40)
+    assert result is not None
+    assert result.bound <= exact.total_cost_cny * (1 + 1e-9) + 1e-6
+    if result.plan is not None:
+        assert not _width_violations(problem, result.plan)
+        assert exact.total_cost_cny - 1e-6 <= _solution_cost(problem, result.plan) < upper
