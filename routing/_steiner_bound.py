@@ -41,7 +41,7 @@ class SteinerBound:
     """Edge indices of one optimal tree (Dreyfus–Wagner with ``with_tree``), else None."""
 
 
-def steiner_through_nodes(  # noqa: PLR0917, PLR0912, PLR0915 - arrays of one graph, one DP
+def steiner_through_nodes(  # noqa: PLR0917 - arrays of one graph, one DP
     n_nodes: int,
     eu: NDArray[np.int64],
     ev: NDArray[np.int64],
@@ -64,16 +64,59 @@ def steiner_through_nodes(  # noqa: PLR0917, PLR0912, PLR0915 - arrays of one gr
     k = len(sites) + 1
     if k > MAX_TERMINALS:
         return None
+    # the DP runs on the nodes the finite edges and the terminals touch, numbered afresh
+    ok = np.flatnonzero(np.isfinite(weight))
+    src = np.asarray(sources, dtype=np.int64)
+    tgt = np.asarray(sites, dtype=np.int64)
+    used = np.unique(np.concatenate([eu[ok], ev[ok], src, tgt]))
+    local = np.full(n_nodes, -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    out = _dreyfus_wagner(
+        len(used), local[eu[ok]], local[ev[ok]], weight[ok], local[src], local[tgt], with_tree
+    )
+    through = np.full(n_nodes, np.inf)
+    through[used] = out.through_cny
+    tree = None if out.tree_edges is None else ok[out.tree_edges]
+    return SteinerBound(out.tree_cny, through, tree)
+
+
+def _dreyfus_wagner(  # noqa: PLR0917, PLR0915 - arrays of one graph, one DP
+    n_nodes: int,
+    eu: NDArray[np.int64],
+    ev: NDArray[np.int64],
+    weight: NDArray[np.float64],
+    sources: NDArray[np.int64],
+    sites: NDArray[np.int64],
+    with_tree: bool,
+) -> SteinerBound:
+    k = len(sites) + 1
     root = n_nodes
-    ok = np.isfinite(weight)
-    rows = np.concatenate([eu[ok], np.full(len(sources), root)])
-    cols = np.concatenate([ev[ok], np.asarray(sources, dtype=np.int64)])
-    vals = np.concatenate([np.maximum(weight[ok], _EPS), np.full(len(sources), _EPS)])
-    ids = np.concatenate([np.flatnonzero(ok), np.full(len(sources), -1)])
-    n = n_nodes + 2  # + super-root + the propagation source
+    n = n_nodes + 2  # + super-root + the propagation source (hub)
+    hub = n - 1
+    rows = np.concatenate([eu, np.full(len(sources), root)])
+    cols = np.concatenate([ev, sources])
+    vals = np.concatenate([np.maximum(weight, _EPS), np.full(len(sources), _EPS)])
+    ids = np.concatenate([np.arange(len(eu)), np.full(len(sources), -1)])
     base_rows, base_cols, base_vals, kept = _dedup(rows, cols, vals, n)
-    base = csr_matrix((base_vals, (base_rows, base_cols)), shape=(n, n))
-    terminals = [*sites, root]
+    # both directions written out: directed Dijkstra skips scipy's symmetrising copy
+    sym_rows = np.concatenate([base_rows, base_cols])
+    sym_cols = np.concatenate([base_cols, base_rows])
+    sym_vals = np.concatenate([base_vals, base_vals])
+    base = csr_matrix((sym_vals, (sym_rows, sym_cols)), shape=(n, n))
+    # one matrix with an arc hub -> v for every v, whose weights each merge step rewrites
+    with_hub = csr_matrix(
+        (
+            np.concatenate([sym_vals, np.full(n - 1, np.inf)]),
+            (
+                np.concatenate([sym_rows, np.full(n - 1, hub)]),
+                np.concatenate([sym_cols, np.arange(n - 1)]),
+            ),
+        ),
+        shape=(n, n),
+    )
+    with_hub.sort_indices()
+    hub_slots = with_hub.indptr[hub] + np.arange(n - 1)
+    terminals = [*sites.tolist(), root]
     full = (1 << k) - 1
     dp = np.full((1 << k, n), np.inf)
     pred = np.full((1 << k, n), -9999, dtype=np.int32) if with_tree else None
@@ -81,12 +124,11 @@ def steiner_through_nodes(  # noqa: PLR0917, PLR0912, PLR0915 - arrays of one gr
     merged = np.full((1 << k, n), np.inf) if with_tree else None
     for i, t in enumerate(terminals):
         if pred is None:
-            dp[1 << i] = dijkstra(base, directed=False, indices=t)
+            dp[1 << i] = dijkstra(base, directed=True, indices=t)
         else:
             dp[1 << i], pred[1 << i] = dijkstra(
-                base, directed=False, indices=t, return_predecessors=True
+                base, directed=True, indices=t, return_predecessors=True
             )
-    hub = n - 1
     for size in range(2, k + 1):
         for members in itertools.combinations(range(k), size):
             mask = sum(1 << i for i in members)
@@ -104,17 +146,14 @@ def steiner_through_nodes(  # noqa: PLR0917, PLR0912, PLR0915 - arrays of one gr
                     better = cand < best
                     best[better] = cand[better]
                     split[mask][better] = a
-            finite = np.flatnonzero(np.isfinite(best[: n - 1]))
-            if len(finite) == 0:
+            if not np.isfinite(best[: n - 1]).any():
                 continue
-            extra = csr_matrix(
-                (np.maximum(best[finite], _EPS), (np.full(len(finite), hub), finite)), shape=(n, n)
-            )
+            with_hub.data[hub_slots] = np.maximum(best[: n - 1], _EPS)
             if pred is None or merged is None:
-                dist = dijkstra(base + extra, directed=False, indices=hub)
+                dist = dijkstra(with_hub, directed=True, indices=hub)
             else:
                 dist, pred[mask] = dijkstra(
-                    base + extra, directed=False, indices=hub, return_predecessors=True
+                    with_hub, directed=True, indices=hub, return_predecessors=True
                 )
                 merged[mask] = best
             dp[mask] = np.minimum(best, dist)
@@ -127,11 +166,8 @@ def steiner_through_nodes(  # noqa: PLR0917, PLR0912, PLR0915 - arrays of one gr
         and merged is not None
         and np.isfinite(dp[full][root])
     ):
-        pair = {
-            (int(a), int(b)): int(e)
-            for a, b, e in zip(base_rows, base_cols, ids[kept], strict=True)
-        }
-        tree = _trace(dp, pred, split, merged, terminals, full, root, hub, pair)
+        keys = base_rows * n + base_cols
+        tree = _trace(dp, pred, split, merged, terminals, full, root, hub, (keys, ids[kept], n))
     return SteinerBound(float(dp[full][root]), through, tree)
 
 
@@ -144,13 +180,18 @@ def _trace(  # noqa: PLR0917 - the DP's tables
     full: int,
     root: int,
     hub: int,
-    pair: dict[tuple[int, int], int],
+    pairs: tuple[NDArray[np.int64], NDArray[np.int64], int],
 ) -> NDArray[np.int64]:
-    """The edges of the Dreyfus–Wagner tree of ``full`` at ``root``, from the DP's tables."""
+    """The edges of the Dreyfus–Wagner tree of ``full`` at ``root``, from the DP's tables.
+
+    ``pairs``: the sorted keys ``lo * n + hi`` of the graph's entries, their edge ids, ``n``.
+    """
+    keys, key_ids, n = pairs
     edges: set[int] = set()
 
     def add(a: int, b: int) -> None:
-        e = pair.get((min(a, b), max(a, b)), -1)
+        at = int(np.searchsorted(keys, min(a, b) * n + max(a, b)))
+        e = int(key_ids[at])
         if e >= 0:  # the super-root's zero-cost arcs are no road
             edges.add(e)
 

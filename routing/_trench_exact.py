@@ -93,13 +93,14 @@ def _lagrange_bound(
     # each utility's tree stays on the nodes its best bound still allows (a plan costing at
     # most ``upper`` uses no other), which keeps every bound valid and the trees cheap
     usable = allowed.copy()
+    state = _HeuristicState(net, problem, active)
     plan: Solution | None = None
     for _ in range(max_rounds):
         bounds = _utility_trees(net, active, usable, lam, deadline)
         if bounds is None:
             return None
         lb = float(sum(b.tree_cny for b in bounds))
-        found = _tree_plan(net, problem, active, bounds, upper)
+        found = _tree_plan(state, bounds, upper)
         if found is not None:
             plan, upper = found, _solution_cost(problem, found)
         logger.debug("lagrange round: %.0f theta %.3g", lb, theta)
@@ -145,21 +146,34 @@ class LagrangeResult:
 
 
 def _tree_plan(
-    net: TrenchNetwork,
-    problem: _Problem,
-    active: list[_Demand],
+    state: _HeuristicState,
     bounds: list[SteinerBound],
     upper: float,
 ) -> Solution | None:
-    """The utilities' Lagrangian trees as one plan, improved by rip-up and re-route; the plan
-    if it fits the widths and costs less than ``upper``, else None."""
+    """The utilities' Lagrangian trees as one plan, repaired and improved by rip-up and
+    re-route; the plan if it fits the widths and costs less than ``upper``, else None.
+
+    Trees that share a road too narrow for them are repaired one utility at a time (the one
+    in most conflicts is re-routed around the others, as the heuristic does).
+    """
     if any(sb.tree_edges is None for sb in bounds):
         return None
+    net, problem, active = state.net, state.problem, state.demands
     routes = [{int(e) for e in sb.tree_edges} for sb in bounds if sb.tree_edges is not None]
-    first = _as_solution(net, problem, active, routes)
-    if _width_violations(problem, first) or _solution_cost(problem, first) > upper * 1.05:
+    if _solution_cost(problem, _as_solution(net, problem, active, routes)) > upper * 1.05:
         return None
-    routes = _HeuristicState(net, problem, active).improve(routes, list(range(len(active))))
+    names = [d.utility for d in active]
+    for _ in range(2 * len(active)):
+        conflicts = _width_violations(problem, _as_solution(net, problem, active, routes))
+        if not conflicts:
+            break
+        count = {u: sum(u in us for _, us in conflicts) for u in names}
+        i = max(range(len(names)), key=lambda j: (count[names[j]], -j))
+        rerouted = state.route(i, routes)
+        if rerouted is None:
+            return None
+        routes[i] = rerouted
+    routes = state.improve(routes, list(range(len(active))))
     sol = _as_solution(net, problem, active, routes)
     if _solution_cost(problem, sol) >= upper * (1 - 1e-9) or _width_violations(problem, sol):
         return None
