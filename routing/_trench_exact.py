@@ -160,7 +160,9 @@ def _tree_plan(
         return None
     net, problem, active = state.net, state.problem, state.demands
     routes = [{int(e) for e in sb.tree_edges} for sb in bounds if sb.tree_edges is not None]
-    if _solution_cost(problem, _as_solution(net, problem, active, routes)) > upper * 1.05:
+    first = _solution_cost(problem, _as_solution(net, problem, active, routes))
+    logger.debug("tree plan %.0f (upper %.0f)", first, upper)
+    if first > upper * 1.25:  # too far off for re-routing to bring it under
         return None
     names = [d.utility for d in active]
     for _ in range(2 * len(active)):
@@ -171,10 +173,12 @@ def _tree_plan(
         i = max(range(len(names)), key=lambda j: (count[names[j]], -j))
         rerouted = state.route(i, routes)
         if rerouted is None:
+            logger.debug("tree plan: %s cannot be re-routed around the others", names[i])
             return None
         routes[i] = rerouted
     routes = state.improve(routes, list(range(len(active))))
     sol = _as_solution(net, problem, active, routes)
+    logger.debug("tree plan repaired and improved: %.0f", _solution_cost(problem, sol))
     if _solution_cost(problem, sol) >= upper * (1 - 1e-9) or _width_violations(problem, sol):
         return None
     return sol

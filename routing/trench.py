@@ -572,6 +572,11 @@ def _solve_heuristic(
     return sol, "heuristic", None, {"corridor_edges": net.n_edges}
 
 
+BIG_CORRIDOR_EDGES = 3000
+"""Above this many corridor edges the Lagrangian bound gets 90 % of the time, not 50 %, and
+HiGHS runs only if the bound has shrunk the corridor below it (with a plan to fall back on)."""
+
+
 def _solve_milp(
     net: TrenchNetwork,
     problem: _Problem,
@@ -600,9 +605,11 @@ def _solve_milp(
     node_ok = None
     # bound, shrink the corridor to the nodes the bound still allows, and bound again on the
     # smaller network (from the split reached so far) while that keeps paying off; the
-    # bounds may use up to half the time left, the rest is for the MILP
+    # bounds may use up to half the time left, the rest is for the MILP; on a corridor too
+    # big for HiGHS to finish its root LP in time they may use nearly all of it
     now = time.perf_counter()
-    bound_deadline = now + 0.5 * max(deadline - now, 0.0)
+    share = 0.5 if corridor.n_edges <= BIG_CORRIDOR_EDGES else 0.9
+    bound_deadline = now + share * max(deadline - now, 0.0)
     split = None
     for _ in range(8):
         if warm is None:  # the split starts from a plan; with none, HiGHS bounds alone
@@ -630,8 +637,11 @@ def _solve_milp(
             corridor.n_edges > 0.95 * before and gained < 1e-3 * ub
         ):
             break
-    if warm is not None and time.perf_counter() >= deadline:
-        # no time left to build the model (which is not itself time-limited): keep the plan
+    if warm is not None and (
+        time.perf_counter() >= deadline or corridor.n_edges > BIG_CORRIDOR_EDGES
+    ):
+        # no time left to build the model (which is not itself time-limited), or a model
+        # whose root LP would not finish in the time left: keep the plan and its bound
         stats["milp_skipped"] = True
         return warm, "time_limit", lb, stats
     sol, status, bound, more = _milp(corridor, problem, warm, ub, deadline, node_ok)
