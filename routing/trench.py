@@ -176,10 +176,20 @@ def plan_shared_trench(
     unit flow per (utility, site) from a super-root over the utility's supply candidates.
     Before solving, dead ends are dropped, degree-2 chains contracted, and every arc is removed
     whose cheapest supply→arc→site path plus the other utilities' laying lower bounds exceeds
-    the heuristic's cost, so the reduced model provably keeps an optimum. Width limits of
-    shared sections are added as lazy cuts. The solve is warm-started from the heuristic.
-    See Wong (1984) and Magnanti & Wong (1984) for the formulation, Takahashi & Matsuyama
-    (1980) for the shortest-path heuristic.
+    the heuristic's cost, so the reduced model provably keeps an optimum. Then a Lagrangian
+    bound: the trench cost of each edge is split among the utilities, each utility's own
+    Steiner tree under its share is solved (exactly by Dreyfus–Wagner for up to 6 sites, else
+    bounded by Wong's dual ascent), and the split climbs by projected subgradient steps; each
+    round's trees, repaired and improved, are also a plan (a Lagrangian heuristic). Nodes the
+    bound rules out for every utility are dropped, and the bound runs again on the smaller
+    network. If the bound meets the best plan, that plan is proven optimal without HiGHS;
+    otherwise the MILP runs on what is left, with the smallest too-wide utility sets of each
+    road as rows from the start (lazy cuts beyond ``MAX_WIDTH_ROWS``), warm-started from the
+    best plan. A corridor still above ``BIG_CORRIDOR_EDGES`` gives the bound nearly all the
+    time and skips HiGHS (its root LP would not finish): the plan then says ``time_limit``
+    with the proven gap. See Wong (1984) and Magnanti & Wong (1984) for the formulation,
+    Takahashi & Matsuyama (1980) for the shortest-path heuristic, Polzin & Daneshmand (2001)
+    for the reduced-cost tests.
     """
     solver = _resolve(method, _METHODS, "method")
     started = time.perf_counter()

@@ -25,6 +25,7 @@ from tests.routing.test_trench import MODEL
 from tests.routing.test_trench import OPTS
 from tests.routing.test_trench_alternatives import instances
 from tests.routing.test_trench_bound import random_arrays
+from tests.routing.test_trench_honesty import city_grid
 
 
 @pytest.mark.parametrize("seed", range(100))
@@ -90,3 +91,33 @@ def test_with_binding_widths_the_bound_stays_under_the_optimum_and_its_plans_fit
     if result.plan is not None:
         assert not _width_violations(problem, result.plan)
         assert exact.total_cost_cny - 1e-6 <= _solution_cost(problem, result.plan) < upper
+
+
+@pytest.mark.parametrize("seed", [0, 3])  # 0: proven by the bound alone; 3: not
+def test_a_corridor_too_big_for_highs_keeps_its_plan_and_says_what_the_bound_proved(
+    seed, monkeypatch
+):
+    # the package's cost model: the grid has six utilities
+    G, sites, supplies = city_grid(seed, n=8, n_sites=5)  # noqa: N806
+    # the optimum as HiGHS alone proves it (no Lagrangian bound, the usual corridor)
+    monkeypatch.setattr(trench_module, "_lagrange_bound", lambda *a, **k: None)
+    exact = plan_shared_trench(G, sites, supplies, time_limit_s=30.0)
+    assert exact.status == "optimal"
+    monkeypatch.undo()
+    # every corridor counts as too big: HiGHS never runs, the status comes from the bound
+    monkeypatch.setattr(trench_module, "BIG_CORRIDOR_EDGES", 0)
+    plan = plan_shared_trench(G, sites, supplies, time_limit_s=3.0)
+    stats = dict(plan.stats)
+    assert "milp_nodes" not in stats
+    assert plan.bound_cny is not None
+    # the reported bound is clipped to the plan's cost; the Lagrangian's own is not
+    for bound in (plan.bound_cny, stats["lagrange_bound_cny"]):
+        assert bound <= exact.total_cost_cny * (1 + 1e-9) + 1e-6
+    assert exact.total_cost_cny <= plan.total_cost_cny + 1e-6
+    if plan.status == "optimal":
+        assert plan.total_cost_cny == pytest.approx(exact.total_cost_cny)
+    else:
+        assert plan.status == "time_limit"
+        assert stats["milp_skipped"] is True
+        assert plan.gap == pytest.approx(1 - plan.bound_cny / plan.total_cost_cny)
+        assert plan.gap > 0
