@@ -95,12 +95,12 @@ def _lagrange_bound(
     usable = allowed.copy()
     state = _HeuristicState(net, problem, active)
     plan: Solution | None = None
-    for _ in range(max_rounds):
+    for rnd in range(max_rounds):
         bounds = _utility_trees(net, active, usable, lam, deadline)
         if bounds is None:
             return None
         lb = float(sum(b.tree_cny for b in bounds))
-        found = _tree_plan(state, bounds, upper)
+        found = _tree_plan(state, bounds, upper, always=rnd % 5 == 4)
         if found is not None:
             plan, upper = found, _solution_cost(problem, found)
         logger.debug("lagrange round: %.0f theta %.3g", lb, theta)
@@ -149,12 +149,15 @@ def _tree_plan(
     state: _HeuristicState,
     bounds: list[SteinerBound],
     upper: float,
+    *,
+    always: bool = False,
 ) -> Solution | None:
     """The utilities' Lagrangian trees as one plan, repaired and improved by rip-up and
     re-route; the plan if it fits the widths and costs less than ``upper``, else None.
 
     Trees that share a road too narrow for them are repaired one utility at a time (the one
-    in most conflicts is re-routed around the others, as the heuristic does).
+    in most conflicts is re-routed around the others, as the heuristic does). Trees more than
+    25 % dearer than ``upper`` are tried only if ``always``.
     """
     if any(sb.tree_edges is None for sb in bounds):
         return None
@@ -162,7 +165,7 @@ def _tree_plan(
     routes = [{int(e) for e in sb.tree_edges} for sb in bounds if sb.tree_edges is not None]
     first = _solution_cost(problem, _as_solution(net, problem, active, routes))
     logger.debug("tree plan %.0f (upper %.0f)", first, upper)
-    if first > upper * 1.25:  # too far off for re-routing to bring it under
+    if first > upper * 1.25 and not always:  # re-routing rarely brings these under
         return None
     names = [d.utility for d in active]
     for _ in range(2 * len(active)):
