@@ -20,6 +20,7 @@ import highspy
 import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from routing._steiner_bound import SteinerBound
 from routing._steiner_bound import dual_ascent
@@ -184,7 +185,22 @@ def _tree_plan(
     logger.debug("tree plan repaired and improved: %.0f", _solution_cost(problem, sol))
     if _solution_cost(problem, sol) >= upper * (1 - 1e-9) or _width_violations(problem, sol):
         return None
+    if not all(_serves(net, d, r) for d, r in zip(active, routes, strict=True)):
+        logger.warning("a Lagrangian tree plan leaves a site unserved; it is dropped")
+        return None
     return sol
+
+
+def _serves(net: TrenchNetwork, d: _Demand, route: set[int]) -> bool:
+    """Whether the edges ``route`` join every site of ``d`` to one of its supplies."""
+    index = net.index()
+    edges = np.fromiter(route, dtype=np.int64, count=len(route))
+    graph = coo_matrix(
+        (np.ones(len(edges)), (net.eu[edges], net.ev[edges])), shape=(net.n_nodes, net.n_nodes)
+    )
+    _, labels = connected_components(graph, directed=False)
+    fed = {labels[index[s]] for s in d.sources if s in index}
+    return all(labels[index[t]] in fed for t in d.sites)
 
 
 def _as_solution(

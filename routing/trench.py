@@ -654,10 +654,43 @@ def _solve_milp(
         # whose root LP would not finish in the time left: keep the plan and its bound
         stats["milp_skipped"] = True
         return warm, "time_limit", lb, stats
-    sol, status, bound, more = _milp(corridor, problem, warm, ub, deadline, node_ok)
+    sol, status, bound, more = _milp_or_fallback(
+        net, corridor, problem, warm, ub, deadline, node_ok
+    )
     stats.update(more)
+    if "milp_infeasible_with_plan" in more or "milp_on_whole_network" in more:
+        return sol, status, bound, stats  # the corridor's bounds are not to be trusted then
     bound = lb if bound is None else max(bound, lb)
     return sol, status, bound, stats
+
+
+def _milp_or_fallback(  # noqa: PLR0917 - private helper
+    net: TrenchNetwork,
+    corridor: TrenchNetwork,
+    problem: _Problem,
+    warm: Solution | None,
+    ub: float,
+    deadline: float,
+    node_ok: Mapping[str, frozenset[Hashable]] | None,
+) -> tuple[Solution, str, float | None, dict[str, Any]]:
+    """The MILP on the corridor; if it has no plan, never a refusal the whole network would
+    not make."""
+    try:
+        return _milp(corridor, problem, warm, ub, deadline, node_ok)
+    except NoRouteError:
+        if warm is None:
+            if corridor.n_edges >= net.n_edges:
+                raise
+            # no plan in hand and the reduced model has none: the reductions assumed a plan
+            # that the heuristic could not find again on the corridor; the whole network
+            # decides (a refusal must hold for every plan, not for the corridor's)
+            logger.warning("trench MILP infeasible on the corridor; solving the whole network")
+            sol, status, bound, more = _milp(net, problem, None, _INF, deadline, None)
+            return sol, status, bound, {**more, "milp_on_whole_network": True}
+        # the model refuses a plan in hand that fits every rule: a reduction went wrong, so
+        # nothing is proven; keep the plan rather than refuse the request
+        logger.warning("trench MILP infeasible although a plan fits the widths; kept the plan")
+        return warm, "time_limit", None, {"milp_infeasible_with_plan": True}
 
 
 def _solve_kou(

@@ -121,3 +121,20 @@ def test_a_corridor_too_big_for_highs_keeps_its_plan_and_says_what_the_bound_pro
         assert stats["milp_skipped"] is True
         assert plan.gap == pytest.approx(1 - plan.bound_cny / plan.total_cost_cny)
         assert plan.gap > 0
+
+
+def test_a_model_that_refuses_a_plan_in_hand_keeps_the_plan_and_proves_nothing(monkeypatch):
+    def refuse(*args, **kwargs):
+        msg = "the exact model is infeasible: no trench plan fits the road widths"
+        raise NoRouteError(msg)
+
+    monkeypatch.setattr(trench_module, "_lagrange_bound", lambda *a, **k: None)
+    monkeypatch.setattr(trench_module, "_milp", refuse)
+    G, sites, supplies = city_grid(0, n=6, n_sites=4)  # noqa: N806
+    heur = plan_shared_trench(G, sites, supplies, method="heuristic")
+    plan = plan_shared_trench(G, sites, supplies)
+    assert plan.status == "time_limit"
+    assert plan.bound_cny is None
+    assert plan.gap is None
+    assert dict(plan.stats)["milp_infeasible_with_plan"] is True
+    assert plan.total_cost_cny <= heur.total_cost_cny + 1e-6
