@@ -5,7 +5,9 @@ the same instances in one process: our exact MILP, our heuristic, networkx ``ste
 (kou and mehlhorn, timed on the full graph) and separate trenches.
 
 ``--district-year`` runs the district-year class instead (:func:`make_district_year`): one
-district's applications of a year planned as one joint plan, per window group, and each alone.
+district's applications of a year planned as one joint plan, per window group, and each alone
+(``python -m bench.trench_district_year`` does the same with the issue's limits; ``make bench``
+runs both).
 """
 
 from __future__ import annotations
@@ -274,7 +276,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--ks", default="3,6,10")
-    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument(
         "--district-year", action="store_true", help="run the district-year class instead"
     )
