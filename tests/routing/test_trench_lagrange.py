@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -18,11 +20,13 @@ from routing._trench_model import _solution_cost
 from routing._trench_model import _width_violations
 from routing.errors import NoRouteError
 from routing.errors import UnreachableSupplyError
+from routing.results import Site
 from routing.trench import _build_problem
 from routing.trench import plan_shared_trench
 from routing.trench import prepare_network
 from tests.routing.test_trench import MODEL
 from tests.routing.test_trench import OPTS
+from tests.routing.test_trench import graph
 from tests.routing.test_trench_alternatives import instances
 from tests.routing.test_trench_bound import random_arrays
 from tests.routing.test_trench_honesty import city_grid
@@ -138,3 +142,54 @@ def test_a_model_that_refuses_a_plan_in_hand_keeps_the_plan_and_proves_nothing(m
     assert plan.gap is None
     assert dict(plan.stats)["milp_infeasible_with_plan"] is True
     assert plan.total_cost_cny <= heur.total_cost_cny + 1e-6
+
+
+def test_a_corridor_model_without_a_plan_in_hand_never_refuses_alone(monkeypatch):
+    # no plan in hand (heuristic off, no candidates) and a corridor model that finds none:
+    # the whole network decides, and here it has the optimum. The far loop A-F-G-B is pruned
+    # from the corridor, so the corridor is smaller than the network.
+    G = graph(  # noqa: N806
+        [
+            ("S", "J", 300),
+            ("J", "A", 100),
+            ("J", "B", 100),
+            ("S", "A", 350),
+            ("S", "B", 350),
+            ("A", "F", 2000),
+            ("F", "G", 2000),
+            ("G", "B", 2000),
+        ]
+    )
+    sites, supplies = {"A": {"water"}, "B": {"power"}}, {"water": "S", "power": "S"}
+    expected = plan_shared_trench(G, sites, supplies, **OPTS)
+    assert expected.status == "optimal"
+    net = prepare_network(G, cost_model=MODEL, on_date=OPTS["on_date"])
+    problem = _build_problem(
+        net, tuple(Site(n, frozenset(u)) for n, u in sites.items()), supplies, MODEL, None
+    )
+    real_milp = trench_module._milp
+    calls = []
+
+    def corridor_refuses(network, *args, **kwargs):
+        calls.append(network.n_edges)
+        if len(calls) == 1:
+            msg = "the exact model is infeasible: no trench plan fits the road widths"
+            raise NoRouteError(msg)
+        return real_milp(network, *args, **kwargs)
+
+    def no_heuristic(*args, **kwargs):
+        msg = "the heuristic found no plan that fits the road widths"
+        raise NoRouteError(msg)
+
+    monkeypatch.setattr(trench_module, "_heuristic", no_heuristic)
+    monkeypatch.setattr(trench_module, "_milp", corridor_refuses)
+    sol, status, bound, stats = trench_module._solve_milp(
+        net, problem, deadline=time.perf_counter() + 30.0, candidates=[]
+    )
+    assert len(calls) == 2
+    assert calls[0] < calls[1] == net.n_edges  # the corridor first, then the whole network
+    assert stats["milp_on_whole_network"] is True
+    assert status == "optimal"
+    assert _solution_cost(problem, sol) == pytest.approx(expected.total_cost_cny)
+    assert bound is not None
+    assert bound <= expected.total_cost_cny * (1 + 1e-9) + 1e-6
