@@ -5,25 +5,43 @@ Every response gets ``X-Content-Type-Options: nosniff``, a ``Referrer-Policy``, 
 site) and, when the request carried credentials, ``Cache-Control: no-store`` unless the
 route chose its own private caching. A route whose HTML has inline scripts (the folium maps)
 sets its own CSP listing those scripts' hashes (:func:`csp_for_inline_scripts`).
+
+Input PostgreSQL cannot take (a NUL character, an integer past its ``integer``) is refused
+with 422 naming the parameter before any route runs (:func:`refuse_unstorable_input`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 from collections.abc import Awaitable
 from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+from typing import get_args
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi import Request
 from fastapi import Response
+from fastapi._compat import ModelField
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
 from api.settings import Settings
 
-__all__ = ["base_csp", "csp_for_inline_scripts", "install_middleware"]
+__all__ = [
+    "PG_INT_MAX",
+    "PG_INT_MIN",
+    "base_csp",
+    "csp_for_inline_scripts",
+    "install_middleware",
+    "refuse_unstorable_input",
+]
 
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 
@@ -92,3 +110,104 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token"],
         )
+
+
+# ------------------------------------------------------------------ parameters PostgreSQL refuses
+# PostgreSQL's ``integer``: every id column and every count the routes pass on
+PG_INT_MIN = -(2**31)
+PG_INT_MAX = 2**31 - 1
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _where(field: ModelField) -> str:
+    location = getattr(field.field_info, "in_", None)
+    return str(getattr(location, "value", "query"))
+
+
+def _is_int(annotation: Any) -> bool:
+    if annotation is int:
+        return True
+    return any(arg is int for arg in get_args(annotation))
+
+
+def _nul(loc: tuple[str | int, ...]) -> dict[str, Any]:
+    return {
+        "type": "string_nul",
+        "loc": loc,
+        "msg": "文本中不能有 NUL 字符 (\\x00) / text may not contain a NUL character (\\x00)",
+    }
+
+
+def _out_of_range(loc: tuple[str | int, ...], value: str) -> dict[str, Any]:
+    return {
+        "type": "int_range",
+        "loc": loc,
+        "msg": (
+            f"整数超出范围 / integer out of range: must be between {PG_INT_MIN} and "
+            f"{PG_INT_MAX}, got {value[:40]}"
+        ),
+    }
+
+
+def _integer_error(loc: tuple[str | int, ...], value: str) -> dict[str, Any] | None:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        return None  # not a number: the route's own validation names it
+    return None if PG_INT_MIN <= number <= PG_INT_MAX else _out_of_range(loc, value)
+
+
+def _json_nul(value: Any, loc: tuple[str | int, ...]) -> Iterator[dict[str, Any]]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield _nul(loc)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                yield _nul((*loc, str(key).replace("\x00", "\\x00")))
+            else:
+                yield from _json_nul(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _json_nul(item, (*loc, index))
+
+
+async def refuse_unstorable_input(request: Request) -> None:
+    """Refuse, with 422 naming the parameter, what PostgreSQL cannot store or compare.
+
+    * a NUL character in any path, query or form value, form file name or JSON string
+      (PostgreSQL's text types refuse it: a 500 otherwise), and
+    * an integer path or query parameter outside PostgreSQL's ``integer`` (ids are
+      ``integer``; ``2147483648`` named no row but failed the query).
+
+    Runs before the route (as part of the policy's first dependency); the form and JSON
+    body are the ones FastAPI has already parsed and cached on the request.
+    """
+    errors: list[dict[str, Any]] = []
+    route = request.scope.get("route")
+    fields = get_flat_params(route.dependant) if isinstance(route, APIRoute) else []
+    integers = {(_where(f), f.alias) for f in fields if _is_int(f.field_info.annotation)}
+    for name, value in request.path_params.items():
+        if "\x00" in str(value):
+            errors.append(_nul(("path", name)))
+        elif ("path", name) in integers:
+            errors.extend(filter(None, [_integer_error(("path", name), str(value))]))
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            errors.append(_nul(("query", name.replace("\x00", "\\x00"))))
+        elif ("query", name) in integers:
+            errors.extend(filter(None, [_integer_error(("query", name), value)]))
+    body_field = route.body_field if isinstance(route, APIRoute) else None
+    kind = request.headers.get("content-type", "")
+    if body_field is not None and kind.startswith(_FORMS):
+        form = await request.form()
+        for name, item in form.multi_items():
+            text = item if isinstance(item, str) else (item.filename or "")
+            if "\x00" in name or "\x00" in text:
+                errors.append(_nul(("body", name.replace("\x00", "\\x00"))))
+    elif body_field is not None and "json" in kind:
+        # not JSON: the route's own validation answers
+        with contextlib.suppress(ValueError):
+            errors.extend(_json_nul(await request.json(), ("body",)))
+    if errors:
+        raise RequestValidationError(errors)

@@ -40,6 +40,7 @@ from api.approvals.errors import AuthenticationError
 from api.approvals.errors import PermissionDeniedError
 from api.approvals.models import User
 from api.deps import SessionDep
+from api.middleware import refuse_unstorable_input
 from geodata.plan_tables import TrenchPlanRow
 from geodata.tables import City as CityRow
 from geodata.tables import Layer as LayerRow
@@ -235,11 +236,15 @@ def request_user(request: Request, session: Session) -> User | None:
 
 
 async def read_csrf_form(request: Request) -> None:
-    """Keep the CSRF token of a cookie-authenticated HTML form for :func:`_check_csrf`.
+    """Refuse unstorable input; keep the CSRF token of a cookie-authenticated HTML form.
 
-    Runs before :func:`enforce` (which is synchronous, like the database session); the
-    form is parsed once and cached by Starlette, so the route reads the same form.
+    Runs before :func:`enforce` (which is synchronous, like the database session), so a
+    NUL byte or an integer past PostgreSQL's is a 422 naming its parameter before any
+    query (:func:`api.middleware.refuse_unstorable_input`). The form is parsed once and
+    cached by Starlette, so the route reads the same form; the CSRF token is kept for
+    :func:`_check_csrf`.
     """
+    await refuse_unstorable_input(request)
     kind = request.headers.get("content-type", "")
     if (
         request.method not in _SAFE_METHODS
