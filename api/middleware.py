@@ -81,8 +81,23 @@ def csp_for_inline_scripts(html: str, tile_url: str | None = None) -> str:
     return _render(directives)
 
 
+def _document_policy(app: FastAPI) -> None:
+    from api.policy import document_responses  # noqa: PLC0415 - the policy imports this module
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_responses(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Add the security headers (and CORS, if ``COTRENCH_CORS_ORIGINS`` names origins)."""
+    """Add the security headers (and CORS, if ``COTRENCH_CORS_ORIGINS`` names origins);
+    the OpenAPI lists the policy layer's answers (401, 403, 404) on every operation."""
+    _document_policy(app)
     default_csp = _render(base_csp(settings.maps.tile_url))
 
     @app.middleware("http")

@@ -26,6 +26,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
+from typing import Any
 
 from fastapi import Depends
 from fastapi import Request
@@ -41,6 +42,8 @@ from api.approvals.errors import PermissionDeniedError
 from api.approvals.models import User
 from api.deps import SessionDep
 from api.middleware import refuse_unstorable_input
+from api.responses import ERROR_BODY
+from api.responses import error_response
 from geodata.plan_tables import TrenchPlanRow
 from geodata.tables import City as CityRow
 from geodata.tables import Layer as LayerRow
@@ -55,6 +58,7 @@ __all__ = [
     "AccessDep",
     "check_city",
     "csrf_token_for",
+    "document_responses",
     "enforce",
     "operation_key",
     "read_csrf_form",
@@ -398,3 +402,37 @@ def enforce(request: Request, session: SessionDep) -> Access:
 
 
 AccessDep = Annotated[Access, Depends(enforce)]
+
+
+# ------------------------------------------------------------------ what the OpenAPI says
+_UNAUTHENTICATED = error_response(
+    "未登录或令牌无效 / not signed in, or the token is unknown or expired"
+)
+_FORBIDDEN = error_response(
+    "无权访问 / refused: the role may not do this, not your city's data, or a cross-site write"
+)
+_NOT_FOUND = error_response("不存在 / the item the path names does not exist")
+
+
+def document_responses(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the answers every operation can get from this layer to ``openapi`` (in place).
+
+    401 and 403 on every operation that needs a user, 403 on every write (a cross-site
+    ``Origin``), 404 on every path that names an item. A route documents its own answers
+    (409, 413, a 404 for a city in the body) with ``responses=``.
+    """
+    openapi.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_BODY
+    for item in openapi.get("paths", {}).values():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            rule = OPERATIONS.get(operation.get("operationId", ""))
+            answers = operation["responses"]
+            if rule is None or rule.action is not None:
+                answers.setdefault("401", _UNAUTHENTICATED)
+                answers.setdefault("403", _FORBIDDEN)
+            if method.upper() not in _SAFE_METHODS:
+                answers.setdefault("403", _FORBIDDEN)
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                answers.setdefault("404", _NOT_FOUND)
+    return openapi

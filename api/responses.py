@@ -12,9 +12,39 @@ from fastapi import Request
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-__all__ = ["GeoJSONResponse", "OrjsonResponse", "content_disposition", "etagged", "page_links"]
+__all__ = [
+    "ERROR_BODY",
+    "GeoJSONResponse",
+    "OrjsonResponse",
+    "content_disposition",
+    "error_response",
+    "etagged",
+    "page_links",
+]
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+# the body of every domain error (api/errors.py): its class, the message, maybe a detail
+ERROR_BODY: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "the error's kind, e.g. NotFoundError"},
+        "message": {"type": "string", "description": "中文 / English"},
+        "detail": {"description": "what exactly: a report, the field, the role and action"},
+    },
+}
+ERROR_REF = "#/components/schemas/Error"
+
+
+def error_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response whose body is :data:`ERROR_BODY` (for ``responses=``)."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+    }
 
 
 class OrjsonResponse(JSONResponse):

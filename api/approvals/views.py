@@ -63,6 +63,7 @@ from api.approvals.schemas import UserPublic
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.policy import request_token
+from api.responses import error_response
 from api.services import planning
 
 __all__ = ["get_now", "router"]
@@ -71,7 +72,15 @@ router = APIRouter(prefix="/approvals", tags=[TAG])
 
 
 # ---------------------------------------------------------------- users
-@router.post("/auth/token", response_model=TokenPublic, **op("login"))
+@router.post(
+    "/auth/token",
+    response_model=TokenPublic,
+    responses={
+        401: error_response("用户名或密码错误 / wrong username or password"),
+        429: error_response("尝试过多，已暂时锁定 / too many failures: locked for a while"),
+    },
+    **op("login"),
+)
 def login(
     *,
     request: Request,
