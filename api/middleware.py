@@ -7,7 +7,7 @@ route chose its own private caching. A route whose HTML has inline scripts (the 
 sets its own CSP listing those scripts' hashes (:func:`csp_for_inline_scripts`).
 
 Input PostgreSQL cannot take (a NUL character, an integer past its ``integer``) is refused
-with 422 naming the parameter before any route runs (:func:`refuse_unstorable_input`).
+with 422 naming the parameter before any route runs (:func:`refuse_bad_parameters`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ from fastapi._compat import ModelField
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from api.settings import Settings
+from geodata.crs import parse_crs
+from geodata.errors import CRSError
 
 __all__ = [
     "PG_INT_MAX",
@@ -40,7 +43,7 @@ __all__ = [
     "base_csp",
     "csp_for_inline_scripts",
     "install_middleware",
-    "refuse_unstorable_input",
+    "refuse_bad_parameters",
 ]
 
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
@@ -81,6 +84,30 @@ def csp_for_inline_scripts(html: str, tile_url: str | None = None) -> str:
     return _render(directives)
 
 
+# FastAPI's own answer when it cannot parse a body (JSON that is not UTF-8, a broken
+# multipart form): English only and a 400 the operations do not document
+_FASTAPI_BODY_ERROR = b'{"detail":"There was an error parsing the body"}'
+_UNPARSABLE = {
+    "type": "body_unparsable",
+    "loc": ["body"],
+    "msg": (
+        "请求体无法解析 / the request body could not be parsed "
+        "(JSON must be UTF-8; a form must be well-formed)"
+    ),
+}
+
+
+async def _unparsable_body(response: Response) -> Response:
+    """Answer FastAPI's "error parsing the body" as a 422 naming the body, like any other
+    malformed input; any other 400 goes out as it came."""
+    streamed = getattr(response, "body_iterator", None)
+    body = b"".join([chunk async for chunk in streamed]) if streamed is not None else response.body
+    if bytes(body) == _FASTAPI_BODY_ERROR:
+        return JSONResponse({"detail": [_UNPARSABLE]}, status_code=422)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(bytes(body), status_code=response.status_code, headers=headers)
+
+
 def _document_policy(app: FastAPI) -> None:
     from api.policy import document_responses  # noqa: PLC0415 - the policy imports this module
 
@@ -105,6 +132,8 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
+        if response.status_code == 400:
+            response = await _unparsable_body(response)
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
@@ -127,7 +156,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         )
 
 
-# ------------------------------------------------------------------ parameters PostgreSQL refuses
+# ------------------------------------------------------- parameters a route would fail on
 # PostgreSQL's ``integer``: every id column and every count the routes pass on
 PG_INT_MIN = -(2**31)
 PG_INT_MAX = 2**31 - 1
@@ -172,6 +201,31 @@ def _integer_error(loc: tuple[str | int, ...], value: str) -> dict[str, Any] | N
     return None if PG_INT_MIN <= number <= PG_INT_MAX else _out_of_range(loc, value)
 
 
+def _is_crs(name: str) -> bool:
+    return name.lower() == "crs" or name.lower().endswith(("-crs", "_crs"))
+
+
+def _crs_error(loc: tuple[str | int, ...], value: str) -> dict[str, Any] | None:
+    if not value.strip():
+        return None  # empty: the route's default
+    try:
+        parse_crs(value)
+    except CRSError as exc:
+        return {"type": "crs", "loc": loc, "msg": str(exc)}
+    return None
+
+
+def _text_error(loc: tuple[str | int, ...], value: str, *, integer: bool) -> dict[str, Any] | None:
+    """The problem of one path, query or form value, or ``None``."""
+    if "\x00" in value or "\x00" in str(loc[-1]):
+        return _nul((*loc[:-1], str(loc[-1]).replace("\x00", "\\x00")))
+    if integer:
+        return _integer_error(loc, value)
+    if _is_crs(str(loc[-1])):
+        return _crs_error(loc, value)
+    return None
+
+
 def _json_nul(value: Any, loc: tuple[str | int, ...]) -> Iterator[dict[str, Any]]:
     if isinstance(value, str):
         if "\x00" in value:
@@ -187,42 +241,41 @@ def _json_nul(value: Any, loc: tuple[str | int, ...]) -> Iterator[dict[str, Any]
             yield from _json_nul(item, (*loc, index))
 
 
-async def refuse_unstorable_input(request: Request) -> None:
-    """Refuse, with 422 naming the parameter, what PostgreSQL cannot store or compare.
+async def refuse_bad_parameters(request: Request) -> None:
+    """Refuse, with 422 naming the parameter, input that would fail deep in the route:
 
     * a NUL character in any path, query or form value, form file name or JSON string
-      (PostgreSQL's text types refuse it: a 500 otherwise), and
+      (PostgreSQL's text types refuse it: a 500 otherwise),
     * an integer path or query parameter outside PostgreSQL's ``integer`` (ids are
-      ``integer``; ``2147483648`` named no row but failed the query).
+      ``integer``; ``2147483648`` named no row but failed the query), and
+    * a ``crs`` (``bbox-crs``, ...) query or form value that is no horizontal CRS
+      (:func:`geodata.crs.parse_crs`: unknown, or a vertical one such as EPSG:5773).
 
     Runs before the route (as part of the policy's first dependency); the form and JSON
     body are the ones FastAPI has already parsed and cached on the request.
     """
-    errors: list[dict[str, Any]] = []
     route = request.scope.get("route")
     fields = get_flat_params(route.dependant) if isinstance(route, APIRoute) else []
     integers = {(_where(f), f.alias) for f in fields if _is_int(f.field_info.annotation)}
-    for name, value in request.path_params.items():
-        if "\x00" in str(value):
-            errors.append(_nul(("path", name)))
-        elif ("path", name) in integers:
-            errors.extend(filter(None, [_integer_error(("path", name), str(value))]))
-    for name, value in request.query_params.multi_items():
-        if "\x00" in name or "\x00" in value:
-            errors.append(_nul(("query", name.replace("\x00", "\\x00"))))
-        elif ("query", name) in integers:
-            errors.extend(filter(None, [_integer_error(("query", name), value)]))
+    found = [
+        _text_error((where, name), str(value), integer=(where, name) in integers)
+        for where, items in (
+            ("path", list(request.path_params.items())),
+            ("query", request.query_params.multi_items()),
+        )
+        for name, value in items
+    ]
     body_field = route.body_field if isinstance(route, APIRoute) else None
     kind = request.headers.get("content-type", "")
     if body_field is not None and kind.startswith(_FORMS):
         form = await request.form()
         for name, item in form.multi_items():
             text = item if isinstance(item, str) else (item.filename or "")
-            if "\x00" in name or "\x00" in text:
-                errors.append(_nul(("body", name.replace("\x00", "\\x00"))))
+            found.append(_text_error(("body", name), text, integer=False))
     elif body_field is not None and "json" in kind:
         # not JSON: the route's own validation answers
         with contextlib.suppress(ValueError):
-            errors.extend(_json_nul(await request.json(), ("body",)))
+            found.extend(_json_nul(await request.json(), ("body",)))
+    errors = [error for error in found if error is not None]
     if errors:
         raise RequestValidationError(errors)

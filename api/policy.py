@@ -41,7 +41,7 @@ from api.approvals.errors import AuthenticationError
 from api.approvals.errors import PermissionDeniedError
 from api.approvals.models import User
 from api.deps import SessionDep
-from api.middleware import refuse_unstorable_input
+from api.middleware import refuse_bad_parameters
 from api.responses import ERROR_BODY
 from api.responses import error_response
 from geodata.plan_tables import TrenchPlanRow
@@ -240,15 +240,15 @@ def request_user(request: Request, session: Session) -> User | None:
 
 
 async def read_csrf_form(request: Request) -> None:
-    """Refuse unstorable input; keep the CSRF token of a cookie-authenticated HTML form.
+    """Refuse bad parameters; keep the CSRF token of a cookie-authenticated HTML form.
 
     Runs before :func:`enforce` (which is synchronous, like the database session), so a
-    NUL byte or an integer past PostgreSQL's is a 422 naming its parameter before any
-    query (:func:`api.middleware.refuse_unstorable_input`). The form is parsed once and
+    NUL byte, an integer past PostgreSQL's or a vertical CRS is a 422 naming its parameter
+    before any query (:func:`api.middleware.refuse_bad_parameters`). The form is parsed once and
     cached by Starlette, so the route reads the same form; the CSRF token is kept for
     :func:`_check_csrf`.
     """
-    await refuse_unstorable_input(request)
+    await refuse_bad_parameters(request)
     kind = request.headers.get("content-type", "")
     if (
         request.method not in _SAFE_METHODS

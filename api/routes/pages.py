@@ -46,6 +46,7 @@ from api.policy import TOKEN_COOKIE
 from api.policy import csrf_token_for
 from api.policy import request_token
 from api.policy import request_user
+from api.responses import OrjsonResponse
 from api.routes.maps import quantity_rows
 from api.routes.tiles import TILE_COLUMNS
 from api.services.analysis import analyse_frames
@@ -277,7 +278,7 @@ def upload_page(request: Request, session: SessionDep, user: UserOrNone) -> HTML
 
 
 @router.post("/layers/{layer_id}/colocation", response_model=None)
-def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) -> dict[str, Any]:
+def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) -> OrjsonResponse:
     """Match an uploaded proposed-lines layer and return the co-location it triggers.
 
     Runs issue 4's incremental ``add_proposals`` on the layer's lines (stored once: a second
@@ -296,7 +297,8 @@ def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) 
         raise HTTPException(422, {"message": str(exc), "problems": detail}) from exc
     data = outcome.as_dict()
     groups = [g.get("properties", g) for g in data["groups"]]  # GeoJSON features
-    return {"lines": data["lines"], "groups": groups, "warnings": data["warnings"]}
+    # orjson, not FastAPI's encoder: the counts and lengths are numpy numbers
+    return OrjsonResponse({"lines": data["lines"], "groups": groups, "warnings": data["warnings"]})
 
 
 @router.get("/cities/{city}/tiles", response_class=HTMLResponse)

@@ -19,8 +19,6 @@ from fastapi import Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 from pydantic import Field
-from pyproj import CRS
-from pyproj.exceptions import CRSError
 from shapely.errors import ShapelyError
 from shapely.geometry import LineString
 from shapely.geometry import Point
@@ -33,6 +31,8 @@ from api.services.analysis import analyse_frames
 from api.services.analysis import analyse_segments
 from api.services.analysis import city_by_id
 from geodata import storage
+from geodata.crs import parse_crs
+from geodata.errors import CRSError
 from geodata.plan_store import get_plan
 from maps.frames import trench_frames
 from maps.section_drawing import section_png
@@ -316,7 +316,7 @@ def _segments_analysis(body: SectionsRequest, session: Session) -> RouteAnalysis
     if city is not None:
         if crs is None:
             crs = city.crs
-        elif CRS.from_user_input(crs) != CRS.from_user_input(city.crs):
+        elif parse_crs(crs) != parse_crs(city.crs):
             msg = f"city {city.name!r} stores {city.crs}; send coordinates in it, not {crs}"
             raise SectionError(msg)
     return analyse_segments(
@@ -376,9 +376,13 @@ def _plan_in_city(
 def _crs(crs: str | None) -> str | None:
     if crs is not None:
         try:
-            CRS.from_user_input(crs)
+            parse_crs(crs)
         except CRSError as exc:
-            msg = f"unknown crs {crs!r}: give an EPSG code such as 'EPSG:32652'"
+            msg = (
+                f"未知的 crs / unknown crs {crs!r}: give an EPSG code such as 'EPSG:32652'"
+                if exc.__cause__ is not None  # pyproj knows no such CRS
+                else f"crs: {exc}"
+            )
             raise SectionError(msg) from exc
     return crs
 

@@ -57,7 +57,7 @@ from tests.helpers import sample_path
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 # examples per operation and caller; 73 operations x 2 callers stay under ~3 minutes
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 30
 MIN_OPERATIONS = 70
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 # the first of these that may perform an operation's action calls it
@@ -132,9 +132,13 @@ def _run(fuzz: Fuzz, operation: Any, headers: dict[str, str]) -> list[str]:
     }
     names = {p.name for p in operation.path_parameters}
     fixed = {k: v for k, v in known.items() if k in names}
-    strategy = operation.as_strategy()
+    strategies = [
+        operation.as_strategy(),
+        operation.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE),
+    ]
     if fixed:
-        strategy = st.one_of(strategy, operation.as_strategy(path_parameters=fixed))
+        strategies.append(operation.as_strategy(path_parameters=fixed))
+    strategy = st.one_of(strategies)
     found: dict[str, str] = {}
 
     @given(case=strategy)
