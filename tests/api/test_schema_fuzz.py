@@ -1,35 +1,34 @@
 """schemathesis over the app's whole OpenAPI, in-process: no 5xx, responses as documented.
 
-Every operation of ``/openapi.json`` is fuzzed twice with a fixed seed and a bounded number
-of examples: once anonymous and once with the token of a role that may perform it (the
-first of :data:`ROLE_PREFERENCE` that ``api.approvals.auth.POLICY`` allows for the
-operation's action, so GIS writes, approvals and user management are all reached). Half of
-the examples put a real city, layer and plan in the path, so the routes get past their 404s.
+Every operation of ``/openapi.json`` is one test, fuzzed twice with a fixed seed and a
+bounded number of examples: once anonymous and once with the token of a role that may
+perform it (the first role of :data:`ROLE_PREFERENCE` that ``api.approvals.auth.POLICY``
+allows for the operation's action, so GIS writes, approvals and user management are all
+reached). The examples mix schemathesis' positive and negative data with cases whose path
+names real things: a city with roads and proposals, an application in its permits, its
+permits and dispatches, a stored plan (the demo users that own them call).
 
 Each response is checked for
 
-* no server error (``not_a_server_error``),
+* no server error (``not_a_server_error``; an exception raised by the app counts too),
 * a body matching the documented schema of its status (``response_schema_conformance``),
 * a status the operation documents (``status_code_conformance``),
 
-and every failure of every operation is listed at once (the test does not stop at the
-first). Operations that fail because of code owned elsewhere are ``xfail(strict=True)``
-below with the failing request, so they turn red (XPASS) once fixed.
+and every distinct failure of the operation is listed (hypothesis does not stop or shrink
+at the first). An operation that fails because of code owned by another change is in
+:data:`KNOWN_FAILURES` (``xfail(strict=True)``, so it turns red once fixed).
 """
 
 from __future__ import annotations
 
-import time
 import traceback
-import uuid
-from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
@@ -47,17 +46,17 @@ from api.approvals.auth import POLICY
 from api.approvals.models import LoginAttempt
 from api.main import create_app
 from api.policy import OPERATIONS
-from geodata.db import session_scope
-from geodata.importer import import_layer
-from geodata.storage import create_city
+from tests.api.approvals.flow import DISTRICT_CODE
 from tests.conftest import Users
-from tests.helpers import read_sample
-from tests.helpers import sample_path
+from tests.maps.workbench import committed_city
+from tests.maps.workbench import permitting_application
+from tests.maps.workbench import seeded_tokens
+from tests.maps.workbench import stored_plan
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
-# examples per operation and caller; 73 operations x 2 callers stay under ~3 minutes
-MAX_EXAMPLES = 30
+# examples per operation and caller: 73 operations x 2 callers in about 2 minutes
+MAX_EXAMPLES = 20
 MIN_OPERATIONS = 70
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 # the first of these that may perform an operation's action calls it
@@ -73,75 +72,117 @@ ROLE_PREFERENCE = (
     "responsible_person",
     "auditor",
 )
-CITY_ROLES = {"data_admin", "designer", "auditor"}
-# operation id -> why it is expected to fail (code owned by other changes); strict xfail
+# the demo user of each role who owns (or works on) the application made below
+DEMO_USER = {
+    "acceptor": "acceptor",
+    "admin": "admin",
+    "applicant": "applicant",
+    "utility_staff": "water-1-staff",
+    "dept_clerk": f"{DISTRICT_CODE}-clerk",
+    "dept_chief": f"{DISTRICT_CODE}-chief",
+    "responsible_person": "coordinator",
+}
+# the GIS roles work on one city: test users of the fuzzed city
+CITY_ROLES = ("data_admin", "designer", "auditor")
+# operation id -> why it fails today, for code owned by other changes (strict xfail)
 KNOWN_FAILURES: dict[str, str] = {}
+# operations not fuzzed with a token, and why (they are still fuzzed anonymously)
+NOT_WITH_A_TOKEN = {
+    # it revokes the token it is called with, and every later case would be a plain 401
+    "approvals-logout": "revokes its own token (tested in tests/api/test_login_security.py)",
+}
+
+
+def _operation_ids() -> list[str]:
+    paths = create_app().openapi()["paths"]
+    return sorted(op["operationId"] for item in paths.values() for op in item.values())
+
+
+OPERATION_IDS = _operation_ids()
 
 
 @dataclass
 class Fuzz:
     schema: Any
-    users: Users
-    city: str
-    layer_id: int
-    failures: dict[str, list[str]] = field(default_factory=dict)
+    operations: dict[str, Any]
+    headers: dict[str, dict[str, str]]  # role -> Authorization
+    paths: dict[str, Any]  # path parameter -> a value naming a real thing
 
 
 @pytest.fixture(scope="module")
 def fuzz(engine: Engine, users: Users) -> Iterator[Fuzz]:
-    started = time.time()
-    name = f"fuzz_{uuid.uuid4().hex[:8]}"
-    with session_scope(engine) as session:
-        create_city(
-            session, name=name, crs="EPSG:32652", extent=read_sample("city").geometry.iloc[0]
-        )
-        layer = import_layer(session, sample_path("roads"), kind="roads", city=name, layer="roads")
-        layer_id = layer.layer.id
     app = create_app(engine=engine)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    yield Fuzz(schema=schema, users=users, city=name, layer_id=layer_id)
-    del started
+    with committed_city(engine) as city, TestClient(app) as client:
+        tokens = seeded_tokens(engine)
+        application = permitting_application(client, tokens, city)
+        plan = stored_plan(client, city, token=tokens["acceptor"])
+        with engine.connect() as conn:
+            one = conn.execute(
+                text(
+                    "SELECT (SELECT min(id) FROM layers WHERE city_id = :c) AS layer, "
+                    "(SELECT min(id) FROM appr_permits WHERE application_id = :a) AS permit, "
+                    "(SELECT min(id) FROM appr_dispatches WHERE application_id = :a) AS dispatch"
+                ),
+                {"c": city.city_id, "a": application["id"]},
+            ).one()
+        paths = {
+            "city": city.name,
+            "layer_id": one.layer,
+            "application_id": application["id"],
+            "permit_id": one.permit,
+            "dispatch_id": one.dispatch,
+            "plan_key": plan["plan_key"],
+            "kind": "roads",
+        }
+        headers = {role: {"Authorization": f"Bearer {tokens[u]}"} for role, u in DEMO_USER.items()}
+        for role in CITY_ROLES:
+            headers[role] = users.headers(role, city=city.name)
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        operations = {}
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            operations[operation.definition.raw["operationId"]] = operation
+        yield Fuzz(schema=schema, operations=operations, headers=headers, paths=paths)
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM cities WHERE name = :name"), {"name": name})
         # the fuzzed logins failed from the test client's address: lift its lock-out
         conn.execute(delete(LoginAttempt).where(LoginAttempt.address == "testclient"))
 
 
-def _operations(schema: Any) -> list[Any]:
-    found = []
-    for result in schema.get_all_operations():
-        found.append(result.ok())
-    return found
-
-
 def _role_for(operation_id: str) -> str | None:
     rule = OPERATIONS[operation_id]
-    if rule.action is None:
+    if rule.action is None or operation_id in NOT_WITH_A_TOKEN:
         return None
     allowed = {role.value for role in POLICY[rule.action]}
     return next(role for role in ROLE_PREFERENCE if role in allowed)
 
 
-def _run(fuzz: Fuzz, operation: Any, headers: dict[str, str]) -> list[str]:
-    """Fuzz one operation; return one line per distinct failure."""
-    known = {
-        "city": fuzz.city,
-        "layer_id": fuzz.layer_id,
-        "kind": "roads",
-        "plan_key": "no-such-plan",
-    }
-    names = {p.name for p in operation.path_parameters}
-    fixed = {k: v for k, v in known.items() if k in names}
+def _strategy(fuzz: Fuzz, operation: Any) -> Any:
     strategies = [
         operation.as_strategy(),
         operation.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE),
     ]
-    if fixed:
-        strategies.append(operation.as_strategy(path_parameters=fixed))
-    strategy = st.one_of(strategies)
+    names = {p.name for p in operation.path_parameters}
+    real = {k: v for k, v in fuzz.paths.items() if k in names and v is not None}
+    if real:
+        strategies.append(operation.as_strategy(path_parameters=real))
+    return st.one_of(strategies)
+
+
+def _record(found: dict[str, str], response: Any, failure: Failure) -> None:
+    request = response.request
+    body = request.body[:300] if isinstance(request.body, bytes) else request.body
+    found.setdefault(
+        f"{failure.code} {response.status_code}",
+        f"{failure.code} {failure.title}: {request.method} {request.url} body={body!r}\n"
+        f"    {str(failure.message)[:600]}\n    answer: {response.text[:400]}",
+    )
+
+
+def _run(fuzz: Fuzz, operation: Any, headers: dict[str, str]) -> list[str]:
+    """Fuzz one operation as one caller; return one line per distinct failure."""
     found: dict[str, str] = {}
 
-    @given(case=strategy)
+    @given(case=_strategy(fuzz, operation))
     @settings(
         max_examples=MAX_EXAMPLES,
         derandomize=True,
@@ -157,50 +198,48 @@ def _run(fuzz: Fuzz, operation: Any, headers: dict[str, str]) -> list[str]:
             found.setdefault(
                 f"raised {type(exc).__name__}",
                 f"500 (raised): {case.method} {case.formatted_path} query={case.query!r} "
-                f"body={str(case.body)[:200]!r}\n" + "".join(lines[-3:])[-800:],
+                f"body={str(case.body)[:300]!r}\n" + "".join(lines[-4:])[-1000:],
             )
             return
         try:
             case.validate_response(response, checks=CHECKS)
         except FailureGroup as group:
             for failure in group.exceptions:
-                _record(found, case, response, failure)
+                _record(found, response, failure)
         except Failure as failure:
-            _record(found, case, response, failure)
+            _record(found, response, failure)
 
     check()
     return list(found.values())
 
 
-def _record(found: dict[str, str], case: Any, response: Any, failure: Failure) -> None:
-    key = f"{failure.code} {response.status_code}"
-    request = response.request
-    body = request.body[:300] if isinstance(request.body, bytes) else request.body
-    found.setdefault(
-        key,
-        f"{failure.code} {failure.title}: {request.method} {request.url} body={body!r}\n"
-        f"    {str(failure.message)[:600]}\n    answer: {response.text[:400]}",
-    )
+def test_the_whole_openapi_is_fuzzed(fuzz: Fuzz) -> None:
+    assert len(fuzz.operations) > MIN_OPERATIONS
+    assert sorted(fuzz.operations) == OPERATION_IDS
+    assert set(KNOWN_FAILURES) <= set(OPERATION_IDS)
+    assert set(NOT_WITH_A_TOKEN) <= set(OPERATION_IDS)
+    # every operation that needs a user is fuzzed by one who may call it (but logout)
+    for operation_id in OPERATION_IDS:
+        if OPERATIONS[operation_id].action is not None and operation_id not in NOT_WITH_A_TOKEN:
+            assert _role_for(operation_id) in fuzz.headers, operation_id
 
 
-def _callers(fuzz: Fuzz, operation_id: str) -> Iterator[tuple[str, dict[str, str]]]:
-    yield "anonymous", {}
+@pytest.mark.parametrize(
+    "operation_id",
+    [
+        pytest.param(
+            op,
+            marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[op])
+            if op in KNOWN_FAILURES
+            else (),
+        )
+        for op in OPERATION_IDS
+    ],
+)
+def test_no_server_error_and_answers_as_documented(fuzz: Fuzz, operation_id: str) -> None:
+    operation = fuzz.operations[operation_id]
+    report = [f"[anonymous] {f}" for f in _run(fuzz, operation, {})]
     role = _role_for(operation_id)
     if role is not None:
-        city = fuzz.city if role in CITY_ROLES else None
-        yield role, fuzz.users.headers(role, city=city)
-
-
-def test_schemathesis_finds_no_server_errors(fuzz: Fuzz) -> None:
-    operations = _operations(fuzz.schema)
-    assert len(operations) > MIN_OPERATIONS
-    report: list[str] = []
-    for operation in operations:
-        operation_id = operation.definition.raw["operationId"]
-        for caller, headers in _callers(fuzz, operation_id):
-            for failure in _run(fuzz, operation, headers):
-                report.append(f"[{operation_id} as {caller}] {failure}")
+        report += [f"[{role}] {f}" for f in _run(fuzz, operation, fuzz.headers[role])]
     assert not report, "\n\n".join(report)
-
-
-_: Callable[..., Any] = _run
