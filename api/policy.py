@@ -43,6 +43,7 @@ from api.approvals.models import User
 from api.deps import SessionDep
 from api.middleware import refuse_bad_parameters
 from api.responses import ERROR_BODY
+from api.responses import HTTP_ERROR_BODY
 from api.responses import error_response
 from geodata.plan_tables import TrenchPlanRow
 from geodata.tables import City as CityRow
@@ -411,7 +412,7 @@ _UNAUTHENTICATED = error_response(
 _FORBIDDEN = error_response(
     "无权访问 / refused: the role may not do this, not your city's data, or a cross-site write"
 )
-_NOT_FOUND = error_response("不存在 / the item the path names does not exist")
+_NOT_FOUND = error_response("不存在 / the item the path names does not exist", http_error=True)
 
 
 def document_responses(openapi: dict[str, Any]) -> dict[str, Any]:
@@ -421,7 +422,8 @@ def document_responses(openapi: dict[str, Any]) -> dict[str, Any]:
     ``Origin``), 404 on every path that names an item. A route documents its own answers
     (409, 413, a 404 for a city in the body) with ``responses=``.
     """
-    openapi.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_BODY
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(Error=ERROR_BODY, HTTPError=HTTP_ERROR_BODY)
     for item in openapi.get("paths", {}).values():
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:

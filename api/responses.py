@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 __all__ = [
     "ERROR_BODY",
+    "HTTP_ERROR_BODY",
     "GeoJSONResponse",
     "OrjsonResponse",
     "content_disposition",
@@ -37,14 +38,23 @@ ERROR_BODY: dict[str, Any] = {
     },
 }
 ERROR_REF = "#/components/schemas/Error"
+# FastAPI's HTTPException body (a route's own 404 for a path it cannot serve)
+HTTP_ERROR_BODY: dict[str, Any] = {
+    "title": "HTTPError",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"description": "中文 / English"}},
+}
+HTTP_ERROR_REF = "#/components/schemas/HTTPError"
 
 
-def error_response(description: str) -> dict[str, Any]:
-    """An OpenAPI response whose body is :data:`ERROR_BODY` (for ``responses=``)."""
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
-    }
+def error_response(description: str, *, http_error: bool = False) -> dict[str, Any]:
+    """An OpenAPI response whose body is :data:`ERROR_BODY` (for ``responses=``), or with
+    ``http_error`` either that or :data:`HTTP_ERROR_BODY`."""
+    schema: dict[str, Any] = {"$ref": ERROR_REF}
+    if http_error:
+        schema = {"anyOf": [schema, {"$ref": HTTP_ERROR_REF}]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 class OrjsonResponse(JSONResponse):
