@@ -247,3 +247,18 @@ def test_openapi_lists_the_policy_answers(client: TestClient) -> None:
     login = paths["/approvals/auth/token"]["post"]["responses"]
     assert {"401", "429"} <= set(login)
     assert "401" not in paths["/health"]["get"]["responses"]
+
+
+def test_integer_past_postgresql_in_an_approvals_body(client: TestClient, users: Users) -> None:
+    headers = users.headers("acceptor")
+    response = client.post(
+        "/approvals/bundles", json={"application_ids": [2**40, 1]}, headers=headers
+    )
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert any(e["loc"] == ["body", "application_ids", 0] for e in errors), errors
+    response = client.post(
+        "/approvals/applications/1/accept", json={"version": 2**40}, headers=headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "version"]
