@@ -208,7 +208,7 @@ def application_page(
     auth.authorize(user, Action.read_application)
     app = session.get(Application, application_id)
     if app is None:
-        raise HTTPException(404, f"no application {application_id}")
+        raise HTTPException(404, f"申请不存在 / no application {application_id}")
     auth.authorize(user, Action.read_application, app, session=session)
     now = dt.datetime.now(dt.UTC)
     route = _latest_route(session, user, app)
@@ -286,7 +286,9 @@ def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) 
     """
     info = get_layer(session, layer_id)
     if info.kind != "proposed_lines":
-        raise HTTPException(422, f"layer {layer_id} holds {info.kind}, not proposed lines")
+        raise HTTPException(
+            422, f"不是拟建管线图层 / layer {layer_id} holds {info.kind}, not proposed lines"
+        )
     ids = session.scalars(
         select(ProposedLineRow.id).where(ProposedLineRow.layer_id == layer_id)
     ).all()
