@@ -281,6 +281,13 @@ def test_no_server_error_and_answers_as_documented(fuzz: Fuzz, operation_id: str
 # fixed ones stay fixed; those owned by other changes are strict xfails naming the owner
 _SWAPPED = "45.70,126.60,45.80,126.70"  # lat,lon instead of lon,lat
 CITY = "<the fuzzed city>"
+_SEGMENT = {
+    "segment_id": "s1",
+    "coordinates": [[0, 0], [100, 0]],
+    "road_width_m": 14,
+    "pavement": "asphalt",
+    "lines": [{"utility": "water", "outside_diameter_mm": 320}],
+}
 
 
 class ServerError(AssertionError):
@@ -300,6 +307,8 @@ EXAMPLES = [
         None,
     ),
     ("approvals-create-bundle", "acceptor", {"body": {"application_ids": [2**40, 1]}}, None),
+    # a city in the body that does not exist: a documented 404
+    ("sections-compute", "acceptor", {"body": {"city": "nowhere", "segments": [_SEGMENT]}}, None),
     (
         "layers-features",
         "acceptor",
