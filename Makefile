@@ -8,7 +8,7 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-APT_DB := postgresql postgresql-15-postgis-3 postgresql-contrib
+APT_DB := postgresql postgresql-15-postgis-3 postgresql-15-pgrouting postgresql-contrib
 APT_TOOLS := python3-venv gdal-bin
 APT_BROWSER := chromium fonts-noto-cjk poppler-utils
 

@@ -102,6 +102,21 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[str, str]]] = {
         "joint": ("联合验收", "joint acceptance"),
         "per_utility": ("单项验收", "per-utility acceptance"),
     },
+    # the title of an error answer (RFC 9457 problem+json), by HTTP status
+    "problem": {
+        "400": ("请求参数有误", "bad request"),
+        "401": ("请先登录", "authentication required"),
+        "403": ("无权进行此操作", "forbidden"),
+        "404": ("未找到", "not found"),
+        "405": ("不支持的请求方法", "method not allowed"),
+        "409": ("与当前状态冲突", "conflict"),
+        "413": ("内容超过上限", "content too large"),
+        "415": ("不支持的内容类型", "unsupported media type"),
+        "422": ("输入有误", "unprocessable input"),
+        "429": ("尝试过于频繁", "too many requests"),
+        "500": ("服务器内部错误", "internal server error"),
+        "503": ("服务暂不可用", "service unavailable"),
+    },
     "layer_kind": {
         "proposed_lines": ("拟建管线", "Proposed lines"),
         "underground_lines": ("现状地下管线", "Existing underground lines"),

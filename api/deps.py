@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from api.services.graphs import RoadGraphs
 from api.settings import Settings
-from api.settings import get_settings
 
 __all__ = [
     "EngineDep",
     "RoadGraphsDep",
     "SessionDep",
     "SettingsDep",
+    "get_app_settings",
     "get_road_graphs",
     "get_session",
 ]
@@ -38,13 +38,19 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was made with (``create_app(settings)``), not a second copy."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 def get_road_graphs(request: Request) -> RoadGraphs:
     """The app's road-graph cache (``app.state.graphs``, made by the lifespan)."""
     graphs: RoadGraphs = request.app.state.graphs
     return graphs
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RoadGraphsDep = Annotated[RoadGraphs, Depends(get_road_graphs)]

@@ -23,6 +23,8 @@ ERROR_STATUS: dict[type[Exception], int] = {
     # geodata (issue 3): bad files and parameters are 422, missing things 404
     geodata_errors.LayerValidationError: 422,
     geodata_errors.LayerReadError: 422,
+    geodata_errors.LimitExceededError: 413,
+    geodata_errors.DuplicateLayerError: 409,
     geodata_errors.CRSError: 422,
     geodata_errors.InvalidBBoxError: 422,
     geodata_errors.UnknownKindError: 422,

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from api.approvals.errors import AuthenticationError
 from api.approvals.errors import LoginThrottledError
 from api.errors import register_error_handlers
+from api.limits import BodyLimit
 from api.middleware import install_middleware
 from api.policy import enforce
 from api.policy import read_csrf_form
@@ -44,6 +45,7 @@ ROUTER_MODULES = (
     "api.approvals.views",
     "api.routes.maps",
     "api.routes.tiles",
+    "api.routes.ogc",
     "api.routes.pages",
 )
 
@@ -78,6 +80,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.state.engine = engine
     app.state.settings = settings
+    # innermost: an oversized body is refused before a route reads it (api/limits.py)
+    app.add_middleware(
+        BodyLimit,
+        upload_bytes=settings.limits.upload_bytes,
+        body_bytes=settings.limits.body_bytes,
+    )
     # feature pages are large and repetitive: gzip them (a 50k-feature page was 14.8 MB)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     install_middleware(app, settings)

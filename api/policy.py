@@ -99,6 +99,16 @@ OPERATIONS: dict[str, Rule] = {
     "GET /favicon.ico": PUBLIC,
     # --- GIS: base layers (per city)
     "layers-create": _r(A.import_layer),
+    "layers-replace": _r(A.import_layer),
+    "layers-delete": _r(A.import_layer),
+    "layers-history": _r(A.read_layers),
+    # --- OGC API - Features over layers, groups and plans (per city, in the routes)
+    "ogc-landing": _r(A.read_layers),
+    "ogc-conformance": _r(A.read_layers),
+    "ogc-collections": _r(A.read_layers),
+    "ogc-collection": _r(A.read_layers),
+    "ogc-items": _r(A.read_layers),
+    "ogc-item": _r(A.read_layers),
     "layers-list": _r(A.read_layers),
     "layers-features": _r(A.read_layers),
     "layers-export": _r(A.read_layers),
@@ -111,6 +121,7 @@ OPERATIONS: dict[str, Rule] = {
     "proposals-create": _r(A.submit_proposals),
     "proposals-upload": _r(A.submit_proposals),
     "proposals-groups": _r(A.read_proposals),
+    "proposals-groups-export": _r(A.read_proposals),
     "approvals-submit-proposals": _r(A.submit_proposals),
     "approvals-upload-proposals": _r(A.submit_proposals),
     "approvals-list-proposals": _r(A.read_application),  # its own lines, to each party
@@ -119,6 +130,7 @@ OPERATIONS: dict[str, Rule] = {
     "plans-replan": _r(A.make_plan),
     "plans-get": _r(A.read_plans),
     "plans-geojson": _r(A.read_plans),
+    "plans-export": _r(A.read_plans),
     "plans-versions": _r(A.read_plans),
     "maps-plan-map": _r(A.read_plans),
     "maps-plan-section": _r(A.read_plans),

@@ -8,7 +8,16 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings
 from pydantic_settings import SettingsConfigDict
 
-__all__ = ["AuthSettings", "DatabaseSettings", "MapSettings", "Settings", "get_settings"]
+from geodata.limits import ImportLimits
+
+__all__ = [
+    "AuthSettings",
+    "DatabaseSettings",
+    "LimitSettings",
+    "MapSettings",
+    "Settings",
+    "get_settings",
+]
 
 PLACEHOLDER_SECRET = "change-me-in-production"
 
@@ -37,6 +46,38 @@ class MapSettings(BaseSettings):
     max_folium_features: int = 20_000
 
 
+_MiB = 1024 * 1024
+
+
+class LimitSettings(BaseSettings):
+    """How much one request may bring or ask for (see api/limits.py, geodata/limits.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="COTRENCH_LIMITS_")
+
+    # a multipart upload (GIS files, attachments) and any other body (JSON, forms)
+    upload_bytes: int = 200 * _MiB
+    body_bytes: int = 4 * _MiB
+    # a layer import: unpacked zip, zip members, features, vertices (one feature, all)
+    unzipped_bytes: int = 512 * _MiB
+    zip_members: int = 200
+    features: int = 250_000
+    vertices_per_feature: int = 100_000
+    vertices: int = 10_000_000
+    # time_limit_s of a plan: per role (a role name -> seconds, over api/limits.py's
+    # table), and for roles in neither
+    plan_seconds: dict[str, float] = {}
+    plan_seconds_default: float = 30.0
+
+    def imports(self) -> ImportLimits:
+        return ImportLimits(
+            unzipped_bytes=self.unzipped_bytes,
+            zip_members=self.zip_members,
+            features=self.features,
+            vertices_per_feature=self.vertices_per_feature,
+            vertices=self.vertices,
+        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COTRENCH_")
 
@@ -46,6 +87,7 @@ class Settings(BaseSettings):
     db: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
     maps: MapSettings = MapSettings()
+    limits: LimitSettings = LimitSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -60,7 +60,7 @@ class ColocationCrossingRow(Base):
     """A place where a proposed line crosses a road centreline."""
 
     __tablename__ = "colocation_crossings"
-    __table_args__ = (CheckConstraint("ST_SRID(geom) = srid", name="ck_colocation_crossings_srid"),)
+    __table_args__ = (CheckConstraint("srid = ST_SRID(geom)", name="ck_colocation_crossings_srid"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     city_id: Mapped[int] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"), index=True)
@@ -79,7 +79,7 @@ class ColocationGroupRow(Base):
 
     __tablename__ = "colocation_groups"
     __table_args__ = (
-        CheckConstraint("ST_SRID(geom) = srid", name="ck_colocation_groups_srid"),
+        CheckConstraint("srid = ST_SRID(geom)", name="ck_colocation_groups_srid"),
         CheckConstraint("window_end >= window_start", name="ck_colocation_groups_window"),
     )
 
@@ -131,7 +131,7 @@ class ColocationWarningRow(Base):
 
     __tablename__ = "colocation_warnings"
     __table_args__ = (
-        CheckConstraint("geom IS NULL OR ST_SRID(geom) = srid", name="ck_colocation_warnings_srid"),
+        CheckConstraint("geom IS NULL OR srid = ST_SRID(geom)", name="ck_colocation_warnings_srid"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

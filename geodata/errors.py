@@ -7,12 +7,14 @@ from typing import Any
 __all__ = [
     "CRSError",
     "CityNotFoundError",
+    "DuplicateLayerError",
     "FieldMapError",
     "GeodataError",
     "InvalidBBoxError",
     "LayerNotFoundError",
     "LayerReadError",
     "LayerValidationError",
+    "LimitExceededError",
     "MissingCRSError",
     "UnknownKindError",
     "UnknownUtilityError",
@@ -29,6 +31,17 @@ class LayerReadError(GeodataError, ValueError):
 
 class MissingCRSError(LayerReadError):
     """A layer has no CRS and the caller named none (DXF never has one)."""
+
+
+class LimitExceededError(LayerReadError):
+    """A file is larger than a limit allows: unpacked size, members, features or vertices.
+
+    ``detail`` names the limit, its value and what exceeded it (the feature, when one did).
+    """
+
+    def __init__(self, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class FieldMapError(LayerReadError):
@@ -66,3 +79,14 @@ class LayerNotFoundError(GeodataError, LookupError):
 
 class CityNotFoundError(GeodataError, LookupError):
     """No city has the requested name."""
+
+
+class DuplicateLayerError(GeodataError, ValueError):
+    """The same file was already imported into the city as the same kind of layer.
+
+    ``detail`` names the stored layer (``layer_id``, ``name``, ``imported_at``).
+    """
+
+    def __init__(self, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.detail = detail

@@ -17,14 +17,18 @@ from sqlalchemy.orm import Session
 from geodata.errors import CityNotFoundError
 from geodata.errors import LayerReadError
 from geodata.layers import SourceLayer
+from geodata.layers import file_digest
 from geodata.layers import list_layers
 from geodata.layers import load_layer
+from geodata.limits import DEFAULT_LIMITS
+from geodata.limits import ImportLimits
 from geodata.storage import CityInfo
 from geodata.storage import LayerInfo
 from geodata.storage import create_city
 from geodata.storage import find_layers
 from geodata.storage import get_city
 from geodata.storage import read_features
+from geodata.storage import refuse_duplicate
 from geodata.storage import store_layer
 from geodata.utilities import Vocabulary
 from geodata.validate import KINDS
@@ -66,11 +70,14 @@ def import_layer(
     vocabulary: Vocabulary | None = None,
     offset_from: str | None = None,
     duplicates: str = "refuse",
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> ImportResult:
     """Read a file, validate it for ``kind`` and store it in ``city``'s tables.
 
     Everything happens in the session's transaction and nothing is written before the
     whole layer has passed validation, so a refused file leaves every table as it was.
+    A file the city already holds as this kind (same bytes, same source layer) is refused
+    before it is read, and again at the insert when two imports of it run at once.
 
     Parameters
     ----------
@@ -90,6 +97,8 @@ def import_layer(
     field_map, unplanned, vocabulary, offset_from, duplicates
         Passed to :func:`geodata.validate.validate_layer`. A line layer in lon/lat is
         also compared with the city's stored roads for the GCJ-02 and BD-09 offsets.
+    limits
+        The largest file accepted (:class:`geodata.limits.ImportLimits`).
 
     Raises
     ------
@@ -99,9 +108,23 @@ def import_layer(
         If the file cannot be read (``MissingCRSError`` when it has no CRS).
     LayerValidationError
         If any feature is wrong; ``detail`` is the report.
+    LimitExceededError
+        If the file is larger than ``limits`` allow.
+    DuplicateLayerError
+        If the city already holds this file as ``kind``.
     """
     target = get_city(session, city)
-    source = load_layer(path, layer=layer, crs=crs, encoding=encoding, display_name=display_name)
+    sha256 = file_digest(path)
+    source = load_layer(
+        path,
+        layer=layer,
+        crs=crs,
+        encoding=encoding,
+        display_name=display_name,
+        limits=limits,
+    )
+    # before validating: a twin is named at once (the insert checks again, for a race)
+    refuse_duplicate(session, target, kind, sha256, source.layer)
     validated = validate_layer(
         source,
         kind=kind,
@@ -115,7 +138,13 @@ def import_layer(
         duplicates=duplicates,
     )
     stored = store_layer(
-        session, validated, city=target, source=source, name=name, progress=progress
+        session,
+        validated,
+        city=target,
+        source=source,
+        name=name,
+        progress=progress,
+        sha256=sha256,
     )
     return ImportResult(layer=stored, report=validated.report)
 

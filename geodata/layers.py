@@ -9,10 +9,13 @@ names one; DXF never has one.
 from __future__ import annotations
 
 import codecs
+import glob
+import hashlib
 import logging
-import shutil
+import re
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -29,12 +32,19 @@ from geodata.crs import parse_crs
 from geodata.dxf import read_dxf
 from geodata.errors import LayerReadError
 from geodata.errors import MissingCRSError
+from geodata.limits import DEFAULT_LIMITS
+from geodata.limits import ImportLimits
+from geodata.limits import check_features
+from geodata.limits import check_geometries
+from geodata.limits import check_zip
+from geodata.limits import copy_limited
 
 __all__ = [
     "READ_FORMATS",
     "WRITE_FORMATS",
     "SourceLayer",
     "TextProblem",
+    "file_digest",
     "list_layers",
     "load_layer",
     "save_layer",
@@ -58,8 +68,6 @@ WRITE_FORMATS: dict[str, str] = {
     ".fgb": "FlatGeobuf",
     ".dxf": "DXF",
 }
-# a zip bigger than this unpacked is refused (zip bombs)
-MAX_UNZIPPED_BYTES = 2 * 1024**3
 # the longest field name a DBF holds, in bytes
 DBF_NAME_BYTES = 10
 # bit 11 of a zip member's flags: its name is UTF-8
@@ -98,6 +106,30 @@ class SourceLayer:
     notes: tuple[str, ...] = field(default=())
 
 
+# the parts of a shapefile that hold its data (an index like .qix is left out)
+_SHAPEFILE_DATA = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes; for a shapefile, of its data parts together, in order.
+
+    The same survey delivered twice gives the same digest whatever its name or folder, so
+    an import can recognise it (:func:`geodata.storage.store_layer`).
+    """
+    path = Path(path)
+    parts = [path]
+    if path.suffix.lower() == ".shp":
+        siblings = {p.suffix.lower(): p for p in path.parent.glob(f"{glob.escape(path.stem)}.*")}
+        parts = [siblings[s] for s in _SHAPEFILE_DATA if s in siblings]
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.suffix.lower().encode())
+        with part.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def list_layers(path: str | Path) -> list[str]:
     """Return the names of the layers with geometry in a file (a zip is looked into)."""
     path = Path(path)
@@ -107,7 +139,8 @@ def list_layers(path: str | Path) -> list[str]:
     try:
         rows = pyogrio.list_layers(path)
     except DataSourceError as exc:
-        msg = f"{path.name}: cannot open as a GIS file ({exc})"
+        reason = _reason(exc, path)
+        msg = f"{path.name}: 无法作为 GIS 文件打开 / cannot open as a GIS file ({reason})"
         raise LayerReadError(msg) from exc
     return [str(name) for name, geometry_type in rows if geometry_type is not None]
 
@@ -119,6 +152,7 @@ def load_layer(
     crs: Any = None,
     encoding: str | None = None,
     display_name: str | None = None,
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> SourceLayer:
     """Read one layer of a GIS file into a GeoDataFrame.
 
@@ -136,6 +170,8 @@ def load_layer(
         The text encoding, e.g. ``"gbk"``; overrides a shapefile's ``.cpg``.
     display_name
         The file name to show in reports (defaults to the path's name).
+    limits
+        The largest zip, layer and geometries accepted (:mod:`geodata.limits`).
 
     Returns
     -------
@@ -150,12 +186,14 @@ def load_layer(
         exist or must be chosen, or the encoding is unknown.
     MissingCRSError
         If the layer has no CRS and ``crs`` is not given.
+    LimitExceededError
+        If the zip, the layer or one of its geometries is larger than ``limits`` allow.
     """
     path = Path(path)
     shown = display_name or path.name
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        return _load_zip(path, layer=layer, crs=crs, encoding=encoding, shown=shown)
+        return _load_zip(path, layer=layer, crs=crs, encoding=encoding, shown=shown, limits=limits)
     driver = READ_FORMATS.get(suffix)
     if driver is None:
         msg = (
@@ -169,6 +207,9 @@ def load_layer(
     if encoding is not None:
         encoding = _codec_name(encoding, shown)
     layer = _choose_layer(path, layer, driver, shown)
+    if driver != "DXF":
+        # before reading: a layer of a million features is refused without loading it
+        check_features(shown, _feature_count(path, layer), limits)
     notes: tuple[str, ...] = ()
     if driver == "ESRI Shapefile":
         frame, used, problems = _read_shapefile(path, encoding, shown)
@@ -180,6 +221,8 @@ def load_layer(
         notes = (note,) if note else ()
     else:
         frame, used, problems = _read_other(path, layer, encoding, shown)
+    check_features(shown, len(frame), limits)
+    check_geometries(shown, frame.geometry.to_numpy(), limits)
     given = parse_crs(crs) if crs is not None else None
     if given is not None:
         if frame.crs is not None and not given.equals(frame.crs):
@@ -261,6 +304,19 @@ def save_layer(
     return path
 
 
+def _reason(exc: Exception, path: Path) -> str:
+    """GDAL's message without the server's paths and without its advice to the admin.
+
+    >>> _reason(ValueError("/tmp/x1/a.gpkg: not recognized as a supported file format. "
+    ...     "It might help to specify the correct driver explicitly"), Path("/tmp/x1/a.gpkg"))
+    'a.gpkg: not recognized as a supported file format'
+    """
+    text = str(exc).replace(str(path), path.name).replace(str(path.parent) + "/", "")
+    text = re.sub(r"(/[^\s'\"]+)+/([^/\s'\"]+)", r"\2", text)  # any other absolute path
+    text = re.split(r"\.?\s*It might help\b", text)[0]
+    return text.strip().rstrip(".")
+
+
 def _layer_suffix(layer: str | None) -> str:
     return f", layer {layer!r}" if layer else ""
 
@@ -284,7 +340,7 @@ def _read(path: Path, shown: str, **kwargs: Any) -> gpd.GeoDataFrame:
     try:
         return pyogrio.read_dataframe(path, **kwargs)
     except (DataSourceError, DataLayerError) as exc:
-        msg = f"{shown}: cannot read ({exc})"
+        msg = f"{shown}: 无法读取 / cannot read ({_reason(exc, path)})"
         raise LayerReadError(msg) from exc
 
 
@@ -408,11 +464,26 @@ def _dbf_language_id(path: Path) -> int:
     return 0
 
 
+def _feature_count(path: Path, layer: str | None) -> int:
+    """The feature count the file declares (0 when the driver does not know it cheaply)."""
+    try:
+        count = int(pyogrio.read_info(path, layer=layer)["features"])
+    except (DataSourceError, DataLayerError, UnicodeDecodeError):
+        return 0  # the read that follows names the problem
+    return max(count, 0)
+
+
 def _load_zip(
-    path: Path, *, layer: str | None, crs: Any, encoding: str | None, shown: str
+    path: Path,
+    *,
+    layer: str | None,
+    crs: Any,
+    encoding: str | None,
+    shown: str,
+    limits: ImportLimits,
 ) -> SourceLayer:
     with tempfile.TemporaryDirectory(prefix="cotrench-zip-") as tmp:
-        members = _zip_members(path, tmp)
+        members = _zip_members(path, tmp, limits, shown)
         if not members:
             msg = f"{shown}: the zip holds no .shp, .gpkg, .geojson, .fgb or .dxf file"
             raise LayerReadError(msg)
@@ -433,23 +504,28 @@ def _load_zip(
             crs=crs,
             encoding=encoding,
             display_name=f"{shown}!{chosen[0]}",
+            limits=limits,
         )
     return loaded
 
 
-def _zip_members(path: Path, into: str) -> list[str]:
+def _zip_members(
+    path: Path, into: str, limits: ImportLimits = DEFAULT_LIMITS, shown: str | None = None
+) -> list[str]:
     """Unpack the zip into ``into``; return the data files' names, decoded.
 
     Windows' zip tools store member names in the local code page (GBK in China) without
-    the UTF-8 flag, and Python reads those as cp437: such names are decoded again.
+    the UTF-8 flag, and Python reads those as cp437: such names are decoded again. The
+    member count and the unpacked size are limited (zip bombs): by the sizes the zip
+    declares first, then by the bytes really written.
     """
+    shown = shown or path.name
     names: list[str] = []
+    written = 0
     try:
         with zipfile.ZipFile(path) as archive:
             infos = [i for i in archive.infolist() if not i.filename.startswith("__MACOSX/")]
-            if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
-                msg = f"{path.name}: unpacks to more than {MAX_UNZIPPED_BYTES} bytes; refused"
-                raise LayerReadError(msg)
+            check_zip(shown, [i.file_size for i in infos], limits)
             root = Path(into).resolve()
             for info in infos:
                 name = _member_name(info)
@@ -462,9 +538,9 @@ def _zip_members(path: Path, into: str) -> list[str]:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as src, target.open("wb") as out:
-                    shutil.copyfileobj(src, out)
+                    written = copy_limited(src, out, file=shown, written=written, limits=limits)
                 names.append(name)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         msg = f"{path.name}: not a valid zip file ({exc})"
         raise LayerReadError(msg) from exc
     return sorted(n for n in names if Path(n).suffix.lower() in READ_FORMATS)

@@ -36,7 +36,7 @@ class TrenchPlanRow(Base):
     __table_args__ = (
         UniqueConstraint("plan_key", "version", name="uq_trench_plans_key_version"),
         CheckConstraint("version >= 1", name="ck_trench_plans_version"),
-        CheckConstraint("geom IS NULL OR ST_SRID(geom) = srid", name="ck_trench_plans_srid"),
+        CheckConstraint("geom IS NULL OR srid = ST_SRID(geom)", name="ck_trench_plans_srid"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -20,13 +20,13 @@ import orjson
 import shapely
 from geoalchemy2.shape import from_shape
 from geoalchemy2.shape import to_shape
-from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select
 from sqlalchemy import Table
 from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from geodata.crs import check_city_crs
@@ -35,8 +35,11 @@ from geodata.crs import parse_crs
 from geodata.crs import require_metric
 from geodata.errors import CityNotFoundError
 from geodata.errors import CRSError
+from geodata.errors import DuplicateLayerError
 from geodata.errors import LayerNotFoundError
 from geodata.errors import UnknownKindError
+from geodata.features import FeatureSource
+from geodata.features import query_features
 from geodata.layers import SourceLayer
 from geodata.tables import FEATURE_TABLES
 from geodata.tables import City
@@ -44,18 +47,24 @@ from geodata.tables import Layer
 from geodata.validate import ValidatedLayer
 
 WGS84_SRID = 4326
+# base data is stored once per file; proposed lines are submissions (a company may send
+# the same design again, for another application) and are matched by co-location instead
+ONCE_KINDS = frozenset({"roads", "underground_lines", "trees", "poles", "protected_areas"})
 
 __all__ = [
     "CityInfo",
     "LayerInfo",
     "create_city",
     "delete_layer",
+    "find_duplicate",
     "find_layers",
     "get_city",
     "get_layer",
     "layer_features",
+    "layer_source",
     "list_cities",
     "read_features",
+    "refuse_duplicate",
     "store_layer",
 ]
 
@@ -96,6 +105,8 @@ class LayerInfo:
     feature_count: int
     imported_at: dt.datetime
     crs: str
+    # SHA-256 of the source file (None for layers stored before digests, and proposals)
+    source_sha256: str | None = None
 
 
 def create_city(
@@ -148,12 +159,12 @@ def get_city(session: Session, name: str) -> CityInfo:
     Raises
     ------
     CityNotFoundError
-        If there is none; the message lists the cities there are.
+        If there is none.
     """
     city = session.scalars(select(City).where(City.name == name)).one_or_none()
     if city is None:
-        known = ", ".join(c.name for c in list_cities(session)) or "none yet"
-        msg = f"no city {name!r} (cities: {known})"
+        # the message names no other city: who may see which cities is the policy's business
+        msg = f"没有城市 {name!r} / no city {name!r}"
         raise CityNotFoundError(msg)
     return _city_info(city)
 
@@ -171,6 +182,7 @@ def store_layer(
     source: SourceLayer,
     name: str | None = None,
     progress: Callable[[int], None] | None = None,
+    sha256: str | None = None,
 ) -> LayerInfo:
     """Insert a validated layer and all its features in the session's transaction.
 
@@ -183,14 +195,22 @@ def store_layer(
         From :func:`geodata.validate.validate_layer`, in ``city``'s CRS.
     progress
         Called with the number of rows written after each chunk.
+    sha256
+        The source file's digest (:func:`geodata.layers.file_digest`): a file of base
+        data (:data:`ONCE_KINDS`) is stored once per city, kind and source layer, also when
+        two imports of it run at once.
 
     Raises
     ------
     CRSError
         If the rows are not in the city's CRS.
+    DuplicateLayerError
+        If the city already has this file (same digest and source layer) as this kind.
     """
     report = validated.report
     rows = validated.rows
+    if report.kind not in ONCE_KINDS:
+        sha256 = None
     if rows.crs is None or rows.crs.to_epsg() != city.srid:
         msg = (
             f"{report.file}: rows are in {crs_label(rows.crs) if rows.crs else 'no CRS'}, "
@@ -206,10 +226,20 @@ def store_layer(
         source_format=source.driver,
         source_crs=source.source_crs,
         source_encoding=source.encoding,
+        source_sha256=sha256,
         feature_count=len(rows),
     )
-    session.add(layer)
-    session.flush()
+    if sha256 is not None:
+        refuse_duplicate(session, city, report.kind, sha256, source.layer)
+    try:
+        # a savepoint: a concurrent twin's insert waits on the unique index, then fails here
+        with session.begin_nested():
+            session.add(layer)
+            session.flush()
+    except IntegrityError:
+        if sha256 is not None:
+            refuse_duplicate(session, city, report.kind, sha256, source.layer)
+        raise
     _copy_rows(
         session,
         rows,
@@ -221,6 +251,45 @@ def store_layer(
     session.flush()
     logger.info("stored %s as layer %d: %d %s", source.file, layer.id, len(rows), report.kind)
     return _layer_info(layer, city)
+
+
+def find_duplicate(
+    session: Session, city: CityInfo, kind: str, sha256: str, source_layer: str | None
+) -> LayerInfo | None:
+    """The city's layer of ``kind`` imported from the file with this digest, if any."""
+    query = select(Layer).where(
+        Layer.city_id == city.id,
+        Layer.kind == kind,
+        Layer.source_sha256 == sha256,
+        func.coalesce(Layer.source_layer, "") == (source_layer or ""),
+    )
+    found = session.scalars(query).one_or_none()
+    return None if found is None else _layer_info(found, city)
+
+
+def refuse_duplicate(
+    session: Session, city: CityInfo, kind: str, sha256: str, source_layer: str | None
+) -> None:
+    """Raise :class:`DuplicateLayerError` if the city holds this file as ``kind`` already."""
+    if kind not in ONCE_KINDS:
+        return
+    twin = find_duplicate(session, city, kind, sha256, source_layer)
+    if twin is None:
+        return
+    msg = (
+        f"该文件已导入{city.name}，为图层 {twin.id}（{twin.name}）；如需重新导入，请先删除该图层 / "
+        f"this file was already imported into {city.name} as {kind} layer {twin.id} "
+        f"({twin.name}); delete that layer to import it again"
+    )
+    raise DuplicateLayerError(
+        msg,
+        {
+            "layer_id": twin.id,
+            "name": twin.name,
+            "kind": kind,
+            "imported_at": twin.imported_at.isoformat(),
+        },
+    )
 
 
 def find_layers(
@@ -300,39 +369,17 @@ def layer_features(
         If ``crs`` or ``bbox_crs`` is unknown or has no EPSG code.
     """
     info = get_layer(session, layer_id)
-    table = _table(info.kind)
-    srid = int(info.crs.split(":")[1])
     out_srid = _epsg(crs)
-    geom = table.c.geom
-    where = [table.c.layer_id == layer_id]
-    if bbox is not None:
-        envelope = func.ST_Transform(func.ST_MakeEnvelope(*bbox, _epsg(bbox_crs)), srid)
-        where.append(func.ST_Intersects(geom, envelope))
-    matched = session.scalar(select(func.count()).select_from(table).where(*where))
-    digits = 7 if not CRS.from_epsg(out_srid).is_projected else 3
-    # RFC 7946 section 3.1.6: exterior rings counter-clockwise, holes clockwise
-    shown = func.ST_ForcePolygonCCW(geom if out_srid == srid else func.ST_Transform(geom, out_srid))
-    skip = {"geom", "layer_id", "city_id", "srid", "attrs"}
-    props = [c for c in table.c if c.name not in skip]
-    query = (
-        select(*props, table.c.attrs, func.ST_AsGeoJSON(shown, digits).label("geometry"))
-        .where(*where)
-        .order_by(table.c.id)
-        .limit(limit)
-        .offset(offset)
+    page = query_features(
+        session,
+        layer_source(info),
+        bbox=bbox,
+        bbox_srid=_epsg(bbox_crs),
+        out_srid=out_srid,
+        limit=limit,
+        offset=offset,
     )
-    features = []
-    for row in session.execute(query).mappings():
-        properties = {c.name: row[c.name] for c in props if c.name != "id"}
-        properties["attrs"] = row["attrs"]
-        features.append(
-            {
-                "type": "Feature",
-                "id": row["id"],
-                "geometry": orjson.loads(row["geometry"]),
-                "properties": properties,
-            }
-        )
+    matched, features = page.matched, page.features
     urn = f"urn:ogc:def:crs:EPSG::{out_srid}"
     collection: dict[str, Any] = {
         "type": "FeatureCollection",
@@ -346,6 +393,18 @@ def layer_features(
         # RFC 7946 has no crs member; the legacy one names a CRS the caller asked for
         collection["crs"] = {"type": "name", "properties": {"name": urn}}
     return collection
+
+
+def layer_source(info: LayerInfo) -> FeatureSource:
+    """The features of a stored layer, for :func:`geodata.features.query_features`."""
+    table = _table(info.kind)
+    time = ("planned_start", "planned_end") if "planned_start" in table.c else None
+    return FeatureSource(
+        table=table,
+        where=(table.c.layer_id == info.id,),
+        srid=int(info.crs.split(":")[1]),
+        time=time,
+    )
 
 
 def read_features(
@@ -473,4 +532,5 @@ def _layer_info(layer: Layer, city: CityInfo) -> LayerInfo:
         feature_count=layer.feature_count,
         imported_at=layer.imported_at,
         crs=city.crs,
+        source_sha256=layer.source_sha256,
     )

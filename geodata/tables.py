@@ -15,11 +15,13 @@ from sqlalchemy import DateTime
 from sqlalchemy import Float
 from sqlalchemy import ForeignKey
 from sqlalchemy import ForeignKeyConstraint
+from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import func
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -34,6 +36,7 @@ __all__ = [
     "ProposedLineRow",
     "ProtectedAreaRow",
     "RoadSegmentRow",
+    "RoadTopologyRow",
     "TreeRow",
     "UndergroundLineRow",
 ]
@@ -78,6 +81,15 @@ class Layer(Base):
         CheckConstraint(
             "kind IN (" + ", ".join(f"'{k}'" for k in LAYER_KINDS) + ")", name="ck_layers_kind"
         ),
+        Index(
+            "uq_layers_source_digest",
+            "city_id",
+            "kind",
+            "source_sha256",
+            text("coalesce(source_layer, '')"),
+            unique=True,
+            postgresql_where=text("source_sha256 IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -89,6 +101,8 @@ class Layer(Base):
     source_format: Mapped[str] = mapped_column(String(30))
     source_crs: Mapped[str] = mapped_column(Text)
     source_encoding: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    # SHA-256 of the file's bytes (a shapefile's parts together): one import per city and kind
+    source_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     feature_count: Mapped[int] = mapped_column(Integer)
     imported_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -114,7 +128,7 @@ def _feature_args(table: str) -> tuple[Any, ...]:
             ondelete="CASCADE",
             name=f"fk_{table}_city_srid",
         ),
-        CheckConstraint("ST_SRID(geom) = srid", name=f"ck_{table}_srid"),
+        CheckConstraint("srid = ST_SRID(geom)", name=f"ck_{table}_srid"),
         CheckConstraint("NOT ST_IsEmpty(geom)", name=f"ck_{table}_not_empty"),
     )
 
@@ -208,3 +222,29 @@ FEATURE_TABLES: dict[str, type[_FeatureMixin]] = {
     "protected_areas": ProtectedAreaRow,
     "proposed_lines": ProposedLineRow,
 }
+
+
+class RoadTopologyRow(Base):
+    """The city's road graph as pgRouting reads it: one row per graph edge.
+
+    ``source`` and ``target`` are the graph's node ids, ``cost`` and ``reverse_cost``
+    the edge's length in metres (the roads are two-way). Written from the product's own
+    graph (:mod:`api.services.topology`), so a pgRouting path is the planner's path.
+    """
+
+    __tablename__ = "road_topology"
+    __table_args__ = (
+        CheckConstraint("srid = ST_SRID(geom)", name="ck_road_topology_srid"),
+        UniqueConstraint("city_id", "edge_id", name="uq_road_topology_edge"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"), index=True)
+    edge_id: Mapped[int] = mapped_column(Integer)
+    segment_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    source: Mapped[int] = mapped_column(BigInteger)
+    target: Mapped[int] = mapped_column(BigInteger)
+    cost: Mapped[float] = mapped_column(Float)
+    reverse_cost: Mapped[float] = mapped_column(Float)
+    srid: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=-1, spatial_index=True))

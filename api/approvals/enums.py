@@ -139,6 +139,7 @@ class EntityKind(StrEnum):
     opinion = "opinion"
     acceptance = "acceptance"
     user = "user"
+    layer = "layer"  # a city's base layer: imported, replaced, deleted (its history)
 
 
 class Action(StrEnum):

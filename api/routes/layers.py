@@ -11,8 +11,10 @@ from typing import Annotated
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi import Depends
 from fastapi import File
 from fastapi import Form
+from fastapi import Path as PathParam
 from fastapi import Query
 from fastapi import Request
 from fastapi import Response
@@ -22,17 +24,19 @@ from sqlalchemy.orm import Session
 
 from api.deps import EngineDep
 from api.deps import SessionDep
+from api.deps import SettingsDep
 from api.policy import AccessDep
 from api.responses import GeoJSONResponse
 from api.responses import content_disposition
 from api.responses import etagged
 from api.responses import page_links
+from api.services import exports
+from api.services import layer_admin
+from api.services.exports import Encoding
+from api.services.exports import ExportFormat
 from api.uploads import parse_bbox
 from api.uploads import save_uploads
 from geodata import storage
-from geodata.export import EXPORT_FORMATS
-from geodata.export import export_frame
-from geodata.importer import import_layer
 from geodata.storage import LayerInfo
 from geodata.validate import parse_field_map
 
@@ -43,6 +47,8 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/layers", tags=["layers"])
 
 MAX_FEATURES_PER_PAGE = 50_000
+# a layer id is a PostgreSQL integer: beyond it is no layer, refused as a bad parameter
+LayerId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="a stored layer's id")]
 # the sidecar files a shapefile upload may bring along
 
 
@@ -53,11 +59,6 @@ class LayerKind(StrEnum):
     poles = "poles"
     protected_areas = "protected_areas"
     proposed_lines = "proposed_lines"
-
-
-class Encoding(StrEnum):
-    utf8 = "utf-8"
-    gbk = "gbk"
 
 
 class Unplanned(StrEnum):
@@ -88,6 +89,7 @@ class LayerPublic(BaseModel):
     feature_count: int
     imported_at: dt.datetime
     crs: str
+    source_sha256: str | None = None
 
 
 class LayerImportPublic(BaseModel):
@@ -95,22 +97,7 @@ class LayerImportPublic(BaseModel):
     report: dict[str, Any]
 
 
-@router.post(
-    "",
-    status_code=201,
-    operation_id="layers-create",
-    responses={422: {"description": "the file was refused; `detail` is the validation report"}},
-)
-def create_layer(
-    *,
-    engine: EngineDep,
-    access: AccessDep,
-    file: Annotated[
-        list[UploadFile],
-        File(description="one GIS file (.gpkg .geojson .fgb .dxf .zip), or a shapefile set"),
-    ],
-    kind: Annotated[LayerKind, Form()],
-    city: Annotated[str, Form(description="name of an existing city, e.g. harbin")],
+def import_options(  # noqa: PLR0917 - FastAPI reads each form field as a parameter
     crs: Annotated[str | None, Form(description="CRS of the coordinates, e.g. EPSG:4552")] = None,
     encoding: Annotated[str | None, Form(description="text encoding, e.g. gbk")] = None,
     layer: Annotated[str | None, Form(description="layer to read from a multi-layer file")] = None,
@@ -132,28 +119,150 @@ def create_layer(
     duplicates: Annotated[
         Duplicates, Form(description="refuse or drop twin (also reversed) and covered lines")
     ] = "refuse",  # type: ignore[assignment]
+) -> dict[str, Any]:
+    """The import's form fields, as :func:`geodata.importer.import_layer` takes them."""
+    return {
+        "crs": crs or None,
+        "encoding": encoding or None,
+        "layer": layer or None,
+        "name": name or None,
+        "field_map": parse_field_map(field_map),
+        "unplanned": str(unplanned),
+        "offset_from": offset_from.value if offset_from else None,
+        "duplicates": str(duplicates),
+    }
+
+
+ImportOptions = Annotated[dict[str, Any], Depends(import_options)]
+UploadedFiles = Annotated[
+    list[UploadFile],
+    File(description="one GIS file (.gpkg .geojson .fgb .dxf .zip), or a shapefile set"),
+]
+_IMPORT_REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the city holds this file as this kind already; `detail` names it"},
+    413: {"description": "the upload or the layer is larger than a limit; `detail` names it"},
+    422: {"description": "the file was refused; `detail` is the validation report"},
+}
+
+
+@router.post("", status_code=201, operation_id="layers-create", responses=_IMPORT_REFUSED)
+def create_layer(
+    *,
+    engine: EngineDep,
+    access: AccessDep,
+    settings: SettingsDep,
+    file: UploadedFiles,
+    kind: Annotated[LayerKind, Form()],
+    city: Annotated[str, Form(description="name of an existing city, e.g. harbin")],
+    options: ImportOptions,
 ) -> LayerImportPublic:
     """Import a layer; refused files get 422 with the validation report."""
     access.city(city)
-    mapping = parse_field_map(field_map)
     with tempfile.TemporaryDirectory(prefix="cotrench-upload-") as tmp:
         main = save_uploads(file, Path(tmp))
+        # committed before the answer: the next request sees the layer
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            result = import_layer(
+            result = layer_admin.import_city_layer(
                 session,
+                access.signed_in,
                 main,
                 kind=kind.value,
                 city=city,
-                crs=crs or None,
-                encoding=encoding or None,
-                layer=layer or None,
-                name=name or None,
-                field_map=mapping,
-                unplanned=unplanned,
-                offset_from=offset_from.value if offset_from else None,
-                duplicates=duplicates,
+                limits=settings.limits.imports(),
+                **options,
             )
     return LayerImportPublic(layer=_public(result.layer), report=result.report.to_dict())
+
+
+@router.post(
+    "/{layer_id}/replace",
+    status_code=201,
+    operation_id="layers-replace",
+    responses={**_IMPORT_REFUSED, 404: {"description": "no such layer"}},
+)
+def replace_layer(
+    *,
+    engine: EngineDep,
+    access: AccessDep,
+    settings: SettingsDep,
+    layer_id: LayerId,
+    file: UploadedFiles,
+    options: ImportOptions,
+    reason: Annotated[
+        str | None, Form(max_length=500, description="why, e.g. 2026 年复测 / the 2026 resurvey")
+    ] = None,
+) -> LayerImportPublic:
+    """Replace a base layer by a new survey of it: the new layer in, the old one out, at once.
+
+    A refused file leaves the old layer in place. The history keeps both.
+    """
+    with tempfile.TemporaryDirectory(prefix="cotrench-upload-") as tmp:
+        main = save_uploads(file, Path(tmp))
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            result = layer_admin.replace_city_layer(
+                session,
+                access.signed_in,
+                layer_id,
+                main,
+                reason=reason or None,
+                limits=settings.limits.imports(),
+                **options,
+            )
+    return LayerImportPublic(layer=_public(result.layer), report=result.report.to_dict())
+
+
+@router.delete(
+    "/{layer_id}",
+    operation_id="layers-delete",
+    responses={404: {"description": "no such layer"}, 409: {"description": "not base data"}},
+)
+def delete_layer(
+    *,
+    session: SessionDep,
+    access: AccessDep,
+    layer_id: LayerId,
+    reason: Annotated[
+        str, Query(min_length=2, max_length=500, description="why it goes, for the history")
+    ],
+) -> LayerPublic:
+    """Delete a base layer and its features; the history keeps what it was and who deleted it."""
+    return _public(
+        layer_admin.delete_city_layer(session, access.signed_in, layer_id, reason=reason)
+    )
+
+
+class LayerEventPublic(BaseModel):
+    at: dt.datetime
+    action: str
+    layer_id: int
+    actor_name: str
+    actor_role: str
+    reason: str | None
+    data: dict[str, Any]
+
+
+@router.get("/history", operation_id="layers-history")
+def history(
+    *,
+    session: SessionDep,
+    access: AccessDep,
+    city: Annotated[str, Query(max_length=100, description="the city's layer events")],
+    layer_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> list[LayerEventPublic]:
+    """Every import, replacement and deletion of the city's layers, newest first."""
+    access.city(city)
+    return [
+        LayerEventPublic(
+            at=row.at,
+            action=row.action,
+            layer_id=row.entity_id,
+            actor_name=row.actor_name,
+            actor_role=row.actor_role,
+            reason=row.reason,
+            data=row.data or {},
+        )
+        for row in layer_admin.layer_history(session, city, layer_id=layer_id)
+    ]
 
 
 @router.get("", operation_id="layers-list")
@@ -179,7 +288,7 @@ def list_layers(
 def get_features(
     *,
     session: SessionDep,
-    layer_id: int,
+    layer_id: LayerId,
     bbox: Annotated[
         str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (lon/lat by default)")
     ] = None,
@@ -195,7 +304,7 @@ def get_features(
     collection = storage.layer_features(
         session,
         layer_id,
-        bbox=parse_bbox(bbox) if bbox else None,
+        bbox=parse_bbox(bbox, crs=bbox_crs) if bbox else None,
         bbox_crs=bbox_crs,
         crs=crs,
         limit=limit,
@@ -214,36 +323,16 @@ def _public(info: LayerInfo) -> LayerPublic:
     return LayerPublic.model_validate(info, from_attributes=True)
 
 
-class ExportFormat(StrEnum):
-    gpkg = "gpkg"
-    shp = "shp"
-    kml = "kml"
-    geojson = "geojson"
-    csv = "csv"
-    dxf = "dxf"
-
-
-# media type per export format
-_EXPORT_MEDIA = {
-    "gpkg": "application/geopackage+sqlite3",
-    "shp": "application/zip",
-    "kml": "application/vnd.google-earth.kml+xml",
-    "geojson": "application/geo+json",
-    "csv": "text/csv; charset=utf-8",
-    "dxf": "image/vnd.dxf",
-}
-
-
 @router.get(
     "/{layer_id}/export",
     operation_id="layers-export",
     response_class=Response,
-    responses={200: {"content": {m: {} for m in _EXPORT_MEDIA.values()}}},
+    responses={200: {"content": {m: {} for m in exports.EXPORT_MEDIA.values()}}},
 )
 def export_layer(
     *,
     session: SessionDep,
-    layer_id: int,
+    layer_id: LayerId,
     format: Annotated[ExportFormat, Query(description="gpkg, shp, kml, geojson, csv or dxf")],
     crs: Annotated[
         str | None,
@@ -252,23 +341,7 @@ def export_layer(
     encoding: Annotated[Encoding, Query(description="Shapefile text encoding")] = "utf-8",  # type: ignore[assignment]
 ) -> Response:
     """Download a layer as GeoPackage, Shapefile (zip), KML, GeoJSON, CSV (WKT) or DXF."""
-    info = storage.get_layer(session, layer_id)
-    frame = storage.read_features(session, city=info.city, kind=info.kind, layer_id=layer_id)
-    frame = frame.drop(columns=["layer_id", "city_id", "srid"], errors="ignore")
-    suffix = EXPORT_FORMATS[format.value][0]
-    with tempfile.TemporaryDirectory(prefix="cotrench-export-") as tmp:
-        path = export_frame(
-            frame,
-            Path(tmp) / f"layer{suffix}",
-            fmt=format.value,
-            layer=info.kind,
-            crs=crs or None,
-            encoding=encoding,
-        )
-        body = path.read_bytes()
-    filename = f"{info.kind}-{layer_id}{suffix}"
-    return Response(
-        body,
-        media_type=_EXPORT_MEDIA[format.value],
-        headers=content_disposition(filename),
+    out = exports.export_layer(
+        session, layer_id, fmt=format.value, crs=crs or None, encoding=str(encoding)
     )
+    return Response(out.data, media_type=out.media_type, headers=content_disposition(out.filename))

@@ -11,6 +11,7 @@ from typing import Literal
 
 from fastapi import APIRouter
 from fastapi import Query
+from fastapi import Response
 from pydantic import BaseModel
 from pydantic import Field
 from pydantic import model_validator
@@ -20,8 +21,15 @@ from sqlalchemy.orm import Session
 
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.deps import SettingsDep
+from api.limits import check_plan_seconds
 from api.policy import AccessDep
 from api.responses import GeoJSONResponse
+from api.responses import content_disposition
+from api.services.exports import EXPORT_MEDIA
+from api.services.exports import Encoding
+from api.services.exports import ExportFormat
+from api.services.exports import export_plan
 from api.services.graphs import RoadGraphs
 from geodata.plan_store import StoredPlan
 from geodata.plan_store import add_plan_version
@@ -128,10 +136,16 @@ class PlanPublic(PlanVersionPublic):
 
 @router.post("", status_code=201, operation_id="plans-create", responses=_REFUSED)
 def create(
-    *, graphs: RoadGraphsDep, session: SessionDep, access: AccessDep, body: PlanCreate
+    *,
+    graphs: RoadGraphsDep,
+    session: SessionDep,
+    access: AccessDep,
+    settings: SettingsDep,
+    body: PlanCreate,
 ) -> PlanPublic:
     """Plan a shared trench for sites and applications; stored as version 1."""
     access.city(body.city)
+    check_plan_seconds(access.signed_in, body.time_limit_s, settings.limits)
     city = get_city(session, body.city)
     plan, inputs = _plan(graphs, session, city, body)
     stored = create_plan(
@@ -174,6 +188,35 @@ def read_geojson(
     return GeoJSONResponse(TrenchPlan.from_dict(stored.result).to_geojson(to_crs="EPSG:4326"))
 
 
+@router.get(
+    "/{plan_key}/export",
+    operation_id="plans-export",
+    response_class=Response,
+    responses={200: {"content": {m: {} for m in EXPORT_MEDIA.values()}}, **_REFUSED},
+)
+def export(
+    *,
+    session: SessionDep,
+    plan_key: str,
+    format: Annotated[ExportFormat, Query(description="gpkg, shp, kml, geojson, csv or dxf")],
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    crs: Annotated[
+        str | None, Query(max_length=100, description="output CRS (default: the city's)")
+    ] = None,
+    encoding: Annotated[Encoding, Query(description="Shapefile text encoding")] = "utf-8",  # type: ignore[assignment]
+) -> Response:
+    """Download the plan's trench (one feature per edge, its utilities) as a GIS or CAD file."""
+    out = export_plan(
+        session,
+        plan_key,
+        version=version,
+        fmt=str(format),
+        crs=crs or None,
+        encoding=str(encoding),
+    )
+    return Response(out.data, media_type=out.media_type, headers=content_disposition(out.filename))
+
+
 @router.get("/{plan_key}/versions", operation_id="plans-versions", responses=_REFUSED)
 def versions(*, session: SessionDep, plan_key: str) -> list[PlanVersionPublic]:
     """Every version of a plan, oldest first."""
@@ -184,9 +227,16 @@ def versions(*, session: SessionDep, plan_key: str) -> list[PlanVersionPublic]:
     "/{plan_key}/versions", status_code=201, operation_id="plans-replan", responses=_REFUSED
 )
 def replan(
-    *, graphs: RoadGraphsDep, session: SessionDep, plan_key: str, body: PlanBase
+    *,
+    graphs: RoadGraphsDep,
+    session: SessionDep,
+    access: AccessDep,
+    settings: SettingsDep,
+    plan_key: str,
+    body: PlanBase,
 ) -> PlanPublic:
     """Re-plan after an edit: stored as the next version; older versions stay."""
+    check_plan_seconds(access.signed_in, body.time_limit_s, settings.limits)
     latest = get_plan(session, plan_key)
     city = _city_by_id(session, latest.city_id)
     plan, inputs = _plan(graphs, session, city, body)

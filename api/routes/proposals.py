@@ -25,6 +25,7 @@ from fastapi import Body
 from fastapi import File
 from fastapi import Form
 from fastapi import Query
+from fastapi import Response
 from fastapi import UploadFile
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -40,13 +41,20 @@ from api.approvals.models import User
 from api.approvals.service import get_or_404
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.deps import SettingsDep
 from api.responses import GeoJSONResponse
+from api.responses import content_disposition
+from api.services import exports
 from api.services.colocation import ProposalOutcome
 from api.services.colocation import import_proposals
+from api.services.exports import EXPORT_MEDIA
+from api.services.exports import Encoding
+from api.services.exports import ExportFormat
 from api.uploads import parse_bbox
 from api.uploads import save_uploads
 from geodata.colocation_store import groups_geojson
 from geodata.colocation_store import read_application_lines
+from geodata.storage import get_city
 from routing.errors import ProposalError
 
 __all__ = [
@@ -91,7 +99,8 @@ class ProposalSubmissionPublic(BaseModel):
 
 
 _REFUSED: dict[int | str, dict[str, Any]] = {
-    422: {"description": "refused; `detail` names each bad feature and the problem"}
+    413: {"description": "the upload or the layer is larger than a limit; `detail` names it"},
+    422: {"description": "refused; `detail` names each bad feature and the problem"},
 }
 # who submits a company's lines: its designers (设计人员) and its staff on the dispatch
 _DESIGNERS = frozenset({Role.designer, Role.utility_staff})
@@ -115,6 +124,7 @@ def create_proposals(
     session: SessionDep,
     graphs: RoadGraphsDep,
     city: str,
+    settings: SettingsDep,
     collection: Annotated[
         dict[str, Any], Body(description="a GeoJSON FeatureCollection of proposed lines")
     ],
@@ -125,7 +135,15 @@ def create_proposals(
     """Submit proposed lines as GeoJSON; returns matching, groups and warnings."""
     with _geojson_file(collection) as path:
         return _public(
-            import_proposals(session, graphs, path, city=city, crs=crs, display_name="request body")
+            import_proposals(
+                session,
+                graphs,
+                path,
+                city=city,
+                crs=crs,
+                display_name="request body",
+                limits=settings.limits.imports(),
+            )
         )
 
 
@@ -139,6 +157,7 @@ def upload_proposals(
     *,
     session: SessionDep,
     graphs: RoadGraphsDep,
+    settings: SettingsDep,
     city: str,
     file: Annotated[
         list[UploadFile],
@@ -160,6 +179,7 @@ def upload_proposals(
                 crs=crs or None,
                 encoding=encoding or None,
                 layer=layer or None,
+                limits=settings.limits.imports(),
             )
         )
 
@@ -187,6 +207,29 @@ def list_groups(
     return GeoJSONResponse(collection)
 
 
+@router.get(
+    "/proposals/{city}/groups/export",
+    operation_id="proposals-groups-export",
+    response_class=Response,
+    responses={200: {"content": {m: {} for m in EXPORT_MEDIA.values()}}},
+)
+def export_groups(
+    *,
+    session: SessionDep,
+    city: str,
+    format: Annotated[ExportFormat, Query(description="gpkg, shp, kml, geojson, csv or dxf")],
+    crs: Annotated[
+        str | None, Query(max_length=100, description="output CRS (default: the city's)")
+    ] = None,
+    encoding: Annotated[Encoding, Query(description="Shapefile text encoding")] = "utf-8",  # type: ignore[assignment]
+) -> Response:
+    """Download the city's co-location groups as a GIS or CAD file."""
+    out = exports.export_groups(
+        session, get_city(session, city), fmt=str(format), crs=crs or None, encoding=str(encoding)
+    )
+    return Response(out.data, media_type=out.media_type, headers=content_disposition(out.filename))
+
+
 @router.post(
     "/approvals/applications/{application_id}/proposals",
     status_code=201,
@@ -198,6 +241,7 @@ def create_application_proposals(
     session: SessionDep,
     graphs: RoadGraphsDep,
     user: UserDep,
+    settings: SettingsDep,
     application_id: int,
     collection: Annotated[
         dict[str, Any], Body(description="a GeoJSON FeatureCollection of the company's lines")
@@ -217,6 +261,7 @@ def create_application_proposals(
             crs=crs,
             display_name="request body",
             application_id=application_id,
+            limits=settings.limits.imports(),
         )
     authorize_designer(session, user, application_id, utilities=outcome.utilities.values())
     return _public(outcome)
@@ -233,6 +278,7 @@ def upload_application_proposals(
     session: SessionDep,
     graphs: RoadGraphsDep,
     user: UserDep,
+    settings: SettingsDep,
     application_id: int,
     file: Annotated[
         list[UploadFile],
@@ -255,6 +301,7 @@ def upload_application_proposals(
             encoding=encoding or None,
             layer=layer or None,
             application_id=application_id,
+            limits=settings.limits.imports(),
         )
     authorize_designer(session, user, application_id, utilities=outcome.utilities.values())
     return _public(outcome)

@@ -33,10 +33,14 @@ from sqlalchemy.orm import Session
 
 from api.services.graphs import CityGraph
 from api.services.graphs import RoadGraphs
+from api.services.topology import GRAPH_KINDS
+from api.services.topology import store_topology
 from geodata import colocation_store as store
 from geodata.importer import ImportResult
 from geodata.importer import import_layer
 from geodata.importer import load_city_package as geodata_load_city_package
+from geodata.limits import DEFAULT_LIMITS
+from geodata.limits import ImportLimits
 from geodata.storage import CityInfo
 from geodata.storage import LayerInfo
 from geodata.tables import ProposedLineRow
@@ -122,6 +126,7 @@ def import_proposals(
     layer: str | None = None,
     display_name: str | None = None,
     application_id: int | None = None,
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> ProposalOutcome:
     """Import a file of proposed lines, then match, check, warn and group them.
 
@@ -131,7 +136,7 @@ def import_proposals(
         Any file the layer import reads (GeoJSON, GeoPackage, shapefile set, DXF, ...).
     city
         The city the lines belong to.
-    crs, encoding, layer, display_name
+    crs, encoding, layer, display_name, limits
         Passed to :func:`geodata.importer.import_layer`.
     application_id
         The approval application the lines are proposed for (``None``: city-wide).
@@ -157,6 +162,7 @@ def import_proposals(
         encoding=encoding,
         layer=layer,
         display_name=display_name,
+        limits=limits,
     )
     ids = _layer_line_ids(session, result.layer.id)
     if application_id is not None:
@@ -196,6 +202,8 @@ def load_city_package(
         outcome per proposed-lines layer matched now.
     """
     loaded = geodata_load_city_package(session, path)
+    for city in sorted({info.city for _n, info, new in loaded if new and info.kind in GRAPH_KINDS}):
+        store_topology(session, city)
     outcomes = []
     for _name, info, _new in loaded:
         if info.kind != "proposed_lines":

@@ -226,3 +226,29 @@ def test_openapi_lists_the_layer_operations(client: TestClient) -> None:
         for op in path.values()
     }
     assert {"layers-create", "layers-list", "layers-features"} <= ops
+
+
+def test_bad_bboxes_are_named_and_a_swapped_one_gets_a_hint(
+    client: TestClient, city: str, tmp_path: Path
+) -> None:
+    path = save_layer(read_sample("roads").head(3), tmp_path / "three.gpkg", layer="roads")
+    made = _post(client, [path], kind="roads", city=city)
+    assert made.status_code == 201, made.text
+    url = f"/layers/{made.json()['layer']['id']}/features"
+
+    def message(**params: str) -> str:
+        response = client.get(url, params=params)
+        assert response.status_code == 422, (params, response.text)
+        return str(response.json()["message"])
+
+    swapped = message(bbox="45.74,126.65,45.75,126.66")
+    assert "looks like lat,lon" in swapped
+    assert "126.65,45.74,126.66,45.75" in swapped  # the box as it should be written
+    assert "looks like" not in message(bbox="100,95,120,100")  # x is no latitude: not swapped
+    assert "±180" in message(bbox="-200,40,-190,41")
+    assert "four numbers" in message(bbox="nan,1,2,3")
+    assert "four numbers" in message(bbox="inf,1,2,3")
+    assert "min <= max" in message(bbox="126.7,45.7,126.6,45.8")
+    # in a projected bbox-crs large numbers are metres, not a mistake
+    metres = client.get(url, params={"bbox": "0,0,900000,6000000", "bbox-crs": "EPSG:32652"})
+    assert metres.status_code == 200, metres.text

@@ -25,7 +25,6 @@ from api.services.analysis import version_analysis
 from api.services.documents import documents_of
 from api.settings import MapSettings
 from api.settings import Settings
-from api.settings import get_settings
 from maps.style import PERMIT_TYPES
 from maps.style import permit_label
 from maps.web import MapTooLargeError
@@ -193,10 +192,7 @@ def test_layer_and_city_maps(client: TestClient, city: StoredCity) -> None:
 def test_city_and_layer_maps_over_the_limit_open_the_tiles(
     engine: Engine, city: StoredCity, users: Users
 ) -> None:
-    app = create_app(engine=engine)
-    app.dependency_overrides[get_settings] = lambda: Settings(
-        maps=MapSettings(max_folium_features=100)
-    )
+    app = create_app(Settings(maps=MapSettings(max_folium_features=100)), engine=engine)
     with TestClient(app, follow_redirects=False, headers=users.headers("acceptor")) as c:
         response = c.get(f"/maps/cities/{city.name}")
         roads = next(

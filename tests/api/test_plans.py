@@ -153,3 +153,43 @@ def test_refusals_name_the_problem_and_store_nothing(
     assert client.post("/plans/nope/versions", json=body()).status_code == 404
     with engine.connect() as conn:
         assert table_counts(conn)["trench_plans"] == before
+
+
+def _time_limit_refusal(response) -> str | None:  # type: ignore[no-untyped-def]
+    """The message of a refusal naming ``time_limit_s``, or None if there is none."""
+    if response.status_code != 422:
+        return None
+    for error in response.json().get("detail", []):
+        if isinstance(error, dict) and error.get("loc", [])[-1:] == ["time_limit_s"]:
+            return str(error["msg"])
+    return None
+
+
+def test_time_limit_is_bounded_per_role(
+    client: TestClient, engine: Engine, users: Users, city: str
+) -> None:
+    # the city management bureau plans for the city: up to 120 s
+    assert _time_limit_refusal(client.post("/plans", json=body(city, time_limit_s=120))) is None
+    refused = client.post("/plans", json=body(city, time_limit_s=121))
+    assert "最多可计算 120 秒" in (_time_limit_refusal(refused) or ""), refused.text
+    # a company's designer tries alternatives: up to 60 s, also when re-planning
+    headers = users.headers("designer", city=city)
+    with TestClient(create_app(engine=engine), headers=headers) as designer:
+        ok = designer.post("/plans", json=body(city, time_limit_s=60))
+        assert ok.status_code == 201, ok.text
+        too_long = designer.post("/plans", json=body(city, time_limit_s=61))
+        message = _time_limit_refusal(too_long)
+        assert message is not None and "设计人员最多可计算 60 秒" in message, too_long.text
+        key = ok.json()["plan_key"]
+        replan = designer.post(f"/plans/{key}/versions", json=body(time_limit_s=600))
+        assert _time_limit_refusal(replan) is not None, replan.text
+
+
+def test_time_limit_per_role_follows_the_settings(engine: Engine, users: Users, city: str) -> None:
+    from api.settings import LimitSettings  # noqa: PLC0415
+    from api.settings import Settings  # noqa: PLC0415
+
+    app = create_app(Settings(limits=LimitSettings(plan_seconds={"designer": 5})), engine=engine)
+    with TestClient(app, headers=users.headers("designer", city=city)) as designer:
+        refused = designer.post("/plans", json=body(city, time_limit_s=6))
+        assert "最多可计算 5 秒" in (_time_limit_refusal(refused) or ""), refused.text

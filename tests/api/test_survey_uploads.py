@@ -103,13 +103,12 @@ def test_upload_with_field_map(client: TestClient, city: str, tmp_path: Path) ->
     assert "write SOURCE_FIELD=column" in bad.text
 
 
-@pytest.mark.parametrize("fmt", ["gpkg", "shp", "kml", "geojson", "csv", "dxf"])
-def test_layer_export_downloads_every_format(
-    client: TestClient, city: str, tmp_path: Path, fmt: str
-) -> None:
+@pytest.fixture(scope="module")
+def survey_layer(client: TestClient, city: str, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """One survey of three lines, imported once (the same file twice is refused)."""
     frame = survey_lines(3)
     frame["utility"] = ["JS给水", "DL", "RQ燃气"]
-    path = tmp_path / "x.geojson"
+    path = tmp_path_factory.mktemp("survey") / "x.geojson"
     frame.to_file(path, engine="pyogrio")
     created = client.post(
         "/layers",
@@ -117,7 +116,14 @@ def test_layer_export_downloads_every_format(
         data={"kind": "underground_lines", "city": city},
     )
     assert created.status_code == 201, created.text
-    layer_id = created.json()["layer"]["id"]
+    return int(created.json()["layer"]["id"])
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp", "kml", "geojson", "csv", "dxf"])
+def test_layer_export_downloads_every_format(
+    client: TestClient, survey_layer: int, tmp_path: Path, fmt: str
+) -> None:
+    layer_id = survey_layer
     response = client.get(f"/layers/{layer_id}/export", params={"format": fmt, "encoding": "gbk"})
     assert response.status_code == 200, response.text
     out = tmp_path / f"back.{'zip' if fmt == 'shp' else fmt}"

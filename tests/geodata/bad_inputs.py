@@ -373,7 +373,13 @@ BAD_CASES: tuple[BadCase, ...] = (
         LayerReadError,
         r"one\.gpkg has no layer 'streets'",
     ),
-    BadCase("corrupt_geojson", "roads", _corrupt, LayerReadError, r"corrupt\.geojson: cannot"),
+    BadCase(
+        "corrupt_geojson",
+        "roads",
+        _corrupt,
+        LayerReadError,
+        r"corrupt\.geojson: 无法读取 / cannot read",
+    ),
     BadCase(
         "unsupported_format",
         "roads",
