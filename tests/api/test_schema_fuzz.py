@@ -56,8 +56,8 @@ from tests.maps.workbench import stored_plan
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
-# examples per operation and caller: 73 operations x 2 callers in about 2 minutes
-MAX_EXAMPLES = 20
+# examples per operation and caller: ~80 operations x 2 callers in about 2 minutes
+MAX_EXAMPLES = 15
 MIN_OPERATIONS = 70
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 # the first of these that may perform an operation's action calls it
@@ -86,7 +86,14 @@ DEMO_USER = {
 # the GIS roles work on one city: test users of the fuzzed city
 CITY_ROLES = ("data_admin", "designer", "auditor")
 # operation id -> why it fails today, for code owned by other changes (strict xfail)
-KNOWN_FAILURES: dict[str, str] = {}
+KNOWN_FAILURES: dict[str, str] = {
+    "layers-history": (
+        "GET /layers/history?city=<unknown> answers 404 (CityNotFoundError), which the "
+        "operation does not document (api/routes/layers.py)"
+    ),
+}
+# operations that delete or replace the fuzzed city's base layers: fuzzed after the others
+DESTRUCTIVE = {"layers-delete", "layers-replace"}
 # operations not fuzzed with a token, and why (they are still fuzzed anonymously)
 NOT_WITH_A_TOKEN = {
     # it revokes the token it is called with, and every later case would be a plain 401
@@ -250,31 +257,39 @@ def test_the_whole_openapi_is_fuzzed(fuzz: Fuzz) -> None:
     assert sorted(fuzz.operations) == OPERATION_IDS
     assert set(KNOWN_FAILURES) <= set(OPERATION_IDS)
     assert set(NOT_WITH_A_TOKEN) <= set(OPERATION_IDS)
+    assert set(DESTRUCTIVE) <= set(OPERATION_IDS)
     # every operation that needs a user is fuzzed by one who may call it (but logout)
     for operation_id in OPERATION_IDS:
         if OPERATIONS[operation_id].action is not None and operation_id not in NOT_WITH_A_TOKEN:
             assert _role_for(operation_id) in fuzz.headers, operation_id
 
 
-@pytest.mark.parametrize(
-    "operation_id",
-    [
+def _params(operation_ids: list[str]) -> list[Any]:
+    return [
         pytest.param(
             op,
             marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[op])
             if op in KNOWN_FAILURES
             else (),
         )
-        for op in OPERATION_IDS
-    ],
-)
-def test_no_server_error_and_answers_as_documented(fuzz: Fuzz, operation_id: str) -> None:
+        for op in operation_ids
+    ]
+
+
+def _fuzz_operation(fuzz: Fuzz, operation_id: str) -> None:
     operation = fuzz.operations[operation_id]
     report = [f"[anonymous] {f}" for f in _run(fuzz, operation, {})]
     role = _role_for(operation_id)
     if role is not None:
         report += [f"[{role}] {f}" for f in _run(fuzz, operation, fuzz.headers[role])]
     assert not report, "\n\n".join(report)
+
+
+@pytest.mark.parametrize(
+    "operation_id", _params([op for op in OPERATION_IDS if op not in DESTRUCTIVE])
+)
+def test_no_server_error_and_answers_as_documented(fuzz: Fuzz, operation_id: str) -> None:
+    _fuzz_operation(fuzz, operation_id)
 
 
 # inputs known to have failed, sent as they are (schemathesis rarely draws them): the
@@ -309,23 +324,15 @@ EXAMPLES = [
     ("approvals-create-bundle", "acceptor", {"body": {"application_ids": [2**40, 1]}}, None),
     # a city in the body that does not exist: a documented 404
     ("sections-compute", "acceptor", {"body": {"city": "nowhere", "segments": [_SEGMENT]}}, None),
-    (
-        "layers-features",
-        "acceptor",
-        {"query": {"bbox": _SWAPPED}},
-        "a swapped bbox is a 500 (geodata/storage.py, api/routes/layers.py: being fixed elsewhere)",
-    ),
-    (
-        "layers-features",
-        "acceptor",
-        {"query": {"bbox": "nan,nan,nan,nan"}},
-        "a NaN bbox is a 500 (geodata/storage.py, api/routes/layers.py)",
-    ),
+    # were 500s, fixed on main by the bbox change
+    ("layers-features", "acceptor", {"query": {"bbox": _SWAPPED}}, None),
+    ("layers-features", "acceptor", {"query": {"bbox": "nan,nan,nan,nan"}}, None),
     (
         "plans-create",
         "acceptor",
         {"body": {"city": CITY, "application_ids": [2**40]}},
-        "an application id past PostgreSQL's integer in the body is a 500 (api/routes/plans.py)",
+        "an application id past PostgreSQL's integer in the body is a 500 "
+        "(api/routes/plans.py's body model; geodata/plan_store.py _insert)",
     ),
 ]
 
@@ -358,3 +365,9 @@ def test_known_bad_inputs(fuzz: Fuzz, operation_id: str, role: str, data: dict[s
     if any(key.startswith("raised") or key.endswith(" 500") for key in found):
         raise ServerError(report)
     assert not found, report
+
+
+# last of all (this file's tests run in order): they may delete or replace the city's roads
+@pytest.mark.parametrize("operation_id", _params(sorted(DESTRUCTIVE)))
+def test_operations_that_change_base_data(fuzz: Fuzz, operation_id: str) -> None:
+    _fuzz_operation(fuzz, operation_id)
