@@ -161,6 +161,9 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
 PG_INT_MIN = -(2**31)
 PG_INT_MAX = 2**31 - 1
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+# routers that check their CRS parameters themselves: OGC API - Features takes CRS URIs
+# and answers a bad one with 400, as the standard says (api/routes/ogc.py)
+_OWN_CRS_RULES = frozenset({"ogc-api-features"})
 
 
 def _where(field: ModelField) -> str:
@@ -215,13 +218,15 @@ def _crs_error(loc: tuple[str | int, ...], value: str) -> dict[str, Any] | None:
     return None
 
 
-def _text_error(loc: tuple[str | int, ...], value: str, *, integer: bool) -> dict[str, Any] | None:
+def _text_error(
+    loc: tuple[str | int, ...], value: str, *, integer: bool, crs: bool = True
+) -> dict[str, Any] | None:
     """The problem of one path, query or form value, or ``None``."""
     if "\x00" in value or "\x00" in str(loc[-1]):
         return _nul((*loc[:-1], str(loc[-1]).replace("\x00", "\\x00")))
     if integer:
         return _integer_error(loc, value)
-    if _is_crs(str(loc[-1])):
+    if crs and _is_crs(str(loc[-1])):
         return _crs_error(loc, value)
     return None
 
@@ -249,7 +254,8 @@ async def refuse_bad_parameters(request: Request) -> None:
     * an integer path or query parameter outside PostgreSQL's ``integer`` (ids are
       ``integer``; ``2147483648`` named no row but failed the query), and
     * a ``crs`` (``bbox-crs``, ...) query or form value that is no horizontal CRS
-      (:func:`geodata.crs.parse_crs`: unknown, or a vertical one such as EPSG:5773).
+      (:func:`geodata.crs.parse_crs`: unknown, or a vertical one such as EPSG:5773),
+      except on the OGC API, which takes CRS URIs and answers 400 itself.
 
     Runs before the route (as part of the policy's first dependency); the form and JSON
     body are the ones FastAPI has already parsed and cached on the request.
@@ -257,8 +263,10 @@ async def refuse_bad_parameters(request: Request) -> None:
     route = request.scope.get("route")
     fields = get_flat_params(route.dependant) if isinstance(route, APIRoute) else []
     integers = {(_where(f), f.alias) for f in fields if _is_int(f.field_info.annotation)}
+    tags = set(route.tags) if isinstance(route, APIRoute) else set()
+    crs = not (tags & _OWN_CRS_RULES)
     found = [
-        _text_error((where, name), str(value), integer=(where, name) in integers)
+        _text_error((where, name), str(value), integer=(where, name) in integers, crs=crs)
         for where, items in (
             ("path", list(request.path_params.items())),
             ("query", request.query_params.multi_items()),
@@ -271,7 +279,7 @@ async def refuse_bad_parameters(request: Request) -> None:
         form = await request.form()
         for name, item in form.multi_items():
             text = item if isinstance(item, str) else (item.filename or "")
-            found.append(_text_error(("body", name), text, integer=False))
+            found.append(_text_error(("body", name), text, integer=False, crs=crs))
     elif body_field is not None and "json" in kind:
         # not JSON: the route's own validation answers
         with contextlib.suppress(ValueError):

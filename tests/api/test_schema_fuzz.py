@@ -57,7 +57,7 @@ from tests.maps.workbench import stored_plan
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 # examples per operation and caller: ~80 operations x 2 callers in about 2 minutes
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 12
 MIN_OPERATIONS = 70
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 # the first of these that may perform an operation's action calls it
