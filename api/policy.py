@@ -26,6 +26,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
+from typing import Any
 
 from fastapi import Depends
 from fastapi import Request
@@ -40,6 +41,10 @@ from api.approvals.errors import AuthenticationError
 from api.approvals.errors import PermissionDeniedError
 from api.approvals.models import User
 from api.deps import SessionDep
+from api.middleware import refuse_bad_parameters
+from api.responses import ERROR_BODY
+from api.responses import HTTP_ERROR_BODY
+from api.responses import error_response
 from geodata.plan_tables import TrenchPlanRow
 from geodata.tables import City as CityRow
 from geodata.tables import Layer as LayerRow
@@ -54,6 +59,7 @@ __all__ = [
     "AccessDep",
     "check_city",
     "csrf_token_for",
+    "document_responses",
     "enforce",
     "operation_key",
     "read_csrf_form",
@@ -248,11 +254,15 @@ def request_user(request: Request, session: Session) -> User | None:
 
 
 async def read_csrf_form(request: Request) -> None:
-    """Keep the CSRF token of a cookie-authenticated HTML form for :func:`_check_csrf`.
+    """Refuse bad parameters; keep the CSRF token of a cookie-authenticated HTML form.
 
-    Runs before :func:`enforce` (which is synchronous, like the database session); the
-    form is parsed once and cached by Starlette, so the route reads the same form.
+    Runs before :func:`enforce` (which is synchronous, like the database session), so a
+    NUL byte, an integer past PostgreSQL's or a vertical CRS is a 422 naming its parameter
+    before any query (:func:`api.middleware.refuse_bad_parameters`). The form is parsed once and
+    cached by Starlette, so the route reads the same form; the CSRF token is kept for
+    :func:`_check_csrf`.
     """
+    await refuse_bad_parameters(request)
     kind = request.headers.get("content-type", "")
     if (
         request.method not in _SAFE_METHODS
@@ -406,3 +416,38 @@ def enforce(request: Request, session: SessionDep) -> Access:
 
 
 AccessDep = Annotated[Access, Depends(enforce)]
+
+
+# ------------------------------------------------------------------ what the OpenAPI says
+_UNAUTHENTICATED = error_response(
+    "未登录或令牌无效 / not signed in, or the token is unknown or expired"
+)
+_FORBIDDEN = error_response(
+    "无权访问 / refused: the role may not do this, not your city's data, or a cross-site write"
+)
+_NOT_FOUND = error_response("不存在 / the item the path names does not exist", http_error=True)
+
+
+def document_responses(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the answers every operation can get from this layer to ``openapi`` (in place).
+
+    401 and 403 on every operation that needs a user, 403 on every write (a cross-site
+    ``Origin``), 404 on every path that names an item. A route documents its own answers
+    (409, 413, a 404 for a city in the body) with ``responses=``.
+    """
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(Error=ERROR_BODY, HTTPError=HTTP_ERROR_BODY)
+    for item in openapi.get("paths", {}).values():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            rule = OPERATIONS.get(operation.get("operationId", ""))
+            answers = operation["responses"]
+            if rule is None or rule.action is not None:
+                answers.setdefault("401", _UNAUTHENTICATED)
+                answers.setdefault("403", _FORBIDDEN)
+            if method.upper() not in _SAFE_METHODS:
+                answers.setdefault("403", _FORBIDDEN)
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                answers.setdefault("404", _NOT_FOUND)
+    return openapi

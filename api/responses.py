@@ -12,9 +12,49 @@ from fastapi import Request
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-__all__ = ["GeoJSONResponse", "OrjsonResponse", "content_disposition", "etagged", "page_links"]
+__all__ = [
+    "ERROR_BODY",
+    "HTTP_ERROR_BODY",
+    "GeoJSONResponse",
+    "OrjsonResponse",
+    "content_disposition",
+    "error_response",
+    "etagged",
+    "page_links",
+]
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+# the body of every domain error (api/errors.py): its class, the message, maybe a detail
+ERROR_BODY: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "the error's kind, e.g. NotFoundError"},
+        "message": {"type": "string", "description": "中文 / English"},
+        "detail": {"description": "what exactly: a report, the field, the role and action"},
+    },
+}
+ERROR_REF = "#/components/schemas/Error"
+# FastAPI's HTTPException body (a route's own 404 for a path it cannot serve)
+HTTP_ERROR_BODY: dict[str, Any] = {
+    "title": "HTTPError",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"description": "中文 / English"}},
+}
+HTTP_ERROR_REF = "#/components/schemas/HTTPError"
+
+
+def error_response(description: str, *, http_error: bool = False) -> dict[str, Any]:
+    """An OpenAPI response whose body is :data:`ERROR_BODY` (for ``responses=``), or with
+    ``http_error`` either that or :data:`HTTP_ERROR_BODY`."""
+    schema: dict[str, Any] = {"$ref": ERROR_REF}
+    if http_error:
+        schema = {"anyOf": [schema, {"$ref": HTTP_ERROR_REF}]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 class OrjsonResponse(JSONResponse):

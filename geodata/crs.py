@@ -55,22 +55,38 @@ def parse_crs(value: Any) -> CRS:
     Raises
     ------
     CRSError
-        If the value names no CRS; the message repeats the value.
+        If the value names no CRS, or one that is not horizontal (a vertical CRS such as
+        EPSG:5773 gives heights, a geocentric one x, y, z); the message repeats the value.
 
     Examples
     --------
     >>> parse_crs("epsg:32652").to_epsg()
     32652
+    >>> parse_crs("EPSG:5773")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geodata.errors.CRSError: 不是平面坐标系 / not a horizontal CRS: 'EPSG:5773' is a Vertical CRS...
     """
     if isinstance(value, CRS):
         return value
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     try:
-        return CRS.from_user_input(value)
-    except PyprojCRSError as exc:
-        msg = f"unknown CRS {value!r}: give an EPSG code such as 'EPSG:32652' ({exc})"
+        crs = CRS.from_user_input(value)
+    except (PyprojCRSError, TypeError, ValueError, OverflowError) as exc:
+        msg = (
+            f"未知的坐标系 / unknown CRS {str(value)[:100]!r}: "
+            "give an EPSG code such as 'EPSG:32652'"
+        )
         raise CRSError(msg) from exc
+    if not (crs.is_projected or crs.is_geographic):
+        # a vertical (heights) or geocentric (x, y, z) CRS cannot place a map's x and y
+        msg = (
+            f"不是平面坐标系 / not a horizontal CRS: {str(value)[:100]!r} is a "
+            f"{crs.type_name}; give a projected or geographic one such as 'EPSG:32652'"
+        )
+        raise CRSError(msg)
+    return crs
 
 
 def crs_label(crs: Any) -> str:

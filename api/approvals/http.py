@@ -28,6 +28,7 @@ from api.approvals.schemas import ApplicationPublic
 from api.approvals.schemas import PermitPublic
 from api.deps import SessionDep
 from api.policy import request_user
+from api.responses import error_response
 
 __all__ = [
     "TAG",
@@ -71,9 +72,25 @@ def current_user(
 UserDep = Annotated[User, Depends(current_user)]
 
 
-def op(name: str) -> dict[str, Any]:
-    """The stable operation id ``approvals-<name>``."""
-    return {"operation_id": f"{TAG}-{name}"}
+# what a step of the flow answers when the item is not in a state that allows it, the
+# version sent is stale, or something it needs is missing (api/approvals/errors.py)
+_CONFLICT = error_response(
+    "当前状态不允许此操作 / not allowed now: the status does not allow it (`detail.allowed`), "
+    "the version is stale, or a precondition is missing (`detail.missing`)"
+)
+
+
+def op(name: str, *, transition: bool = False, not_found: str | None = None) -> dict[str, Any]:
+    """The stable operation id ``approvals-<name>``; a ``transition`` (a step of the flow,
+    with a version and an ``Idempotency-Key``) also documents its 409, and ``not_found``
+    the 404 of an item named in the query or body (a path's 404 is documented for all)."""
+    answers: dict[int | str, dict[str, Any]] = {}
+    if transition:
+        answers[409] = _CONFLICT
+    if not_found is not None:
+        answers[404] = error_response(not_found)
+    extra = {"responses": answers} if answers else {}
+    return {"operation_id": f"{TAG}-{name}", **extra}
 
 
 @dataclass(frozen=True)

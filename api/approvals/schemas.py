@@ -74,6 +74,9 @@ _VOLTAGES_KV = frozenset({0.22, 0.4, 10.0, 35.0, 110.0})
 IdNumber = Annotated[str, AfterValidator(check_id_number)]
 CreditCode = Annotated[str, AfterValidator(check_credit_code)]
 Phone = Annotated[str, AfterValidator(check_phone)]
+# an id or version sent in a body: PostgreSQL's ``integer`` (a larger one named nothing but
+# failed the query with a 500)
+DbInt = Annotated[int, Field(ge=0, le=2**31 - 1)]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -301,7 +304,7 @@ class ApplicationCreate(ApplicationBase):
 class ApplicationUpdate(ApplicationBase):
     """A returned application, corrected and sent again (the whole form)."""
 
-    version: int
+    version: DbInt
     attachments: Annotated[list[AttachmentCreate], Field(max_length=20)] = []
 
 
@@ -320,7 +323,7 @@ class DispatchPublic(_Public):
     status: str
     dispatched_at: dt.datetime
     accepted_at: dt.datetime | None
-    version: int
+    version: DbInt
 
 
 class ApplicationPublic(_Public):
@@ -344,7 +347,7 @@ class ApplicationPublic(_Public):
     submitted_at: dt.datetime
     completed_at: dt.datetime | None
     return_reason: str | None
-    version: int
+    version: DbInt
     demands: list[DemandPublic]
     dispatches: list[DispatchPublic] = []
     outstanding_permits: list[str] = []
@@ -357,7 +360,7 @@ class ApplicationPublic(_Public):
 
 # ---------------------------------------------------------------- acting on the flow
 class Versioned(_Model):
-    version: int | None = None  # the version you read; a stale one gets 409
+    version: DbInt | None = None  # the version you read; a stale one gets 409
 
 
 class ReasonBody(Versioned):
@@ -368,7 +371,7 @@ class AcceptApplication(Versioned):
     """综合受理: optional company per utility and the project's 负责人 (a user id)."""
 
     companies: dict[Utility, str] = {}
-    coordinator_id: int | None = None
+    coordinator_id: DbInt | None = None
 
 
 class AgreementCreate(_Model):
@@ -393,11 +396,11 @@ class RouteCreate(_Model):
     geojson: dict[str, Any]
     crs: Annotated[str, Field(min_length=4, max_length=50)]  # e.g. "EPSG:32652"
     quantities: dict[str, Any] | None = None  # from the plan / cross-section work, if any
-    plan_id: int | None = None
-    plan_version: int | None = None
+    plan_id: DbInt | None = None
+    plan_version: DbInt | None = None
     reason: str | None = Field(default=None, max_length=2000)
     permit_types: list[PermitType] | None = None  # default: all seven
-    version: int | None = None  # the application's version
+    version: DbInt | None = None  # the application's version
 
 
 class RouteVersionPublic(_Public):
@@ -423,7 +426,7 @@ RouteVersionList = RootModel[list[RouteVersionPublic]]
 class PlanningCreate(_Model):
     """Plan the shared trench from the application's proposals (and co-located ones')."""
 
-    with_applications: Annotated[list[int], Field(max_length=20)] = []
+    with_applications: Annotated[list[DbInt], Field(max_length=20)] = []
     # the works' date (protection periods); default: the lines' earliest planned start
     on_date: dt.date | None = None
     time_limit_s: float = Field(default=30.0, gt=0, le=600)
@@ -459,7 +462,7 @@ class RouteFromPlan(Versioned):
     """Fix one stored alternative (a trench plan of this application) as the route version."""
 
     plan_key: Annotated[str, Field(min_length=1, max_length=40)]
-    plan_version: int | None = Field(default=None, ge=1)  # default: its latest
+    plan_version: DbInt | None = Field(default=None, ge=1)  # default: its latest
     reason: str | None = Field(default=None, max_length=2000)
     permit_types: list[PermitType] | None = None
 
@@ -481,7 +484,7 @@ class OpportunityPublic(_Public):
 class BundleCreate(_Model):
     """Bundle co-located applications into one joint route (dig once)."""
 
-    application_ids: Annotated[list[int], Field(min_length=2, max_length=20)]
+    application_ids: Annotated[list[DbInt], Field(min_length=2, max_length=20)]
     # the joint works start no earlier than this (default: when the last member is ready)
     not_before: dt.date | None = None
     reason: str | None = Field(default=None, max_length=2000)
@@ -575,7 +578,7 @@ class PermitPublic(_Public):
     overdue: bool = False
     decided_at: dt.datetime | None
     conditions: str | None
-    version: int
+    version: DbInt
     attachments: list[AttachmentPublic] = []
 
 
@@ -607,7 +610,7 @@ class AcceptanceCreate(_Model):
     passed: bool
     appointment_at: dt.datetime | None = None  # 预约接通
     opinion: str = Field(default="", max_length=5000)
-    version: int | None = None  # the application's version
+    version: DbInt | None = None  # the application's version
 
     @model_validator(mode="after")
     def _mode_matches(self) -> AcceptanceCreate:
@@ -662,7 +665,7 @@ class ConsultationPublic(_Public):
     answered_by_id: int | None
     answered_at: dt.datetime | None
     created_at: dt.datetime
-    version: int
+    version: DbInt
 
 
 class DueItem(BaseModel):

@@ -63,6 +63,7 @@ from api.approvals.schemas import UserPublic
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
 from api.policy import request_token
+from api.responses import error_response
 from api.services import planning
 
 __all__ = ["get_now", "router"]
@@ -71,7 +72,15 @@ router = APIRouter(prefix="/approvals", tags=[TAG])
 
 
 # ---------------------------------------------------------------- users
-@router.post("/auth/token", response_model=TokenPublic, **op("login"))
+@router.post(
+    "/auth/token",
+    response_model=TokenPublic,
+    responses={
+        401: error_response("用户名或密码错误 / wrong username or password"),
+        429: error_response("尝试过多，已暂时锁定 / too many failures: locked for a while"),
+    },
+    **op("login"),
+)
 def login(
     *,
     request: Request,
@@ -148,7 +157,10 @@ def list_organisations(session: SessionDep, user: UserDep) -> list[Organisation]
 
 # ---------------------------------------------------------------- 前置咨询
 @router.post(
-    "/consultations", response_model=ConsultationPublic, status_code=201, **op("ask-consultation")
+    "/consultations",
+    response_model=ConsultationPublic,
+    status_code=201,
+    **op("ask-consultation", transition=True),
 )
 def ask_consultation(w: WriteDep, body: ConsultationCreate) -> Any:
     """Ask about a planned project before applying (前置咨询)."""
@@ -171,7 +183,7 @@ def list_consultations(session: SessionDep, user: UserDep) -> list[Consultation]
 @router.post(
     "/consultations/{consultation_id}/answer",
     response_model=ConsultationPublic,
-    **op("answer-consultation"),
+    **op("answer-consultation", transition=True),
 )
 def answer_consultation(w: WriteDep, consultation_id: int, body: ConsultationAnswer) -> Any:
     """Answer a pre-consultation."""
@@ -186,7 +198,10 @@ def answer_consultation(w: WriteDep, consultation_id: int, body: ConsultationAns
 
 # ---------------------------------------------------------------- 一张表单, 综合受理
 @router.post(
-    "/applications", response_model=ApplicationPublic, status_code=201, **op("submit-application")
+    "/applications",
+    response_model=ApplicationPublic,
+    status_code=201,
+    **op("submit-application", transition=True),
 )
 def submit_application(w: WriteDep, body: ApplicationCreate) -> Any:
     """File the combined form (一张表单) for any subset of the six utilities, in a city."""
@@ -220,7 +235,7 @@ def read_application(
 @router.put(
     "/applications/{application_id}",
     response_model=ApplicationPublic,
-    **op("resubmit-application"),
+    **op("resubmit-application", transition=True),
 )
 def resubmit_application(w: WriteDep, application_id: int, body: ApplicationUpdate) -> Any:
     """Send a returned application again, corrected."""
@@ -236,7 +251,7 @@ def resubmit_application(w: WriteDep, application_id: int, body: ApplicationUpda
 @router.post(
     "/applications/{application_id}/accept",
     response_model=ApplicationPublic,
-    **op("accept-application"),
+    **op("accept-application", transition=True),
 )
 def accept_application(w: WriteDep, application_id: int, body: AcceptApplication) -> Any:
     """综合受理: accept and push to the utility companies concerned."""
@@ -285,12 +300,14 @@ for _path, _action, _policy, _doc in (
         _endpoint,
         methods=["POST"],
         response_model=ApplicationPublic,
-        **op(f"{_path}-application"),
+        **op(f"{_path}-application", transition=True),
     )
 
 
 @router.post(
-    "/dispatches/{dispatch_id}/accept", response_model=DispatchPublic, **op("accept-dispatch")
+    "/dispatches/{dispatch_id}/accept",
+    response_model=DispatchPublic,
+    **op("accept-dispatch", transition=True),
 )
 def accept_dispatch(w: WriteDep, dispatch_id: int, body: DispatchAccept) -> Any:
     """实时受理 by the company, with the signed construction agreement (委托施工协议)."""
@@ -304,7 +321,11 @@ def accept_dispatch(w: WriteDep, dispatch_id: int, body: DispatchAccept) -> Any:
 
 
 # ---------------------------------------------------------------- 联合勘察
-@router.post("/applications/{application_id}/opinions", status_code=201, **op("record-opinion"))
+@router.post(
+    "/applications/{application_id}/opinions",
+    status_code=201,
+    **op("record-opinion", transition=True),
+)
 def record_opinion(w: WriteDep, application_id: int, body: OpinionCreate) -> Any:
     """Record your organisation's joint-survey opinion (联合踏勘意见)."""
     w.load(Action.record_opinion, Application, application_id)
@@ -347,7 +368,7 @@ def list_opinions(session: SessionDep, user: UserDep, application_id: int) -> li
     "/applications/{application_id}/routes",
     response_model=RouteVersionPublic,
     status_code=201,
-    **op("fix-route"),
+    **op("fix-route", transition=True),
 )
 def fix_route(w: WriteDep, application_id: int, body: RouteCreate) -> Any:
     """Fix the shared-trench route (a new frozen version); opens or re-opens the permits."""
@@ -382,7 +403,7 @@ def list_routes(session: SessionDep, user: UserDep, application_id: int) -> list
     "/applications/{application_id}/plans",
     response_model=PlanningPublic,
     status_code=201,
-    **op("plan-route"),
+    **op("plan-route", transition=True),
 )
 def plan_route(
     w: WriteDep, graphs: RoadGraphsDep, application_id: int, body: PlanningCreate
@@ -425,7 +446,7 @@ def read_planning(session: SessionDep, user: UserDep, application_id: int) -> Pl
     "/applications/{application_id}/routes/from-plan",
     response_model=RouteVersionPublic,
     status_code=201,
-    **op("fix-planned-route"),
+    **op("fix-planned-route", transition=True),
 )
 def fix_planned_route(w: WriteDep, application_id: int, body: RouteFromPlan) -> Any:
     """Fix one planned alternative as the route version; opens or re-opens the permits."""

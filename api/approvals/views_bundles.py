@@ -36,7 +36,11 @@ __all__ = ["bundle_public", "router"]
 router = APIRouter()
 
 
-@router.get("/opportunities", response_model=list[OpportunityPublic], **op("list-opportunities"))
+@router.get(
+    "/opportunities",
+    response_model=list[OpportunityPublic],
+    **op("list-opportunities", not_found="城市或申请不存在 / no such city or application"),
+)
 def list_opportunities(
     session: SessionDep,
     user: UserDep,
@@ -56,7 +60,12 @@ def list_opportunities(
     ]
 
 
-@router.post("/bundles", response_model=BundlePublic, status_code=201, **op("create-bundle"))
+@router.post(
+    "/bundles",
+    response_model=BundlePublic,
+    status_code=201,
+    **op("create-bundle", transition=True, not_found="申请不存在 / no such application"),
+)
 def create_bundle(w: WriteDep, graphs: RoadGraphsDep, body: BundleCreate) -> Any:
     """Bundle co-located applications: one joint plan, cost shares, one construction window."""
     for application_id in body.application_ids:
@@ -81,7 +90,7 @@ def read_bundle(session: SessionDep, user: UserDep, bundle_id: int) -> BundlePub
     "/bundles/{bundle_id}/routes",
     response_model=list[RouteVersionPublic],
     status_code=201,
-    **op("fix-bundle-route"),
+    **op("fix-bundle-route", transition=True),
 )
 def fix_bundle_route(w: WriteDep, bundle_id: int, body: BundleRouteFix) -> Any:
     """Fix the joint route as every member's route version; their permits refer to it."""

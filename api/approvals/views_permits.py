@@ -71,7 +71,11 @@ def read_permit(session: SessionDep, user: UserDep, now: NowDep, permit_id: int)
     )
 
 
-@router.post("/permits/{permit_id}/review", response_model=PermitPublic, **op("review-permit"))
+@router.post(
+    "/permits/{permit_id}/review",
+    response_model=PermitPublic,
+    **op("review-permit", transition=True),
+)
 def review_permit(w: WriteDep, permit_id: int, body: PermitReview) -> Any:
     """First level (clerk): review and recommend."""
     w.load(Action.review_permit, Permit, permit_id)
@@ -81,7 +85,11 @@ def review_permit(w: WriteDep, permit_id: int, body: PermitReview) -> Any:
     )
 
 
-@router.post("/permits/{permit_id}/decide", response_model=PermitPublic, **op("decide-permit"))
+@router.post(
+    "/permits/{permit_id}/decide",
+    response_model=PermitPublic,
+    **op("decide-permit", transition=True),
+)
 def decide_permit(w: WriteDep, permit_id: int, body: PermitDecide) -> Any:
     """Second level (chief): decide; the result goes to every company at once."""
     w.load(Action.decide_permit, Permit, permit_id)
@@ -91,7 +99,11 @@ def decide_permit(w: WriteDep, permit_id: int, body: PermitDecide) -> Any:
     )
 
 
-@router.post("/permits/{permit_id}/resubmit", response_model=PermitPublic, **op("resubmit-permit"))
+@router.post(
+    "/permits/{permit_id}/resubmit",
+    response_model=PermitPublic,
+    **op("resubmit-permit", transition=True),
+)
 def resubmit_permit(w: WriteDep, permit_id: int, body: ReasonBody) -> Any:
     """Send a permit returned for changes back to its department."""
     w.load(Action.resubmit_permit, Permit, permit_id)
@@ -146,7 +158,7 @@ router.add_api_route(
     _construction("start_construction", Action.start_construction, service.start_construction),
     methods=["POST"],
     response_model=ApplicationPublic,
-    **op("start-construction"),
+    **op("start-construction", transition=True),
     summary="Start construction (the explicit 施工 button).",
 )
 router.add_api_route(
@@ -154,7 +166,7 @@ router.add_api_route(
     _construction("finish_construction", Action.finish_construction, service.finish_construction),
     methods=["POST"],
     response_model=ApplicationPublic,
-    **op("finish-construction"),
+    **op("finish-construction", transition=True),
     summary="Construction finished: the acceptance clock starts.",
 )
 
@@ -163,7 +175,7 @@ router.add_api_route(
     "/applications/{application_id}/acceptances",
     response_model=AcceptancePublic,
     status_code=201,
-    **op("record-acceptance"),
+    **op("record-acceptance", transition=True),
 )
 def record_acceptance(w: WriteDep, application_id: int, body: AcceptanceCreate) -> Any:
     """Record a joint or single-utility acceptance (验收) with the connection appointment."""

@@ -32,6 +32,7 @@ import maps
 from api.approvals import auth
 from api.approvals.calendar import local_date
 from api.approvals.enums import Action
+from api.approvals.errors import NotFoundError
 from api.approvals.models import Application
 from api.approvals.models import Permit
 from api.approvals.models import RouteVersion
@@ -44,6 +45,7 @@ from api.policy import TOKEN_COOKIE
 from api.policy import AccessDep
 from api.policy import request_user
 from api.responses import content_disposition
+from api.responses import error_response
 from api.services.analysis import KIND_KEYS
 from api.services.analysis import AnalysedRoute
 from api.services.analysis import analyse_frames
@@ -109,6 +111,12 @@ def required_user(access: AccessDep) -> User:
 
 
 UserDep = Annotated[User, Depends(required_user)]
+
+
+# what every route of an application's fixed route may answer besides the policy's
+_ROUTE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    409: error_response("尚无确定的路由 / the application has no fixed route yet", http_error=True),
+}
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -188,6 +196,7 @@ def _to_tiles(city: str) -> RedirectResponse:
 @router.get(
     "/maps/applications/{application_id}",
     response_class=HTMLResponse,
+    responses=_ROUTE_ANSWERS,
     operation_id="maps-application-map",
 )
 def application_map(
@@ -211,7 +220,7 @@ def application_map(
 @router.get(
     "/maps/applications/{application_id}/sections/{edge}.svg",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses={**_ROUTE_ANSWERS, 200: {"content": {"image/svg+xml": {}}}},
     operation_id="maps-route-section",
 )
 def route_section_svg(
@@ -231,7 +240,7 @@ def _section_svg(analysed: AnalysedRoute, edge: str) -> Response:
     try:
         section = analysed.section(edge)
     except KeyError:
-        raise HTTPException(404, f"the route has no segment {edge!r}") from None
+        raise HTTPException(404, f"路由中没有此段 / the route has no segment {edge!r}") from None
     return Response(section_svg(section), media_type="image/svg+xml")
 
 
@@ -289,7 +298,7 @@ def plan_section_svg(
 @router.get(
     "/permits/applications/{application_id}/sheets/{permit_type}.pdf",
     response_class=Response,
-    responses={200: {"content": {PDF: {}}}},
+    responses={**_ROUTE_ANSWERS, 200: {"content": {PDF: {}}}},
     operation_id="maps-permit-sheet",
 )
 def permit_sheet(
@@ -297,7 +306,9 @@ def permit_sheet(
 ) -> Response:
     """The permit sheet(s) of one approval type for an application's fixed route (PDF)."""
     if permit_type not in style.PERMIT_TYPES:
-        raise HTTPException(404, f"no sheet for {permit_type!r}; one of {list(style.PERMIT_TYPES)}")
+        raise HTTPException(
+            404, f"没有此图纸 / no sheet for {permit_type!r}; one of {list(style.PERMIT_TYPES)}"
+        )
     app, route = _application_route(session, user, application_id)
     name = f"{app.number}-{permit_type}.pdf"
     return _frozen_pdf(
@@ -308,7 +319,7 @@ def permit_sheet(
 @router.get(
     "/permits/applications/{application_id}/packet.pdf",
     response_class=Response,
-    responses={200: {"content": {PDF: {}}}},
+    responses={**_ROUTE_ANSWERS, 200: {"content": {PDF: {}}}},
     operation_id="maps-permit-packet-pdf",
 )
 def permit_packet_pdf(application_id: int, session: SessionDep, user: UserDep) -> Response:
@@ -322,7 +333,7 @@ def permit_packet_pdf(application_id: int, session: SessionDep, user: UserDep) -
 @router.get(
     "/permits/applications/{application_id}/quantities.{fmt}",
     response_class=Response,
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    responses={**_ROUTE_ANSWERS, 200: {"content": {"application/json": {}, "text/csv": {}}}},
     operation_id="maps-route-quantities",
 )
 def route_quantities_document(
@@ -336,7 +347,10 @@ def route_quantities_document(
     document = f"quantities.{fmt}"
     stored = stored_document(session, route.id, document)
     if stored is None:
-        msg = f"route v{route.version_no} of {app.number} was fixed before documents were frozen"
+        msg = (
+            f"没有存档的文件 / route v{route.version_no} of {app.number} was fixed before "
+            "documents were frozen"
+        )
         raise HTTPException(404, msg)
     name = f"{app.number}-v{route.version_no}-{document}"
     return Response(stored.data, media_type=stored.content_type, headers=_attachment(name))
@@ -344,6 +358,7 @@ def route_quantities_document(
 
 @router.get(
     "/permits/applications/{application_id}/route.geojson",
+    responses=_ROUTE_ANSWERS,
     operation_id="maps-route-geojson",
 )
 def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Response:
@@ -357,7 +372,7 @@ def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Re
 @router.get(
     "/permits/applications/{application_id}/route.dxf",
     response_class=Response,
-    responses={200: {"content": {DXF: {}}}},
+    responses={**_ROUTE_ANSWERS, 200: {"content": {DXF: {}}}},
     operation_id="maps-route-dxf",
 )
 def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Response:
@@ -371,7 +386,7 @@ def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Respon
 @router.get(
     "/permits/applications/{application_id}/packet.zip",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses={**_ROUTE_ANSWERS, 200: {"content": {"application/zip": {}}}},
     operation_id="maps-permit-packet-zip",
 )
 def permit_packet_zip(application_id: int, session: SessionDep, user: UserDep) -> Response:
@@ -402,7 +417,7 @@ def _application_route(
     auth.authorize(user, Action.read_routes)
     app = session.get(Application, application_id)
     if app is None:
-        raise HTTPException(404, f"no application {application_id}")
+        raise NotFoundError("application", application_id)
     auth.authorize(user, Action.read_routes, app, session=session)
     route = session.scalars(
         select(RouteVersion)
@@ -411,9 +426,11 @@ def _application_route(
         .limit(1)
     ).first()
     if route is None:
-        raise HTTPException(
-            409, f"application {app.number} has no fixed route yet (the joint survey fixes it)"
+        msg = (
+            f"尚无确定的路由 / application {app.number} has no fixed route yet "
+            "(the joint survey fixes it)"
         )
+        raise HTTPException(409, msg)
     return app, route
 
 
@@ -452,7 +469,9 @@ def _frozen_pdf(
         data = stored.data
     elif stored_document(session, route.id, "quantities.json") is not None:
         # documents were frozen, but not this one: the application has no such permit
-        msg = f"application {app.number} has no {' / '.join(permit_types)} permit sheet"
+        msg = (
+            f"没有此图纸 / application {app.number} has no {' / '.join(permit_types)} permit sheet"
+        )
         raise HTTPException(404, msg)
     else:
         analysed = version_analysis(session, app, route)

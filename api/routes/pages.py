@@ -46,6 +46,7 @@ from api.policy import TOKEN_COOKIE
 from api.policy import csrf_token_for
 from api.policy import request_token
 from api.policy import request_user
+from api.responses import OrjsonResponse
 from api.routes.maps import quantity_rows
 from api.routes.tiles import TILE_COLUMNS
 from api.services.analysis import analyse_frames
@@ -207,7 +208,7 @@ def application_page(
     auth.authorize(user, Action.read_application)
     app = session.get(Application, application_id)
     if app is None:
-        raise HTTPException(404, f"no application {application_id}")
+        raise HTTPException(404, f"申请不存在 / no application {application_id}")
     auth.authorize(user, Action.read_application, app, session=session)
     now = dt.datetime.now(dt.UTC)
     route = _latest_route(session, user, app)
@@ -277,7 +278,7 @@ def upload_page(request: Request, session: SessionDep, user: UserOrNone) -> HTML
 
 
 @router.post("/layers/{layer_id}/colocation", response_model=None)
-def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) -> dict[str, Any]:
+def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) -> OrjsonResponse:
     """Match an uploaded proposed-lines layer and return the co-location it triggers.
 
     Runs issue 4's incremental ``add_proposals`` on the layer's lines (stored once: a second
@@ -285,7 +286,9 @@ def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) 
     """
     info = get_layer(session, layer_id)
     if info.kind != "proposed_lines":
-        raise HTTPException(422, f"layer {layer_id} holds {info.kind}, not proposed lines")
+        raise HTTPException(
+            422, f"不是拟建管线图层 / layer {layer_id} holds {info.kind}, not proposed lines"
+        )
     ids = session.scalars(
         select(ProposedLineRow.id).where(ProposedLineRow.layer_id == layer_id)
     ).all()
@@ -296,7 +299,8 @@ def layer_colocation(layer_id: int, session: SessionDep, graphs: RoadGraphsDep) 
         raise HTTPException(422, {"message": str(exc), "problems": detail}) from exc
     data = outcome.as_dict()
     groups = [g.get("properties", g) for g in data["groups"]]  # GeoJSON features
-    return {"lines": data["lines"], "groups": groups, "warnings": data["warnings"]}
+    # orjson, not FastAPI's encoder: the counts and lengths are numpy numbers
+    return OrjsonResponse({"lines": data["lines"], "groups": groups, "warnings": data["warnings"]})
 
 
 @router.get("/cities/{city}/tiles", response_class=HTMLResponse)

@@ -19,8 +19,6 @@ from fastapi import Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 from pydantic import Field
-from pyproj import CRS
-from pyproj.exceptions import CRSError
 from shapely.errors import ShapelyError
 from shapely.geometry import LineString
 from shapely.geometry import Point
@@ -29,10 +27,13 @@ from sqlalchemy.orm import Session
 from api.deps import SessionDep
 from api.errors import register
 from api.policy import AccessDep
+from api.responses import error_response
 from api.services.analysis import analyse_frames
 from api.services.analysis import analyse_segments
 from api.services.analysis import city_by_id
 from geodata import storage
+from geodata.crs import parse_crs
+from geodata.errors import CRSError
 from geodata.plan_store import get_plan
 from maps.frames import trench_frames
 from maps.section_drawing import section_png
@@ -167,12 +168,16 @@ Document = Literal["quantities.csv", "drawing.svg", "drawing.png"]
 SegmentQuery = Annotated[str | None, Query(description="segment to draw; the first if omitted")]
 DpiQuery = Annotated[int, Query(ge=30, le=600, description="PNG resolution")]
 VersionQuery = Annotated[int | None, Query(description="the latest if omitted")]
+_NO_CITY: dict[int | str, dict[str, Any]] = {
+    404: error_response("城市不存在 / no city of that name (body.city)")
+}
 _DOCUMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}, "image/svg+xml": {}, "image/png": {}}}
+    200: {"content": {"text/csv": {}, "image/svg+xml": {}, "image/png": {}}},
+    **_NO_CITY,
 }
 
 
-@router.post("", operation_id="sections-compute", response_model=SectionsPublic)
+@router.post("", operation_id="sections-compute", response_model=SectionsPublic, responses=_NO_CITY)
 def compute_sections(
     body: SectionsRequest, session: SessionDep, access: AccessDep
 ) -> dict[str, Any]:
@@ -181,7 +186,9 @@ def compute_sections(
     return _segments_analysis(body, session).as_dict()
 
 
-@router.post("/plan", operation_id="sections-plan", response_model=SectionsPublic)
+@router.post(
+    "/plan", operation_id="sections-plan", response_model=SectionsPublic, responses=_NO_CITY
+)
 def plan_sections(
     body: PlanSectionsRequest, session: SessionDep, access: AccessDep
 ) -> dict[str, Any]:
@@ -194,7 +201,7 @@ def plan_sections(
     "/plans/{plan_key}",
     operation_id="sections-stored-plan",
     response_model=SectionsPublic,
-    responses={404: {"description": "no such plan or version"}},
+    responses={404: error_response("方案不存在 / no such plan or version")},
 )
 def stored_plan_sections(
     session: SessionDep,
@@ -230,7 +237,7 @@ def plan_document(
     "/plans/{plan_key}/{document}",
     operation_id="sections-stored-plan-document",
     response_class=Response,
-    responses={**_DOCUMENT_RESPONSES, 404: {"description": "no such plan"}},
+    responses={**_DOCUMENT_RESPONSES, 404: error_response("方案不存在 / no such plan")},
 )
 def stored_plan_document(
     session: SessionDep,
@@ -316,7 +323,7 @@ def _segments_analysis(body: SectionsRequest, session: Session) -> RouteAnalysis
     if city is not None:
         if crs is None:
             crs = city.crs
-        elif CRS.from_user_input(crs) != CRS.from_user_input(city.crs):
+        elif parse_crs(crs) != parse_crs(city.crs):
             msg = f"city {city.name!r} stores {city.crs}; send coordinates in it, not {crs}"
             raise SectionError(msg)
     return analyse_segments(
@@ -376,9 +383,13 @@ def _plan_in_city(
 def _crs(crs: str | None) -> str | None:
     if crs is not None:
         try:
-            CRS.from_user_input(crs)
+            parse_crs(crs)
         except CRSError as exc:
-            msg = f"unknown crs {crs!r}: give an EPSG code such as 'EPSG:32652'"
+            msg = (
+                f"未知的 crs / unknown crs {crs!r}: give an EPSG code such as 'EPSG:32652'"
+                if exc.__cause__ is not None  # pyproj knows no such CRS
+                else f"crs: {exc}"
+            )
             raise SectionError(msg) from exc
     return crs
 

@@ -49,7 +49,8 @@ def get_tilejson(
     """Return the TileJSON 3.0 of a city's layer kind (for MapLibre, QGIS, OpenLayers)."""
     if kind not in TILE_COLUMNS:
         raise HTTPException(
-            404, f"unknown layer kind {kind!r}; expected one of {list(TILE_COLUMNS)}"
+            404,
+            f"未知的图层类型 / unknown layer kind {kind!r}; expected one of {list(TILE_COLUMNS)}",
         )
     city_id, _ = _city(session, city)
     row = session.execute(
@@ -109,10 +110,11 @@ def get_tile(
     """Return one vector tile of a city's layer kind (EPSG:3857 tile grid)."""
     if kind not in TILE_COLUMNS:
         raise HTTPException(
-            404, f"unknown layer kind {kind!r}; expected one of {list(TILE_COLUMNS)}"
+            404,
+            f"未知的图层类型 / unknown layer kind {kind!r}; expected one of {list(TILE_COLUMNS)}",
         )
     if x >= 2**z or y >= 2**z:
-        raise HTTPException(404, f"tile {z}/{x}/{y} is outside the grid at zoom {z}")
+        raise HTTPException(404, f"瓦片超出范围 / tile {z}/{x}/{y} is outside the grid at zoom {z}")
     city_id, srid = _city(session, city)
     etag = _etag(session, city_id, kind, z=z, x=x, y=y)
     headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag}
@@ -164,7 +166,7 @@ def _city(session: Session, city: str) -> tuple[int, int]:
         text("SELECT id, srid FROM cities WHERE name = :name OR id::text = :name"), {"name": city}
     ).first()
     if row is None:
-        raise HTTPException(404, f"no city {city!r}")
+        raise HTTPException(404, f"城市不存在 / no city {city!r}")
     return int(row.id), int(row.srid)
 
 
