@@ -50,7 +50,7 @@ __all__ = ["CJK_FONT", "build_record_sheet", "render_record_sheet_pdf", "sheet_l
 logger = logging.getLogger(__name__)
 
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-_LINES_PER_PAGE = 58
+_LINES_PER_PAGE = 55  # leaves the bottom for the page number
 _PAGE_IN = (8.27, 11.69)  # A4
 _LINE_UNITS = 120  # a line's width in half-width characters at the body's size
 _INTAKE_ACTIONS = {"accept", "return", "reject", "not_competent"}
@@ -545,19 +545,29 @@ def _acceptance_lines(sheet: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def _wrap(text: str, size: float) -> list[str]:
-    """Break a long line at the page's width (a CJK character is two half-width units)."""
+    """Break a long line at the page's width, at a space where there is one (a CJK character
+    is two half-width units); continuation lines are indented."""
     limit = int(_LINE_UNITS * _BODY / size)
     parts: list[str] = []
-    current, width = "", 0
-    for ch in text:
-        w = 2 if ord(ch) > 0x2E7F else 1
-        if width + w > limit:
-            parts.append(current)
-            current, width = "      " + ch, 6 + w
-        else:
-            current, width = current + ch, width + w
-    parts.append(current)
+    rest = text
+    while _width(rest) > limit:
+        cut, width = 0, 0
+        for i, ch in enumerate(rest):
+            width += _width(ch)
+            if width > limit:
+                break
+            cut = i + 1
+        space = rest.rfind(" ", 0, cut)
+        if space > limit // 2:
+            cut = space
+        parts.append(rest[:cut])
+        rest = "      " + rest[cut:].lstrip()
+    parts.append(rest)
     return parts
+
+
+def _width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
 
 
 def _zh(kind: str, code: str | None) -> str:

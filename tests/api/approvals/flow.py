@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.approvals.identity import check_credit_code
+from api.catalogue import label
 from api.services.colocation import import_proposals
 from geodata.db import session_scope
 from tests.helpers import read_sample
@@ -62,7 +63,11 @@ APPLICANT_CODE = credit_code("91230103MA1ABCDE0")  # synthetic, valid checksum
 
 
 def demand(utility: str) -> dict[str, Any]:
-    point = {"lon": 126.6521, "lat": 45.7551, "description": f"{utility} 接入点"}
+    point = {
+        "lon": 126.6521,
+        "lat": 45.7551,
+        "description": f"{label('utility', utility, lang='zh')}接入点",
+    }
     fields: dict[str, dict[str, Any]] = {
         "water": {"flow_m3_per_day": 120.0, "diameter_mm": 100},
         "power": {"load_kw": 630.0, "voltage_kv": 10},
