@@ -89,7 +89,11 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "permit_type": {
         "road_occupation": ("占用城市道路审批", "road occupation"),
         "tree_felling": ("砍伐城市树木审批", "tree felling"),
-        "pipeline_attachment": ("依附于城市道路的管线、杆线审批", "lines and poles on the road"),
+        # the reform plan's words (hegang_reform_plan.txt)
+        "pipeline_attachment": (
+            "依附于城市道路建设各种管线、杆线等审批",
+            "lines and poles on the road",
+        ),
         "road_excavation": ("挖掘城市道路审批", "road excavation"),
         "traffic_opinion": ("占挖道路交通安全意见", "traffic safety opinion"),
         "planning_opinion": ("建设工程规划意见", "planning opinion"),
