@@ -324,7 +324,8 @@ def render_record_sheet_pdf(sheet: dict[str, Any]) -> bytes:
 def sheet_lines(sheet: dict[str, Any]) -> list[tuple[str, float]]:
     """The sheet as (text, font size) lines for people: Chinese labels, Beijing time."""
     a = sheet["application"]
-    out: list[tuple[str, float]] = [(f"{sheet['title']}  {a['number']}", 14)]
+    # the title is taller than a line: an empty line under it
+    out: list[tuple[str, float]] = [(f"{sheet['title']}  {a['number']}", 14), ("", _BODY)]
     out += _form_lines(a)
     out += _intake_lines(sheet)
     out += _stage_lines(sheet)
