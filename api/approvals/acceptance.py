@@ -31,7 +31,7 @@ from api.approvals.transitions import apply_transition
 from api.catalogue import beijing
 from api.catalogue import label
 
-__all__ = ["accepted_utilities", "latest_results", "record_acceptance"]
+__all__ = ["WrongCompanyError", "accepted_utilities", "latest_results", "record_acceptance"]
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,17 @@ def _check_company(session: Session, app: Application, actor: User, named: list[
         f"a company records only its own utilities' acceptance: "
         f"{', '.join(foreign)} not dispatched to {mine.code if mine else 'your company'}"
     )
-    raise PermissionDeniedError(Role.utility_staff, "record_acceptance", why)
+    raise WrongCompanyError(why, company=mine.code if mine else None, utilities=foreign)
+
+
+class WrongCompanyError(PermissionDeniedError):
+    """403: a company recording the acceptance of a utility dispatched to another; the message
+    is the reason itself, Chinese first (the base class's begins with the role's code)."""
+
+    def __init__(self, why: str, *, company: str | None, utilities: list[str]) -> None:
+        super().__init__(Role.utility_staff, "record_acceptance", why)
+        self.args = (why,)
+        self.detail = {**self.detail, "company": company, "utilities": utilities}
 
 
 def _check_results(body: AcceptanceCreate) -> None:

@@ -31,6 +31,8 @@ def test_a_company_cannot_record_another_utilitys_acceptance(flow: Flow) -> None
     why = refused["detail"]["why"]
     # names the company refused, the utility and the company that records it
     assert "示例供电公司" in why and "给水" in why and "示例供水集团有限公司" in why, why
+    assert refused["message"].startswith("示例供电公司只能记录本企业承担专业的验收")
+    assert refused["error"] == "WrongCompanyError" and refused["detail"]["utilities"] == ["water"]
     # a joint record naming another company's utility is refused the same way
     refused = flow.acceptance(app, "power", utilities=["power", "gas"], expect=403)
     assert "燃气" in refused["detail"]["why"] and "示例燃气集团有限公司" in refused["detail"]["why"]
