@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from api.catalogue import label
+
 __all__ = [
     "PERMIT_GRANTED",
     "PERMIT_OWNER",
@@ -199,24 +201,10 @@ PERMIT_OWNER: dict[PermitType, DepartmentKind] = {
     PermitType.construction_opinion: DepartmentKind.housing_construction,
 }
 
-PERMIT_TITLES: dict[PermitType, str] = {
-    PermitType.road_occupation: "占用城市道路审批",
-    PermitType.tree_felling: "砍伐城市树木审批",
-    PermitType.pipeline_attachment: "依附于城市道路建设各种管线、杆线等审批",
-    PermitType.road_excavation: "挖掘城市道路审批",
-    PermitType.traffic_opinion: "占挖道路交通安全意见",
-    PermitType.planning_opinion: "建设工程规划意见",
-    PermitType.construction_opinion: "建筑工程施工意见",
-}
+# the Chinese titles come from the one catalogue (api/catalogue.py)
+PERMIT_TITLES: dict[PermitType, str] = {p: label("permit_type", p, lang="zh") for p in PermitType}
 
-STAGE_TITLES: dict[Stage, str] = {
-    Stage.acceptance: "申请受理",
-    Stage.joint_survey: "联合勘察",
-    Stage.permits: "许可审批",
-    Stage.construction: "企业施工",
-    Stage.final_acceptance: "验收服务",
-    Stage.closed: "办结",
-}
+STAGE_TITLES: dict[Stage, str] = {s: label("stage", s, lang="zh") for s in Stage}
 
 # allowed working days per timed stage; None = untimed (reform plan, section 四)
 STAGE_WORKING_DAYS: dict[Stage, int | None] = {

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 
+from api.approvals import calendar
 from geodata.tables import Base
 from geodata.tables import City
 
@@ -188,6 +189,11 @@ class Application(Base):
     city: Mapped[City | None] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def deadline_provisional(self) -> bool:
+        """The stage deadline counted a year no calendar (library or city file) knows."""
+        return calendar.is_provisional(self.stage_started_at, self.stage_due_at)
 
 
 class Demand(Base):
@@ -387,6 +393,11 @@ class Permit(Base):
     department: Mapped[Organisation] = relationship(lazy="joined")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def deadline_provisional(self) -> bool:
+        """The permit's deadline counted a year no calendar (library or city file) knows."""
+        return calendar.is_provisional(self.submitted_at, self.due_at)
 
 
 class PermitDecision(Base):

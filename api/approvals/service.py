@@ -49,6 +49,8 @@ from api.approvals.transitions import apply_transition
 from api.approvals.transitions import enter_stage
 from api.approvals.transitions import record_event
 from api.approvals.transitions import stage_of
+from api.catalogue import deadline
+from api.catalogue import label
 from geodata.tables import City
 
 __all__ = [
@@ -210,8 +212,10 @@ def accept_application(
                 kind="dispatched",
                 status=DispatchStatus.pending,
                 created_at=now,
-                message=f"{app.number} {app.project_name}: {utility} 推送待受理"
-                f" (截止 {due.due_date})",
+                message=f"{app.number} {app.project_name}: "
+                f"{label('utility', utility, lang='zh')}推送待受理 (截止 {deadline(due.due_at)}"
+                + (", 日历待确认" if due.provisional else "")
+                + ")",
             )
         )
     session.flush()
@@ -280,7 +284,8 @@ def accept_dispatch(
             app,
             kind="survey_started",
             now=now,
-            message=f"{app.number}: 联合勘察开始, 截止 {app.stage_due_at}",
+            message=f"{app.number}: 联合勘察开始, 截止 {deadline(app.stage_due_at)}"
+            + (" (日历待确认)" if app.deadline_provisional else ""),
         )
     session.flush()
     return dispatch

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.approvals.identity import check_credit_code
+from api.catalogue import label
 from api.services.colocation import import_proposals
 from geodata.db import session_scope
 from tests.helpers import read_sample
@@ -62,7 +63,11 @@ APPLICANT_CODE = credit_code("91230103MA1ABCDE0")  # synthetic, valid checksum
 
 
 def demand(utility: str) -> dict[str, Any]:
-    point = {"lon": 126.6521, "lat": 45.7551, "description": f"{utility} 接入点"}
+    point = {
+        "lon": 126.6521,
+        "lat": 45.7551,
+        "description": f"{label('utility', utility, lang='zh')}接入点",
+    }
     fields: dict[str, dict[str, Any]] = {
         "water": {"flow_m3_per_day": 120.0, "diameter_mm": 100},
         "power": {"load_kw": 630.0, "voltage_kv": 10},
@@ -275,6 +280,43 @@ class Flow:
         if outcome == "approved_with_conditions":
             body["conditions"] = "夜间施工, 当日回填"
         return self.call(f"{code}-chief", "POST", f"/permits/{permit['id']}/decide", body)
+
+    def acceptance(
+        self,
+        app: dict[str, Any],
+        utility: str,
+        *,
+        user: str | None = None,
+        passed: bool = True,
+        pressure_passed: bool | None = True,
+        mode: str = "joint",
+        utilities: list[str] | None = None,
+        expect: int = 201,
+    ) -> Any:
+        """Record ``utility``'s acceptance, by its company's staff unless ``user`` is named."""
+        body: dict[str, Any] = {
+            "mode": mode,
+            "utilities": utilities or [utility],
+            "passed": passed,
+            "inspection": {"管材": "合格" if passed else "不合格", "埋深": "合格"},
+            "opinion": "验收合格, 同意接通" if passed else "压力试验压降超标, 整改后复验",
+        }
+        if pressure_passed is not None:
+            body["pressure_test"] = {
+                "test_pressure_mpa": 0.9,
+                "duration_min": 30,
+                "pressure_drop_mpa": 0.01 if pressure_passed else 0.2,
+                "passed": pressure_passed,
+            }
+        if passed:
+            body["appointment_at"] = "2027-08-20T09:00:00+08:00"
+        return self.call(
+            user or f"{COMPANY_FOR[utility]}-staff",
+            "POST",
+            f"/applications/{app['id']}/acceptances",
+            body,
+            expect=expect,
+        )
 
     def read(self, app_id: int, user: str = "acceptor") -> dict[str, Any]:
         return self.call(user, "GET", f"/applications/{app_id}")

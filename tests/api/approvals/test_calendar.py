@@ -14,6 +14,8 @@ import pytest
 from api.approvals import calendar
 from api.approvals.calendar import TZ
 from api.approvals.errors import CalendarRangeError
+from api.approvals.models import Application
+from api.approvals.models import Permit
 from api.approvals.views import get_now
 
 
@@ -110,3 +112,92 @@ def test_overdue_flags_and_due_list(flow, client) -> None:  # type: ignore[no-un
         assert flow.approve(p)["status"] == "approved"
     finally:
         client.app.dependency_overrides.clear()
+
+
+# a city-maintained example for the tests (NOT the State Council's 2027 notice, which was not
+# found when this was written): New Year off Friday 1 to Sunday 3 January, a working Saturday
+CITY_2027 = """
+years:
+  2027:
+    source: 测试示例 (城市维护) / test example, city-maintained
+    holidays:
+      - {from: 2027-01-01, to: 2027-01-03}
+      - 2027-02-08
+    workdays:
+      - 2027-01-09
+"""
+
+
+@pytest.fixture
+def city_holidays(tmp_path):  # type: ignore[no-untyped-def]
+    """Write a holiday file and count with it; the default file again afterwards."""
+
+    def use(text: str) -> None:
+        path = tmp_path / "holidays.yaml"
+        path.write_text(text, encoding="utf-8")
+        calendar.use_holiday_file(path)
+
+    yield use
+    calendar.use_holiday_file(None)
+
+
+NEW_YEARS_EVE = dt.datetime(2026, 12, 31, 10, tzinfo=TZ)
+
+
+def test_new_year_without_a_holiday_file_is_provisional() -> None:
+    # the shipped file lists no year yet: 2027 is Mon-Fri and flagged
+    assert calendar.load_holiday_file(calendar.DEFAULT_HOLIDAY_FILE) == {}
+    d = calendar.deadline_after(NEW_YEARS_EVE, 1)
+    assert (d.due_date, d.provisional) == (dt.date(2027, 1, 1), True)
+
+
+def test_new_year_with_the_city_holiday_file(city_holidays) -> None:  # type: ignore[no-untyped-def]
+    city_holidays(CITY_2027)
+    assert calendar.calendar_knows(dt.date(2027, 1, 4))
+    assert not calendar.is_working_day(dt.date(2027, 1, 1))  # 元旦, a Friday
+    assert calendar.is_working_day(dt.date(2027, 1, 9))  # adjusted working Saturday
+    assert not calendar.is_working_day(dt.date(2027, 2, 8))
+    d = calendar.deadline_after(NEW_YEARS_EVE, 1)
+    assert d.due_date == dt.date(2027, 1, 4)  # not 1 January: the first working day after
+    assert d.due_at == dt.datetime(2027, 1, 5, 0, 0, tzinfo=TZ)
+    assert not d.provisional
+    assert calendar.deadline_after(dt.datetime(2027, 1, 8, 10, tzinfo=TZ), 1).due_date == (
+        dt.date(2027, 1, 9)
+    )
+
+
+def test_provisional_only_where_data_is_missing(city_holidays) -> None:  # type: ignore[no-untyped-def]
+    assert not calendar.deadline_after(dt.datetime(2026, 12, 1, 10, tzinfo=TZ), 1).provisional
+    assert calendar.deadline_after(dt.datetime(2027, 3, 1, 10, tzinfo=TZ), 1).provisional
+    city_holidays(CITY_2027)
+    assert not calendar.deadline_after(dt.datetime(2027, 3, 1, 10, tzinfo=TZ), 1).provisional
+    late = calendar.deadline_after(dt.datetime(2027, 12, 31, 10, tzinfo=TZ), 1)
+    assert late.due_date.year == 2028 and late.provisional  # the file knows 2027 only
+    # the flag the schemas read: on the application's stage clock and on each permit
+    app = Application(stage_started_at=NEW_YEARS_EVE, stage_due_at=late.due_at)
+    assert app.deadline_provisional
+    app.stage_due_at = calendar.deadline_after(NEW_YEARS_EVE, 1).due_at
+    assert not app.deadline_provisional
+    assert not Application(stage_started_at=NEW_YEARS_EVE, stage_due_at=None).deadline_provisional
+    permit = Permit(submitted_at=dt.datetime(2028, 1, 3, 9, tzinfo=TZ))
+    permit.due_at = calendar.deadline_after(permit.submitted_at, 1).due_at
+    assert permit.deadline_provisional
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("years:\n  2027:\n    holidays: [2027-13-01]\n", "month must be in 1..12"),
+        ("years:\n  2027:\n    holidays: [tomorrow]\n", "years.2027.holidays[0]"),
+        ("years:\n  2027:\n    holidays: [2028-01-01]\n", "not in 2027"),
+        ("years:\n  x27: {}\n", "years.x27"),
+        ("years:\n  2027:\n    holidays: [2027-01-01]\n    workdays: [2027-01-01]\n", "both"),
+        ("years: [1, 2]\n", "'years' must be a mapping"),
+    ],
+)
+def test_a_broken_holiday_file_is_refused_naming_the_entry(city_holidays, text, where) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CalendarRangeError, match="节假日文件") as err:
+        city_holidays(text)
+    assert where in str(err.value) and "holidays.yaml" in str(err.value)
+    # the file in use was not replaced by the broken one
+    assert calendar.deadline_after(NEW_YEARS_EVE, 1).provisional

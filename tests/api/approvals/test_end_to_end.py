@@ -224,25 +224,27 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
         expect=201,
     )
     assert flow.read(app["id"])["status"] == "acceptance"
-    flow.call(
-        "power-1-staff",
-        "POST",
-        f"/applications/{app['id']}/acceptances",
-        {
-            "mode": "joint",
-            "utilities": ["power", "gas"],
-            "passed": True,
-            "inspection": {"power": "合格", "gas": "合格"},
-            "pressure_test": {
-                "test_pressure_mpa": 0.1,
-                "duration_min": 1440,
-                "pressure_drop_mpa": 0.0,
+    # joint acceptance: each company records its own utility (flow/test_acceptance.py)
+    for user, utility in (("power-1-staff", "power"), ("gas-1-staff", "gas")):
+        flow.call(
+            user,
+            "POST",
+            f"/applications/{app['id']}/acceptances",
+            {
+                "mode": "joint",
+                "utilities": [utility],
                 "passed": True,
+                "inspection": {utility: "合格"},
+                "pressure_test": {
+                    "test_pressure_mpa": 0.1,
+                    "duration_min": 1440,
+                    "pressure_drop_mpa": 0.0,
+                    "passed": True,
+                },
+                "appointment_at": "2026-11-28T09:00:00+08:00",
             },
-            "appointment_at": "2026-11-28T09:00:00+08:00",
-        },
-        expect=201,
-    )
+            expect=201,
+        )
     app = flow.read(app["id"])
     assert app["status"] == "completed" and app["stage"] == "closed"
 
@@ -286,7 +288,7 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
     chief = next(p for p in sheet["permits"] if p["type"] == "road_excavation")["levels"]
     assert [lv["level"] for lv in chief[-2:]] == ["clerk", "chief"]
     assert {d["filename"] for d in sheet["documents"]} >= {"site_plan.txt", "route_v2.geojson"}
-    assert len(sheet["acceptances"]) == 2 and len(sheet["dispatches"]) == 3
+    assert len(sheet["acceptances"]) == 3 and len(sheet["dispatches"]) == 3
     pdf = c.get(f"{PREFIX}/applications/{app['id']}/record-sheet.pdf", headers=flow.h("applicant"))
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     txt = subprocess.run(
