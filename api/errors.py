@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 import psycopg
 from fastapi import FastAPI
 from fastapi import Request
+from fastapi import Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.approvals import errors as approval_errors
-from api.responses import OrjsonResponse
+from api.catalogue import label
+from api.problems import ProblemResponse
+from api.problems import problem
 from geodata import errors as geodata_errors
 from geodata import plan_store
 from routing import errors as routing_errors
@@ -78,11 +85,19 @@ def register(exc_type: type[Exception], status: int) -> None:
 
 
 def register_error_handlers(app: FastAPI) -> None:
+    """Every error as RFC 9457 problem+json (:mod:`api.problems`): the table's domain
+    errors, request validation, FastAPI's and Starlette's HTTP errors (404 of an unknown
+    path, 405), and anything else as a 500 that names no internals."""
     for exc_type, status in ERROR_STATUS.items():
         app.add_exception_handler(exc_type, _handler(status))
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)
 
 
-def outage_response(exc: Exception, retry_after_s: int) -> OrjsonResponse:
+def outage_response(
+    exc: Exception, retry_after_s: int, instance: str | None = None
+) -> ProblemResponse:
     """The 503 of a database outage: what happened in words, when to retry, no internals."""
     cause = getattr(exc, "orig", exc)
     if getattr(cause, "sqlstate", None) in _BUSY or isinstance(exc, sa_exc.TimeoutError):
@@ -97,23 +112,71 @@ def outage_response(exc: Exception, retry_after_s: int) -> OrjsonResponse:
             "数据库暂时不可用，请稍后重试 / the database is unavailable; please try again later"
         )
     logger.warning("database outage (%s): %s", error, cause)
-    return OrjsonResponse(
-        {"error": error, "message": message},
-        status_code=503,
-        headers={"Retry-After": str(retry_after_s)},
+    return problem(
+        503, error, message, instance=instance, headers={"Retry-After": str(retry_after_s)}
     )
 
 
 def _handler(status: int):  # type: ignore[no-untyped-def]
-    async def handle(request: Request, exc: Exception) -> OrjsonResponse:
+    async def handle(request: Request, exc: Exception) -> Response:
         if isinstance(exc, OUTAGE_ERRORS):
-            return outage_response(exc, request.app.state.settings.db.retry_after_s)
-        detail = getattr(exc, "detail", None)
-        body: dict[str, object] = {"error": type(exc).__name__, "message": str(exc)}
-        if detail is not None:
-            body["detail"] = detail
-        # e.g. Retry-After of a lock-out or an outage
+            return outage_response(
+                exc, request.app.state.settings.db.retry_after_s, request.url.path
+            )
+        # e.g. Retry-After of a lock-out
         headers = getattr(exc, "headers", None)
-        return OrjsonResponse(body, status_code=status, headers=headers)
+        return problem(
+            status,
+            type(exc).__name__,
+            str(exc),
+            instance=request.url.path,
+            extra=getattr(exc, "detail", None),
+            headers=headers,
+        )
 
     return handle
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(exc.errors(), custom_encoder={bytes: _text})
+    fields = ", ".join(
+        ".".join(str(p) for p in e.get("loc", ())) for e in errors if isinstance(e, dict)
+    )
+    detail = f"请求参数有误 / invalid request: {fields or 'the body'}"
+    return problem(422, "RequestValidationError", detail, instance=request.url.path, extra=errors)
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    extra = None
+    if isinstance(detail, dict):
+        extra = {k: v for k, v in detail.items() if k != "message"}
+        detail = detail.get("message", "")
+    if not isinstance(detail, str) or not detail:
+        detail = label("problem", str(exc.status_code)) or HTTPStatus(exc.status_code).phrase
+    code = HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", "")
+    return problem(
+        exc.status_code,
+        code,
+        detail,
+        instance=request.url.path,
+        extra=extra,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # the traceback goes to the server's log; the answer names no internals
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(
+        500,
+        "InternalServerError",
+        "服务器内部错误，已记录 / an internal error occurred and was logged",
+        instance=request.url.path,
+    )
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")

@@ -24,6 +24,8 @@ from api.approvals.enums import Role
 from api.approvals.errors import FormValidationError
 from api.approvals.models import User
 from api.catalogue import label
+from api.problems import PROBLEM_JSON
+from api.problems import problem_body
 from api.settings import LimitSettings
 
 __all__ = ["PLAN_SECONDS", "BodyLimit", "check_plan_seconds"]
@@ -116,23 +118,23 @@ class BodyLimit:
 async def _too_large(send: Send, limit: int, upload: bool, declared: int | None) -> None:
     what_zh, what_en = ("上传文件", "upload") if upload else ("请求体", "request body")
     size = f" ({declared:,} bytes)" if declared is not None else ""
-    body: dict[str, Any] = {
-        "error": "RequestTooLarge",
-        "message": (
-            f"{what_zh}超过上限 {limit:,} 字节 / the {what_en}{size} exceeds the limit of "
-            f"{limit:,} bytes"
-        ),
-        "detail": {"limit": "upload_bytes" if upload else "body_bytes", "allowed": limit},
-    }
+    extra: dict[str, Any] = {"limit": "upload_bytes" if upload else "body_bytes", "allowed": limit}
     if declared is not None:
-        body["detail"]["value"] = declared
+        extra["value"] = declared
+    body = problem_body(
+        413,
+        "RequestTooLarge",
+        f"{what_zh}超过上限 {limit:,} 字节 / the {what_en}{size} exceeds the limit of "
+        f"{limit:,} bytes",
+        extra=extra,
+    )
     payload = orjson.dumps(body)
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(payload)).encode()),
                 (b"connection", b"close"),
             ],

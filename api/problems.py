@@ -10,8 +10,10 @@ body limit, outages and unknown routes:
     The status's words from the catalogue, Chinese first (``输入有误 / unprocessable input``).
 ``status``, ``detail``, ``instance``
     The HTTP status, what went wrong and where (Chinese first, then English), the path.
-``code``
-    The error's name (``LayerValidationError``), as the answers before it said ``error``.
+``error``, ``message``
+    The error's name (``LayerValidationError``) and the ``detail`` again: the members the
+    answers had before they were problem details, kept so that clients written for them
+    (the workbench's scripts, a city's integrations) keep working.
 extension members
     What the error knows beyond words: a list (field errors) is ``errors``; a mapping's
     members (a validation report's ``problems``, a refusal's ``role``, ``action``, ``why``,
@@ -32,7 +34,7 @@ __all__ = ["PROBLEM_JSON", "ProblemResponse", "problem", "problem_body", "proble
 
 PROBLEM_JSON = "application/problem+json"
 # members RFC 9457 defines (and ours): an extension never overwrites them
-_RESERVED = frozenset({"type", "title", "status", "detail", "instance", "code"})
+_RESERVED = frozenset({"type", "title", "status", "detail", "instance", "error", "message"})
 
 
 class ProblemResponse(OrjsonResponse):
@@ -58,7 +60,8 @@ def problem_body(
         "title": label("problem", str(status)) if str(status) in CATALOGUE["problem"] else "",
         "status": status,
         "detail": detail,
-        "code": code,
+        "error": code,
+        "message": detail,
     }
     if instance:
         body["instance"] = instance

@@ -66,7 +66,7 @@ class TransitionNotAllowedError(ApprovalError):
             ", ".join(allowed) if allowed else "none (final status)"
         )
         super().__init__(msg)
-        self.detail = {"kind": kind, "status": status, "action": action, "allowed": allowed}
+        self.detail = {"kind": kind, "current_status": status, "action": action, "allowed": allowed}
 
 
 class PreconditionError(ApprovalError):

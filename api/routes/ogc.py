@@ -30,8 +30,8 @@ from pyproj.exceptions import CRSError as ProjCRSError
 from api.deps import SessionDep
 from api.errors import register
 from api.policy import AccessDep
+from api.problems import problem
 from api.responses import GeoJSONResponse
-from api.responses import OrjsonResponse
 from api.responses import etagged
 from api.uploads import parse_bbox
 from geodata.errors import GeodataError
@@ -219,13 +219,11 @@ def item_by_id(
         session, item.source, out_srid=out_srid, ids=[feature_id], limit=1, lat_lon=lat_lon
     )
     if not page.features:
-        return OrjsonResponse(
-            {
-                "error": "FeatureNotFound",
-                "message": f"集合 {item.id} 中没有要素 {feature_id} / no feature {feature_id} "
-                f"in {item.id}",
-            },
-            status_code=404,
+        return problem(
+            404,
+            "FeatureNotFound",
+            f"集合 {item.id} 中没有要素 {feature_id} / no feature {feature_id} in {item.id}",
+            instance=request.url.path,
         )
     feature = page.features[0]
     base = f"{_base(request)}/collections/{item.id}"

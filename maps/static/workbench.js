@@ -19,9 +19,10 @@
     el.hidden = false;
   }
 
+  // errors are RFC 9457 problem details: `detail` says what went wrong, Chinese first
   function message(body, status) {
-    if (body && body.message) { return body.message; }
-    if (body && body.detail) { return typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail); }
+    if (body && typeof body.detail === "string") { return body.detail; }
+    if (body && body.title) { return body.title; }
     return "HTTP " + status;
   }
 
@@ -72,7 +73,8 @@
 
   function report(r, body) {
     var section = document.getElementById("report");
-    var rep = r.ok ? body.report : (body.detail || {});
+    // a refused file's problem carries the validation report's members (problems, warnings)
+    var rep = r.ok ? body.report : (body || {});
     section.hidden = false;
     var summary = r.ok
       ? "已导入 Imported " + body.layer.feature_count + " 个要素 features as layer " + body.layer.id +
@@ -110,9 +112,8 @@
         var body = rb[1];
         section.dataset.done = "true";
         if (!rb[0].ok) {
-          var d = body.detail || {};
           document.getElementById("colocation-summary").textContent =
-            "同路由检查拒绝 Refused: " + (d.message || message(body, rb[0].status));
+            "同路由检查拒绝 Refused: " + message(body, rb[0].status);
           return;
         }
         var groups = body.groups || [];

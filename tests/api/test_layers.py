@@ -159,12 +159,12 @@ def test_refused_upload_is_422_with_the_report_and_stores_nothing(
         before = table_counts(conn)
     response = _post(client, paths, kind=case.kind, city=city, **options)
     assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["error"] == case.error.__name__
     assert path.name in body["message"]
     if case.code is not None:
-        report = body["detail"]
+        report = body  # the problem carries the validation report's members
         assert report["ok"] is False
         assert report["file"] == path.name
         problem = next(p for p in report["problems"] if p["code"] == case.code)

@@ -147,7 +147,7 @@ def test_password_policy_through_the_api(engine: Engine, users: Users) -> None:
         body = {"username": name, "real_name": "新用户", "role": "applicant"}
         weak = client.post("/approvals/users", json={**body, "password": "12345678"}, headers=admin)
         assert weak.status_code == 422
-        (error,) = [e for e in weak.json()["detail"] if e["loc"] == ["body", "password"]]
+        (error,) = [e for e in weak.json()["errors"] if e["loc"] == ["body", "password"]]
         assert "至少 10 个字符" in error["msg"]
         ok = client.post(
             "/approvals/users", json={**body, "password": GOOD_PASSWORD}, headers=admin
@@ -174,7 +174,7 @@ def test_workbench_cookie_csrf_and_logout(engine: Engine, account: str) -> None:
         # a write with the cookie alone is refused, with the reason
         forged = client.post("/plans", json={})
         assert forged.status_code == 403
-        assert "CSRF" in forged.json()["detail"]["why"]
+        assert "CSRF" in forged.json()["why"]
         # with the token it passes the policy (and the route validates the body)
         assert client.post("/plans", json={}, headers={"X-CSRF-Token": csrf}).status_code == 422
         # a page of another site is refused even with the token
@@ -182,7 +182,7 @@ def test_workbench_cookie_csrf_and_logout(engine: Engine, account: str) -> None:
             "/plans", json={}, headers={"X-CSRF-Token": csrf, "Origin": "http://evil.example"}
         )
         assert evil.status_code == 403
-        assert "cross-site" in evil.json()["detail"]["why"]
+        assert "cross-site" in evil.json()["why"]
         # logging out without the form's token does nothing
         assert client.post("/workbench/logout").status_code == 403
         assert client.get("/approvals/me").status_code == 200

@@ -159,7 +159,7 @@ def _time_limit_refusal(response) -> str | None:  # type: ignore[no-untyped-def]
     """The message of a refusal naming ``time_limit_s``, or None if there is none."""
     if response.status_code != 422:
         return None
-    for error in response.json().get("detail", []):
+    for error in response.json().get("errors", []):
         if isinstance(error, dict) and error.get("loc", [])[-1:] == ["time_limit_s"]:
             return str(error["msg"])
     return None
@@ -208,4 +208,4 @@ def test_plan_requests_are_bounded(
 ) -> None:
     response = client.post("/plans", json={**body(city), **change})
     assert response.status_code == 422, response.text
-    assert field in {str(part) for e in response.json()["detail"] for part in e["loc"]}
+    assert field in {str(part) for e in response.json()["errors"] for part in e["loc"]}

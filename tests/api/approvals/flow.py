@@ -171,7 +171,8 @@ class Flow:
         r = self.client.request(method, PREFIX + path, json=json, headers=self.h(user, key))
         if expect is not None:
             assert r.status_code == expect, (method, path, user, r.status_code, r.text)
-        return r.json() if r.headers.get("content-type", "").startswith("application/json") else r
+        json_types = ("application/json", "application/problem+json")
+        return r.json() if r.headers.get("content-type", "").startswith(json_types) else r
 
     # ------------------------------------------------------------ stages
     def submit(self, **kw: Any) -> dict[str, Any]:

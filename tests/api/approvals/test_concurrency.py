@@ -157,7 +157,7 @@ def test_retried_request_with_same_key_applies_once(flow: Flow, engine: Engine) 
     assert r["error"] == "IdempotencyKeyReusedError"
     # without the key, the retry is a real second attempt and the table says no
     r = flow.call("acceptor", "POST", f"/applications/{app['id']}/accept", body, expect=409)
-    assert r["detail"]["allowed"] == ["start_survey"]
+    assert r["allowed"] == ["start_survey"]
 
 
 def test_concurrent_retries_with_same_key(flow: Flow, engine: Engine) -> None:

@@ -98,7 +98,7 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
             "coordinator", "POST", f"/applications/{app['id']}/routes", route(), expect=409
         )
     )
-    assert r["detail"]["missing"] == ["jjzd"]
+    assert r["missing"] == ["jjzd"]
     flow.call(
         "jjzd-clerk",
         "POST",
@@ -114,7 +114,7 @@ def test_application_goes_through_every_stage(  # noqa: PLR0915 - one scenario, 
         {**route(), "plan_id": plan_id, "plan_version": plan_version + 1},
         expect=422,
     )
-    assert r["detail"][0]["loc"] == ["body", "plan_version"]
+    assert r["errors"][0]["loc"] == ["body", "plan_version"]
     v1 = flow.fix_route(app, plan_id=plan_id, plan_version=plan_version)
     assert v1["version_no"] == 1 and v1["plan_id"] == plan_id
     assert v1["quantities"]["route"]["total_length_m"] == pytest.approx(200.0)
@@ -322,7 +322,7 @@ def test_commitment_project_starts_before_permits(flow: Flow) -> None:
     r = flow.call(
         "water-1-staff", "POST", f"/applications/{plain['id']}/construction/start", {}, expect=409
     )
-    assert len(r["detail"]["missing"]) == 7
+    assert len(r["missing"]) == 7
 
     app = flow.to_status("surveying", commitment=True)
     flow.opinions(app)
@@ -378,4 +378,4 @@ def test_permit_outcomes_returned_rejected_not_competent(flow: Flow) -> None:
     r = flow.call(
         "water-1-staff", "POST", f"/applications/{app['id']}/construction/start", {}, expect=409
     )
-    assert "tree_felling:rejected" in r["detail"]["missing"]
+    assert "tree_felling:rejected" in r["missing"]

@@ -160,7 +160,7 @@ def test_fixing_a_planned_alternative_makes_the_route_version(
         {"plan_key": other_key},
         expect=422,
     )
-    assert [e["loc"] for e in r["detail"]] == [["body", "plan_key"]]
+    assert [e["loc"] for e in r["errors"]] == [["body", "plan_key"]]
     assert flow.read(app["id"])["status"] == "surveying"
     route = flow.call(
         "coordinator",
@@ -190,8 +190,8 @@ def test_planning_refusals_name_what_is_missing(
         {"with_applications": [bare["id"]]},
         expect=422,
     )
-    assert [e["loc"] for e in r["detail"]] == [["body", "with_applications"]]
-    assert "not in city" in r["detail"][0]["msg"]
+    assert [e["loc"] for e in r["errors"]] == [["body", "with_applications"]]
+    assert "not in city" in r["errors"][0]["msg"]
 
 
 def test_dig_once_across_applications(
@@ -256,10 +256,10 @@ def test_a_bundle_needs_two_open_applications_of_one_city(
 ) -> None:
     one = apps["P03"]["id"]
     r = flow.call("coordinator", "POST", "/bundles", {"application_ids": [one, one]}, expect=422)
-    assert [e["loc"] for e in r["detail"]] == [["body", "application_ids"]]
+    assert [e["loc"] for e in r["errors"]] == [["body", "application_ids"]]
     elsewhere = flow.submit()
     r = flow.call(
         "acceptor", "POST", "/bundles", {"application_ids": [one, elsewhere["id"]]}, expect=422
     )
-    assert [e["loc"] for e in r["detail"]] == [["body", "application_ids", 1]]
-    assert "another city" in r["detail"][0]["msg"]
+    assert [e["loc"] for e in r["errors"]] == [["body", "application_ids", 1]]
+    assert "another city" in r["errors"][0]["msg"]

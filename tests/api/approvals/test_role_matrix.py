@@ -491,7 +491,7 @@ def test_scope_other_company_and_department(flow: Flow) -> None:
     app = flow.to_status("permitting", utilities=("water", "power"))
     # a company the application was not sent to: cannot read it, list it or record an opinion
     r = flow.call("heat-1-staff", "GET", f"/applications/{app['id']}", expect=403)
-    assert r["detail"]["action"] == "read_application"
+    assert r["action"] == "read_application"
     assert app["id"] not in {a["id"] for a in flow.call("heat-1-staff", "GET", "/applications")}
     assert not [
         e for e in flow.call("heat-1-staff", "GET", "/feedback") if e["application_id"] == app["id"]

@@ -119,15 +119,15 @@ def test_application_names_its_city_and_its_site_lies_inside(flow: Flow, engine:
         before = s.scalar(select(func.count(Application.id)))
     r = flow.call("applicant", "POST", "/applications", form(city="atlantis"), expect=422)
     assert r["error"] == "FormValidationError"
-    assert [e["loc"] for e in r["detail"]] == [["body", "city"]]
-    assert "unknown city 'atlantis'" in r["detail"][0]["msg"] and CITY in r["detail"][0]["msg"]
+    assert [e["loc"] for e in r["errors"]] == [["body", "city"]]
+    assert "unknown city 'atlantis'" in r["errors"][0]["msg"] and CITY in r["errors"][0]["msg"]
     r = flow.call("applicant", "POST", "/applications", form(site=BEIJING_SITE), expect=422)
-    assert [e["loc"] for e in r["detail"]] == [["body", "site"]]
-    assert f"outside city {CITY!r}" in r["detail"][0]["msg"]
+    assert [e["loc"] for e in r["errors"]] == [["body", "site"]]
+    assert f"outside city {CITY!r}" in r["errors"][0]["msg"]
     missing = form()
     del missing["city"]
     r = flow.call("applicant", "POST", "/applications", missing, expect=422)
-    assert [e["loc"][1:] for e in r["detail"]] == [["city"]]
+    assert [e["loc"][1:] for e in r["errors"]] == [["city"]]
     # a returned application corrected to a site outside its city is refused the same way
     back = flow.call("acceptor", "POST", f"/applications/{app['id']}/return", {"reason": "补正"})
     r = flow.call(
@@ -137,7 +137,7 @@ def test_application_names_its_city_and_its_site_lies_inside(flow: Flow, engine:
         {**form(site=BEIJING_SITE), "version": back["version"]},
         expect=422,
     )
-    assert [e["loc"] for e in r["detail"]] == [["body", "site"]]
+    assert [e["loc"] for e in r["errors"]] == [["body", "site"]]
     assert flow.read(app["id"])["status"] == "returned"
     with Session(engine) as s:
         assert s.scalar(select(func.count(Application.id))) == before  # nothing half-stored
