@@ -147,8 +147,29 @@ async def _validation(request: Request, exc: Exception) -> Response:
     return problem(422, "RequestValidationError", detail, instance=request.url.path, extra=errors)
 
 
+# FastAPI's own answer when it cannot parse a body (JSON that is not UTF-8, a broken
+# multipart form): a 400 in English; answered as the 422 of any other malformed input
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+_UNPARSABLE = {
+    "type": "body_unparsable",
+    "loc": ["body"],
+    "msg": (
+        "请求体无法解析 / the request body could not be parsed "
+        "(JSON must be UTF-8; a form must be well-formed)"
+    ),
+}
+
+
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_ERROR:
+        return problem(
+            422,
+            "RequestValidationError",
+            "请求参数有误 / invalid request: body",
+            instance=request.url.path,
+            extra=[_UNPARSABLE],
+        )
     detail = exc.detail
     extra = None
     if isinstance(detail, dict):

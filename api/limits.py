@@ -85,7 +85,7 @@ class BodyLimit:
         limit = self.upload_bytes if upload else self.body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            await _too_large(send, limit, upload, int(declared))
+            await _too_large(send, limit, upload, int(declared), scope.get("path", ""))
             return
         state = {"received": 0, "refused": False, "started": False}
 
@@ -96,7 +96,7 @@ class BodyLimit:
                 if state["received"] > limit:
                     if not state["started"] and not state["refused"]:
                         state["refused"] = True
-                        await _too_large(send, limit, upload, None)
+                        await _too_large(send, limit, upload, None, scope.get("path", ""))
                     # the app stops reading: to it the client has gone
                     return {"type": "http.disconnect"}
             return message
@@ -115,7 +115,7 @@ class BodyLimit:
                 raise
 
 
-async def _too_large(send: Send, limit: int, upload: bool, declared: int | None) -> None:
+async def _too_large(send: Send, limit: int, upload: bool, declared: int | None, path: str) -> None:
     what_zh, what_en = ("上传文件", "upload") if upload else ("请求体", "request body")
     size = f" ({declared:,} bytes)" if declared is not None else ""
     extra: dict[str, Any] = {"limit": "upload_bytes" if upload else "body_bytes", "allowed": limit}
@@ -126,6 +126,7 @@ async def _too_large(send: Send, limit: int, upload: bool, declared: int | None)
         "RequestTooLarge",
         f"{what_zh}超过上限 {limit:,} 字节 / the {what_en}{size} exceeds the limit of "
         f"{limit:,} bytes",
+        instance=path,
         extra=extra,
     )
     payload = orjson.dumps(body)

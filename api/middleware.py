@@ -30,7 +30,6 @@ from fastapi._compat import ModelField
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from api.settings import Settings
@@ -84,30 +83,6 @@ def csp_for_inline_scripts(html: str, tile_url: str | None = None) -> str:
     return _render(directives)
 
 
-# FastAPI's own answer when it cannot parse a body (JSON that is not UTF-8, a broken
-# multipart form): English only and a 400 the operations do not document
-_FASTAPI_BODY_ERROR = b'{"detail":"There was an error parsing the body"}'
-_UNPARSABLE = {
-    "type": "body_unparsable",
-    "loc": ["body"],
-    "msg": (
-        "请求体无法解析 / the request body could not be parsed "
-        "(JSON must be UTF-8; a form must be well-formed)"
-    ),
-}
-
-
-async def _unparsable_body(response: Response) -> Response:
-    """Answer FastAPI's "error parsing the body" as a 422 naming the body, like any other
-    malformed input; any other 400 goes out as it came."""
-    streamed = getattr(response, "body_iterator", None)
-    body = b"".join([chunk async for chunk in streamed]) if streamed is not None else response.body
-    if bytes(body) == _FASTAPI_BODY_ERROR:
-        return JSONResponse({"detail": [_UNPARSABLE]}, status_code=422)
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(bytes(body), status_code=response.status_code, headers=headers)
-
-
 def _document_policy(app: FastAPI) -> None:
     from api.policy import document_responses  # noqa: PLC0415 - the policy imports this module
 
@@ -132,8 +107,6 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        if response.status_code == 400:
-            response = await _unparsable_body(response)
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")

@@ -43,7 +43,9 @@ from api.approvals.models import User
 from api.deps import SessionDep
 from api.middleware import refuse_bad_parameters
 from api.responses import ERROR_BODY
+from api.responses import ERROR_REF
 from api.responses import HTTP_ERROR_BODY
+from api.responses import PROBLEM_MEDIA
 from api.responses import error_response
 from geodata.plan_tables import TrenchPlanRow
 from geodata.tables import City as CityRow
@@ -450,4 +452,8 @@ def document_responses(openapi: dict[str, Any]) -> dict[str, Any]:
                 answers.setdefault("403", _FORBIDDEN)
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 answers.setdefault("404", _NOT_FOUND)
+            # every error answer is a problem (api/problems.py), FastAPI's 422 included
+            for code, answer in answers.items():
+                if str(code)[:1] in {"4", "5"} and isinstance(answer, dict):
+                    answer["content"] = {PROBLEM_MEDIA: {"schema": {"$ref": ERROR_REF}}}
     return openapi

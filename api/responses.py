@@ -26,35 +26,38 @@ __all__ = [
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
-# the body of every domain error (api/errors.py): its class, the message, maybe a detail
+# the body of every error answer: RFC 9457 problem details (api/problems.py)
 ERROR_BODY: dict[str, Any] = {
-    "title": "Error",
+    "title": "Problem",
     "type": "object",
-    "required": ["error", "message"],
+    "required": ["type", "title", "status", "detail", "error", "message"],
     "properties": {
+        "type": {"type": "string", "description": "urn:cotrench:problem:<kind>"},
+        "title": {"type": "string", "description": "the status in words, 中文 / English"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "what went wrong, 中文 / English"},
+        "instance": {"type": "string", "description": "the path asked for"},
         "error": {"type": "string", "description": "the error's kind, e.g. NotFoundError"},
-        "message": {"type": "string", "description": "中文 / English"},
-        "detail": {"description": "what exactly: a report, the field, the role and action"},
+        "message": {"type": "string", "description": "the same words as detail"},
+        "errors": {"type": "array", "description": "field errors: loc, msg, type"},
     },
+    "additionalProperties": True,
 }
 ERROR_REF = "#/components/schemas/Error"
-# FastAPI's HTTPException body (a route's own 404 for a path it cannot serve)
-HTTP_ERROR_BODY: dict[str, Any] = {
-    "title": "HTTPError",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {"detail": {"description": "中文 / English"}},
-}
-HTTP_ERROR_REF = "#/components/schemas/HTTPError"
+# kept as a name for the policy's OpenAPI hook: every error has the one shape now
+HTTP_ERROR_BODY: dict[str, Any] = ERROR_BODY
+HTTP_ERROR_REF = ERROR_REF
+PROBLEM_MEDIA = "application/problem+json"
 
 
 def error_response(description: str, *, http_error: bool = False) -> dict[str, Any]:
-    """An OpenAPI response whose body is :data:`ERROR_BODY` (for ``responses=``), or with
-    ``http_error`` either that or :data:`HTTP_ERROR_BODY`."""
-    schema: dict[str, Any] = {"$ref": ERROR_REF}
-    if http_error:
-        schema = {"anyOf": [schema, {"$ref": HTTP_ERROR_REF}]}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+    """An OpenAPI response whose body is a problem (:data:`ERROR_BODY`), for ``responses=``.
+
+    ``http_error`` is accepted for the callers written when FastAPI's own errors had
+    another shape; every error is a problem now.
+    """
+    del http_error
+    return {"description": description, "content": {PROBLEM_MEDIA: {"schema": {"$ref": ERROR_REF}}}}
 
 
 class OrjsonResponse(JSONResponse):

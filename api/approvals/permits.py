@@ -29,6 +29,7 @@ from api.approvals.service import lock_application
 from api.approvals.service import notify_companies
 from api.approvals.service import outstanding_permits
 from api.approvals.transitions import apply_transition
+from api.catalogue import label
 
 __all__ = ["decide_permit", "resubmit_permit", "review_permit", "sweep_deadlines"]
 
@@ -135,7 +136,7 @@ def decide_permit(
             kind="permit_decided",
             now=now,
             permit=permit,
-            message=f"{app.number} {title}: {permit.status}"
+            message=f"{app.number} {title}: {label('permit_status', permit.status, lang='zh')}"
             + (f" ({body.conditions})" if body.conditions else ""),
         )
         if permit.status in PERMIT_GRANTED and not outstanding_permits(session, app):

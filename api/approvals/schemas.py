@@ -361,6 +361,8 @@ class ApplicationPublic(_Public):
 # ---------------------------------------------------------------- acting on the flow
 class Versioned(_Model):
     version: DbInt | None = None  # the version you read; a stale one gets 409
+    # the deadline falls in a year the working-day calendar does not know yet
+    deadline_provisional: bool = False
 
 
 class ReasonBody(Versioned):
@@ -580,6 +582,8 @@ class PermitPublic(_Public):
     conditions: str | None
     version: DbInt
     attachments: list[AttachmentPublic] = []
+    # the deadline falls in a year the working-day calendar does not know yet
+    deadline_provisional: bool = False
 
 
 class FeedbackPublic(_Public):

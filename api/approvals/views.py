@@ -62,6 +62,7 @@ from api.approvals.schemas import UserCreate
 from api.approvals.schemas import UserPublic
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.limits import check_plan_seconds
 from api.policy import request_token
 from api.responses import error_response
 from api.services import planning
@@ -409,6 +410,7 @@ def plan_route(
     w: WriteDep, graphs: RoadGraphsDep, application_id: int, body: PlanningCreate
 ) -> Any:
     """Plan the shared trench from the application's proposals: the alternatives side by side."""
+    check_plan_seconds(w.user, body.time_limit_s, w.request.app.state.settings.limits)
     w.load(Action.fix_route, Application, application_id)
     for other in body.with_applications:
         w.load(Action.fix_route, Application, other)

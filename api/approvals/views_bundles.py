@@ -28,6 +28,7 @@ from api.approvals.schemas import RouteVersionList
 from api.approvals.schemas import RouteVersionPublic
 from api.deps import RoadGraphsDep
 from api.deps import SessionDep
+from api.limits import check_plan_seconds
 from api.services import bundles
 from geodata.tables import City
 
@@ -68,6 +69,7 @@ def list_opportunities(
 )
 def create_bundle(w: WriteDep, graphs: RoadGraphsDep, body: BundleCreate) -> Any:
     """Bundle co-located applications: one joint plan, cost shares, one construction window."""
+    check_plan_seconds(w.user, body.time_limit_s, w.request.app.state.settings.limits)
     for application_id in body.application_ids:
         w.load(Action.fix_route, Application, application_id)
     return w.once(

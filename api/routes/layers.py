@@ -241,7 +241,9 @@ class LayerEventPublic(BaseModel):
     data: dict[str, Any]
 
 
-@router.get("/history", operation_id="layers-history")
+@router.get(
+    "/history", operation_id="layers-history", responses={404: {"description": "no such city"}}
+)
 def history(
     *,
     session: SessionDep,

@@ -59,7 +59,7 @@ def client(engine: Engine) -> Iterator[TestClient]:
 def _refused(response: Any, loc: list[str | int], words: str) -> None:
     """A 422 whose detail names ``loc`` with a message containing ``words``."""
     assert response.status_code == 422, response.text
-    errors = response.json()["detail"]
+    errors = response.json()["errors"]
     assert any(e["loc"] == loc and words in e["msg"] for e in errors), errors
 
 
@@ -241,7 +241,7 @@ def test_openapi_lists_the_policy_answers(client: TestClient) -> None:
             if "{" in path:
                 assert "404" in answers, (method, path)
     me = paths["/approvals/me"]["get"]["responses"]
-    assert me["401"]["content"]["application/json"]["schema"] == {
+    assert me["401"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
     login = paths["/approvals/auth/token"]["post"]["responses"]
@@ -255,10 +255,10 @@ def test_integer_past_postgresql_in_an_approvals_body(client: TestClient, users:
         "/approvals/bundles", json={"application_ids": [2**40, 1]}, headers=headers
     )
     assert response.status_code == 422, response.text
-    errors = response.json()["detail"]
+    errors = response.json()["errors"]
     assert any(e["loc"] == ["body", "application_ids", 0] for e in errors), errors
     response = client.post(
         "/approvals/applications/1/accept", json={"version": 2**40}, headers=headers
     )
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["loc"] == ["body", "version"]
+    assert response.json()["errors"][0]["loc"] == ["body", "version"]

@@ -86,12 +86,7 @@ DEMO_USER = {
 # the GIS roles work on one city: test users of the fuzzed city
 CITY_ROLES = ("data_admin", "designer", "auditor")
 # operation id -> why it fails today, for code owned by other changes (strict xfail)
-KNOWN_FAILURES: dict[str, str] = {
-    "layers-history": (
-        "GET /layers/history?city=<unknown> answers 404 (CityNotFoundError), which the "
-        "operation does not document (api/routes/layers.py)"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 # operations that delete or replace the fuzzed city's base layers: fuzzed after the others
 DESTRUCTIVE = {"layers-delete", "layers-replace"}
 # operations not fuzzed with a token, and why (they are still fuzzed anonymously)

@@ -263,3 +263,11 @@ def test_a_bundle_needs_two_open_applications_of_one_city(
     )
     assert [e["loc"] for e in r["errors"]] == [["body", "application_ids", 1]]
     assert "another city" in r["errors"][0]["msg"]
+
+
+def test_planning_time_is_bounded_per_role(flow: Flow) -> None:
+    # the responsible person plans for the city: up to 120 s (api/limits.py), asked before
+    # anything is loaded
+    r = flow.call("coordinator", "POST", "/applications/1/plans", {"time_limit_s": 121}, expect=422)
+    (error,) = [e for e in r["errors"] if e["loc"][-1] == "time_limit_s"]
+    assert "最多可计算 120 秒" in error["msg"]
