@@ -195,6 +195,7 @@ OPERATIONS: dict[str, Rule] = {
     "maps-route-quantities": _r(A.read_routes),
     "maps-route-geojson": _r(A.read_routes),
     "maps-route-dxf": _r(A.read_routes),
+    "maps-route-export": _r(A.read_routes),
     "maps-permit-packet-zip": _r(A.read_routes),
     # --- the workbench pages (any signed-in user; each page narrows what it shows)
     "POST /workbench/logout": _r(A.logout),

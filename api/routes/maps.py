@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Annotated
@@ -46,13 +45,13 @@ from api.policy import AccessDep
 from api.policy import request_user
 from api.responses import content_disposition
 from api.responses import error_response
+from api.services import exports
 from api.services.analysis import KIND_KEYS
 from api.services.analysis import AnalysedRoute
 from api.services.analysis import analyse_frames
 from api.services.analysis import city_by_id
 from api.services.analysis import data_attribution
 from api.services.analysis import version_analysis
-from api.services.analysis import version_frames
 from api.services.documents import PDF
 from api.services.documents import SheetTitle
 from api.services.documents import packet_name
@@ -61,7 +60,6 @@ from api.services.documents import section_name
 from api.services.documents import sheet_name
 from api.services.documents import stored_document
 from api.settings import get_settings
-from geodata.layers import save_layer
 from geodata.plan_store import get_plan
 from geodata.storage import get_city
 from geodata.storage import get_layer
@@ -70,7 +68,6 @@ from geodata.tables import FEATURE_TABLES
 from maps import permit
 from maps import style
 from maps import web
-from maps.frames import TrenchFrames
 from maps.frames import trench_frames
 from maps.section_drawing import section_svg
 from routing.results import TrenchPlan
@@ -364,9 +361,8 @@ def route_quantities_document(
 def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Response:
     """The fixed route as RFC 7946 GeoJSON (WGS 84), one feature per trench segment."""
     app, route = _application_route(session, user, application_id)
-    data = _route_geojson_bytes(version_frames(app, route))
-    name = f"{app.number}-route.geojson"
-    return Response(data, media_type="application/geo+json", headers=_attachment(name))
+    out = exports.export_route_version(app, route, fmt="geojson")
+    return Response(out.data, media_type=out.media_type, headers=_attachment(out.filename))
 
 
 @router.get(
@@ -375,12 +371,47 @@ def route_geojson(application_id: int, session: SessionDep, user: UserDep) -> Re
     responses={**_ROUTE_ANSWERS, 200: {"content": {DXF: {}}}},
     operation_id="maps-route-dxf",
 )
-def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Response:
-    """The fixed route as DXF in the city's metric CRS, one DXF layer per sharing count."""
+def route_dxf(
+    application_id: int,
+    session: SessionDep,
+    user: UserDep,
+    crs: Annotated[
+        str | None, Query(max_length=100, description="default: the city's CRS, e.g. EPSG:4552")
+    ] = None,
+) -> Response:
+    """The fixed route as a DXF a CAD user works with: a layer per utility in the surveyors'
+    colours, the shared trench on its own layer, labels, metres, the city's zone (or ``crs``)."""
     app, route = _application_route(session, user, application_id)
-    data = _route_dxf_bytes(version_frames(app, route))
-    name = f"{app.number}-route.dxf"
-    return Response(data, media_type=DXF, headers=_attachment(name))
+    out = exports.export_route_version(app, route, fmt="dxf", crs=crs or None)
+    return Response(out.data, media_type=DXF, headers=_attachment(out.filename))
+
+
+@router.get(
+    "/permits/applications/{application_id}/route/export",
+    response_class=Response,
+    responses={
+        **_ROUTE_ANSWERS,
+        200: {"content": {m: {} for m in exports.EXPORT_MEDIA.values()}},
+    },
+    operation_id="maps-route-export",
+)
+def route_export(
+    *,
+    application_id: int,
+    session: SessionDep,
+    user: UserDep,
+    format: Annotated[
+        exports.ExportFormat, Query(description="gpkg, shp, kml, geojson, csv or dxf")
+    ],
+    crs: Annotated[str | None, Query(max_length=100, description="default: the city's CRS")] = None,
+    encoding: Annotated[exports.Encoding, Query(description="Shapefile text encoding")] = "utf-8",  # type: ignore[assignment]
+) -> Response:
+    """The fixed route in any export format (the same file as ``cotrench export route``)."""
+    app, route = _application_route(session, user, application_id)
+    out = exports.export_route_version(
+        app, route, fmt=str(format), crs=crs or None, encoding=str(encoding)
+    )
+    return Response(out.data, media_type=out.media_type, headers=_attachment(out.filename))
 
 
 @router.get(
@@ -392,7 +423,6 @@ def route_dxf(application_id: int, session: SessionDep, user: UserDep) -> Respon
 def permit_packet_zip(application_id: int, session: SessionDep, user: UserDep) -> Response:
     """The permit packet: all sheets as PDF (as frozen), the route as GeoJSON and DXF, a zip."""
     app, route = _application_route(session, user, application_id)
-    frames = version_frames(app, route)
     stored = stored_document(session, route.id, packet_name())
     if stored is not None:
         sheets = stored.data
@@ -402,8 +432,9 @@ def permit_packet_zip(application_id: int, session: SessionDep, user: UserDep) -
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(f"{app.number}-permits.pdf", sheets)
-        zf.writestr(f"{app.number}-route.geojson", _route_geojson_bytes(frames))
-        zf.writestr(f"{app.number}-route.dxf", _route_dxf_bytes(frames))
+        for fmt in ("geojson", "dxf"):
+            out = exports.export_route_version(app, route, fmt=fmt)
+            zf.writestr(f"{app.number}-route.{fmt}", out.data)
     name = f"{app.number}-packet.zip"
     return Response(buffer.getvalue(), media_type="application/zip", headers=_attachment(name))
 
@@ -506,18 +537,6 @@ def _flatten(value: Any, key: str, rows: list[tuple[str, str, str]]) -> None:
 
 
 _UNITS = {"m", "m2", "m3", "km", "mm", "cm", "cny", "days", "count", "kw"}
-
-
-def _route_geojson_bytes(frames: TrenchFrames) -> bytes:
-    data: str = frames.edges.to_crs(4326).to_json(drop_id=True)
-    return data.encode()
-
-
-def _route_dxf_bytes(frames: TrenchFrames) -> bytes:
-    out = frames.edges.copy()
-    out["Layer"] = [f"TRENCH_{n}" for n in out["n_utilities"]]
-    with tempfile.TemporaryDirectory() as tmp:
-        return save_layer(out, Path(tmp) / "route.dxf").read_bytes()
 
 
 def _with_attrs(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

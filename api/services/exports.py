@@ -47,6 +47,7 @@ __all__ = [
     "export_layer",
     "export_plan",
     "export_route",
+    "export_route_version",
     "format_of",
     "write_export",
 ]
@@ -184,13 +185,21 @@ def export_route(
     from api.approvals.models import Application  # noqa: PLC0415
     from api.approvals.queries import latest_route  # noqa: PLC0415
     from api.approvals.service import get_or_404  # noqa: PLC0415
-    from api.services.analysis import version_frames  # noqa: PLC0415
 
     app = get_or_404(session, Application, application_id)
     route = latest_route(session, app.id)
     if route is None:
         msg = f"申请 {app.number} 尚无确定的路由 / application {app.number} has no fixed route yet"
         raise PreconditionError(msg, ["route"])
+    return export_route_version(app, route, fmt=fmt, crs=crs, encoding=encoding)
+
+
+def export_route_version(
+    app: Any, route: Any, *, fmt: str, crs: Any = None, encoding: str = "utf-8"
+) -> Export:
+    """One version of an application's route (the caller has authorised reading it)."""
+    from api.services.analysis import version_frames  # noqa: PLC0415 - api.services is late
+
     frames = version_frames(app, route)
     return write_export(
         frames.edges,

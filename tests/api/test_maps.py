@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ezdxf
+import ezdxf.bbox
 import pyogrio
 import pytest
 from fastapi.testclient import TestClient
@@ -269,13 +271,26 @@ def test_packet_pdf_geojson_dxf_and_zip(
     lon, lat = features[0]["geometry"]["coordinates"][0]
     assert 126 < lon < 127 and 45 < lat < 46  # RFC 7946: WGS 84 lon/lat
 
-    dxf = client.get(f"{base}/route.dxf", headers=bearer(tokens))
-    assert dxf.status_code == 200
+    # the DXF a CAD user works with: metres, a layer per utility and one for the shared
+    # trench, labels, in the zone asked for (CGCS2000 / 3-degree GK CM 126E for Harbin)
+    dxf = client.get(f"{base}/route.dxf", params={"crs": "EPSG:4551"}, headers=bearer(tokens))
+    assert dxf.status_code == 200, dxf.text
     path = tmp_path / "route.dxf"
     path.write_bytes(dxf.content)
-    frame = pyogrio.read_dataframe(path)
-    assert len(frame) == len(trench_edges())
-    assert set(frame["Layer"]) <= {f"TRENCH_{n}" for n in range(1, 7)}
+    doc = ezdxf.readfile(path)
+    assert doc.header["$INSUNITS"] == 6 and doc.header["$MEASUREMENT"] == 1
+    lines = doc.modelspace().query("LWPOLYLINE POLYLINE LINE")
+    assert len(lines) == len(trench_edges())
+    layers = {e.dxf.layer for e in lines}
+    assert "TG_同沟" in layers, layers  # the sample plan has edges of 2 to 4 sharers
+    assert doc.modelspace().query("TEXT MTEXT"), "no labels"
+    box = ezdxf.bbox.extents(lines)
+    assert 400_000 < box.extmin.x < 700_000 and 5_000_000 < box.extmin.y < 5_100_000, box
+    # every export format of the same route
+    gpkg = client.get(f"{base}/route/export", params={"format": "gpkg"}, headers=bearer(tokens))
+    assert gpkg.status_code == 200, gpkg.text
+    (tmp_path / "route.gpkg").write_bytes(gpkg.content)
+    assert len(pyogrio.read_dataframe(tmp_path / "route.gpkg")) == len(trench_edges())
 
 
 def test_bad_permit_requests(
