@@ -75,6 +75,10 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/workbench", tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=maps.__path__[0] + "/templates")
+# times on the pages: Beijing time with the zone named; a working-day deadline as 24:00 of
+# its day (api/catalogue.py), marked when the calendar does not know its year yet
+templates.env.filters["deadline"] = lambda value: deadline(value) or "—"
+templates.env.globals["PROVISIONAL"] = "（暂定，节假日未公布 / provisional: holidays unknown）"
 
 STATIC = "/static"
 STATUS_LABELS = labels("status")
@@ -192,6 +196,7 @@ def applications_page(
                 "status": app.status,
                 "stage": app.stage,
                 "due": deadline(app.stage_due_at) or None,
+                "provisional": app.deadline_provisional,
                 "overdue": public.overdue,
             }
         )

@@ -96,6 +96,9 @@ def test_review_page_shows_segments_quantities_and_downloads(
     for suffix in ("packet.zip", "packet.pdf", "route.geojson", "route.dxf"):
         assert f"/permits/applications/{application['id']}/{suffix}" in html
     assert "permit-action" not in html  # the acceptor decides no permit
+    # deadlines in Beijing time with the zone named, never the stored UTC
+    assert "北京时间" in html
+    assert not re.search(r"截止 Deadline \d{4}-\d\d-\d\d \d\d:\d\d<", html)
     savings = re.search(r'<table class="grid" id="savings">.*?</table>', html, re.S)
     assert savings, "the plan's savings are not shown"
     assert "1,500,000 CNY (60.0 %)" in savings.group(0)
