@@ -54,8 +54,8 @@ from api.approvals.models import BundleMember
 from api.approvals.models import Consultation
 from api.approvals.models import Organisation
 from api.approvals.models import Permit
-from api.approvals.models import RouteVersion
 from api.approvals.models import User
+from api.approvals.queries import latest_route
 from api.approvals.schemas import AcceptApplication
 from api.approvals.schemas import AgreementCreate
 from api.approvals.schemas import ApplicationCreate
@@ -694,11 +694,7 @@ def _summary(session: Session, app: Application, *, created: bool) -> DemoApplic
     rows = session.scalars(
         select(Permit).where(Permit.application_id == app.id).order_by(Permit.id)
     ).all()
-    route = session.scalars(
-        select(RouteVersion)
-        .where(RouteVersion.application_id == app.id)
-        .order_by(RouteVersion.version_no.desc())
-    ).first()
+    route = latest_route(session, app.id)
     plan = None
     if route is not None and route.plan_id is not None:
         plan = session.get(TrenchPlanRow, route.plan_id)

@@ -36,6 +36,7 @@ from api.approvals.models import Application
 from api.approvals.models import Permit
 from api.approvals.models import RouteVersion
 from api.approvals.models import User
+from api.approvals.queries import latest_route
 from api.deps import SessionDep
 from api.deps import SettingsDep
 from api.errors import register
@@ -450,12 +451,7 @@ def _application_route(
     if app is None:
         raise NotFoundError("application", application_id)
     auth.authorize(user, Action.read_routes, app, session=session)
-    route = session.scalars(
-        select(RouteVersion)
-        .where(RouteVersion.application_id == application_id)
-        .order_by(RouteVersion.version_no.desc())
-        .limit(1)
-    ).first()
+    route = latest_route(session, application_id)
     if route is None:
         msg = (
             f"尚无确定的路由 / application {app.number} has no fixed route yet "

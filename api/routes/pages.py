@@ -374,12 +374,7 @@ def _latest_route(session: Session, user: User, app: Application) -> RouteVersio
         auth.authorize(user, Action.read_routes, app, session=session)
     except PermissionDeniedError:
         return None
-    return session.scalars(
-        select(RouteVersion)
-        .where(RouteVersion.application_id == app.id)
-        .order_by(RouteVersion.version_no.desc())
-        .limit(1)
-    ).first()
+    return queries.latest_route(session, app.id)
 
 
 def _route_context(session: Session, route: RouteVersion, app: Application) -> dict[str, Any]:
