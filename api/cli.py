@@ -472,16 +472,21 @@ export_app = typer.Typer(
 app.add_typer(export_app, name="export")
 
 _FORMAT_HELP = "gpkg, shp (a .zip), kml, geojson, csv or dxf (default: by the file's suffix)"
+# the options every export command takes
+_Out = Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")]
+_Format = Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)]
+_Crs = Annotated[str | None, typer.Option(help="output CRS (default: the city's)")]
+_Encoding = Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")]
 
 
 @export_app.command("layer")
 def export_layer_cmd(
     layer_id: Annotated[int, typer.Argument(help="the stored layer's id (cotrench city list)")],
-    out: Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")],
+    out: _Out,
     *,
-    format: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
-    crs: Annotated[str | None, typer.Option(help="output CRS (default: the city's)")] = None,
-    encoding: Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")] = "utf-8",
+    format: _Format = None,
+    crs: _Crs = None,
+    encoding: _Encoding = "utf-8",
 ) -> None:
     """Write a stored layer."""
     from api.services import exports
@@ -496,11 +501,11 @@ def export_layer_cmd(
 @export_app.command("groups")
 def export_groups_cmd(
     city: Annotated[str, typer.Argument(help="the city's name")],
-    out: Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")],
+    out: _Out,
     *,
-    format: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
-    crs: Annotated[str | None, typer.Option(help="output CRS (default: the city's)")] = None,
-    encoding: Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")] = "utf-8",
+    format: _Format = None,
+    crs: _Crs = None,
+    encoding: _Encoding = "utf-8",
 ) -> None:
     """Write a city's co-location groups."""
     from api.services import exports
@@ -518,12 +523,12 @@ def export_groups_cmd(
 @export_app.command("plan")
 def export_plan_cmd(
     plan_key: Annotated[str, typer.Argument(help="the plan's key")],
-    out: Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")],
+    out: _Out,
     *,
     version: Annotated[int | None, typer.Option(help="default: the latest")] = None,
-    format: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
-    crs: Annotated[str | None, typer.Option(help="output CRS (default: the city's)")] = None,
-    encoding: Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")] = "utf-8",
+    format: _Format = None,
+    crs: _Crs = None,
+    encoding: _Encoding = "utf-8",
 ) -> None:
     """Write a plan's trench edges."""
     from api.services import exports
@@ -540,11 +545,11 @@ def export_plan_cmd(
 @export_app.command("route")
 def export_route_cmd(
     application_id: Annotated[int, typer.Argument(help="the application's id")],
-    out: Annotated[Path, typer.Argument(dir_okay=False, help="the file to write")],
+    out: _Out,
     *,
-    format: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
-    crs: Annotated[str | None, typer.Option(help="output CRS (default: the city's)")] = None,
-    encoding: Annotated[str, typer.Option(help="Shapefile text encoding: utf-8 or gbk")] = "utf-8",
+    format: _Format = None,
+    crs: _Crs = None,
+    encoding: _Encoding = "utf-8",
 ) -> None:
     """Write an application's fixed route (its latest version)."""
     from api.services import exports

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 
 import orjson
@@ -52,7 +51,7 @@ class FeatureSource:
     srid: int
     hidden: frozenset[str] = frozenset({"geom", "layer_id", "city_id", "srid"})
     time: tuple[str, str] | None = None
-    props: tuple[str, ...] = field(default=())
+    props: tuple[str, ...] = ()
 
     def columns(self) -> list[Any]:
         if self.props:

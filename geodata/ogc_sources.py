@@ -173,13 +173,19 @@ def collection(session: Session, collection_id: str) -> Collection:
 def spatial_extent(session: Session, item: Collection) -> list[float] | None:
     """The features' bounding box in lon/lat (CRS84), or None when there are none."""
     geom = item.source.table.c.geom
+    # one aggregate over the features (each transformed: a lon/lat box is not the corners')
+    extent = (
+        select(func.ST_Extent(func.ST_Transform(geom, 4326)).label("box"))
+        .where(*item.source.where)
+        .subquery()
+    )
     box = session.execute(
         select(
-            func.ST_XMin(func.ST_Extent(func.ST_Transform(geom, 4326))),
-            func.ST_YMin(func.ST_Extent(func.ST_Transform(geom, 4326))),
-            func.ST_XMax(func.ST_Extent(func.ST_Transform(geom, 4326))),
-            func.ST_YMax(func.ST_Extent(func.ST_Transform(geom, 4326))),
-        ).where(*item.source.where)
+            func.ST_XMin(extent.c.box),
+            func.ST_YMin(extent.c.box),
+            func.ST_XMax(extent.c.box),
+            func.ST_YMax(extent.c.box),
+        )
     ).one()
     if box[0] is None:
         return None

@@ -229,10 +229,9 @@ def store_layer(
         source_sha256=sha256,
         feature_count=len(rows),
     )
-    if sha256 is not None:
-        refuse_duplicate(session, city, report.kind, sha256, source.layer)
     try:
-        # a savepoint: a concurrent twin's insert waits on the unique index, then fails here
+        # a savepoint: the unique index refuses a twin (a concurrent one's insert waits for
+        # the first to commit); the importer has named a stored twin before validating
         with session.begin_nested():
             session.add(layer)
             session.flush()

@@ -10,8 +10,6 @@ import datetime as dt
 import json
 import os
 import subprocess
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,6 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy import text
@@ -29,10 +26,10 @@ from api.main import create_app
 from geodata.db import session_scope
 from geodata.importer import import_layer
 from geodata.storage import create_city
-from tests.browser.conftest import free_port
 from tests.conftest import Users
 from tests.helpers import read_sample
 from tests.helpers import sample_path
+from tests.helpers import serve
 
 pytestmark = pytest.mark.db
 
@@ -216,21 +213,8 @@ def test_collections_are_per_city_and_authenticated(
 
 @pytest.fixture(scope="module")
 def server(engine: Engine) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(engine=engine), host="127.0.0.1", port=port, log_level="warning"
-    )
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, name="uvicorn-ogc-tests", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not runner.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start for the OGC tests")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    runner.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(engine=engine), "uvicorn-ogc-tests") as url:
+        yield url
 
 
 def test_gdal_reads_every_feature_through_the_next_links(

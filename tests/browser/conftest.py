@@ -6,9 +6,6 @@ Screenshots go to ``artifacts/browser/`` (git-ignored) as test artefacts.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -16,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser
 from playwright.sync_api import ConsoleMessage
 from playwright.sync_api import Page
@@ -24,6 +20,7 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import Engine
 
 from api.main import create_app
+from tests.helpers import serve
 from tests.maps.sample import StoredCity
 from tests.maps.workbench import committed_city
 from tests.maps.workbench import seeded_tokens
@@ -42,12 +39,6 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def browser_city(engine: Engine) -> Iterator[StoredCity]:
     with committed_city(engine) as city:
@@ -61,21 +52,8 @@ def browser_tokens(engine: Engine) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def live_server(engine: Engine, browser_city: StoredCity) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(engine=engine), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-browser-tests", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start for the browser tests")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(engine=engine), "uvicorn-browser-tests") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
