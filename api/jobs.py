@@ -25,13 +25,13 @@ import secrets
 import procrastinate
 from sqlalchemy import Engine
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from api.approvals.auth import hash_password
 from api.approvals.enums import Role
 from api.approvals.models import User
 from api.approvals.permits import sweep_deadlines
+from geodata.db import libpq_uri
 
 __all__ = ["SCHEDULER_USERNAME", "SWEEP_CRON", "make_jobs", "scheduler_user"]
 
@@ -39,15 +39,6 @@ logger = logging.getLogger(__name__)
 
 SWEEP_CRON = os.environ.get("COTRENCH_JOBS_SWEEP_CRON", "*/5 * * * *")
 SCHEDULER_USERNAME = "system-scheduler"
-
-
-def libpq_conninfo(url: str) -> str:
-    """A SQLAlchemy URL as libpq's (procrastinate connects with psycopg directly).
-
-    >>> libpq_conninfo("postgresql+psycopg://app@127.0.0.1:5432/db?passfile=/x/pgpass")
-    'postgresql://app@127.0.0.1:5432/db?passfile=%2Fx%2Fpgpass'
-    """
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def scheduler_user(session: Session) -> User:
@@ -68,7 +59,7 @@ def scheduler_user(session: Session) -> User:
 
 def make_jobs(url: str, engine: Engine, *, sweep_cron: str = SWEEP_CRON) -> procrastinate.App:
     """The job app on the database at ``url``; its tasks work through ``engine``."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq_conninfo(url)))
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq_uri(url)))
 
     @app.periodic(cron=sweep_cron)
     @app.task(name="sweep_deadlines", queue="deadlines", queueing_lock="sweep_deadlines")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "database_url",
     "libpq_target",
+    "libpq_uri",
     "make_engine",
     "owner_database_url",
     "session_scope",
@@ -91,6 +92,19 @@ def _configured_url() -> str | None:
     return url or None
 
 
+def libpq_uri(url: str, *, password: bool = True) -> str:
+    """A SQLAlchemy URL as libpq's URI (psycopg, procrastinate, GDAL's ``PG:``, pg_dump).
+
+    >>> libpq_uri("postgresql+psycopg://app:pw@127.0.0.1:5432/db", password=False)
+    'postgresql://app@127.0.0.1:5432/db'
+    """
+    parsed = make_url(url).set(drivername="postgresql")
+    if not password:
+        # URL.set ignores None: replace the field itself
+        parsed = parsed._replace(password=None)
+    return parsed.render_as_string(hide_password=False)
+
+
 def libpq_target(url: str) -> tuple[str, dict[str, str]]:
     """``url`` as a libpq URI for PostgreSQL's programs (pg_dump, pg_restore, psql) and the
     environment to run them in: the password, if the URL has one, goes in ``PGPASSWORD``
@@ -99,5 +113,4 @@ def libpq_target(url: str) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if parsed.password is not None:
         env["PGPASSWORD"] = str(parsed.password)
-    uri = parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    return uri, env
+    return libpq_uri(url, password=False), env

@@ -14,7 +14,6 @@ import networkx as nx
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -22,6 +21,7 @@ from api.services.graphs import build_city_graph
 from api.services.topology import store_topology
 from geodata.city_views import city_view_names
 from geodata.city_views import refresh_city_views
+from geodata.db import libpq_uri
 from geodata.db import session_scope
 from geodata.importer import import_layer
 from geodata.migrate import grant_app_role
@@ -67,14 +67,7 @@ def test_geometry_columns_lists_each_city_view_with_its_srid(engine: Engine, cit
 
 
 def _pg(database_url: str) -> str:
-    url = make_url(database_url)
-    parts = [f"dbname={url.database}", f"host={url.host}", f"port={url.port}"]
-    parts.append(f"user={url.username}")
-    if url.password:
-        parts.append(f"password={url.password}")
-    if "passfile" in url.query:
-        parts.append(f"passfile={url.query['passfile']}")
-    return "PG:" + " ".join(parts)
+    return "PG:" + libpq_uri(database_url)
 
 
 def test_gdal_reads_a_view_in_the_citys_crs(engine: Engine, database_url: str, city: str) -> None:
