@@ -92,6 +92,8 @@ def test_an_upload_declared_too_large_is_refused_unread(
     assert body["limit"] == "upload_bytes"
     assert body["allowed"] == UPLOAD_BYTES
     assert body["message"].startswith("上传文件超过上限")
+    # refused by its declared size, before a byte was read
+    assert body["value"] == int(response.request.headers["content-length"])
     assert response.headers["x-content-type-options"] == "nosniff"
     assert _layer_count(engine, city) == before
 
