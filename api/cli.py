@@ -199,7 +199,7 @@ def worker(
     url = database_url()
     engine = make_engine(url)
     jobs = make_jobs(url, engine)
-    typer.echo("cotrench worker: running the scheduled jobs (Ctrl-C stops)")
+    typer.echo("cotrench worker: 正在运行定时任务 / running the scheduled jobs (Ctrl-C stops)")
     try:
         jobs.run_worker(queues=queues or None, install_signal_handlers=True)
     finally:
@@ -585,7 +585,7 @@ def _export(out: Path, fmt: str | None, write: Callable[[Any, str], Any]) -> Non
     finally:
         engine.dispose()
     out.write_bytes(written.data)
-    typer.echo(f"wrote {out} ({chosen}, {len(written.data):,} bytes)")
+    typer.echo(f"已写出 / wrote {out} ({chosen}, {len(written.data):,} bytes)")
 
 
 def _migrated_app_url() -> str:
